@@ -1,5 +1,76 @@
-//! wstether: skeleton (being written).
+//! # wstether
+//!
+//! A WebSocket client with the Websocket model of
+//! [Gun](https://ninenines.eu/docs/en/gun/2.1/guide/websocket/), the Erlang
+//! HTTP client, and one API on two targets: native apps on tokio and
+//! browser apps on `wasm32-unknown-unknown`.
+//!
+//! - [`Connection::open`] opens a connection and returns a cloneable handle
+//!   and an [`Events`] stream; the connection reconnects by itself, with
+//!   backoff ([`Retry`]).
+//! - [`Connection::ws_upgrade`] upgrades a path to a Websocket, with
+//!   optional headers and subprotocols ([`Upgrade`]); success or failure
+//!   arrives as [`Event::Upgraded`] or [`Event::UpgradeFailed`].
+//! - [`Connection::ws_send`] sends one frame or many, in order; a close
+//!   frame closes cleanly and stops reconnecting.
+//! - Every frame from the server is one [`Event::Frame`]; errors and
+//!   connection changes are events too ([`Event::Error`], [`Event::Up`],
+//!   [`Event::Down`]).
+//! - A [`Keepalive`] pings (or, in a browser, sends a heartbeat) and
+//!   declares a silent peer dead.
+//! - After a reconnect the Websocket is **not** upgraded again unless you
+//!   ask ([`Options::auto_upgrade`]); re-upgrade on [`Event::Up`].
+//! - No frame is lost silently: frames that were not written come back,
+//!   in [`Event::Down`] or in the [`Error`].
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use wstether::{Connection, Event, Frame, Options, Upgrade};
+//!
+//! # async fn run() -> Result<(), wstether::Error> {
+//! let (conn, mut events) = Connection::open("ws://127.0.0.1:8080", Options::default())?;
+//! let mut stream = conn.ws_upgrade_with(Upgrade::new("/websocket").protocol("mychat"))?;
+//! while let Some(event) = events.next().await {
+//!     match event {
+//!         Event::Upgraded { protocol, .. } => {
+//!             println!("upgraded, protocol {protocol:?}");
+//!             conn.ws_send(stream, [Frame::text("Hello!"), Frame::binary(vec![1, 2, 3])])?;
+//!         }
+//!         Event::UpgradeFailed { error, .. } => return Err(error),
+//!         Event::Frame { frame, .. } => println!("got {frame:?}"),
+//!         // The connection came back: upgrade again, as with Gun.
+//!         Event::Up { attempt } if attempt > 1 => stream = conn.ws_upgrade("/websocket")?,
+//!         Event::Down { reason, unsent, .. } => println!("down: {reason}; {} unsent", unsent.len()),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+mod connection;
+mod core;
+mod driver;
+mod error;
+mod event;
+mod frame;
+mod mailbox;
+mod options;
+mod request;
+mod rt;
+mod time;
+mod transport;
 
 #[cfg(all(feature = "testkit", not(all(target_arch = "wasm32", target_os = "unknown"))))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+
+pub use connection::{connect, Connection, Events};
+pub use error::{Error, ErrorKind};
+pub use event::{DownReason, Event, StreamRef};
+pub use frame::{CloseCode, CloseFrame, Frame, Frames, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES};
+pub use options::{Heartbeat, Keepalive, Options, Retry};
+pub use request::Upgrade;

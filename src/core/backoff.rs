@@ -1,0 +1,128 @@
+//! Exponential backoff with jitter, as an iterator-like counter with a
+//! seeded generator so tests are repeatable.
+
+use std::time::Duration;
+
+use crate::options::Retry;
+
+/// Counts consecutive failed attempts and says how long to wait before the
+/// next one, or that the policy has given up.
+#[derive(Debug, Clone)]
+pub(crate) struct Backoff {
+    retry: Retry,
+    failures: u32,
+    rng: SplitMix64,
+}
+
+impl Backoff {
+    pub(crate) fn new(retry: Retry, seed: u64) -> Backoff {
+        Backoff {
+            retry,
+            failures: 0,
+            rng: SplitMix64(seed),
+        }
+    }
+
+    /// The delay before the next attempt, or `None` when retries are exhausted.
+    pub(crate) fn next_delay(&mut self) -> Option<Duration> {
+        if let Some(max) = self.retry.max_retries {
+            if self.failures >= max {
+                return None;
+            }
+        }
+        let exponent = self.failures.min(64) as i32;
+        self.failures = self.failures.saturating_add(1);
+        let base = self.retry.initial_delay.as_secs_f64() * self.retry.multiplier.powi(exponent);
+        let capped = base.min(self.retry.max_delay.as_secs_f64());
+        let jittered = capped * (1.0 - self.retry.jitter * self.rng.next_unit());
+        Some(Duration::from_secs_f64(jittered.max(0.0)))
+    }
+
+    /// Forget past failures (after a connection stayed up long enough).
+    pub(crate) fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    pub(crate) fn retry(&self) -> &Retry {
+        &self.retry
+    }
+}
+
+/// A tiny, well-known generator (SplitMix64): good enough to spread
+/// reconnects, no dependency, and no `getrandom` in the wasm graph.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitMix64(pub(crate) u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in [0, 1).
+    fn next_unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry() -> Retry {
+        Retry::default()
+            .initial_delay(Duration::from_millis(100))
+            .max_delay(Duration::from_secs(1))
+            .jitter(0.0)
+    }
+
+    #[test]
+    fn delays_double_up_to_the_cap() {
+        let mut backoff = Backoff::new(retry(), 1);
+        let delays: Vec<_> = (0..6).map(|_| backoff.next_delay().unwrap().as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+    }
+
+    #[test]
+    fn gives_up_after_max_retries_and_resets() {
+        let mut backoff = Backoff::new(retry().max_retries(Some(2)), 1);
+        assert!(backoff.next_delay().is_some());
+        assert!(backoff.next_delay().is_some());
+        assert_eq!(backoff.next_delay(), None);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Some(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn jitter_spreads_delays_within_bounds() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..50 {
+            let mut backoff = Backoff::new(retry().jitter(0.5), seed);
+            let delay = backoff.next_delay().unwrap();
+            assert!(delay <= Duration::from_millis(100) && delay >= Duration::from_millis(50));
+            seen.insert(delay);
+        }
+        assert!(seen.len() > 40, "jitter should spread delays, got {}", seen.len());
+    }
+
+    #[test]
+    fn same_seed_same_delays() {
+        let a: Vec<_> = {
+            let mut b = Backoff::new(retry().jitter(1.0), 7);
+            (0..5).map(|_| b.next_delay()).collect()
+        };
+        let b: Vec<_> = {
+            let mut b = Backoff::new(retry().jitter(1.0), 7);
+            (0..5).map(|_| b.next_delay()).collect()
+        };
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn never_retry_gives_up_at_once() {
+        assert_eq!(Backoff::new(Retry::never(), 1).next_delay(), None);
+    }
+}

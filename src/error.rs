@@ -1,0 +1,218 @@
+//! One error type for everything wstether reports: a [`ErrorKind`] to match
+//! on, a message for people, an optional source, and the frames that were
+//! not sent, so that nothing is lost silently.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::frame::Frame;
+
+type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong, for matching. New kinds may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The URL could not be parsed, or has no host.
+    InvalidUrl,
+    /// The URL's scheme is not `ws` or `wss`.
+    UnsupportedScheme,
+    /// A header name or value is malformed (CR, LF, NUL...) or is one that
+    /// the WebSocket handshake owns.
+    InvalidHeader,
+    /// The request path is malformed.
+    InvalidPath,
+    /// A close code that may not be sent.
+    InvalidCloseCode,
+    /// A frame that may not be sent (control payload over 125 bytes, close
+    /// reason over 123 bytes).
+    InvalidFrame,
+    /// An option is out of range or contradicts another.
+    InvalidOption,
+    /// This target cannot do what was asked (e.g. ping frames or custom
+    /// headers in a browser). Never silently ignored.
+    Unsupported,
+    /// The send queue is full; the frames come back with the error.
+    QueueFull,
+    /// The [`StreamRef`](crate::StreamRef) is not the connection's current
+    /// Websocket (it is from before a reconnect, or was never upgraded).
+    StaleStream,
+    /// The connection has terminated (shut down, closed, or out of retries).
+    Closed,
+    /// Connecting (TCP or TLS) failed.
+    Connect,
+    /// The TLS handshake or certificate verification failed.
+    Tls,
+    /// A deadline passed: connect, upgrade, close handshake, or the
+    /// keepalive's pong deadline.
+    Timeout,
+    /// The server refused the Websocket upgrade or answered it wrongly.
+    Upgrade,
+    /// The peer broke the WebSocket protocol (bad framing, fragmented
+    /// control frame, reserved opcode...).
+    Protocol,
+    /// A text message was not valid UTF-8.
+    InvalidUtf8,
+    /// A frame or message exceeded the configured size limit.
+    MessageTooBig,
+    /// An I/O error on the socket (reset, broken pipe...).
+    Io,
+    /// The retry policy gave up.
+    RetriesExhausted,
+}
+
+impl ErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid URL",
+            ErrorKind::UnsupportedScheme => "unsupported URL scheme",
+            ErrorKind::InvalidHeader => "invalid header",
+            ErrorKind::InvalidPath => "invalid path",
+            ErrorKind::InvalidCloseCode => "invalid close code",
+            ErrorKind::InvalidFrame => "invalid frame",
+            ErrorKind::InvalidOption => "invalid option",
+            ErrorKind::Unsupported => "unsupported on this target",
+            ErrorKind::QueueFull => "send queue full",
+            ErrorKind::StaleStream => "stale stream",
+            ErrorKind::Closed => "connection closed",
+            ErrorKind::Connect => "connect failed",
+            ErrorKind::Tls => "TLS error",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Upgrade => "websocket upgrade failed",
+            ErrorKind::Protocol => "websocket protocol error",
+            ErrorKind::InvalidUtf8 => "invalid UTF-8 in a text message",
+            ErrorKind::MessageTooBig => "message too big",
+            ErrorKind::Io => "I/O error",
+            ErrorKind::RetriesExhausted => "retries exhausted",
+        }
+    }
+}
+
+/// The error type of wstether.
+#[derive(Clone)]
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Source>,
+    unsent: Vec<Frame>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                source: None,
+                unsent: Vec::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        self.inner.source = Some(Arc::new(source));
+        self
+    }
+
+    pub(crate) fn with_unsent(mut self, frames: Vec<Frame>) -> Error {
+        self.inner.unsent = frames;
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The frames that were not sent because of this error (empty for most
+    /// errors; the refused frames for [`ErrorKind::QueueFull`],
+    /// [`ErrorKind::StaleStream`] and [`ErrorKind::Closed`]).
+    pub fn unsent(&self) -> &[Frame] {
+        &self.inner.unsent
+    }
+
+    /// Takes the unsent frames out of the error, to send them again.
+    pub fn into_unsent(self) -> Vec<Frame> {
+        self.inner.unsent
+    }
+
+    /// Whether the send queue was full (the frames are in [`Error::unsent`]).
+    pub fn is_queue_full(&self) -> bool {
+        self.kind() == ErrorKind::QueueFull
+    }
+
+    /// Whether a deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        self.kind() == ErrorKind::Timeout
+    }
+
+    /// Whether the connection has terminated for good.
+    pub fn is_closed(&self) -> bool {
+        self.kind() == ErrorKind::Closed
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        d.field("message", &self.inner.message);
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        if !self.inner.unsent.is_empty() {
+            d.field("unsent", &self.inner.unsent.len());
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.inner.kind.describe())?;
+        if !self.inner.message.is_empty() {
+            write!(f, ": {}", self.inner.message)?;
+        }
+        if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|source| &**source as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_kind_message_and_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = Error::new(ErrorKind::Connect, "127.0.0.1:1").with_source(io);
+        assert_eq!(err.to_string(), "connect failed: 127.0.0.1:1: refused");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn unsent_frames_come_back() {
+        let err = Error::new(ErrorKind::QueueFull, "").with_unsent(vec![Frame::text("a")]);
+        assert!(err.is_queue_full());
+        assert_eq!(err.into_unsent(), vec![Frame::text("a")]);
+    }
+}

@@ -1,0 +1,393 @@
+//! Frames, close codes and close frames: wstether's own types, the same on
+//! both targets (no tungstenite or web-sys type leaks out).
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::error::{Error, ErrorKind};
+
+/// The longest close reason that fits a control frame (125 bytes minus the code).
+pub const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+/// The largest payload of a ping or pong frame (control frames carry at most 125 bytes).
+pub const MAX_CONTROL_PAYLOAD_BYTES: usize = 125;
+
+/// One WebSocket frame (a whole message: wstether never hands out fragments).
+///
+/// Mirrors Gun's frames: `{text, Data}`, `{binary, Data}`, `ping`, `pong`,
+/// `close` and `{close, Code, Reason}`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A UTF-8 text message.
+    Text(String),
+    /// A binary message.
+    Binary(Bytes),
+    /// A ping (at most 125 bytes). Browsers cannot send pings.
+    Ping(Bytes),
+    /// A pong (at most 125 bytes). Browsers cannot send pongs.
+    Pong(Bytes),
+    /// A close frame. `None` sends a close frame without a status code
+    /// (seen by the peer as 1005).
+    Close(Option<CloseFrame>),
+}
+
+impl Frame {
+    /// A text frame.
+    pub fn text(text: impl Into<String>) -> Frame {
+        Frame::Text(text.into())
+    }
+
+    /// A binary frame.
+    pub fn binary(data: impl Into<Bytes>) -> Frame {
+        Frame::Binary(data.into())
+    }
+
+    /// A close frame with a code and a reason, validated for sending.
+    ///
+    /// Fails with [`ErrorKind::InvalidCloseCode`] for codes a client may not
+    /// send (see [`CloseCode::new`]) and with [`ErrorKind::InvalidFrame`] for a
+    /// reason longer than [`MAX_CLOSE_REASON_BYTES`].
+    pub fn close(code: u16, reason: impl Into<String>) -> Result<Frame, Error> {
+        let frame = CloseFrame::new(code, reason)?;
+        Ok(Frame::Close(Some(frame)))
+    }
+
+    /// A normal closure (1000) with no reason: Gun's bare `close`.
+    pub fn close_normal() -> Frame {
+        Frame::Close(Some(CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: String::new(),
+        }))
+    }
+
+    /// The payload length in bytes (close frames count code and reason).
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(text) => text.len(),
+            Frame::Binary(data) | Frame::Ping(data) | Frame::Pong(data) => data.len(),
+            Frame::Close(None) => 0,
+            Frame::Close(Some(close)) => 2 + close.reason.len(),
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this is a control frame (ping, pong or close).
+    pub fn is_control(&self) -> bool {
+        matches!(self, Frame::Ping(_) | Frame::Pong(_) | Frame::Close(_))
+    }
+
+    /// Checks that this frame may be sent by a client: control payloads fit in
+    /// 125 bytes and close codes are sendable.
+    pub(crate) fn validate_outgoing(&self) -> Result<(), Error> {
+        match self {
+            Frame::Ping(data) | Frame::Pong(data) if data.len() > MAX_CONTROL_PAYLOAD_BYTES => {
+                Err(Error::new(
+                    ErrorKind::InvalidFrame,
+                    format!(
+                        "a ping or pong payload is at most {MAX_CONTROL_PAYLOAD_BYTES} bytes, got {}",
+                        data.len()
+                    ),
+                ))
+            }
+            Frame::Close(Some(close)) => close.validate(),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Frame {
+    // Payloads can be megabytes: show the kind, the length and a short prefix.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn prefix(bytes: &[u8]) -> String {
+            let shown = &bytes[..bytes.len().min(32)];
+            let text = String::from_utf8_lossy(shown);
+            if bytes.len() > shown.len() {
+                format!("{text:?}…")
+            } else {
+                format!("{text:?}")
+            }
+        }
+        match self {
+            Frame::Text(text) => write!(f, "Text({} bytes {})", text.len(), prefix(text.as_bytes())),
+            Frame::Binary(data) => write!(f, "Binary({} bytes {})", data.len(), prefix(data)),
+            Frame::Ping(data) => write!(f, "Ping({})", prefix(data)),
+            Frame::Pong(data) => write!(f, "Pong({})", prefix(data)),
+            Frame::Close(None) => write!(f, "Close"),
+            Frame::Close(Some(close)) => write!(f, "Close({}, {:?})", close.code, close.reason),
+        }
+    }
+}
+
+impl From<&str> for Frame {
+    fn from(text: &str) -> Frame {
+        Frame::Text(text.to_owned())
+    }
+}
+
+impl From<String> for Frame {
+    fn from(text: String) -> Frame {
+        Frame::Text(text)
+    }
+}
+
+impl From<Vec<u8>> for Frame {
+    fn from(data: Vec<u8>) -> Frame {
+        Frame::Binary(data.into())
+    }
+}
+
+impl From<Bytes> for Frame {
+    fn from(data: Bytes) -> Frame {
+        Frame::Binary(data)
+    }
+}
+
+/// One frame or many, for [`Connection::ws_send`](crate::Connection::ws_send):
+/// built from a [`Frame`], a `Vec<Frame>` or an array of frames.
+#[derive(Debug, Clone)]
+pub struct Frames(FramesInner);
+
+#[derive(Debug, Clone)]
+enum FramesInner {
+    One(Frame),
+    Many(Vec<Frame>),
+}
+
+impl Frames {
+    /// The number of frames.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            FramesInner::One(_) => 1,
+            FramesInner::Many(frames) => frames.len(),
+        }
+    }
+
+    /// Whether there are no frames.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Iterates over the frames in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Frame> {
+        let slice: &[Frame] = match &self.0 {
+            FramesInner::One(frame) => std::slice::from_ref(frame),
+            FramesInner::Many(frames) => frames,
+        };
+        slice.iter()
+    }
+
+    /// The frames as a vector, in order.
+    pub fn into_vec(self) -> Vec<Frame> {
+        match self.0 {
+            FramesInner::One(frame) => vec![frame],
+            FramesInner::Many(frames) => frames,
+        }
+    }
+}
+
+impl IntoIterator for Frames {
+    type Item = Frame;
+    type IntoIter = std::vec::IntoIter<Frame>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_vec().into_iter()
+    }
+}
+
+impl From<Frame> for Frames {
+    fn from(frame: Frame) -> Frames {
+        Frames(FramesInner::One(frame))
+    }
+}
+
+impl From<Vec<Frame>> for Frames {
+    fn from(frames: Vec<Frame>) -> Frames {
+        Frames(FramesInner::Many(frames))
+    }
+}
+
+impl<const N: usize> From<[Frame; N]> for Frames {
+    fn from(frames: [Frame; N]) -> Frames {
+        Frames(FramesInner::Many(frames.into()))
+    }
+}
+
+/// A WebSocket close status code (RFC 6455 §7.4).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CloseCode(u16);
+
+impl CloseCode {
+    /// 1000: normal closure.
+    pub const NORMAL: CloseCode = CloseCode(1000);
+    /// 1001: the endpoint is going away (server restart, page navigation).
+    pub const GOING_AWAY: CloseCode = CloseCode(1001);
+    /// 1002: protocol error.
+    pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
+    /// 1003: a data type the endpoint cannot accept.
+    pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
+    /// 1005: no status code was present (never sent; synthesised locally).
+    pub const NO_STATUS: CloseCode = CloseCode(1005);
+    /// 1006: closed without a close frame (never sent; synthesised locally).
+    pub const ABNORMAL: CloseCode = CloseCode(1006);
+    /// 1007: invalid payload data (e.g. invalid UTF-8 in a text message).
+    pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
+    /// 1008: policy violation.
+    pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
+    /// 1009: message too big.
+    pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
+    /// 1010: a required extension was not negotiated.
+    pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
+    /// 1011: the server met an unexpected condition.
+    pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);
+    /// 1012: the service is restarting.
+    pub const SERVICE_RESTART: CloseCode = CloseCode(1012);
+    /// 1013: try again later.
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
+
+    /// A close code that a client may send: 1000–1003, 1007–1014 and
+    /// 3000–4999. Anything else is an [`ErrorKind::InvalidCloseCode`] error.
+    ///
+    /// Browsers are stricter: they only let scripts send 1000 and 3000–4999;
+    /// the browser transport refuses the rest with the same error kind.
+    pub fn new(code: u16) -> Result<CloseCode, Error> {
+        if Self::is_sendable(code) {
+            Ok(CloseCode(code))
+        } else {
+            Err(Error::new(
+                ErrorKind::InvalidCloseCode,
+                format!("close code {code} may not be sent (allowed: 1000-1003, 1007-1014, 3000-4999)"),
+            ))
+        }
+    }
+
+    /// A close code as received from a peer or synthesised locally, unchecked.
+    pub fn from_wire(code: u16) -> CloseCode {
+        CloseCode(code)
+    }
+
+    /// The numeric code.
+    pub fn as_u16(self) -> u16 {
+        self.0
+    }
+
+    /// Whether a client may send this code on the wire.
+    pub fn is_sendable(code: u16) -> bool {
+        matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
+
+    /// Whether a script in a browser may send this code.
+    pub fn is_sendable_by_browser(code: u16) -> bool {
+        code == 1000 || (3000..=4999).contains(&code)
+    }
+}
+
+impl fmt::Debug for CloseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CloseCode({})", self.0)
+    }
+}
+
+impl fmt::Display for CloseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl From<CloseCode> for u16 {
+    fn from(code: CloseCode) -> u16 {
+        code.0
+    }
+}
+
+/// The code and reason of a close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseFrame {
+    /// The status code.
+    pub code: CloseCode,
+    /// The reason, at most [`MAX_CLOSE_REASON_BYTES`] bytes of UTF-8.
+    pub reason: String,
+}
+
+impl CloseFrame {
+    /// A close frame validated for sending (see [`Frame::close`]).
+    pub fn new(code: u16, reason: impl Into<String>) -> Result<CloseFrame, Error> {
+        let frame = CloseFrame {
+            code: CloseCode::new(code)?,
+            reason: reason.into(),
+        };
+        frame.validate()?;
+        Ok(frame)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        CloseCode::new(self.code.0)?;
+        if self.reason.len() > MAX_CLOSE_REASON_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidFrame,
+                format!(
+                    "a close reason is at most {MAX_CLOSE_REASON_BYTES} bytes, got {}",
+                    self.reason.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_follow_rfc6455() {
+        for ok in [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999] {
+            assert!(CloseCode::new(ok).is_ok(), "{ok} should be sendable");
+        }
+        for bad in [0, 999, 1004, 1005, 1006, 1015, 1100, 2999, 5000, u16::MAX] {
+            let err = CloseCode::new(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidCloseCode, "{bad}");
+        }
+    }
+
+    #[test]
+    fn browser_close_codes_are_stricter() {
+        assert!(CloseCode::is_sendable_by_browser(1000));
+        assert!(CloseCode::is_sendable_by_browser(4000));
+        assert!(!CloseCode::is_sendable_by_browser(1001));
+        assert!(!CloseCode::is_sendable_by_browser(1011));
+    }
+
+    #[test]
+    fn over_long_close_reason_is_refused() {
+        let err = Frame::close(1000, "x".repeat(124)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidFrame);
+        assert!(Frame::close(1000, "x".repeat(123)).is_ok());
+    }
+
+    #[test]
+    fn oversize_ping_is_refused() {
+        let err = Frame::Ping(vec![0; 126].into()).validate_outgoing().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidFrame);
+        assert!(Frame::Ping(vec![0; 125].into()).validate_outgoing().is_ok());
+    }
+
+    #[test]
+    fn frames_from_one_or_many_keep_order() {
+        let one: Frames = Frame::text("a").into();
+        assert_eq!(one.len(), 1);
+        let many: Frames = [Frame::text("a"), Frame::binary(vec![1]), Frame::close_normal()].into();
+        let kinds: Vec<_> = many.iter().map(Frame::is_control).collect();
+        assert_eq!(kinds, [false, false, true]);
+    }
+
+    #[test]
+    fn debug_of_a_large_frame_is_short() {
+        let text = format!("{:?}", Frame::binary(vec![b'a'; 1 << 20]));
+        assert!(text.len() < 80, "{text}");
+    }
+}

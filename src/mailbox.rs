@@ -1,0 +1,292 @@
+//! The two queues between the handles and the driver task: commands in
+//! (bounded by queued payload bytes, for back-pressure) and events out
+//! (bounded by count: when full, the driver stops reading the socket).
+//!
+//! A plain mutex around a `VecDeque` lets the driver take a whole batch of
+//! commands at once, which is what makes write batching possible.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::core::{Command, StreamIds};
+use crate::error::{Error, ErrorKind};
+use crate::event::{Event, StreamRef};
+use crate::frame::Frames;
+use std::sync::Arc;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not make every later call panic too.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// State shared by the handles and the driver.
+pub(crate) struct Shared {
+    inner: Mutex<Inbox>,
+    pub(crate) stream_ids: Arc<StreamIds>,
+}
+
+struct Inbox {
+    commands: VecDeque<Command>,
+    queued_bytes: usize,
+    capacity: usize,
+    driver: Option<Waker>,
+    /// Senders waiting for room in the queue.
+    waiting_senders: Vec<Waker>,
+    /// Streams up to this one were killed by a `Down`.
+    killed_up_to: Option<StreamRef>,
+    /// A close frame or shutdown was queued: nothing more is accepted.
+    closing: bool,
+    /// The driver has ended.
+    terminated: bool,
+    /// Every `Connection` handle is gone.
+    abandoned: bool,
+    rtt: Option<Duration>,
+}
+
+impl Shared {
+    pub(crate) fn new(capacity: usize) -> Shared {
+        Shared {
+            inner: Mutex::new(Inbox {
+                commands: VecDeque::new(),
+                queued_bytes: 0,
+                capacity,
+                driver: None,
+                waiting_senders: Vec::new(),
+                killed_up_to: None,
+                closing: false,
+                terminated: false,
+                abandoned: false,
+                rtt: None,
+            }),
+            stream_ids: Arc::new(StreamIds::default()),
+        }
+    }
+
+    fn push(&self, inbox: &mut Inbox, command: Command) {
+        inbox.commands.push_back(command);
+        if let Some(waker) = inbox.driver.take() {
+            waker.wake();
+        }
+    }
+
+    /// Queues an upgrade; its stream becomes the only one frames may go to.
+    pub(crate) fn push_upgrade(&self, make: impl FnOnce(StreamRef) -> Command) -> Result<StreamRef, Error> {
+        let mut inbox = lock(&self.inner);
+        if inbox.terminated || inbox.closing {
+            return Err(Error::new(ErrorKind::Closed, "the connection is closing or closed"));
+        }
+        let stream = self.stream_ids.next();
+        self.push(&mut inbox, make(stream));
+        Ok(stream)
+    }
+
+    /// Queues frames if there is room; otherwise gives them back.
+    /// `Ok(Err(frames))` means "full, wait and try again".
+    pub(crate) fn try_push_frames(
+        &self,
+        stream: StreamRef,
+        frames: Frames,
+        cx: Option<&mut Context<'_>>,
+    ) -> Result<Result<(), Frames>, Error> {
+        let mut inbox = lock(&self.inner);
+        let refuse = |kind, message: String, frames: Frames| Err(Error::new(kind, message).with_unsent(frames.into_vec()));
+        if inbox.terminated || inbox.closing {
+            return refuse(ErrorKind::Closed, "the connection is closing or closed".into(), frames);
+        }
+        // The fast check; the core makes the final one (late frames come
+        // back in an `Event::Error`).
+        let stale = inbox.killed_up_to.is_some_and(|killed| stream <= killed);
+        if stale {
+            return refuse(
+                ErrorKind::StaleStream,
+                format!("{stream} is not the connection's current Websocket (re-upgrade after a reconnect)"),
+                frames,
+            );
+        }
+        let bytes: usize = frames.iter().map(|f| f.len()).sum();
+        if inbox.queued_bytes > 0 && inbox.queued_bytes + bytes > inbox.capacity {
+            if let Some(cx) = cx {
+                inbox.waiting_senders.push(cx.waker().clone());
+            }
+            return Ok(Err(frames));
+        }
+        if frames.iter().any(|f| matches!(f, crate::Frame::Close(_))) {
+            inbox.closing = true;
+        }
+        inbox.queued_bytes += bytes;
+        self.push(&mut inbox, Command::Send { stream, frames });
+        Ok(Ok(()))
+    }
+
+    /// Queues a command that takes no room (shutdown, probe).
+    pub(crate) fn push_control(&self, command: Command) {
+        let mut inbox = lock(&self.inner);
+        if inbox.terminated {
+            return;
+        }
+        if matches!(command, Command::Shutdown) {
+            inbox.closing = true;
+        }
+        self.push(&mut inbox, command);
+    }
+
+    /// The last handle went away: the driver ends at once (Gun's `close`).
+    pub(crate) fn abandon(&self) {
+        let mut inbox = lock(&self.inner);
+        inbox.abandoned = true;
+        if let Some(waker) = inbox.driver.take() {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        lock(&self.inner).rtt
+    }
+
+    // ---- driver side ----------------------------------------------------
+
+    /// Takes every queued command and registers the driver's waker.
+    /// Returns `None` when every handle is gone.
+    pub(crate) fn take_commands(&self, into: &mut VecDeque<Command>, cx: &mut Context<'_>) -> bool {
+        let mut inbox = lock(&self.inner);
+        if inbox.abandoned {
+            return false;
+        }
+        std::mem::swap(into, &mut inbox.commands);
+        match &inbox.driver {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => inbox.driver = Some(cx.waker().clone()),
+        }
+        true
+    }
+
+    /// Reports progress: room freed in the queue, killed streams, the RTT.
+    pub(crate) fn update(&self, progress: Progress) {
+        let Progress { released_bytes, killed_up_to, rtt } = progress;
+        let mut inbox = lock(&self.inner);
+        inbox.killed_up_to = killed_up_to;
+        inbox.rtt = rtt;
+        if released_bytes > 0 {
+            inbox.queued_bytes = inbox.queued_bytes.saturating_sub(released_bytes);
+            for waker in inbox.waiting_senders.drain(..) {
+                waker.wake();
+            }
+        }
+    }
+
+    /// The driver has ended: every later call fails with `Closed`.
+    pub(crate) fn terminate(&self) {
+        let mut inbox = lock(&self.inner);
+        inbox.terminated = true;
+        inbox.commands.clear();
+        for waker in inbox.waiting_senders.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// What the driver tells the handles after each step.
+pub(crate) struct Progress {
+    pub(crate) released_bytes: usize,
+    pub(crate) killed_up_to: Option<StreamRef>,
+    pub(crate) rtt: Option<Duration>,
+}
+
+/// The events queue, read by [`Events`](crate::Events).
+pub(crate) struct EventQueue {
+    inner: Mutex<Outbox>,
+}
+
+struct Outbox {
+    events: VecDeque<Event>,
+    capacity: usize,
+    consumer: Option<Waker>,
+    /// The driver, waiting for room.
+    driver: Option<Waker>,
+    closed: bool,
+    consumer_gone: bool,
+}
+
+impl EventQueue {
+    pub(crate) fn new(capacity: usize) -> EventQueue {
+        EventQueue {
+            inner: Mutex::new(Outbox {
+                events: VecDeque::new(),
+                capacity,
+                consumer: None,
+                driver: None,
+                closed: false,
+                consumer_gone: false,
+            }),
+        }
+    }
+
+    /// Whether the driver may read more from the socket. If not, the
+    /// driver is woken when the consumer makes room.
+    pub(crate) fn has_room(&self, cx: &mut Context<'_>) -> bool {
+        let mut outbox = lock(&self.inner);
+        if outbox.consumer_gone || outbox.events.len() < outbox.capacity {
+            return true;
+        }
+        outbox.driver = Some(cx.waker().clone());
+        false
+    }
+
+    /// Adds events (a core may produce a few past the capacity: they are
+    /// kept, never dropped, while anyone is listening).
+    pub(crate) fn push_all(&self, events: impl Iterator<Item = Event>) {
+        let mut outbox = lock(&self.inner);
+        let before = outbox.events.len();
+        if outbox.consumer_gone {
+            events.for_each(drop);
+            return;
+        }
+        outbox.events.extend(events);
+        if outbox.events.len() > before {
+            if let Some(waker) = outbox.consumer.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// No more events will come.
+    pub(crate) fn close(&self) {
+        let mut outbox = lock(&self.inner);
+        outbox.closed = true;
+        if let Some(waker) = outbox.consumer.take() {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let mut outbox = lock(&self.inner);
+        match outbox.events.pop_front() {
+            Some(event) => {
+                if outbox.events.len() < outbox.capacity {
+                    if let Some(waker) = outbox.driver.take() {
+                        waker.wake();
+                    }
+                }
+                Poll::Ready(Some(event))
+            }
+            None if outbox.closed => Poll::Ready(None),
+            None => {
+                outbox.consumer = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The consumer went away: events are dropped from now on, and the
+    /// socket is read regardless.
+    pub(crate) fn consumer_gone(&self) {
+        let mut outbox = lock(&self.inner);
+        outbox.consumer_gone = true;
+        outbox.events.clear();
+        if let Some(waker) = outbox.driver.take() {
+            waker.wake();
+        }
+    }
+}

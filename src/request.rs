@@ -1,0 +1,200 @@
+//! Upgrade requests: the path, extra headers and subprotocols of a
+//! Websocket upgrade, validated before anything is sent.
+
+use http::header::{HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
+
+use crate::error::{Error, ErrorKind};
+
+/// Headers that the WebSocket handshake itself writes: a user value would
+/// contradict it, so they are refused rather than silently overridden.
+const HANDSHAKE_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-accept",
+    "sec-websocket-extensions",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// A Websocket upgrade request, like Gun's `ws_upgrade(Pid, Path, Headers)`.
+///
+/// ```
+/// use wstether::Upgrade;
+/// let upgrade = Upgrade::new("/chat")
+///     .protocol("mychat")
+///     .header("authorization", "Bearer abc");
+/// ```
+///
+/// As in Gun, a `sec-websocket-protocol` header is read as the list of
+/// subprotocols to offer. Headers the handshake owns (`host`, `upgrade`,
+/// `sec-websocket-key`...) and malformed names or values (CR, LF, NUL) make
+/// [`Connection::ws_upgrade_with`](crate::Connection::ws_upgrade_with) fail
+/// with [`ErrorKind::InvalidHeader`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    path: String,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+}
+
+impl Upgrade {
+    /// An upgrade of `path` (with its query, if any), e.g. `"/ws?room=1"`.
+    pub fn new(path: impl Into<String>) -> Upgrade {
+        Upgrade {
+            path: path.into(),
+            headers: Vec::new(),
+            protocols: Vec::new(),
+        }
+    }
+
+    /// Adds a header to the upgrade request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Upgrade {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds headers to the upgrade request.
+    pub fn headers<I, K, V>(mut self, headers: I) -> Upgrade
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.headers
+            .extend(headers.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Offers a subprotocol (`sec-websocket-protocol`), in order of preference.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Upgrade {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// The path and query.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Validates everything and splits subprotocols out of the headers.
+    pub(crate) fn validate(&self) -> Result<ValidUpgrade, Error> {
+        let path = validate_path(&self.path)?;
+        let mut protocols = Vec::new();
+        for protocol in &self.protocols {
+            protocols.push(validate_protocol(protocol)?);
+        }
+        let mut headers = Vec::new();
+        for (name, value) in &self.headers {
+            let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                Error::new(ErrorKind::InvalidHeader, format!("header name {name:?}")).with_source(e)
+            })?;
+            let header_value = HeaderValue::from_str(value).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidHeader,
+                    format!("value of header {name:?} (CR, LF, NUL and other control characters are refused)"),
+                )
+                .with_source(e)
+            })?;
+            if header_name == http::header::SEC_WEBSOCKET_PROTOCOL {
+                for protocol in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    protocols.push(validate_protocol(protocol)?);
+                }
+                continue;
+            }
+            if HANDSHAKE_HEADERS.contains(&header_name.as_str()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidHeader,
+                    format!("header {name:?} is written by the WebSocket handshake and cannot be set"),
+                ));
+            }
+            headers.push((header_name, header_value));
+        }
+        Ok(ValidUpgrade {
+            path,
+            headers,
+            protocols,
+        })
+    }
+}
+
+/// An upgrade that passed validation: ready for a transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ValidUpgrade {
+    pub(crate) path: PathAndQuery,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) protocols: Vec<String>,
+}
+
+fn validate_path(path: &str) -> Result<PathAndQuery, Error> {
+    let invalid = |why: &str| Error::new(ErrorKind::InvalidPath, format!("{path:?}: {why}"));
+    if !path.starts_with('/') {
+        return Err(invalid("a path starts with '/'"));
+    }
+    if path.contains('#') {
+        return Err(invalid("a WebSocket URL has no fragment"));
+    }
+    path.parse::<PathAndQuery>()
+        .map_err(|e| invalid("not a valid path and query").with_source(e))
+}
+
+/// A subprotocol is an HTTP token (RFC 6455 §4.1, RFC 7230 §3.2.6).
+fn validate_protocol(protocol: &str) -> Result<String, Error> {
+    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if protocol.is_empty() || !protocol.chars().all(is_tchar) {
+        return Err(Error::new(
+            ErrorKind::InvalidHeader,
+            format!("subprotocol {protocol:?} is not an HTTP token"),
+        ));
+    }
+    Ok(protocol.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols_come_from_the_builder_and_the_header() {
+        let valid = Upgrade::new("/ws")
+            .protocol("a")
+            .header("Sec-WebSocket-Protocol", "b, c")
+            .header("x-token", "t")
+            .validate()
+            .unwrap();
+        assert_eq!(valid.protocols, ["a", "b", "c"]);
+        assert_eq!(valid.headers.len(), 1);
+        assert_eq!(valid.path.as_str(), "/ws");
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        for value in ["a\r\nx-evil: 1", "a\nb", "a\0b"] {
+            let err = Upgrade::new("/").header("x", value).validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidHeader, "{value:?}");
+        }
+        let err = Upgrade::new("/").header("x\r\ny", "v").validate().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidHeader);
+    }
+
+    #[test]
+    fn handshake_headers_are_refused() {
+        for name in ["Host", "upgrade", "Sec-WebSocket-Key", "connection"] {
+            let err = Upgrade::new("/").header(name, "x").validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidHeader, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_paths_and_protocols_are_refused() {
+        for path in ["ws", "", "/a b", "/a#frag"] {
+            let err = Upgrade::new(path).validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidPath, "{path:?}");
+        }
+        let err = Upgrade::new("/").protocol("a b").validate().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidHeader);
+    }
+}

@@ -1,0 +1,166 @@
+//! Transports: the thin layer between the driver and a real socket. They
+//! move bytes and report what happened; they never decide policy (when to
+//! retry, when a peer is dead): that is the core's job.
+
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, StatusCode};
+use url::Url;
+
+use crate::core::Outgoing;
+use crate::error::{Error, ErrorKind};
+use crate::frame::Frame;
+use crate::options::Options;
+use crate::request::ValidUpgrade;
+use crate::rt::BoxFuture;
+
+cfg_if::cfg_if! {
+    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+        mod browser;
+        pub(crate) use browser::BrowserTransport as Platform;
+    } else {
+        mod native;
+        pub(crate) use native::NativeTransport as Platform;
+    }
+}
+
+/// Where a connection goes: a `ws://` or `wss://` URL's scheme and authority.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    url: Url,
+    pub(crate) secure: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str) -> Result<Target, Error> {
+        let parsed = Url::parse(url).map_err(|e| {
+            Error::new(ErrorKind::InvalidUrl, format!("{url:?}")).with_source(e)
+        })?;
+        let secure = match parsed.scheme() {
+            "ws" => false,
+            "wss" => true,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedScheme,
+                    format!("{other:?} in {url:?}: use ws:// or wss://"),
+                ))
+            }
+        };
+        let host = match parsed.host() {
+            Some(url::Host::Domain(domain)) if !domain.is_empty() => domain.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            _ => return Err(Error::new(ErrorKind::InvalidUrl, format!("{url:?} has no host"))),
+        };
+        if parsed.fragment().is_some() {
+            return Err(Error::new(ErrorKind::InvalidUrl, format!("{url:?}: a WebSocket URL has no fragment")));
+        }
+        let port = parsed.port_or_known_default().unwrap_or(if secure { 443 } else { 80 });
+        Ok(Target { url: parsed, secure, host, port })
+    }
+
+    /// The path and query of the URL given to `open` (for `connect`).
+    pub(crate) fn path_and_query(&self) -> String {
+        match self.url.query() {
+            Some(query) => format!("{}?{query}", self.url.path()),
+            None => self.url.path().to_owned(),
+        }
+    }
+
+    /// `scheme://authority` + the upgrade's path and query.
+    pub(crate) fn url_for(&self, upgrade: &ValidUpgrade) -> String {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        let authority = &self.url[url::Position::BeforeHost..url::Position::AfterPort];
+        format!("{scheme}://{authority}{}", upgrade.path)
+    }
+}
+
+/// A successful upgrade.
+pub(crate) struct Upgraded<S> {
+    pub(crate) socket: S,
+    pub(crate) protocol: Option<String>,
+    pub(crate) headers: HeaderMap,
+}
+
+/// A failed upgrade: what the server said, if it said anything.
+pub(crate) struct UpgradeFailure {
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) error: Error,
+}
+
+impl From<Error> for UpgradeFailure {
+    fn from(error: Error) -> UpgradeFailure {
+        UpgradeFailure {
+            status: None,
+            headers: HeaderMap::new(),
+            error,
+        }
+    }
+}
+
+/// How a target opens connections and upgrades them.
+pub(crate) trait Transport {
+    /// A connection that is up but not yet upgraded.
+    type Dialed: Unpin + 'static;
+    /// An open Websocket.
+    type Socket: Socket;
+
+    /// Checks target-specific options at `open`.
+    fn check_options(options: &Options) -> Result<(), Error>;
+
+    /// Checks an upgrade request at `ws_upgrade` (what this target can send).
+    fn check_upgrade(upgrade: &ValidUpgrade) -> Result<(), Error>;
+
+    /// Checks a frame at `ws_send` (what this target can send).
+    fn check_frame(frame: &Frame) -> Result<(), Error>;
+
+    /// Opens a connection.
+    fn dial(target: &Target, options: &Options) -> BoxFuture<Result<Self::Dialed, Error>>;
+
+    /// Upgrades an open connection to a Websocket.
+    fn upgrade(
+        dialed: Self::Dialed,
+        target: &Target,
+        upgrade: ValidUpgrade,
+        options: &Options,
+    ) -> BoxFuture<Result<Upgraded<Self::Socket>, UpgradeFailure>>;
+}
+
+/// An open Websocket, polled by the driver.
+pub(crate) trait Socket: Unpin {
+    /// The next frame from the peer; `None` once the socket has closed.
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>>;
+    /// Whether a frame can be handed over now.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
+    /// Hands a frame over (after `poll_ready` said yes).
+    fn start_send(&mut self, frame: Outgoing) -> Result<(), Error>;
+    /// Writes out what was handed over.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
+    /// Frames handed over but not confirmed written, in order.
+    fn take_unsent(&mut self) -> Vec<Outgoing>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert_eq!(Target::parse("not a url").unwrap_err().kind(), ErrorKind::InvalidUrl);
+        assert_eq!(Target::parse("http://example.com").unwrap_err().kind(), ErrorKind::UnsupportedScheme);
+        assert_eq!(Target::parse("ftp://example.com").unwrap_err().kind(), ErrorKind::UnsupportedScheme);
+        assert_eq!(Target::parse("ws://").unwrap_err().kind(), ErrorKind::InvalidUrl);
+        assert_eq!(Target::parse("ws://a/#x").unwrap_err().kind(), ErrorKind::InvalidUrl);
+        let target = Target::parse("wss://example.com/chat?x=1").unwrap();
+        assert!(target.secure);
+        assert_eq!(target.port, 443);
+        assert_eq!(target.path_and_query(), "/chat?x=1");
+        let ipv6 = Target::parse("ws://[::1]:9000").unwrap();
+        assert_eq!((ipv6.host.as_str(), ipv6.port), ("::1", 9000));
+        let upgrade = crate::Upgrade::new("/ws?a=b").validate().unwrap();
+        assert_eq!(ipv6.url_for(&upgrade), "ws://[::1]:9000/ws?a=b");
+    }
+}
