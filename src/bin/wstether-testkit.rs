@@ -1,0 +1,135 @@
+//! `wstether-testkit`: runs the wstether scriptable WebSocket test server.
+//!
+//! ```text
+//! wstether-testkit [--port P] [--host 127.0.0.1]
+//! ```
+//!
+//! Prints one line, `LISTENING ws://HOST:PORT`, to stdout once listening, then
+//! serves until SIGINT/SIGTERM or until its stdin is closed (so it never
+//! outlives a parent that dies). Only loopback hosts are accepted.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use wstether::testkit::TestServer;
+
+const USAGE: &str = "usage: wstether-testkit [--port P] [--host 127.0.0.1]";
+
+/// Parses `--port P` / `--host H` (also `--port=P`, `--host=H`).
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<SocketAddr, String> {
+    let mut host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut port: u16 = 0;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match name.as_str() {
+            "--port" | "-p" => {
+                let v = value()?;
+                port = v.parse().map_err(|_| format!("bad port: {v:?}"))?;
+            }
+            "--host" => {
+                let v = value()?;
+                host = if v == "localhost" {
+                    IpAddr::V4(Ipv4Addr::LOCALHOST)
+                } else {
+                    v.trim_matches(|c| c == '[' || c == ']')
+                        .parse()
+                        .map_err(|_| format!("bad host: {v:?} (expected an IP address)"))?
+                };
+                if !host.is_loopback() {
+                    return Err(format!(
+                        "refusing to listen on non-loopback host {host}: \
+                         the test server is for local tests only (use 127.0.0.1 or ::1)"
+                    ));
+                }
+            }
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument: {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(SocketAddr::new(host, port))
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending().await
+}
+
+/// Resolves when stdin reaches EOF (or fails).
+///
+/// Read on a plain thread rather than `tokio::io::stdin`, whose blocking read
+/// would keep the runtime (and so the process) alive at exit.
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            let mut buf = [0u8; 1024];
+            let mut stdin = std::io::stdin().lock();
+            while let Ok(n) = std::io::Read::read(&mut stdin, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = tx.send(());
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = rx.await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let addr = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("wstether-testkit: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match TestServer::start_on(addr).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wstether-testkit: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "LISTENING ws://{}", server.addr()).is_err() || out.flush().is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    let why = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = terminate() => "SIGTERM",
+        _ = stdin_closed() => "stdin closed",
+    };
+    eprintln!("wstether-testkit: {why}, stopping");
+    server.stop().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,227 @@
+//! A real, scriptable WebSocket server on loopback, for tests and demos.
+//!
+//! [`TestServer`] listens on a TCP port (by default `127.0.0.1:0`) and speaks
+//! HTTP/1.1 and WebSocket (RFC 6455) itself. What each connection does is chosen
+//! by the **query string of its upgrade request**, so a browser client, which
+//! can only choose a URL, can drive it as well as a Rust test can.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use wstether::testkit::TestServer;
+//!
+//! let server = TestServer::start().await?;
+//! // Echo server: every text/binary frame comes back unchanged.
+//! let echo = server.url("/");
+//! // Sends 3 text frames "0 xxx…", "1 xxx…", "2 xxx…", then closes with 1001.
+//! let scripted = server.url("/?send=3&close=1001&reason=bye");
+//! # let _ = (echo, scripted);
+//! // … connect a client to those URLs …
+//! server.wait_for_connections(2).await;
+//! server.drop_connections(); // abrupt TCP drop, no close frame
+//! server.stop().await; // connects are now refused
+//! server.restart().await?; // same port again
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour (query parameters, combinable)
+//!
+//! With no query the server echoes every text and binary frame back as the same
+//! type and answers pings with pongs. Unknown parameters are ignored; a bad value
+//! is refused with `400 Bad Request` (the request is still recorded).
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `protocol=NAME` | answer `Sec-WebSocket-Protocol: NAME`, offered or not. `protocol=` (empty): none. Absent: the first protocol the client offered, if any. |
+//! | `reject=STATUS` | refuse the upgrade with this status (200..=599), header `x-testkit-reason: rejected` and a short body. |
+//! | `header=NAME:VALUE` | (repeatable) add this header to the 101 answer or to the rejection. |
+//! | `close=CODE`, `reason=TEXT`, `after=N` | after echoing `N` data frames (default 0, i.e. right after the upgrade and any `send` burst), send a close frame and complete the close handshake (the TCP is dropped if the client does not answer within 5 s). |
+//! | `send=N`, `size=BYTES`, `kind=text\|binary` | right after the upgrade, send `N` frames (default 16 bytes, text); frame `i` is `"{i} "` padded with `x` to `size` bytes (longer if `size` is too small for the prefix). |
+//! | `ping_every=MS` | send a Ping (`testkit-ping-{n}`) every `MS` milliseconds. |
+//! | `silent=1` | upgrade, then never answer anything (not even pings): a half-open peer. Received bytes are discarded unread by the WebSocket layer; the TCP stays open until the client leaves or the server drops it. |
+//! | `drop_after=N` | after echoing `N` data frames (0: right after the upgrade), drop the TCP abruptly. |
+//! | `no_upgrade=1` | read the request, never answer. |
+//! | `garbage=1` | answer the upgrade request with non-HTTP bytes, then close. |
+//! | `bad_frame=KIND` | after the upgrade write a raw invalid frame: `utf8`, `fragmented_ping`, `reserved_opcode` or `oversize` (a binary header announcing 100 MiB). |
+//! | `delay_ms=MS` | wait `MS` before answering the upgrade (success or rejection). |
+//!
+//! # HTTP control API (for browser tests)
+//!
+//! A plain (non-upgrade) `GET` on the same port:
+//!
+//! * `/_control/stats` → `200`, `{"accepted":N,"live":N,"requests":N,"pings":N,"frames":N}`
+//!   (`live` includes the stats request's own connection);
+//! * `/_control/drop` → `200`, then every other live connection is dropped abruptly;
+//! * `/_control/close?code=1001&reason=bye` → `200`, then every live WebSocket
+//!   is closed with that code (default 1000);
+//! * `/_control/restart?down_ms=500` → `200`, then the server stops (listener
+//!   closed, connections aborted), waits `down_ms` (default 0, at most 60000)
+//!   and listens again on the same port.
+//!
+//! Every HTTP answer carries `Access-Control-Allow-Origin: *` and
+//! `Cache-Control: no-store`; `OPTIONS` (CORS preflight) is answered with `204`.
+//! Any other path is `404`.
+
+mod script;
+mod server;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use server::Core;
+
+/// An upgrade request seen by the [`TestServer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// Path and query, exactly as requested (e.g. `/chat?send=3`).
+    pub path: String,
+    /// Every header in order, names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The protocols of `Sec-WebSocket-Protocol`, in the order offered.
+    pub offered_protocols: Vec<String>,
+}
+
+impl RecordedRequest {
+    /// The value of the first header called `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Stops the server when the last handle is dropped.
+struct Owner {
+    core: Arc<Core>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.core.shut_down();
+    }
+}
+
+/// A scriptable WebSocket server on loopback; see the [module docs](self).
+///
+/// Cloning gives another handle to the same server. The server (listener and
+/// every connection) is shut down when the last handle is dropped.
+#[derive(Clone)]
+pub struct TestServer {
+    owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr())
+            .field("live_connections", &self.live_connections())
+            .finish()
+    }
+}
+
+impl TestServer {
+    fn core(&self) -> &Arc<Core> {
+        &self.owner.core
+    }
+
+    /// Starts a server on `127.0.0.1` with a port chosen by the OS.
+    pub async fn start() -> std::io::Result<TestServer> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts a server on `addr` (port 0: chosen by the OS).
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<TestServer> {
+        let core = Core::start(addr).await?;
+        Ok(TestServer {
+            owner: Arc::new(Owner { core }),
+        })
+    }
+
+    /// The address the server listens on (the same after a [`restart`](Self::restart)).
+    pub fn addr(&self) -> SocketAddr {
+        self.core().addr()
+    }
+
+    /// `ws://HOST:PORT` followed by `path` (a `/` is inserted if `path` lacks one).
+    pub fn url(&self, path: &str) -> String {
+        let sep = if path.starts_with('/') { "" } else { "/" };
+        format!("ws://{}{sep}{path}", self.addr())
+    }
+
+    /// Stops listening and aborts every live connection abruptly (the TCP is
+    /// dropped, no close frame). Resolves once the port is closed and every
+    /// connection is gone; new connects are then refused.
+    pub async fn stop(&self) {
+        self.core().stop().await
+    }
+
+    /// Listens again on the same address after [`stop`](Self::stop) (with
+    /// `SO_REUSEADDR`, so it works right after a stop). Does nothing if the
+    /// server is listening already.
+    pub async fn restart(&self) -> std::io::Result<()> {
+        self.core().restart().await
+    }
+
+    /// Aborts every live connection abruptly (no close frame), keeps listening.
+    ///
+    /// The connections are aborted asynchronously; await
+    /// [`wait_for_live_connections(0)`](Self::wait_for_live_connections) to see them gone.
+    pub fn drop_connections(&self) {
+        self.core().drop_connections_except(None)
+    }
+
+    /// Sends a close frame with `code` and `reason` (at most 123 bytes) to every
+    /// live, echoing WebSocket connection, and resolves once each has completed
+    /// the close handshake (or timed out after 5 s). Connections in `silent`,
+    /// `bad_frame` or `no_upgrade` mode are not affected.
+    pub async fn close_connections(&self, code: u16, reason: &str) {
+        self.core().close_connections(code, reason).await
+    }
+
+    /// Every upgrade request seen (including rejected ones), in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.core().requests()
+    }
+
+    /// Payloads of every Ping frame received from clients, in order.
+    pub fn pings(&self) -> Vec<Vec<u8>> {
+        self.core().pings()
+    }
+
+    /// Number of data frames (text and binary) received from clients.
+    pub fn frames_received(&self) -> u64 {
+        self.core().frames_received()
+    }
+
+    /// TCP connections currently open (upgraded or not).
+    pub fn live_connections(&self) -> usize {
+        self.core().live_connections()
+    }
+
+    /// Total TCP connections accepted since start (across restarts).
+    pub fn accepted_connections(&self) -> u64 {
+        self.core().accepted_connections()
+    }
+
+    /// Resolves when [`accepted_connections`](Self::accepted_connections) `>= n`.
+    pub async fn wait_for_connections(&self, n: u64) {
+        self.core().wait_for_connections(n).await
+    }
+
+    /// Resolves when at least `n` pings have been received.
+    pub async fn wait_for_pings(&self, n: usize) {
+        self.core().wait_for_pings(n).await
+    }
+
+    /// Resolves when at least `n` upgrade requests have been recorded.
+    pub async fn wait_for_requests(&self, n: usize) {
+        self.core().wait_for_requests(n).await
+    }
+
+    /// Resolves when exactly `n` connections are live.
+    pub async fn wait_for_live_connections(&self, n: usize) {
+        self.core().wait_for_live_connections(n).await
+    }
+}

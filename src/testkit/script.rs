@@ -1,0 +1,294 @@
+//! Parsing a connection's behaviour from the query string of its upgrade request.
+//!
+//! See the [module documentation](super) for the meaning of every parameter.
+
+use std::time::Duration;
+
+/// Largest `send=N` accepted.
+const MAX_SEND: u64 = 1_000_000;
+/// Largest `size=BYTES` accepted (16 MiB, tungstenite's default frame limit).
+const MAX_SIZE: usize = 16 << 20;
+/// Largest `delay_ms` / `ping_every` accepted (10 minutes).
+const MAX_MS: u64 = 600_000;
+/// Largest close reason in bytes (a control frame carries at most 125 bytes).
+const MAX_REASON: usize = 123;
+
+/// How the server picks the `Sec-WebSocket-Protocol` of its 101 answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProtocolChoice {
+    /// The first protocol the client offered, if any (no `protocol` parameter).
+    FirstOffered,
+    /// None at all (`protocol=`).
+    None,
+    /// This one, offered or not (`protocol=NAME`).
+    Forced(String),
+}
+
+/// Kind of the frames sent by `send=N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameKind {
+    Text,
+    Binary,
+}
+
+/// A deliberately invalid frame sent right after the upgrade (`bad_frame=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadFrame {
+    /// A text frame whose payload is not UTF-8.
+    Utf8,
+    /// A ping frame with FIN = 0.
+    FragmentedPing,
+    /// A frame with the reserved opcode 0x3.
+    ReservedOpcode,
+    /// A binary frame header announcing 100 MiB, followed by a few bytes.
+    Oversize,
+}
+
+impl BadFrame {
+    /// The raw bytes of this frame as a server (unmasked) would write them.
+    pub(crate) fn bytes(self) -> Vec<u8> {
+        match self {
+            // FIN + text, length 2, "\xC3\x28" is an invalid two-byte sequence.
+            BadFrame::Utf8 => vec![0x81, 0x02, 0xC3, 0x28],
+            // FIN = 0 + ping, length 2, "hi".
+            BadFrame::FragmentedPing => vec![0x09, 0x02, b'h', b'i'],
+            // FIN + opcode 3, length 0.
+            BadFrame::ReservedOpcode => vec![0x83, 0x00],
+            BadFrame::Oversize => {
+                let mut v = vec![0x82, 0x7F];
+                v.extend_from_slice(&(100u64 << 20).to_be_bytes());
+                v.extend(std::iter::repeat_n(0u8, 1024));
+                v
+            }
+        }
+    }
+}
+
+/// The behaviour requested for one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Script {
+    pub protocol: ProtocolChoice,
+    pub reject: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    pub close: Option<(u16, String)>,
+    pub close_after: u64,
+    pub send: u64,
+    pub size: usize,
+    pub kind: FrameKind,
+    pub ping_every: Option<Duration>,
+    pub silent: bool,
+    pub drop_after: Option<u64>,
+    pub no_upgrade: bool,
+    pub garbage: bool,
+    pub bad_frame: Option<BadFrame>,
+    pub delay: Option<Duration>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            protocol: ProtocolChoice::FirstOffered,
+            reject: None,
+            headers: Vec::new(),
+            close: None,
+            close_after: 0,
+            send: 0,
+            size: 16,
+            kind: FrameKind::Text,
+            ping_every: None,
+            silent: false,
+            drop_after: None,
+            no_upgrade: false,
+            garbage: false,
+            bad_frame: None,
+            delay: None,
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("bad value for {name}: {value:?}"))
+}
+
+fn bounded_ms(name: &str, value: &str, min: u64) -> Result<Duration, String> {
+    let ms: u64 = number(name, value)?;
+    if ms < min || ms > MAX_MS {
+        return Err(format!("{name} must be in {min}..={MAX_MS}"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn flag(name: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" | "yes" | "" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(format!("bad value for {name}: {value:?}")),
+    }
+}
+
+/// Whether `value` can be written as an HTTP header value.
+pub(crate) fn valid_header_value(value: &str) -> bool {
+    http::HeaderValue::from_str(value).is_ok()
+}
+
+impl Script {
+    /// Parses the query part of a request target (`path?query`); the path is ignored.
+    ///
+    /// Unknown parameters are ignored (browsers may add cache-busters); a bad
+    /// value gives an error message meant for a `400 Bad Request` body.
+    pub(crate) fn from_target(target: &str) -> Result<Script, String> {
+        let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let mut s = Script::default();
+        let mut reason = String::new();
+        let mut close_code = None;
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let value = value.as_ref();
+            match name.as_ref() {
+                "protocol" if value.is_empty() => s.protocol = ProtocolChoice::None,
+                "protocol" => {
+                    if !valid_header_value(value) || value.contains(',') {
+                        return Err(format!("bad protocol: {value:?}"));
+                    }
+                    s.protocol = ProtocolChoice::Forced(value.to_owned());
+                }
+                "reject" => {
+                    let status: u16 = number("reject", value)?;
+                    if !(200..=599).contains(&status) {
+                        return Err("reject must be an HTTP status in 200..=599".into());
+                    }
+                    s.reject = Some(status);
+                }
+                "header" => {
+                    let (n, v) = value
+                        .split_once(':')
+                        .ok_or_else(|| format!("header must be NAME:VALUE, got {value:?}"))?;
+                    let v = v.trim();
+                    if http::HeaderName::from_bytes(n.as_bytes()).is_err() || !valid_header_value(v)
+                    {
+                        return Err(format!("bad header: {value:?}"));
+                    }
+                    s.headers.push((n.to_owned(), v.to_owned()));
+                }
+                "close" => close_code = Some(number::<u16>("close", value)?),
+                "reason" => {
+                    if value.len() > MAX_REASON {
+                        return Err(format!("reason longer than {MAX_REASON} bytes"));
+                    }
+                    reason = value.to_owned();
+                }
+                "after" => s.close_after = number("after", value)?,
+                "send" => {
+                    s.send = number("send", value)?;
+                    if s.send > MAX_SEND {
+                        return Err(format!("send must be at most {MAX_SEND}"));
+                    }
+                }
+                "size" => {
+                    s.size = number("size", value)?;
+                    if s.size > MAX_SIZE {
+                        return Err(format!("size must be at most {MAX_SIZE}"));
+                    }
+                }
+                "kind" => {
+                    s.kind = match value {
+                        "text" => FrameKind::Text,
+                        "binary" => FrameKind::Binary,
+                        _ => return Err(format!("kind must be text or binary, got {value:?}")),
+                    }
+                }
+                "ping_every" => s.ping_every = Some(bounded_ms("ping_every", value, 1)?),
+                "silent" => s.silent = flag("silent", value)?,
+                "drop_after" => s.drop_after = Some(number("drop_after", value)?),
+                "no_upgrade" => s.no_upgrade = flag("no_upgrade", value)?,
+                "garbage" => s.garbage = flag("garbage", value)?,
+                "bad_frame" => {
+                    s.bad_frame = Some(match value {
+                        "utf8" => BadFrame::Utf8,
+                        "fragmented_ping" => BadFrame::FragmentedPing,
+                        "reserved_opcode" => BadFrame::ReservedOpcode,
+                        "oversize" => BadFrame::Oversize,
+                        _ => return Err(format!("unknown bad_frame: {value:?}")),
+                    })
+                }
+                "delay_ms" => s.delay = Some(bounded_ms("delay_ms", value, 0)?),
+                _ => {}
+            }
+        }
+        s.close = close_code.map(|c| (c, reason));
+        Ok(s)
+    }
+}
+
+/// Payload of frame `index` of a `send=N` burst: `"{index} "` padded with `x` to `size`.
+pub(crate) fn burst_payload(index: u64, size: usize) -> String {
+    let mut p = format!("{index} ");
+    if p.len() < size {
+        p.extend(std::iter::repeat_n('x', size - p.len()));
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_echo() {
+        assert_eq!(Script::from_target("/").unwrap(), Script::default());
+        assert_eq!(Script::from_target("/x?").unwrap(), Script::default());
+    }
+
+    #[test]
+    fn parses_combined() {
+        let s = Script::from_target(
+            "/a?protocol=chat&header=X-A:%20b&header=x-c:d&close=1001&reason=bye%20now&after=2\
+             &send=3&size=8&kind=binary&ping_every=50&drop_after=4&delay_ms=10&cb=123",
+        )
+        .unwrap();
+        assert_eq!(s.protocol, ProtocolChoice::Forced("chat".into()));
+        assert_eq!(
+            s.headers,
+            vec![("X-A".into(), "b".into()), ("x-c".into(), "d".into())]
+        );
+        assert_eq!(s.close, Some((1001, "bye now".into())));
+        assert_eq!(s.close_after, 2);
+        assert_eq!((s.send, s.size, s.kind), (3, 8, FrameKind::Binary));
+        assert_eq!(s.ping_every, Some(Duration::from_millis(50)));
+        assert_eq!(s.drop_after, Some(4));
+        assert_eq!(s.delay, Some(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn empty_protocol_means_none() {
+        let s = Script::from_target("/?protocol=").unwrap();
+        assert_eq!(s.protocol, ProtocolChoice::None);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for q in [
+            "/?reject=abc",
+            "/?reject=101",
+            "/?close=70000",
+            "/?header=nocolon",
+            "/?header=bad%20name:v",
+            "/?header=x:a%0D%0Ab",
+            "/?kind=json",
+            "/?ping_every=0",
+            "/?bad_frame=nope",
+            "/?send=-1",
+            "/?silent=maybe",
+            "/?protocol=a%0Ab",
+        ] {
+            assert!(Script::from_target(q).is_err(), "{q} should be rejected");
+        }
+    }
+
+    #[test]
+    fn payloads() {
+        assert_eq!(burst_payload(7, 5), "7 xxx");
+        assert_eq!(burst_payload(12345, 2), "12345 ");
+    }
+}

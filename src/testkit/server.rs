@@ -1,0 +1,732 @@
+//! Accept loop, shared state and per-connection handling of the test server.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::script::{burst_payload, FrameKind, ProtocolChoice, Script};
+use super::RecordedRequest;
+
+/// Largest request head (request line + headers) the server reads.
+const MAX_HEAD: usize = 16 * 1024;
+/// How long a server-initiated close waits for the client's close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest `down_ms` accepted by `/_control/restart`.
+const MAX_DOWN_MS: u64 = 60_000;
+
+/// A command sent to a live WebSocket connection.
+enum Command {
+    Close(u16, String),
+}
+
+struct Conn {
+    abort: AbortHandle,
+    commands: mpsc::UnboundedSender<Command>,
+    /// Upgraded and driven by the echo loop (so it obeys [`Command`]s).
+    websocket: bool,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<RecordedRequest>,
+    pings: Vec<Vec<u8>>,
+    frames: u64,
+    accepted: u64,
+    conns: HashMap<u64, Conn>,
+    next_id: u64,
+    listener: Option<JoinHandle<()>>,
+    /// Every [`TestServer`](super::TestServer) handle is gone: never listen again.
+    shut_down: bool,
+}
+
+/// State shared by the handle, the accept loop and every connection task.
+pub(crate) struct Core {
+    addr: SocketAddr,
+    state: Mutex<State>,
+    /// Bumped on every change, so waiters re-check their condition.
+    version: watch::Sender<u64>,
+}
+
+/// Binds a listener with `SO_REUSEADDR` (not on Windows, where it means something else).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+impl Core {
+    /// Binds `addr` and starts accepting.
+    pub(crate) async fn start(addr: SocketAddr) -> std::io::Result<Arc<Core>> {
+        let listener = bind(addr)?;
+        let core = Arc::new(Core {
+            addr: listener.local_addr()?,
+            state: Mutex::new(State::default()),
+            version: watch::channel(0).0,
+        });
+        core.spawn_accept(listener);
+        Ok(core)
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `f` to the state and wakes every waiter.
+    fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let r = f(&mut self.lock());
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        r
+    }
+
+    /// Resolves once `cond` holds (checked after every change, no polling).
+    async fn wait_until(&self, mut cond: impl FnMut(&State) -> bool) {
+        let mut rx = self.version.subscribe();
+        loop {
+            if cond(&self.lock()) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn spawn_accept(self: &Arc<Self>, listener: TcpListener) {
+        let mut st = self.lock();
+        if st.shut_down {
+            return;
+        }
+        let core = Arc::clone(self);
+        st.listener = Some(tokio::spawn(core.accept_loop(listener)));
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _peer)) => self.spawn_conn(stream),
+                Err(e) => {
+                    // E.g. EMFILE: back off a little instead of spinning.
+                    tracing::warn!("testkit: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    fn spawn_conn(self: &Arc<Self>, stream: TcpStream) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Holding the lock while spawning guarantees the entry is inserted before
+        // the guard (which also takes the lock) can remove it.
+        let mut st = self.lock();
+        st.accepted += 1;
+        let id = st.next_id;
+        st.next_id += 1;
+        // The guard is moved into the future, so it is dropped (and the entry
+        // removed) even if the task is aborted before its first poll.
+        let guard = ConnGuard {
+            core: Arc::clone(self),
+            id,
+        };
+        let task = tokio::spawn(async move {
+            let guard = guard;
+            handle_conn(&guard, stream, rx).await;
+        });
+        st.conns.insert(
+            id,
+            Conn {
+                abort: task.abort_handle(),
+                commands: tx,
+                websocket: false,
+            },
+        );
+        drop(st);
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    // ----- queries -----
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+    pub(crate) fn pings(&self) -> Vec<Vec<u8>> {
+        self.lock().pings.clone()
+    }
+    pub(crate) fn frames_received(&self) -> u64 {
+        self.lock().frames
+    }
+    pub(crate) fn live_connections(&self) -> usize {
+        self.lock().conns.len()
+    }
+    pub(crate) fn accepted_connections(&self) -> u64 {
+        self.lock().accepted
+    }
+    pub(crate) fn is_listening(&self) -> bool {
+        self.lock().listener.is_some()
+    }
+
+    pub(crate) async fn wait_for_connections(&self, n: u64) {
+        self.wait_until(|s| s.accepted >= n).await
+    }
+    pub(crate) async fn wait_for_pings(&self, n: usize) {
+        self.wait_until(|s| s.pings.len() >= n).await
+    }
+    pub(crate) async fn wait_for_requests(&self, n: usize) {
+        self.wait_until(|s| s.requests.len() >= n).await
+    }
+    pub(crate) async fn wait_for_live_connections(&self, n: usize) {
+        self.wait_until(|s| s.conns.len() == n).await
+    }
+
+    fn stats_json(&self) -> String {
+        let st = self.lock();
+        format!(
+            "{{\"accepted\":{},\"live\":{},\"requests\":{},\"pings\":{},\"frames\":{}}}",
+            st.accepted,
+            st.conns.len(),
+            st.requests.len(),
+            st.pings.len(),
+            st.frames
+        )
+    }
+
+    // ----- actions -----
+
+    /// Aborts every connection task except `except`.
+    pub(crate) fn drop_connections_except(&self, except: Option<u64>) {
+        let st = self.lock();
+        for (id, conn) in &st.conns {
+            if Some(*id) != except {
+                conn.abort.abort();
+            }
+        }
+    }
+
+    pub(crate) async fn close_connections(&self, code: u16, reason: &str) {
+        let ids: Vec<u64> = {
+            let st = self.lock();
+            st.conns
+                .iter()
+                .filter(|(_, c)| c.websocket)
+                .filter(|(_, c)| c.commands.send(Command::Close(code, reason.into())).is_ok())
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        self.wait_until(|s| ids.iter().all(|id| !s.conns.contains_key(id)))
+            .await
+    }
+
+    pub(crate) async fn stop(&self) {
+        let listener = self.update(|st| st.listener.take());
+        if let Some(task) = listener {
+            task.abort();
+            // Once the task is gone the listener socket is closed.
+            let _ = task.await;
+        }
+        self.drop_connections_except(None);
+        self.wait_until(|s| s.conns.is_empty()).await;
+    }
+
+    pub(crate) async fn restart(self: &Arc<Self>) -> std::io::Result<()> {
+        if self.is_listening() {
+            return Ok(());
+        }
+        let listener = bind(self.addr)?;
+        self.spawn_accept(listener);
+        self.update(|_| ());
+        Ok(())
+    }
+
+    /// Called when the last [`TestServer`](super::TestServer) handle is dropped.
+    pub(crate) fn shut_down(&self) {
+        let mut st = self.lock();
+        st.shut_down = true;
+        if let Some(task) = st.listener.take() {
+            task.abort();
+        }
+        for conn in st.conns.values() {
+            conn.abort.abort();
+        }
+    }
+}
+
+/// Removes a connection from the live set when its task ends or is aborted.
+struct ConnGuard {
+    core: Arc<Core>,
+    id: u64,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.core.update(|st| st.conns.remove(&id));
+    }
+}
+
+// ----- HTTP -----
+
+/// A parsed request head.
+struct Head {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+/// Reads a request head. Returns the head and any bytes read past it, or
+/// `Err(())` after answering a malformed request with 400 (or on EOF).
+async fn read_head(stream: &mut TcpStream) -> Result<(Head, Vec<u8>), ()> {
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        let mut chunk = [0u8; 2048];
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Err(()),
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let head = Head {
+                    method: req.method.unwrap_or("").to_owned(),
+                    target: req.path.unwrap_or("/").to_owned(),
+                    headers: req
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_ascii_lowercase(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect(),
+                };
+                return Ok((head, buf.split_off(len)));
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
+            Ok(httparse::Status::Partial) => {
+                let _ = respond(stream, 431, "text/plain", &[], "request head too large\n").await;
+                return Err(());
+            }
+            Err(e) => {
+                let _ = respond(
+                    stream,
+                    400,
+                    "text/plain",
+                    &[],
+                    &format!("bad request: {e}\n"),
+                )
+                .await;
+                return Err(());
+            }
+        }
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Unknown")
+}
+
+/// Writes a complete HTTP/1.1 response (with CORS and no-store headers) and flushes.
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    extra: &[(String, String)],
+    body: &str,
+) -> std::io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\n\
+         Access-Control-Allow-Origin: *\r\n\
+         Cache-Control: no-store\r\n\
+         Connection: close\r\n\
+         Content-Type: {content_type}\r\n\
+         Content-Length: {}\r\n",
+        reason_phrase(status),
+        body.len()
+    );
+    for (n, v) in extra {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    stream.write_all(out.as_bytes()).await?;
+    stream.flush().await?;
+    let _ = stream.shutdown().await;
+    Ok(())
+}
+
+/// Keeps the TCP connection open, discarding anything received, until the peer
+/// goes away (or the task is aborted). Nothing is ever answered.
+async fn hold(stream: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut sink).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+async fn handle_conn(
+    guard: &ConnGuard,
+    mut stream: TcpStream,
+    commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let Ok((head, rest)) = read_head(&mut stream).await else {
+        return;
+    };
+    let is_upgrade =
+        head.has_token("upgrade", "websocket") && head.has_token("connection", "upgrade");
+    if is_upgrade {
+        handle_upgrade(guard, stream, head, rest, commands).await;
+    } else {
+        handle_http(guard, stream, head).await;
+    }
+}
+
+async fn handle_http(guard: &ConnGuard, mut stream: TcpStream, head: Head) {
+    let core = &guard.core;
+    let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let json = "application/json";
+    let ok = "{\"ok\":true}";
+    if head.method == "OPTIONS" {
+        let allow_headers = head
+            .header("access-control-request-headers")
+            .filter(|v| super::script::valid_header_value(v))
+            .unwrap_or("*")
+            .to_owned();
+        let extra = [
+            (
+                "Access-Control-Allow-Methods".into(),
+                "GET, POST, OPTIONS".into(),
+            ),
+            ("Access-Control-Allow-Headers".into(), allow_headers),
+            ("Access-Control-Max-Age".into(), "600".into()),
+        ];
+        let _ = respond(&mut stream, 204, "text/plain", &extra, "").await;
+        return;
+    }
+    if head.method != "GET" && head.method != "POST" {
+        let extra = [("Allow".into(), "GET, POST, OPTIONS".into())];
+        let _ = respond(
+            &mut stream,
+            405,
+            "text/plain",
+            &extra,
+            "method not allowed\n",
+        )
+        .await;
+        return;
+    }
+    match path {
+        "/_control/stats" => {
+            let _ = respond(&mut stream, 200, json, &[], &core.stats_json()).await;
+        }
+        "/_control/drop" => {
+            let _ = respond(&mut stream, 200, json, &[], ok).await;
+            core.drop_connections_except(Some(guard.id));
+        }
+        "/_control/close" => {
+            let code = match param("code").map(|c| c.parse::<u16>()) {
+                None => 1000,
+                Some(Ok(c)) => c,
+                Some(Err(_)) => {
+                    let _ = respond(&mut stream, 400, "text/plain", &[], "bad code\n").await;
+                    return;
+                }
+            };
+            let reason = param("reason").unwrap_or_default();
+            if reason.len() > 123 {
+                let _ = respond(&mut stream, 400, "text/plain", &[], "reason too long\n").await;
+                return;
+            }
+            let _ = respond(&mut stream, 200, json, &[], ok).await;
+            let core = Arc::clone(core);
+            tokio::spawn(async move { core.close_connections(code, &reason).await });
+        }
+        "/_control/restart" => {
+            let down = match param("down_ms").map(|c| c.parse::<u64>()) {
+                None => 0,
+                Some(Ok(ms)) if ms <= MAX_DOWN_MS => ms,
+                Some(_) => {
+                    let _ = respond(&mut stream, 400, "text/plain", &[], "bad down_ms\n").await;
+                    return;
+                }
+            };
+            let _ = respond(&mut stream, 200, json, &[], ok).await;
+            // Detached: this connection is aborted by the stop.
+            let core = Arc::clone(core);
+            tokio::spawn(async move {
+                core.stop().await;
+                tokio::time::sleep(Duration::from_millis(down)).await;
+                if let Err(e) = core.restart().await {
+                    tracing::error!("testkit: restart on {} failed: {e}", core.addr());
+                }
+            });
+        }
+        _ => {
+            let _ = respond(&mut stream, 404, "text/plain", &[], "not found\n").await;
+        }
+    }
+}
+
+async fn handle_upgrade(
+    guard: &ConnGuard,
+    mut stream: TcpStream,
+    head: Head,
+    rest: Vec<u8>,
+    commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let core = &guard.core;
+    let offered: Vec<String> = head
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "sec-websocket-protocol")
+        .flat_map(|(_, v)| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    core.update(|st| {
+        st.requests.push(RecordedRequest {
+            path: head.target.clone(),
+            headers: head.headers.clone(),
+            offered_protocols: offered.clone(),
+        })
+    });
+
+    let script = match Script::from_target(&head.target) {
+        Ok(s) => s,
+        Err(msg) => {
+            let _ = respond(&mut stream, 400, "text/plain", &[], &format!("{msg}\n")).await;
+            return;
+        }
+    };
+    if let Some(delay) = script.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if script.no_upgrade {
+        return hold(&mut stream).await;
+    }
+    if script.garbage {
+        let _ = stream
+            .write_all(b"\x00\xffNOT-HTTP \x01\x02 garbage garbage\r\n\r\n")
+            .await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+    if let Some(status) = script.reject {
+        let mut extra = vec![("x-testkit-reason".to_owned(), "rejected".to_owned())];
+        extra.extend(script.headers.iter().cloned());
+        let body = format!("rejected by testkit with {status}\n");
+        let _ = respond(&mut stream, status, "text/plain", &extra, &body).await;
+        return;
+    }
+    let key = match head.header("sec-websocket-key") {
+        Some(k) if head.method == "GET" => k.trim().to_owned(),
+        _ => {
+            let body = "GET with Sec-WebSocket-Key required\n";
+            let _ = respond(&mut stream, 400, "text/plain", &[], body).await;
+            return;
+        }
+    };
+    if head.header("sec-websocket-version").map(str::trim) != Some("13") {
+        let extra = [("Sec-WebSocket-Version".into(), "13".into())];
+        let _ = respond(&mut stream, 426, "text/plain", &extra, "version 13 only\n").await;
+        return;
+    }
+
+    let protocol = match &script.protocol {
+        ProtocolChoice::FirstOffered => offered.first().cloned(),
+        ProtocolChoice::None => None,
+        ProtocolChoice::Forced(p) => Some(p.clone()),
+    };
+    let mut out = format!(
+        "HTTP/1.1 101 Switching Protocols\r\n\
+         Upgrade: websocket\r\n\
+         Connection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    if let Some(p) = protocol {
+        out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    for (n, v) in &script.headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    if stream.write_all(out.as_bytes()).await.is_err() {
+        return;
+    }
+
+    if let Some(bad) = script.bad_frame {
+        if stream.write_all(&bad.bytes()).await.is_ok() {
+            let _ = stream.flush().await;
+            hold(&mut stream).await;
+        }
+        return;
+    }
+    if script.silent {
+        return hold(&mut stream).await;
+    }
+
+    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, None).await;
+    core.update(|st| {
+        if let Some(c) = st.conns.get_mut(&guard.id) {
+            c.websocket = true;
+        }
+    });
+    if let Err(e) = run_ws(core, ws, &script, commands).await {
+        tracing::debug!("testkit: connection ended: {e}");
+    }
+}
+
+/// Waits for the next tick of `ticker`, or forever without one.
+async fn tick(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }
+}
+
+/// The echo loop of an upgraded connection, following `script`.
+async fn run_ws(
+    core: &Core,
+    mut ws: WebSocketStream<TcpStream>,
+    script: &Script,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    for i in 0..script.send {
+        let payload = burst_payload(i, script.size);
+        let msg = match script.kind {
+            FrameKind::Text => Message::text(payload),
+            FrameKind::Binary => Message::binary(payload.into_bytes()),
+        };
+        ws.feed(msg).await?;
+    }
+    ws.flush().await?;
+
+    let mut echoed: u64 = 0;
+    if script.drop_after == Some(0) {
+        return Ok(());
+    }
+    // Deadline of a server-initiated close handshake, once started.
+    let mut closing: Option<Instant> = None;
+    if let Some((code, reason)) = script.close.as_ref().filter(|_| script.close_after == 0) {
+        ws.close(Some(close_frame(*code, reason))).await?;
+        closing = Some(Instant::now() + CLOSE_TIMEOUT);
+    }
+    let mut ticker = script.ping_every.map(|every| {
+        let mut t = tokio::time::interval_at(Instant::now() + every, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    let mut pings_sent: u64 = 0;
+    let mut commands_open = true;
+
+    loop {
+        tokio::select! {
+            cmd = commands.recv(), if commands_open && closing.is_none() => match cmd {
+                Some(Command::Close(code, reason)) => {
+                    ws.close(Some(close_frame(code, &reason))).await?;
+                    closing = Some(Instant::now() + CLOSE_TIMEOUT);
+                }
+                None => commands_open = false,
+            },
+            _ = tick(&mut ticker), if closing.is_none() => {
+                pings_sent += 1;
+                ws.send(Message::Ping(format!("testkit-ping-{pings_sent}").into())).await?;
+            }
+            _ = tokio::time::sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => {
+                return Ok(());
+            }
+            msg = ws.next() => {
+                let Some(msg) = msg else { return Ok(()) };
+                match msg? {
+                    m @ (Message::Text(_) | Message::Binary(_)) => {
+                        core.update(|st| st.frames += 1);
+                        if closing.is_some() {
+                            continue;
+                        }
+                        ws.send(m).await?;
+                        echoed += 1;
+                        if script.drop_after == Some(echoed) {
+                            return Ok(());
+                        }
+                        if let Some((code, reason)) = &script.close {
+                            if echoed == script.close_after {
+                                ws.close(Some(close_frame(*code, reason))).await?;
+                                closing = Some(Instant::now() + CLOSE_TIMEOUT);
+                            }
+                        }
+                    }
+                    Message::Ping(p) => {
+                        core.update(|st| st.pings.push(p.to_vec()));
+                        // tungstenite queued the pong; make sure it goes out now.
+                        ws.flush().await?;
+                    }
+                    Message::Close(_) => {
+                        // The reply (if any) is queued; flush it, then the stream ends.
+                        let _ = ws.flush().await;
+                    }
+                    Message::Pong(_) | Message::Frame(_) => {}
+                }
+            }
+        }
+    }
+}
