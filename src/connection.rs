@@ -74,9 +74,19 @@ impl Connection {
         Platform::check_options(&options)?;
         let shared = Arc::new(Shared::new(options.send_queue_bytes));
         let events = Arc::new(EventQueue::new(options.event_queue_len));
-        let core = Core::new(&options, shared.stream_ids.clone(), crate::rt::seed(), Instant::now());
-        let driver: Driver<Platform> =
-            Driver::new(core, shared.clone(), events.clone(), target.clone(), options);
+        let core = Core::new(
+            &options,
+            shared.stream_ids.clone(),
+            crate::rt::seed(),
+            Instant::now(),
+        );
+        let driver: Driver<Platform> = Driver::new(
+            core,
+            shared.clone(),
+            events.clone(),
+            target.clone(),
+            options,
+        );
         crate::rt::spawn(driver);
         let connection = Connection {
             handle: Arc::new(Handle { shared, target }),
@@ -142,7 +152,11 @@ impl Connection {
             let Some(pending) = frames.take() else {
                 return Poll::Ready(Ok(()));
             };
-            match self.handle.shared.try_push_frames(stream, pending, Some(cx)) {
+            match self
+                .handle
+                .shared
+                .try_push_frames(stream, pending, Some(cx))
+            {
                 Ok(Ok(())) => Poll::Ready(Ok(())),
                 Ok(Err(back)) => {
                     frames = Some(back);
@@ -174,9 +188,11 @@ impl Connection {
 }
 
 fn check_frames(frames: Frames) -> Result<Frames, Error> {
-    let checked = frames
-        .iter()
-        .try_for_each(|frame| frame.validate_outgoing().and_then(|()| Platform::check_frame(frame)));
+    let checked = frames.iter().try_for_each(|frame| {
+        frame
+            .validate_outgoing()
+            .and_then(|()| Platform::check_frame(frame))
+    });
     match checked {
         Ok(()) => Ok(frames),
         Err(error) => Err(error.with_unsent(frames.into_vec())),
@@ -229,17 +245,26 @@ impl Drop for Events {
 ///
 /// Pass [`Options::auto_upgrade`] to have the same upgrade re-run after
 /// every reconnect.
-pub async fn connect(url: &str, options: Options) -> Result<(Connection, Events, StreamRef), Error> {
+pub async fn connect(
+    url: &str,
+    options: Options,
+) -> Result<(Connection, Events, StreamRef), Error> {
     let path = Target::parse(url)?.path_and_query();
     let (connection, mut events) = Connection::open(url, options)?;
     let stream = connection.ws_upgrade(&path)?;
     let mut last_error = None;
     while let Some(event) = events.recv().await {
         match event {
-            Event::Upgraded { stream: upgraded, .. } if upgraded == stream => {
+            Event::Upgraded {
+                stream: upgraded, ..
+            } if upgraded == stream => {
                 return Ok((connection, events, stream));
             }
-            Event::UpgradeFailed { stream: failed, error, .. } if failed == stream => {
+            Event::UpgradeFailed {
+                stream: failed,
+                error,
+                ..
+            } if failed == stream => {
                 connection.shutdown();
                 return Err(error);
             }
@@ -247,5 +272,7 @@ pub async fn connect(url: &str, options: Options) -> Result<(Connection, Events,
             _ => {}
         }
     }
-    Err(last_error.unwrap_or_else(|| Error::new(ErrorKind::Closed, "the connection ended before the upgrade")))
+    Err(last_error.unwrap_or_else(|| {
+        Error::new(ErrorKind::Closed, "the connection ended before the upgrade")
+    }))
 }

@@ -135,13 +135,18 @@ impl<T: Transport> Driver<T> {
                         socket: upgraded.socket,
                         unflushed: false,
                     };
-                    self.core.on_upgraded(upgraded.protocol, upgraded.headers, now);
+                    self.core
+                        .on_upgraded(upgraded.protocol, upgraded.headers, now);
                     true
                 }
                 Poll::Ready(Err(failure)) => {
                     self.link = Link::None;
-                    self.core
-                        .on_upgrade_failed(failure.status, failure.headers, failure.error, now);
+                    self.core.on_upgrade_failed(
+                        failure.status,
+                        failure.headers,
+                        failure.error,
+                        now,
+                    );
                     true
                 }
             },
@@ -160,7 +165,9 @@ impl<T: Transport> Driver<T> {
         while self.core.has_outgoing() {
             match socket.poll_ready(cx) {
                 Poll::Ready(Ok(())) => {
-                    let Some(out) = self.core.pop_outgoing(now) else { break };
+                    let Some(out) = self.core.pop_outgoing(now) else {
+                        break;
+                    };
                     if let Err(error) = socket.start_send(out) {
                         failure = Some(Some(error));
                         break;
@@ -195,7 +202,8 @@ impl<T: Transport> Driver<T> {
                         progressed = true;
                         // Let the events out before reading on, so the queue bound holds.
                         let core = &mut self.core;
-                        self.events.push_all(std::iter::from_fn(|| core.poll_event()));
+                        self.events
+                            .push_all(std::iter::from_fn(|| core.poll_event()));
                     }
                     Poll::Ready(Some(Err(error))) => {
                         failure = Some(Some(error));
@@ -223,7 +231,8 @@ impl<T: Transport> Driver<T> {
 
     fn flush_events(&mut self) {
         let core = &mut self.core;
-        self.events.push_all(std::iter::from_fn(|| core.poll_event()));
+        self.events
+            .push_all(std::iter::from_fn(|| core.poll_event()));
     }
 
     fn report(&mut self) {

@@ -113,7 +113,9 @@ impl fmt::Debug for Frame {
             }
         }
         match self {
-            Frame::Text(text) => write!(f, "Text({} bytes {})", text.len(), prefix(text.as_bytes())),
+            Frame::Text(text) => {
+                write!(f, "Text({} bytes {})", text.len(), prefix(text.as_bytes()))
+            }
             Frame::Binary(data) => write!(f, "Binary({} bytes {})", data.len(), prefix(data)),
             Frame::Ping(data) => write!(f, "Ping({})", prefix(data)),
             Frame::Pong(data) => write!(f, "Pong({})", prefix(data)),
@@ -260,7 +262,9 @@ impl CloseCode {
         } else {
             Err(Error::new(
                 ErrorKind::InvalidCloseCode,
-                format!("close code {code} may not be sent (allowed: 1000-1003, 1007-1014, 3000-4999)"),
+                format!(
+                    "close code {code} may not be sent (allowed: 1000-1003, 1007-1014, 3000-4999)"
+                ),
             ))
         }
     }
@@ -371,7 +375,9 @@ mod tests {
 
     #[test]
     fn oversize_ping_is_refused() {
-        let err = Frame::Ping(vec![0; 126].into()).validate_outgoing().unwrap_err();
+        let err = Frame::Ping(vec![0; 126].into())
+            .validate_outgoing()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidFrame);
         assert!(Frame::Ping(vec![0; 125].into()).validate_outgoing().is_ok());
     }
@@ -380,7 +386,12 @@ mod tests {
     fn frames_from_one_or_many_keep_order() {
         let one: Frames = Frame::text("a").into();
         assert_eq!(one.len(), 1);
-        let many: Frames = [Frame::text("a"), Frame::binary(vec![1]), Frame::close_normal()].into();
+        let many: Frames = [
+            Frame::text("a"),
+            Frame::binary(vec![1]),
+            Frame::close_normal(),
+        ]
+        .into();
         let kinds: Vec<_> = many.iter().map(Frame::is_control).collect();
         assert_eq!(kinds, [false, false, true]);
     }

@@ -64,13 +64,18 @@ mod rt;
 mod time;
 mod transport;
 
-#[cfg(all(feature = "testkit", not(all(target_arch = "wasm32", target_os = "unknown"))))]
+#[cfg(all(
+    feature = "testkit",
+    not(all(target_arch = "wasm32", target_os = "unknown"))
+))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
 pub use connection::{connect, Connection, Events};
 pub use error::{Error, ErrorKind};
 pub use event::{DownReason, Event, StreamRef};
-pub use frame::{CloseCode, CloseFrame, Frame, Frames, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES};
+pub use frame::{
+    CloseCode, CloseFrame, Frame, Frames, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES,
+};
 pub use options::{Heartbeat, Keepalive, Options, Retry};
 pub use request::Upgrade;

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not make every later call panic too.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// State shared by the handles and the driver.
@@ -72,10 +74,16 @@ impl Shared {
     }
 
     /// Queues an upgrade; its stream becomes the only one frames may go to.
-    pub(crate) fn push_upgrade(&self, make: impl FnOnce(StreamRef) -> Command) -> Result<StreamRef, Error> {
+    pub(crate) fn push_upgrade(
+        &self,
+        make: impl FnOnce(StreamRef) -> Command,
+    ) -> Result<StreamRef, Error> {
         let mut inbox = lock(&self.inner);
         if inbox.terminated || inbox.closing {
-            return Err(Error::new(ErrorKind::Closed, "the connection is closing or closed"));
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the connection is closing or closed",
+            ));
         }
         let stream = self.stream_ids.next();
         self.push(&mut inbox, make(stream));
@@ -91,9 +99,15 @@ impl Shared {
         cx: Option<&mut Context<'_>>,
     ) -> Result<Result<(), Frames>, Error> {
         let mut inbox = lock(&self.inner);
-        let refuse = |kind, message: String, frames: Frames| Err(Error::new(kind, message).with_unsent(frames.into_vec()));
+        let refuse = |kind, message: String, frames: Frames| {
+            Err(Error::new(kind, message).with_unsent(frames.into_vec()))
+        };
         if inbox.terminated || inbox.closing {
-            return refuse(ErrorKind::Closed, "the connection is closing or closed".into(), frames);
+            return refuse(
+                ErrorKind::Closed,
+                "the connection is closing or closed".into(),
+                frames,
+            );
         }
         // The fast check; the core makes the final one (late frames come
         // back in an `Event::Error`).
@@ -164,7 +178,11 @@ impl Shared {
 
     /// Reports progress: room freed in the queue, killed streams, the RTT.
     pub(crate) fn update(&self, progress: Progress) {
-        let Progress { released_bytes, killed_up_to, rtt } = progress;
+        let Progress {
+            released_bytes,
+            killed_up_to,
+            rtt,
+        } = progress;
         let mut inbox = lock(&self.inner);
         inbox.killed_up_to = killed_up_to;
         inbox.rtt = rtt;

@@ -381,7 +381,9 @@ impl Keepalive {
 
     fn validate(&self) -> Result<(), Error> {
         if self.interval.is_zero() || self.timeout.is_zero() {
-            return Err(invalid("keepalive interval and timeout must be longer than zero"));
+            return Err(invalid(
+                "keepalive interval and timeout must be longer than zero",
+            ));
         }
         if let Heartbeat::Message { frame, .. } = &self.heartbeat {
             if !matches!(frame, Frame::Text(_) | Frame::Binary(_)) {

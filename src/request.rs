@@ -108,7 +108,9 @@ impl Upgrade {
             if HANDSHAKE_HEADERS.contains(&header_name.as_str()) {
                 return Err(Error::new(
                     ErrorKind::InvalidHeader,
-                    format!("header {name:?} is written by the WebSocket handshake and cannot be set"),
+                    format!(
+                        "header {name:?} is written by the WebSocket handshake and cannot be set"
+                    ),
                 ));
             }
             headers.push((header_name, header_value));
@@ -176,7 +178,10 @@ mod tests {
             let err = Upgrade::new("/").header("x", value).validate().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidHeader, "{value:?}");
         }
-        let err = Upgrade::new("/").header("x\r\ny", "v").validate().unwrap_err();
+        let err = Upgrade::new("/")
+            .header("x\r\ny", "v")
+            .validate()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidHeader);
     }
 

@@ -82,7 +82,9 @@ mod tests {
     #[test]
     fn delays_double_up_to_the_cap() {
         let mut backoff = Backoff::new(retry(), 1);
-        let delays: Vec<_> = (0..6).map(|_| backoff.next_delay().unwrap().as_millis()).collect();
+        let delays: Vec<_> = (0..6)
+            .map(|_| backoff.next_delay().unwrap().as_millis())
+            .collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
     }
 
@@ -105,7 +107,11 @@ mod tests {
             assert!(delay <= Duration::from_millis(100) && delay >= Duration::from_millis(50));
             seen.insert(delay);
         }
-        assert!(seen.len() > 40, "jitter should spread delays, got {}", seen.len());
+        assert!(
+            seen.len() > 40,
+            "jitter should spread delays, got {}",
+            seen.len()
+        );
     }
 
     #[test]

@@ -46,7 +46,9 @@ impl KeepaliveState {
         self.last_heard = now;
         let (is_reply, hide) = match (&self.config.heartbeat, frame) {
             (Heartbeat::Ping, Frame::Pong(payload)) => {
-                let is_ours = self.probe.is_some_and(|(seq, _)| *payload == probe_payload(seq));
+                let is_ours = self
+                    .probe
+                    .is_some_and(|(seq, _)| *payload == probe_payload(seq));
                 (is_ours, false)
             }
             (Heartbeat::Ping, _) => (false, false),
@@ -139,19 +141,31 @@ mod tests {
             panic!("expected a ping probe");
         };
         assert_eq!(ka.next_deadline(), t0 + 13 * SECOND);
-        let hidden = ka.on_frame(&Frame::Pong(payload), t0 + 10 * SECOND + Duration::from_millis(20));
+        let hidden = ka.on_frame(
+            &Frame::Pong(payload),
+            t0 + 10 * SECOND + Duration::from_millis(20),
+        );
         assert!(!hidden);
         assert_eq!(ka.rtt(), Some(Duration::from_millis(20)));
-        assert_eq!(ka.next_deadline(), t0 + 20 * SECOND + Duration::from_millis(20));
+        assert_eq!(
+            ka.next_deadline(),
+            t0 + 20 * SECOND + Duration::from_millis(20)
+        );
     }
 
     #[test]
     fn silence_past_the_deadline_is_a_dead_peer() {
         let t0 = Instant::now();
         let mut ka = KeepaliveState::new(keepalive(), t0);
-        assert!(matches!(ka.on_timeout(t0 + 10 * SECOND), Some(KeepaliveAction::Probe(_))));
+        assert!(matches!(
+            ka.on_timeout(t0 + 10 * SECOND),
+            Some(KeepaliveAction::Probe(_))
+        ));
         assert_eq!(ka.on_timeout(t0 + 12 * SECOND), None);
-        assert_eq!(ka.on_timeout(t0 + 13 * SECOND), Some(KeepaliveAction::PeerDead));
+        assert_eq!(
+            ka.on_timeout(t0 + 13 * SECOND),
+            Some(KeepaliveAction::PeerDead)
+        );
     }
 
     #[test]
@@ -171,7 +185,10 @@ mod tests {
         let mut ka = KeepaliveState::new(keepalive(), t0);
         ka.on_frame(&Frame::text("a"), t0 + 5 * SECOND);
         assert_eq!(ka.on_timeout(t0 + 10 * SECOND), None);
-        assert!(matches!(ka.on_timeout(t0 + 15 * SECOND), Some(KeepaliveAction::Probe(_))));
+        assert!(matches!(
+            ka.on_timeout(t0 + 15 * SECOND),
+            Some(KeepaliveAction::Probe(_))
+        ));
     }
 
     #[test]
@@ -203,6 +220,9 @@ mod tests {
         let mut ka = KeepaliveState::new(keepalive(), t0);
         assert!(ka.probe_now(t0).is_some());
         assert!(ka.probe_now(t0).is_none());
-        assert_eq!(ka.on_timeout(t0 + 3 * SECOND), Some(KeepaliveAction::PeerDead));
+        assert_eq!(
+            ka.on_timeout(t0 + 3 * SECOND),
+            Some(KeepaliveAction::PeerDead)
+        );
     }
 }

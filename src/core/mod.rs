@@ -150,7 +150,12 @@ pub(crate) struct Core {
 
 impl Core {
     /// A core that starts dialing at once.
-    pub(crate) fn new(options: &Options, stream_ids: Arc<StreamIds>, seed: u64, now: Instant) -> Core {
+    pub(crate) fn new(
+        options: &Options,
+        stream_ids: Arc<StreamIds>,
+        seed: u64,
+        now: Instant,
+    ) -> Core {
         let mut core = Core {
             phase: Phase::Backoff { until: now },
             backoff: Backoff::new(options.retry.clone(), seed),
@@ -213,16 +218,25 @@ impl Core {
             Phase::Connected => self.begin_upgrade(stream, request, now),
             Phase::Dialing { .. } | Phase::Backoff { .. } => {
                 if let Some((old, _)) = self.pending_upgrade.replace((stream, request)) {
-                    let error = Error::new(ErrorKind::Upgrade, format!("superseded by upgrade {stream}"));
+                    let error = Error::new(
+                        ErrorKind::Upgrade,
+                        format!("superseded by upgrade {stream}"),
+                    );
                     self.upgrade_failed_event(old, None, HeaderMap::new(), error);
                 }
             }
-            Phase::Upgrading { stream: current, .. }
+            Phase::Upgrading {
+                stream: current, ..
+            }
             | Phase::Open { stream: current }
-            | Phase::Closing { stream: current, .. } => {
+            | Phase::Closing {
+                stream: current, ..
+            } => {
                 let error = Error::new(
                     ErrorKind::Upgrade,
-                    format!("the connection already carries Websocket {current}; one per connection"),
+                    format!(
+                        "the connection already carries Websocket {current}; one per connection"
+                    ),
                 );
                 self.upgrade_failed_event(stream, None, HeaderMap::new(), error);
             }
@@ -235,12 +249,14 @@ impl Core {
 
     fn on_send(&mut self, stream: StreamRef, frames: Frames) {
         let accepting = match &self.phase {
-            Phase::Upgrading { stream: current, .. } | Phase::Open { stream: current } => {
-                *current == stream && !self.user_closed
+            Phase::Upgrading {
+                stream: current, ..
             }
-            Phase::Dialing { .. } | Phase::Backoff { .. } => {
-                self.pending_upgrade.as_ref().is_some_and(|(s, _)| *s == stream)
-            }
+            | Phase::Open { stream: current } => *current == stream && !self.user_closed,
+            Phase::Dialing { .. } | Phase::Backoff { .. } => self
+                .pending_upgrade
+                .as_ref()
+                .is_some_and(|(s, _)| *s == stream),
             Phase::Connected | Phase::Closing { .. } | Phase::Terminated => false,
         };
         if accepting {
@@ -323,8 +339,16 @@ impl Core {
         }
     }
 
-    pub(crate) fn on_upgraded(&mut self, protocol: Option<String>, headers: HeaderMap, now: Instant) {
-        let Phase::Upgrading { stream, offered, .. } = &self.phase else {
+    pub(crate) fn on_upgraded(
+        &mut self,
+        protocol: Option<String>,
+        headers: HeaderMap,
+        now: Instant,
+    ) {
+        let Phase::Upgrading {
+            stream, offered, ..
+        } = &self.phase
+        else {
             return;
         };
         let stream = *stream;
@@ -402,7 +426,12 @@ impl Core {
     /// The transport is gone (it failed, the peer closed, or the driver
     /// dropped it after [`Action::Disconnect`]). `unsent` are frames handed
     /// to it but not confirmed written.
-    pub(crate) fn on_transport_lost(&mut self, error: Option<Error>, unsent: Vec<Outgoing>, now: Instant) {
+    pub(crate) fn on_transport_lost(
+        &mut self,
+        error: Option<Error>,
+        unsent: Vec<Outgoing>,
+        now: Instant,
+    ) {
         let unsent: Vec<Frame> = unsent
             .into_iter()
             .filter(|out| !out.probe)
@@ -415,7 +444,10 @@ impl Core {
                 self.dial_failed(error, now);
             }
             (_, Phase::Backoff { .. } | Phase::Terminated) => {
-                debug_assert!(unsent.is_empty(), "a lost transport had frames outside a connection");
+                debug_assert!(
+                    unsent.is_empty(),
+                    "a lost transport had frames outside a connection"
+                );
             }
             (loss, _) => {
                 let reason = match loss {
@@ -438,7 +470,10 @@ impl Core {
                 stream, deadline, ..
             } if now >= *deadline => {
                 let stream = *stream;
-                let error = Error::new(ErrorKind::Timeout, "the server did not answer the upgrade in time");
+                let error = Error::new(
+                    ErrorKind::Timeout,
+                    "the server did not answer the upgrade in time",
+                );
                 self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
                 self.kill(stream);
                 self.disconnect(Loss::Down(DownReason::Error(error)));
@@ -447,7 +482,9 @@ impl Core {
                 let action = self.keepalive.as_mut().and_then(|k| k.on_timeout(now));
                 match action {
                     Some(KeepaliveAction::Probe(frame)) => self.probes.push_back(frame),
-                    Some(KeepaliveAction::PeerDead) => self.disconnect(Loss::Down(DownReason::PeerDead)),
+                    Some(KeepaliveAction::PeerDead) => {
+                        self.disconnect(Loss::Down(DownReason::PeerDead))
+                    }
                     None => {}
                 }
             }
@@ -474,9 +511,9 @@ impl Core {
             return None;
         }
         match &self.phase {
-            Phase::Dialing { deadline } | Phase::Upgrading { deadline, .. } | Phase::Closing { deadline, .. } => {
-                Some(*deadline)
-            }
+            Phase::Dialing { deadline }
+            | Phase::Upgrading { deadline, .. }
+            | Phase::Closing { deadline, .. } => Some(*deadline),
             Phase::Backoff { until } => Some(*until),
             Phase::Open { .. } => self.keepalive.as_ref().map(KeepaliveState::next_deadline),
             Phase::Connected | Phase::Terminated => None,
@@ -485,7 +522,8 @@ impl Core {
 
     /// Whether frames are waiting for the transport.
     pub(crate) fn has_outgoing(&self) -> bool {
-        matches!(self.phase, Phase::Open { .. }) && self.pending_loss.is_none()
+        matches!(self.phase, Phase::Open { .. })
+            && self.pending_loss.is_none()
             && (!self.probes.is_empty() || !self.outbox.is_empty())
     }
 
@@ -507,7 +545,10 @@ impl Core {
                 deadline: now + self.closing_timeout,
             };
         }
-        Some(Outgoing { frame, probe: false })
+        Some(Outgoing {
+            frame,
+            probe: false,
+        })
     }
 
     /// Payload bytes of application frames that left the queue since the last call.
@@ -568,12 +609,18 @@ impl Core {
             return DownReason::ClosedByPeer(close.clone());
         }
         DownReason::Error(error.unwrap_or_else(|| {
-            Error::new(ErrorKind::Io, "the connection closed without a close frame (1006)")
+            Error::new(
+                ErrorKind::Io,
+                "the connection closed without a close frame (1006)",
+            )
         }))
     }
 
     fn dial_failed(&mut self, error: Error, now: Instant) {
-        self.events.push_back(Event::Error { stream: None, error });
+        self.events.push_back(Event::Error {
+            stream: None,
+            error,
+        });
         if self.user_closed {
             return self.terminate_unconnected(Error::new(ErrorKind::Closed, "shut down"), now);
         }
@@ -606,13 +653,18 @@ impl Core {
             self.released_bytes += payload_bytes(&unsent);
             self.upgrade_failed_event(stream, None, HeaderMap::new(), error.with_unsent(unsent));
         } else {
-            self.events.push_back(Event::Error { stream: None, error });
+            self.events.push_back(Event::Error {
+                stream: None,
+                error,
+            });
         }
     }
 
     fn go_down(&mut self, reason: DownReason, mut unsent: Vec<Frame>, now: Instant) {
         let killed = match &self.phase {
-            Phase::Upgrading { stream, .. } | Phase::Open { stream } | Phase::Closing { stream, .. } => {
+            Phase::Upgrading { stream, .. }
+            | Phase::Open { stream }
+            | Phase::Closing { stream, .. } => {
                 vec![*stream]
             }
             _ => Vec::new(),
@@ -633,9 +685,11 @@ impl Core {
             self.attempt = 0;
         }
         let stop_code = match &reason {
-            DownReason::ClosedByPeer(close) => {
-                self.backoff.retry().stop_on_close_codes.contains(&close.code.as_u16())
-            }
+            DownReason::ClosedByPeer(close) => self
+                .backoff
+                .retry()
+                .stop_on_close_codes
+                .contains(&close.code.as_u16()),
             _ => false,
         };
         let delay = if self.user_closed || stop_code {

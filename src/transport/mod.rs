@@ -35,9 +35,8 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn parse(url: &str) -> Result<Target, Error> {
-        let parsed = Url::parse(url).map_err(|e| {
-            Error::new(ErrorKind::InvalidUrl, format!("{url:?}")).with_source(e)
-        })?;
+        let parsed = Url::parse(url)
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("{url:?}")).with_source(e))?;
         let secure = match parsed.scheme() {
             "ws" => false,
             "wss" => true,
@@ -52,13 +51,28 @@ impl Target {
             Some(url::Host::Domain(domain)) if !domain.is_empty() => domain.to_owned(),
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            _ => return Err(Error::new(ErrorKind::InvalidUrl, format!("{url:?} has no host"))),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("{url:?} has no host"),
+                ))
+            }
         };
         if parsed.fragment().is_some() {
-            return Err(Error::new(ErrorKind::InvalidUrl, format!("{url:?}: a WebSocket URL has no fragment")));
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                format!("{url:?}: a WebSocket URL has no fragment"),
+            ));
         }
-        let port = parsed.port_or_known_default().unwrap_or(if secure { 443 } else { 80 });
-        Ok(Target { url: parsed, secure, host, port })
+        let port = parsed
+            .port_or_known_default()
+            .unwrap_or(if secure { 443 } else { 80 });
+        Ok(Target {
+            url: parsed,
+            secure,
+            host,
+            port,
+        })
     }
 
     /// The path and query of the URL given to `open` (for `connect`).
@@ -149,11 +163,26 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        assert_eq!(Target::parse("not a url").unwrap_err().kind(), ErrorKind::InvalidUrl);
-        assert_eq!(Target::parse("http://example.com").unwrap_err().kind(), ErrorKind::UnsupportedScheme);
-        assert_eq!(Target::parse("ftp://example.com").unwrap_err().kind(), ErrorKind::UnsupportedScheme);
-        assert_eq!(Target::parse("ws://").unwrap_err().kind(), ErrorKind::InvalidUrl);
-        assert_eq!(Target::parse("ws://a/#x").unwrap_err().kind(), ErrorKind::InvalidUrl);
+        assert_eq!(
+            Target::parse("not a url").unwrap_err().kind(),
+            ErrorKind::InvalidUrl
+        );
+        assert_eq!(
+            Target::parse("http://example.com").unwrap_err().kind(),
+            ErrorKind::UnsupportedScheme
+        );
+        assert_eq!(
+            Target::parse("ftp://example.com").unwrap_err().kind(),
+            ErrorKind::UnsupportedScheme
+        );
+        assert_eq!(
+            Target::parse("ws://").unwrap_err().kind(),
+            ErrorKind::InvalidUrl
+        );
+        assert_eq!(
+            Target::parse("ws://a/#x").unwrap_err().kind(),
+            ErrorKind::InvalidUrl
+        );
         let target = Target::parse("wss://example.com/chat?x=1").unwrap();
         assert!(target.secure);
         assert_eq!(target.port, 443);

@@ -12,7 +12,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode as WsCloseCode, CloseFrame as WsCloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{
+    frame::coding::CloseCode as WsCloseCode, CloseFrame as WsCloseFrame, WebSocketConfig,
+};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
@@ -71,13 +73,19 @@ impl Transport for NativeTransport {
             if !target.secure {
                 return Ok(Box::new(tcp) as Box<dyn Io>);
             }
-            let config = tls_config(&roots).map_err(|e| Error::new(ErrorKind::Tls, "TLS configuration").with_source(e))?;
-            let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-                .map_err(|e| Error::new(ErrorKind::Tls, format!("server name {:?}", target.host)).with_source(e))?;
+            let config = tls_config(&roots)
+                .map_err(|e| Error::new(ErrorKind::Tls, "TLS configuration").with_source(e))?;
+            let name =
+                rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
+                    Error::new(ErrorKind::Tls, format!("server name {:?}", target.host))
+                        .with_source(e)
+                })?;
             let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
                 .connect(name, tcp)
                 .await
-                .map_err(|e| Error::new(ErrorKind::Tls, format!("handshake with {address}")).with_source(e))?;
+                .map_err(|e| {
+                    Error::new(ErrorKind::Tls, format!("handshake with {address}")).with_source(e)
+                })?;
             Ok(Box::new(tls) as Box<dyn Io>)
         })
     }
@@ -102,8 +110,10 @@ impl Transport for NativeTransport {
                 headers.append(name, value);
             }
             if !upgrade.protocols.is_empty() {
-                let offered = HeaderValue::from_str(&upgrade.protocols.join(", "))
-                    .map_err(|e| Error::new(ErrorKind::InvalidHeader, "subprotocols").with_source(e))?;
+                let offered =
+                    HeaderValue::from_str(&upgrade.protocols.join(", ")).map_err(|e| {
+                        Error::new(ErrorKind::InvalidHeader, "subprotocols").with_source(e)
+                    })?;
                 headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, offered);
             }
             match tokio_tungstenite::client_async_with_config(request, dialed, Some(config)).await {
@@ -127,7 +137,10 @@ impl Transport for NativeTransport {
                     Err(UpgradeFailure {
                         status: Some(status),
                         headers: response.headers().clone(),
-                        error: Error::new(ErrorKind::Upgrade, format!("the server answered {status}")),
+                        error: Error::new(
+                            ErrorKind::Upgrade,
+                            format!("the server answered {status}"),
+                        ),
                     })
                 }
                 Err(e) => Err(UpgradeFailure {
@@ -192,7 +205,9 @@ impl Socket for NativeSocket {
     fn start_send(&mut self, out: Outgoing) -> Result<(), Error> {
         let message = to_message(out.frame);
         self.in_flight.push((message.clone(), out.probe));
-        Pin::new(&mut self.ws).start_send(message).map_err(socket_error)
+        Pin::new(&mut self.ws)
+            .start_send(message)
+            .map_err(socket_error)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -206,7 +221,9 @@ impl Socket for NativeSocket {
     fn take_unsent(&mut self) -> Vec<Outgoing> {
         self.in_flight
             .drain(..)
-            .filter_map(|(message, probe)| from_message(message).map(|frame| Outgoing { frame, probe }))
+            .filter_map(|(message, probe)| {
+                from_message(message).map(|frame| Outgoing { frame, probe })
+            })
             .collect()
     }
 }
@@ -250,8 +267,14 @@ fn from_message(message: Message) -> Option<Frame> {
 fn upgrade_error(error: tungstenite::Error) -> Error {
     match error {
         tungstenite::Error::Io(e) => Error::new(ErrorKind::Io, "during the upgrade").with_source(e),
-        tungstenite::Error::Tls(e) => Error::new(ErrorKind::Tls, "during the upgrade").with_source(e),
-        other => Error::new(ErrorKind::Upgrade, "the server's answer is not a valid WebSocket upgrade").with_source(other),
+        tungstenite::Error::Tls(e) => {
+            Error::new(ErrorKind::Tls, "during the upgrade").with_source(e)
+        }
+        other => Error::new(
+            ErrorKind::Upgrade,
+            "the server's answer is not a valid WebSocket upgrade",
+        )
+        .with_source(other),
     }
 }
 
