@@ -1,0 +1,79 @@
+//! The wstether demo: an embedded testkit server on loopback, a client that
+//! upgrades, sends, receives, survives a server restart by reconnecting and
+//! upgrading again (as Gun's guide says), then closes cleanly.
+//!
+//! Run it with `cargo run --example demo --features testkit`.
+
+use std::time::Duration;
+
+use wstether::testkit::TestServer;
+use wstether::{Connection, Event, Frame, Keepalive, Options, Retry, Upgrade};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let server = TestServer::start().await?;
+    println!("testkit server on {}", server.url(""));
+
+    let options = Options::default()
+        .retry(Retry::default().initial_delay(Duration::from_millis(200)))
+        .keepalive(Some(Keepalive::new(
+            Duration::from_millis(500),
+            Duration::from_secs(2),
+        )));
+    let (conn, mut events) = Connection::open(&server.url(""), options)?;
+    let upgrade = Upgrade::new("/chat").header("sec-websocket-protocol", "mychat");
+    let mut stream = conn.ws_upgrade_with(upgrade.clone())?;
+    let mut restarted = false;
+
+    let started = std::time::Instant::now();
+    let stamp = || format!("[{:>6.3}s]", started.elapsed().as_secs_f64());
+    while let Some(event) = events.recv().await {
+        match &event {
+            Event::Up { attempt } => {
+                println!("{} Up (attempt {attempt})", stamp());
+                if restarted {
+                    // Gun does not upgrade again after a reconnect: we do.
+                    stream = conn.ws_upgrade_with(upgrade.clone())?;
+                    println!("{} re-upgrading as {stream}", stamp());
+                }
+            }
+            Event::Upgraded {
+                stream: upgraded,
+                protocol,
+                ..
+            } => {
+                println!("{} Upgraded {upgraded} (protocol {protocol:?})", stamp());
+                if !restarted {
+                    conn.ws_send(stream, [Frame::text("Hello!"), Frame::binary(vec![1, 2, 3])])?;
+                } else {
+                    conn.ws_send(stream, [Frame::text("back again"), Frame::close_normal()])?;
+                }
+            }
+            Event::Frame { frame, .. } => {
+                println!("{} Frame {frame:?}", stamp());
+                if !restarted && matches!(frame, Frame::Binary(_)) {
+                    println!("{} -- restarting the server --", stamp());
+                    restarted = true;
+                    server.stop().await;
+                    server.restart().await?;
+                }
+            }
+            Event::Down {
+                reason,
+                killed_streams,
+                unsent,
+                will_reconnect,
+            } => println!(
+                "{} Down: {reason} (killed {killed_streams:?}, {} unsent, reconnect: {will_reconnect})",
+                stamp(),
+                unsent.len()
+            ),
+            Event::Reconnecting { attempt, delay } => {
+                println!("{} Reconnecting: attempt {attempt} in {delay:?}", stamp())
+            }
+            other => println!("{} {other:?}", stamp()),
+        }
+    }
+    println!("{} events ended: the close frame stopped the connection", stamp());
+    Ok(())
+}
