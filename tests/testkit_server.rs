@@ -452,3 +452,26 @@ fn binary_refuses_non_loopback_hosts() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("non-loopback"));
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400_and_server_survives() {
+    let server = TestServer::start().await.unwrap();
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+    tcp.write_all(b"\x00\x01 not http\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    bounded(tcp.read_to_string(&mut out)).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    // An upgrade without a key.
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    bounded(tcp.read_to_string(&mut out)).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let mut ws = connect(&server, "/").await;
+    ws.send(Message::text("ok")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("ok"));
+}
