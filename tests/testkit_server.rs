@@ -407,3 +407,71 @@ async fn records_requests_with_headers() {
         .any(|(n, v)| n == "upgrade" && v == "websocket"));
     assert!(reqs[0].headers.iter().all(|(n, _)| *n == n.to_lowercase()));
 }
+
+#[tokio::test]
+async fn binary_prints_address_and_exits_when_stdin_closes() {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wstether-testkit"))
+        .args(["--port", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = bounded(lines.next_line()).await.unwrap().unwrap();
+    let addr = line
+        .strip_prefix("LISTENING ws://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /_control/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    bounded(tcp.read_to_string(&mut out)).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with(r#"{"accepted":1,"live":1,"requests":0,"pings":0,"frames":0}"#));
+
+    drop(child.stdin.take());
+    let status = bounded(child.wait()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn binary_refuses_non_loopback_hosts() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wstether-testkit"))
+        .args(["--host", "0.0.0.0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("non-loopback"));
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400_and_server_survives() {
+    let server = TestServer::start().await.unwrap();
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+    tcp.write_all(b"\x00\x01 not http\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    bounded(tcp.read_to_string(&mut out)).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    // An upgrade without a key.
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    bounded(tcp.read_to_string(&mut out)).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let mut ws = connect(&server, "/").await;
+    ws.send(Message::text("ok")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("ok"));
+}

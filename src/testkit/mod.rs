@@ -164,6 +164,12 @@ impl TestServer {
         self.core().restart().await
     }
 
+    /// Whether the server is listening (false between [`stop`](Self::stop) and
+    /// [`restart`](Self::restart), including a `/_control/restart`).
+    pub fn is_listening(&self) -> bool {
+        self.core().is_listening()
+    }
+
     /// Aborts every live connection abruptly (no close frame), keeps listening.
     ///
     /// The connections are aborted asynchronously; await

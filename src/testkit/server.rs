@@ -33,7 +33,10 @@ enum Command {
 }
 
 struct Conn {
-    abort: AbortHandle,
+    /// Set right after the task is spawned.
+    abort: Option<AbortHandle>,
+    /// An abort was requested before `abort` was set.
+    doomed: bool,
     commands: mpsc::UnboundedSender<Command>,
     /// Upgraded and driven by the echo loop (so it obeys [`Command`]s).
     websocket: bool,
@@ -115,12 +118,9 @@ impl Core {
     }
 
     fn spawn_accept(self: &Arc<Self>, listener: TcpListener) {
-        let mut st = self.lock();
-        if st.shut_down {
-            return;
-        }
         let core = Arc::clone(self);
-        st.listener = Some(tokio::spawn(core.accept_loop(listener)));
+        let task = tokio::spawn(core.accept_loop(listener));
+        self.lock().listener = Some(task);
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
@@ -138,12 +138,24 @@ impl Core {
 
     fn spawn_conn(self: &Arc<Self>, stream: TcpStream) {
         let (tx, rx) = mpsc::unbounded_channel();
-        // Holding the lock while spawning guarantees the entry is inserted before
-        // the guard (which also takes the lock) can remove it.
-        let mut st = self.lock();
-        st.accepted += 1;
-        let id = st.next_id;
-        st.next_id += 1;
+        // Register first, so the guard of a short-lived task always finds its
+        // entry. The lock is never held while spawning or aborting, since either
+        // may drop the task (and its guard, which takes the lock) inline.
+        let id = self.update(|st| {
+            st.accepted += 1;
+            let id = st.next_id;
+            st.next_id += 1;
+            st.conns.insert(
+                id,
+                Conn {
+                    abort: None,
+                    doomed: false,
+                    commands: tx,
+                    websocket: false,
+                },
+            );
+            id
+        });
         // The guard is moved into the future, so it is dropped (and the entry
         // removed) even if the task is aborted before its first poll.
         let guard = ConnGuard {
@@ -154,16 +166,16 @@ impl Core {
             let guard = guard;
             handle_conn(&guard, stream, rx).await;
         });
-        st.conns.insert(
-            id,
-            Conn {
-                abort: task.abort_handle(),
-                commands: tx,
-                websocket: false,
-            },
-        );
-        drop(st);
-        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        let doomed = match self.lock().conns.get_mut(&id) {
+            Some(conn) => {
+                conn.abort = Some(task.abort_handle());
+                conn.doomed
+            }
+            None => false, // already finished
+        };
+        if doomed {
+            task.abort();
+        }
     }
 
     // ----- queries -----
@@ -216,11 +228,19 @@ impl Core {
 
     /// Aborts every connection task except `except`.
     pub(crate) fn drop_connections_except(&self, except: Option<u64>) {
-        let st = self.lock();
-        for (id, conn) in &st.conns {
-            if Some(*id) != except {
-                conn.abort.abort();
-            }
+        let handles: Vec<AbortHandle> = {
+            let mut st = self.lock();
+            st.conns
+                .iter_mut()
+                .filter(|(id, _)| Some(**id) != except)
+                .filter_map(|(_, conn)| {
+                    conn.doomed = true;
+                    conn.abort.clone()
+                })
+                .collect()
+        };
+        for handle in handles {
+            handle.abort();
         }
     }
 
@@ -250,25 +270,31 @@ impl Core {
     }
 
     pub(crate) async fn restart(self: &Arc<Self>) -> std::io::Result<()> {
-        if self.is_listening() {
-            return Ok(());
+        {
+            // Check and bind under the lock, so concurrent restarts bind once.
+            let mut st = self.lock();
+            if st.listener.is_some() || st.shut_down {
+                return Ok(());
+            }
+            let listener = bind(self.addr)?;
+            let core = Arc::clone(self);
+            st.listener = Some(tokio::spawn(core.accept_loop(listener)));
         }
-        let listener = bind(self.addr)?;
-        self.spawn_accept(listener);
         self.update(|_| ());
         Ok(())
     }
 
     /// Called when the last [`TestServer`](super::TestServer) handle is dropped.
     pub(crate) fn shut_down(&self) {
-        let mut st = self.lock();
-        st.shut_down = true;
-        if let Some(task) = st.listener.take() {
+        let listener = {
+            let mut st = self.lock();
+            st.shut_down = true;
+            st.listener.take()
+        };
+        if let Some(task) = listener {
             task.abort();
         }
-        for conn in st.conns.values() {
-            conn.abort.abort();
-        }
+        self.drop_connections_except(None);
     }
 }
 
