@@ -126,7 +126,11 @@ impl Core {
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
         loop {
             match listener.accept().await {
-                Ok((stream, _peer)) => self.spawn_conn(stream),
+                Ok((stream, _peer)) => {
+                    // Echoes must leave at once, not wait for Nagle and a delayed ACK.
+                    let _ = stream.set_nodelay(true);
+                    self.spawn_conn(stream)
+                }
                 Err(e) => {
                     // E.g. EMFILE: back off a little instead of spinning.
                     tracing::warn!("testkit: accept failed: {e}");
