@@ -73,13 +73,16 @@ pub(crate) enum Command {
     Probe,
 }
 
-/// Hands out stream references, shared with the handles.
+/// Hands out stream references. They are unique in the process, as Gun's
+/// references are, so a `StreamRef` of one connection never names a
+/// Websocket of another.
 #[derive(Debug, Default)]
-pub(crate) struct StreamIds(AtomicU64);
+pub(crate) struct StreamIds;
 
 impl StreamIds {
     pub(crate) fn next(&self) -> StreamRef {
-        StreamRef(self.0.fetch_add(1, Ordering::Relaxed) + 1)
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        StreamRef(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 }
 
