@@ -221,6 +221,12 @@ impl TestServer {
         self.core().wait_for_pings(n).await
     }
 
+    /// Resolves when at least `n` data frames (text or binary) have been
+    /// received from clients.
+    pub async fn wait_for_frames(&self, n: u64) {
+        self.core().wait_for_frames(n).await
+    }
+
     /// Resolves when at least `n` upgrade requests have been recorded.
     pub async fn wait_for_requests(&self, n: usize) {
         self.core().wait_for_requests(n).await

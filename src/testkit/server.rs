@@ -206,6 +206,10 @@ impl Core {
     pub(crate) async fn wait_for_connections(&self, n: u64) {
         self.wait_until(|s| s.accepted >= n).await
     }
+    pub(crate) async fn wait_for_frames(&self, n: u64) {
+        self.wait_until(|st| st.frames >= n).await
+    }
+
     pub(crate) async fn wait_for_pings(&self, n: usize) {
         self.wait_until(|s| s.pings.len() >= n).await
     }
