@@ -79,3 +79,8 @@ pub use frame::{
 };
 pub use options::{Heartbeat, Keepalive, Options, Retry};
 pub use request::Upgrade;
+
+// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -62,7 +62,7 @@ impl Shared {
                 abandoned: false,
                 rtt: None,
             }),
-            stream_ids: Arc::new(StreamIds::default()),
+            stream_ids: Arc::new(StreamIds),
         }
     }
 

@@ -46,7 +46,11 @@ async fn header_injection_and_handshake_headers_are_refused() {
     ];
     for upgrade in bad {
         let error = conn.ws_upgrade_with(upgrade.clone()).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidHeader, "{upgrade:?}: {error}");
+        assert_eq!(
+            error.kind(),
+            ErrorKind::InvalidHeader,
+            "{upgrade:?}: {error}"
+        );
     }
     for path in ["no-slash", "/with space", "/a\r\nb"] {
         let error = conn.ws_upgrade(path).unwrap_err();
@@ -58,9 +62,16 @@ async fn header_injection_and_handshake_headers_are_refused() {
 #[tokio::test]
 async fn invalid_close_codes_and_oversize_control_frames_are_refused_with_the_frames() {
     for code in [0, 999, 1004, 1005, 1006, 1015, 2000, 5000] {
-        assert_eq!(Frame::close(code, "").unwrap_err().kind(), ErrorKind::InvalidCloseCode, "{code}");
+        assert_eq!(
+            Frame::close(code, "").unwrap_err().kind(),
+            ErrorKind::InvalidCloseCode,
+            "{code}"
+        );
     }
-    assert_eq!(Frame::close(1000, "é".repeat(62)).unwrap_err().kind(), ErrorKind::InvalidFrame);
+    assert_eq!(
+        Frame::close(1000, "é".repeat(62)).unwrap_err().kind(),
+        ErrorKind::InvalidFrame
+    );
 
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
@@ -71,15 +82,25 @@ async fn invalid_close_codes_and_oversize_control_frames_are_refused_with_the_fr
         code: wstether::CloseCode::from_wire(1006),
         reason: String::new(),
     }));
-    let error = conn.ws_send(stream, [Frame::text("a"), reserved.clone()]).unwrap_err();
+    let error = conn
+        .ws_send(stream, [Frame::text("a"), reserved.clone()])
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidCloseCode);
-    assert_eq!(error.unsent(), [Frame::text("a"), reserved], "nothing of the list is sent");
-    let error = conn.ws_send(stream, Frame::Ping(vec![0; 126].into())).unwrap_err();
+    assert_eq!(
+        error.unsent(),
+        [Frame::text("a"), reserved],
+        "nothing of the list is sent"
+    );
+    let error = conn
+        .ws_send(stream, Frame::Ping(vec![0; 126].into()))
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidFrame);
     // The connection is unharmed.
     conn.ws_send(stream, Frame::text("still fine")).unwrap();
     let (event, _) = until(&mut events, |e| matches!(e, wstether::Event::Frame { .. })).await;
-    assert!(matches!(event, wstether::Event::Frame { frame, .. } if frame == Frame::text("still fine")));
+    assert!(
+        matches!(event, wstether::Event::Frame { frame, .. } if frame == Frame::text("still fine"))
+    );
     assert_eq!(server.frames_received(), 1);
 }
 
@@ -88,7 +109,10 @@ async fn nonsense_options_are_refused() {
     let bad: [Options; 4] = [
         options().retry(Retry::default().jitter(2.0)),
         options().retry(Retry::default().multiplier(0.0)),
-        options().keepalive(Some(Keepalive::new(std::time::Duration::ZERO, std::time::Duration::from_secs(1)))),
+        options().keepalive(Some(Keepalive::new(
+            std::time::Duration::ZERO,
+            std::time::Duration::from_secs(1),
+        ))),
         options().add_root_certificate_der(vec![1, 2, 3]),
     ];
     for options in bad {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{options, until};
 use wstether::testkit::TestServer;
-use wstether::{Connection, DownReason, Event, Heartbeat, Frame, Keepalive};
+use wstether::{Connection, DownReason, Event, Frame, Heartbeat, Keepalive};
 
 fn fast_keepalive() -> Keepalive {
     Keepalive::new(Duration::from_millis(30), Duration::from_millis(200))
@@ -17,26 +17,43 @@ fn fast_keepalive() -> Keepalive {
 #[tokio::test]
 async fn pings_go_out_automatically_and_measure_rtt() {
     let server = TestServer::start().await.unwrap();
-    let (conn, mut events) = Connection::open(&server.url(""), options().keepalive(Some(fast_keepalive()))).unwrap();
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options().keepalive(Some(fast_keepalive()))).unwrap();
     conn.ws_upgrade("/").unwrap();
     until(&mut events, common::is_upgraded).await;
-    tokio::time::timeout(common::PATIENCE, server.wait_for_pings(3)).await.expect("the server sees pings");
+    tokio::time::timeout(common::PATIENCE, server.wait_for_pings(3))
+        .await
+        .expect("the server sees pings");
     let pings = server.pings();
-    assert!(pings.iter().all(|p| p.len() == 8), "sequence-numbered probes: {pings:?}");
+    assert!(
+        pings.iter().all(|p| p.len() == 8),
+        "sequence-numbered probes: {pings:?}"
+    );
     assert_ne!(pings[0], pings[1]);
     // The pong of the first ping was read before the third ping went out.
-    let rtt = conn.rtt().expect("an answered ping gives a round-trip time");
+    let rtt = conn
+        .rtt()
+        .expect("an answered ping gives a round-trip time");
     assert!(rtt < common::PATIENCE);
 }
 
 #[tokio::test]
 async fn a_silent_peer_is_declared_dead_and_the_connection_comes_back() {
     let server = TestServer::start().await.unwrap();
-    let (conn, mut events) = Connection::open(&server.url(""), options().keepalive(Some(fast_keepalive()))).unwrap();
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options().keepalive(Some(fast_keepalive()))).unwrap();
     let stream = conn.ws_upgrade("/?silent=1").unwrap();
     until(&mut events, common::is_upgraded).await;
     let (down, _) = until(&mut events, common::is_down).await;
-    let Event::Down { reason, killed_streams, will_reconnect, .. } = down else { unreachable!() };
+    let Event::Down {
+        reason,
+        killed_streams,
+        will_reconnect,
+        ..
+    } = down
+    else {
+        unreachable!()
+    };
     assert!(matches!(reason, DownReason::PeerDead), "{reason:?}");
     assert_eq!(killed_streams, [stream]);
     assert!(will_reconnect);
@@ -47,15 +64,21 @@ async fn a_silent_peer_is_declared_dead_and_the_connection_comes_back() {
 async fn a_heartbeat_message_works_like_a_ping_and_its_replies_are_hidden() {
     let server = TestServer::start().await.unwrap();
     let keepalive = fast_keepalive().heartbeat(Heartbeat::echo(Frame::text("hb")));
-    let (conn, mut events) = Connection::open(&server.url(""), options().keepalive(Some(keepalive))).unwrap();
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options().keepalive(Some(keepalive))).unwrap();
     let stream = conn.ws_upgrade("/").unwrap();
     until(&mut events, common::is_upgraded).await;
     // The echo server answers heartbeats; wait until three went out.
-    tokio::time::timeout(common::PATIENCE, server.wait_for_frames(3)).await.unwrap();
+    tokio::time::timeout(common::PATIENCE, server.wait_for_frames(3))
+        .await
+        .unwrap();
     assert!(conn.rtt().is_some());
     conn.ws_send(stream, Frame::text("data")).unwrap();
     let (event, skipped) = until(&mut events, |e| matches!(e, Event::Frame { .. })).await;
-    assert!(matches!(event, Event::Frame { frame, .. } if frame == Frame::text("data")), "heartbeat replies are hidden");
+    assert!(
+        matches!(event, Event::Frame { frame, .. } if frame == Frame::text("data")),
+        "heartbeat replies are hidden"
+    );
     assert!(skipped.is_empty(), "{skipped:?}");
 }
 
@@ -63,8 +86,15 @@ async fn a_heartbeat_message_works_like_a_ping_and_its_replies_are_hidden() {
 async fn a_heartbeat_to_a_silent_server_is_a_dead_peer() {
     let server = TestServer::start().await.unwrap();
     let keepalive = fast_keepalive().heartbeat(Heartbeat::echo(Frame::text("hb")));
-    let (conn, mut events) = Connection::open(&server.url(""), options().keepalive(Some(keepalive))).unwrap();
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options().keepalive(Some(keepalive))).unwrap();
     conn.ws_upgrade("/?silent=1").unwrap();
     let (down, _) = until(&mut events, common::is_down).await;
-    assert!(matches!(down, Event::Down { reason: DownReason::PeerDead, .. }));
+    assert!(matches!(
+        down,
+        Event::Down {
+            reason: DownReason::PeerDead,
+            ..
+        }
+    ));
 }

@@ -22,21 +22,39 @@ async fn after_a_server_restart_it_reconnects_without_upgrading() {
     server.restart().await.unwrap();
 
     let (down, _) = until(&mut events, common::is_down).await;
-    let Event::Down { killed_streams, will_reconnect, .. } = down else { unreachable!() };
+    let Event::Down {
+        killed_streams,
+        will_reconnect,
+        ..
+    } = down
+    else {
+        unreachable!()
+    };
     assert_eq!(killed_streams, [old]);
     assert!(will_reconnect);
     let (up, skipped) = until(&mut events, common::is_up).await;
     assert!(matches!(up, Event::Up { attempt } if attempt >= 2));
-    assert!(skipped.iter().all(|e| matches!(e, Event::Reconnecting { .. } | Event::Error { .. })), "{skipped:?}");
+    assert!(
+        skipped
+            .iter()
+            .all(|e| matches!(e, Event::Reconnecting { .. } | Event::Error { .. })),
+        "{skipped:?}"
+    );
 
     // Up, but no Websocket: the old stream is stale, nothing was re-upgraded.
-    let error = conn.ws_send(old, Frame::text("to the old socket")).unwrap_err();
+    let error = conn
+        .ws_send(old, Frame::text("to the old socket"))
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::StaleStream);
     assert_eq!(error.into_unsent(), [Frame::text("to the old socket")]);
     conn.shutdown();
     let remaining = rest(&mut events).await;
     assert!(!remaining.iter().any(common::is_upgraded), "{remaining:?}");
-    assert_eq!(server.requests().len(), 1, "exactly one upgrade request was ever made");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "exactly one upgrade request was ever made"
+    );
 
     // The owner re-upgrades, as with Gun: a fresh connection shows it works.
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
@@ -52,31 +70,48 @@ async fn the_owner_re_upgrades_on_up_and_sends_on_the_new_stream() {
     let first = conn.ws_upgrade("/ws").unwrap();
     until(&mut events, common::is_upgraded).await;
     server.drop_connections();
-    until(&mut events, |e| matches!(e, Event::Up { attempt } if *attempt >= 2)).await;
+    until(
+        &mut events,
+        |e| matches!(e, Event::Up { attempt } if *attempt >= 2),
+    )
+    .await;
     let second = conn.ws_upgrade("/ws").unwrap();
     assert_ne!(first, second);
     let (event, _) = until(&mut events, common::is_upgraded).await;
     assert!(matches!(event, Event::Upgraded { stream, .. } if stream == second));
     conn.ws_send(second, Frame::text("again")).unwrap();
-    assert!(matches!(next(&mut events).await, Event::Frame { stream, frame } if stream == second && frame == Frame::text("again")));
+    assert!(
+        matches!(next(&mut events).await, Event::Frame { stream, frame } if stream == second && frame == Frame::text("again"))
+    );
 }
 
 #[tokio::test]
 async fn auto_upgrade_re_runs_the_last_upgrade_after_a_reconnect() {
     let server = TestServer::start().await.unwrap();
-    let (conn, mut events) = Connection::open(&server.url(""), options().auto_upgrade(true)).unwrap();
-    let first = conn.ws_upgrade_with(Upgrade::new("/ws").protocol("mychat")).unwrap();
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options().auto_upgrade(true)).unwrap();
+    let first = conn
+        .ws_upgrade_with(Upgrade::new("/ws").protocol("mychat"))
+        .unwrap();
     until(&mut events, common::is_upgraded).await;
     server.drop_connections();
     until(&mut events, common::is_down).await;
     let (event, _) = until(&mut events, common::is_upgraded).await;
-    let Event::Upgraded { stream: second, protocol, .. } = event else { unreachable!() };
+    let Event::Upgraded {
+        stream: second,
+        protocol,
+        ..
+    } = event
+    else {
+        unreachable!()
+    };
     assert_ne!(second, first, "a new StreamRef for every upgrade");
     assert_eq!(protocol.as_deref(), Some("mychat"));
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[1].path, "/ws");
-    conn.ws_send(second, Frame::text("on the new stream")).unwrap();
+    conn.ws_send(second, Frame::text("on the new stream"))
+        .unwrap();
     assert!(matches!(next(&mut events).await, Event::Frame { stream, .. } if stream == second));
 }
 
@@ -110,9 +145,17 @@ async fn connect_failures_are_error_events_and_retried_with_backoff() {
     let url = server.url("");
     server.stop().await;
     let (conn, mut events) = Connection::open(&url, options()).unwrap();
-    let Event::Error { stream: None, error } = next(&mut events).await else { panic!("connect error expected") };
+    let Event::Error {
+        stream: None,
+        error,
+    } = next(&mut events).await
+    else {
+        panic!("connect error expected")
+    };
     assert_eq!(error.kind(), ErrorKind::Connect);
-    let Event::Reconnecting { attempt: 2, delay } = next(&mut events).await else { panic!("retry expected") };
+    let Event::Reconnecting { attempt: 2, delay } = next(&mut events).await else {
+        panic!("retry expected")
+    };
     assert!(delay <= std::time::Duration::from_millis(20));
     server.restart().await.unwrap();
     until(&mut events, common::is_up).await;
@@ -134,13 +177,22 @@ async fn retries_run_out_and_the_events_end() {
     let stream = conn.ws_upgrade("/").unwrap();
     conn.ws_send(stream, Frame::text("never sent")).unwrap();
     let all = rest(&mut events).await;
-    let connect_errors = all.iter().filter(|e| matches!(e, Event::Error { stream: None, .. })).count();
+    let connect_errors = all
+        .iter()
+        .filter(|e| matches!(e, Event::Error { stream: None, .. }))
+        .count();
     assert_eq!(connect_errors, 3, "one try and two retries: {all:?}");
     match all.last() {
-        Some(Event::UpgradeFailed { stream: s, error, .. }) => {
+        Some(Event::UpgradeFailed {
+            stream: s, error, ..
+        }) => {
             assert_eq!(*s, stream);
             assert_eq!(error.kind(), ErrorKind::RetriesExhausted);
-            assert_eq!(error.unsent(), [Frame::text("never sent")], "queued frames come back");
+            assert_eq!(
+                error.unsent(),
+                [Frame::text("never sent")],
+                "queued frames come back"
+            );
         }
         other => panic!("expected the waiting upgrade to fail, got {other:?}"),
     }
@@ -153,7 +205,9 @@ async fn a_stop_listed_close_code_ends_without_reconnecting() {
     conn.ws_upgrade("/?close=1008&reason=policy").unwrap();
     let all = rest(&mut events).await;
     let down = all.iter().find(|e| common::is_down(e)).unwrap();
-    assert!(matches!(down, Event::Down { reason: DownReason::ClosedByPeer(c), will_reconnect: false, .. } if c.code.as_u16() == 1008));
+    assert!(
+        matches!(down, Event::Down { reason: DownReason::ClosedByPeer(c), will_reconnect: false, .. } if c.code.as_u16() == 1008)
+    );
     assert_eq!(server.accepted_connections(), 1);
 }
 
@@ -165,7 +219,9 @@ async fn a_going_away_close_reconnects() {
     until(&mut events, common::is_upgraded).await;
     server.close_connections(1001, "restarting").await;
     let (down, _) = until(&mut events, common::is_down).await;
-    assert!(matches!(down, Event::Down { reason: DownReason::ClosedByPeer(c), will_reconnect: true, .. } if c.code.as_u16() == 1001));
+    assert!(
+        matches!(down, Event::Down { reason: DownReason::ClosedByPeer(c), will_reconnect: true, .. } if c.code.as_u16() == 1001)
+    );
     until(&mut events, common::is_up).await;
 }
 
@@ -178,5 +234,15 @@ async fn retry_never_ends_at_the_first_down() {
     until(&mut events, common::is_upgraded).await;
     server.drop_connections();
     let all = rest(&mut events).await;
-    assert!(matches!(all.last(), Some(Event::Down { will_reconnect: false, reason: DownReason::Error(_), .. })), "{all:?}");
+    assert!(
+        matches!(
+            all.last(),
+            Some(Event::Down {
+                will_reconnect: false,
+                reason: DownReason::Error(_),
+                ..
+            })
+        ),
+        "{all:?}"
+    );
 }

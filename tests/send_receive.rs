@@ -43,7 +43,11 @@ async fn a_list_ending_in_close_is_sent_in_order_and_ends_the_connection() {
     let data = vec![0u8, 1, 2, 255];
     conn.ws_send(
         stream,
-        [Frame::text("Hello!"), Frame::binary(data.clone()), Frame::close_normal()],
+        [
+            Frame::text("Hello!"),
+            Frame::binary(data.clone()),
+            Frame::close_normal(),
+        ],
     )
     .unwrap();
     assert_eq!(frame_of(next(&mut events).await), Frame::text("Hello!"));
@@ -51,10 +55,27 @@ async fn a_list_ending_in_close_is_sent_in_order_and_ends_the_connection() {
     let remaining = rest(&mut events).await;
     // The server's close reply, then one Down that does not reconnect, then the end.
     assert!(
-        matches!(&remaining[..], [Event::Frame { frame: Frame::Close(_), .. }, Event::Down { reason: DownReason::Shutdown, will_reconnect: false, .. }]),
+        matches!(
+            &remaining[..],
+            [
+                Event::Frame {
+                    frame: Frame::Close(_),
+                    ..
+                },
+                Event::Down {
+                    reason: DownReason::Shutdown,
+                    will_reconnect: false,
+                    ..
+                }
+            ]
+        ),
         "{remaining:?}"
     );
-    assert_eq!(server.accepted_connections(), 1, "no reconnect after a close frame");
+    assert_eq!(
+        server.accepted_connections(),
+        1,
+        "no reconnect after a close frame"
+    );
     let error = conn.ws_send(stream, Frame::text("late")).unwrap_err();
     assert_eq!(error.kind(), wstether::ErrorKind::Closed);
     assert_eq!(error.unsent(), [Frame::text("late")]);
@@ -64,15 +85,25 @@ async fn a_list_ending_in_close_is_sent_in_order_and_ends_the_connection() {
 async fn a_close_with_code_and_reason_reaches_the_server_and_stops() {
     let server = TestServer::start().await.unwrap();
     let (conn, mut events, stream) = upgraded(&server, "/").await;
-    conn.ws_send(stream, Frame::close(4001, "done").unwrap()).unwrap();
+    conn.ws_send(stream, Frame::close(4001, "done").unwrap())
+        .unwrap();
     let remaining = rest(&mut events).await;
     let echoed = remaining.iter().find_map(|e| match e {
-        Event::Frame { frame: Frame::Close(Some(close)), .. } => Some(close.clone()),
+        Event::Frame {
+            frame: Frame::Close(Some(close)),
+            ..
+        } => Some(close.clone()),
         _ => None,
     });
     let echoed = echoed.expect("the server answers the close");
     assert_eq!(echoed.code.as_u16(), 4001);
-    assert!(matches!(remaining.last(), Some(Event::Down { will_reconnect: false, .. })));
+    assert!(matches!(
+        remaining.last(),
+        Some(Event::Down {
+            will_reconnect: false,
+            ..
+        })
+    ));
 }
 
 #[tokio::test]
@@ -83,7 +114,14 @@ async fn shutdown_closes_gracefully_after_queued_frames() {
     conn.shutdown();
     let remaining = rest(&mut events).await;
     assert!(matches!(&remaining[0], Event::Frame { frame, .. } if *frame == Frame::text("before")));
-    assert!(matches!(remaining.last(), Some(Event::Down { reason: DownReason::Shutdown, will_reconnect: false, .. })));
+    assert!(matches!(
+        remaining.last(),
+        Some(Event::Down {
+            reason: DownReason::Shutdown,
+            will_reconnect: false,
+            ..
+        })
+    ));
     assert_eq!(server.accepted_connections(), 1);
 }
 
@@ -92,7 +130,9 @@ async fn a_burst_of_1000_server_frames_arrives_one_per_event_in_order() {
     let server = TestServer::start().await.unwrap();
     let (_conn, mut events, _stream) = upgraded(&server, "/?send=1000&size=64").await;
     for i in 0..1000 {
-        let Frame::Text(text) = frame_of(next(&mut events).await) else { panic!("text expected") };
+        let Frame::Text(text) = frame_of(next(&mut events).await) else {
+            panic!("text expected")
+        };
         assert_eq!(text.len(), 64);
         let index: usize = text.split(' ').next().unwrap().parse().unwrap();
         assert_eq!(index, i, "frames in order, one per event");
@@ -107,7 +147,10 @@ async fn a_burst_of_1000_client_frames_is_echoed_in_order() {
         conn.ws_send(stream, Frame::text(format!("{i}"))).unwrap();
     }
     for i in 0..1000 {
-        assert_eq!(frame_of(next(&mut events).await), Frame::text(format!("{i}")));
+        assert_eq!(
+            frame_of(next(&mut events).await),
+            Frame::text(format!("{i}"))
+        );
     }
     assert_eq!(server.frames_received(), 1000);
 }
@@ -128,9 +171,17 @@ async fn server_close_code_and_reason_are_seen() {
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     conn.ws_upgrade("/?close=4001&reason=bye").unwrap();
     let (event, _) = until(&mut events, |e| matches!(e, Event::Frame { .. })).await;
-    assert!(matches!(frame_of(event), Frame::Close(Some(c)) if c.code.as_u16() == 4001 && c.reason == "bye"));
+    assert!(
+        matches!(frame_of(event), Frame::Close(Some(c)) if c.code.as_u16() == 4001 && c.reason == "bye")
+    );
     let (event, _) = until(&mut events, common::is_down).await;
-    let Event::Down { reason: DownReason::ClosedByPeer(close), .. } = event else { panic!("{event:?}") };
+    let Event::Down {
+        reason: DownReason::ClosedByPeer(close),
+        ..
+    } = event
+    else {
+        panic!("{event:?}")
+    };
     assert_eq!((close.code.as_u16(), close.reason.as_str()), (4001, "bye"));
 }
 
@@ -141,14 +192,20 @@ async fn pings_from_the_server_are_answered_and_hidden_by_default() {
     // Frames sent after some server pings still come back first: no ping events.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     conn.ws_send(stream, Frame::text("after pings")).unwrap();
-    assert_eq!(frame_of(next(&mut events).await), Frame::text("after pings"));
+    assert_eq!(
+        frame_of(next(&mut events).await),
+        Frame::text("after pings")
+    );
 }
 
 #[tokio::test]
 async fn pings_are_reported_when_not_silenced() {
     let server = TestServer::start().await.unwrap();
-    let (conn, mut events) = Connection::open(&server.url(""), options().silence_pings(false)).unwrap();
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options().silence_pings(false)).unwrap();
     conn.ws_upgrade("/?ping_every=10").unwrap();
     let (event, _) = until(&mut events, |e| matches!(e, Event::Frame { .. })).await;
-    assert!(matches!(frame_of(event), Frame::Ping(payload) if payload.starts_with(b"testkit-ping-")));
+    assert!(
+        matches!(frame_of(event), Frame::Ping(payload) if payload.starts_with(b"testkit-ping-"))
+    );
 }

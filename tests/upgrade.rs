@@ -15,7 +15,11 @@ async fn upgrade_without_headers_reaches_the_server() {
     let stream = conn.ws_upgrade("/websocket").unwrap();
     assert!(matches!(next(&mut events).await, Event::Up { attempt: 1 }));
     match next(&mut events).await {
-        Event::Upgraded { stream: s, protocol, .. } => {
+        Event::Upgraded {
+            stream: s,
+            protocol,
+            ..
+        } => {
             assert_eq!(s, stream);
             assert_eq!(protocol, None);
         }
@@ -37,10 +41,21 @@ async fn upgrade_with_headers_sends_them_and_negotiates_the_protocol() {
         .header("authorization", "Bearer t0k3n");
     let stream = conn.ws_upgrade_with(upgrade).unwrap();
     let (event, _) = until(&mut events, common::is_upgraded).await;
-    let Event::Upgraded { stream: s, protocol, headers } = event else { unreachable!() };
+    let Event::Upgraded {
+        stream: s,
+        protocol,
+        headers,
+    } = event
+    else {
+        unreachable!()
+    };
     assert_eq!(s, stream);
     assert_eq!(protocol.as_deref(), Some("mychat"));
-    assert_eq!(headers.get("x-answer").unwrap(), "42", "response headers are reported");
+    assert_eq!(
+        headers.get("x-answer").unwrap(),
+        "42",
+        "response headers are reported"
+    );
     let request = &server.requests()[0];
     assert_eq!(request.header("authorization"), Some("Bearer t0k3n"));
     assert_eq!(request.offered_protocols, ["mychat"]);
@@ -50,7 +65,8 @@ async fn upgrade_with_headers_sends_them_and_negotiates_the_protocol() {
 async fn the_server_picks_among_several_offered_protocols() {
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
-    conn.ws_upgrade_with(Upgrade::new("/?protocol=v2").protocol("v1").protocol("v2")).unwrap();
+    conn.ws_upgrade_with(Upgrade::new("/?protocol=v2").protocol("v1").protocol("v2"))
+        .unwrap();
     let (event, _) = until(&mut events, common::is_upgraded).await;
     assert!(matches!(event, Event::Upgraded { protocol: Some(p), .. } if p == "v2"));
 }
@@ -59,9 +75,19 @@ async fn the_server_picks_among_several_offered_protocols() {
 async fn a_refused_upgrade_reports_status_and_headers() {
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
-    let stream = conn.ws_upgrade("/websocket?reject=401&header=www-authenticate:Bearer").unwrap();
+    let stream = conn
+        .ws_upgrade("/websocket?reject=401&header=www-authenticate:Bearer")
+        .unwrap();
     let (event, _) = until(&mut events, |e| matches!(e, Event::UpgradeFailed { .. })).await;
-    let Event::UpgradeFailed { stream: s, status, headers, error } = event else { unreachable!() };
+    let Event::UpgradeFailed {
+        stream: s,
+        status,
+        headers,
+        error,
+    } = event
+    else {
+        unreachable!()
+    };
     assert_eq!(s, stream);
     assert_eq!(status.map(|s| s.as_u16()), Some(401));
     assert_eq!(headers.get("www-authenticate").unwrap(), "Bearer");
@@ -71,18 +97,32 @@ async fn a_refused_upgrade_reports_status_and_headers() {
     let (event, _) = until(&mut events, common::is_down).await;
     assert!(matches!(
         event,
-        Event::Down { reason: wstether::DownReason::UpgradeRejected, will_reconnect: true, .. }
+        Event::Down {
+            reason: wstether::DownReason::UpgradeRejected,
+            will_reconnect: true,
+            ..
+        }
     ));
-    assert!(matches!(until(&mut events, common::is_up).await.0, Event::Up { attempt: 2 }));
+    assert!(matches!(
+        until(&mut events, common::is_up).await.0,
+        Event::Up { attempt: 2 }
+    ));
 }
 
 #[tokio::test]
 async fn a_protocol_the_client_did_not_offer_fails_the_upgrade() {
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
-    let stream = conn.ws_upgrade_with(Upgrade::new("/?protocol=evil").protocol("good")).unwrap();
+    let stream = conn
+        .ws_upgrade_with(Upgrade::new("/?protocol=evil").protocol("good"))
+        .unwrap();
     let (event, _) = until(&mut events, |e| matches!(e, Event::UpgradeFailed { .. })).await;
-    let Event::UpgradeFailed { stream: s, error, .. } = event else { unreachable!() };
+    let Event::UpgradeFailed {
+        stream: s, error, ..
+    } = event
+    else {
+        unreachable!()
+    };
     assert_eq!(s, stream);
     assert_eq!(error.kind(), ErrorKind::Upgrade);
 }
@@ -93,9 +133,14 @@ async fn a_server_answering_garbage_fails_the_upgrade_with_a_typed_error() {
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
     conn.ws_upgrade("/?garbage=1").unwrap();
     let (event, _) = until(&mut events, |e| matches!(e, Event::UpgradeFailed { .. })).await;
-    let Event::UpgradeFailed { status, error, .. } = event else { unreachable!() };
+    let Event::UpgradeFailed { status, error, .. } = event else {
+        unreachable!()
+    };
     assert_eq!(status, None);
-    assert!(matches!(error.kind(), ErrorKind::Upgrade | ErrorKind::Io), "{error}");
+    assert!(
+        matches!(error.kind(), ErrorKind::Upgrade | ErrorKind::Io),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -105,10 +150,18 @@ async fn an_upgrade_the_server_never_answers_times_out() {
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     conn.ws_upgrade("/?no_upgrade=1").unwrap();
     let (event, _) = until(&mut events, |e| matches!(e, Event::UpgradeFailed { .. })).await;
-    let Event::UpgradeFailed { error, .. } = event else { unreachable!() };
+    let Event::UpgradeFailed { error, .. } = event else {
+        unreachable!()
+    };
     assert_eq!(error.kind(), ErrorKind::Timeout);
     let (event, _) = until(&mut events, common::is_down).await;
-    assert!(matches!(event, Event::Down { will_reconnect: true, .. }));
+    assert!(matches!(
+        event,
+        Event::Down {
+            will_reconnect: true,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -117,12 +170,16 @@ async fn connect_opens_and_upgrades_in_one_step() {
     let (conn, mut events, stream) = connect(&server.url("/echo?x=1"), options()).await.unwrap();
     assert_eq!(server.requests()[0].path, "/echo?x=1");
     conn.ws_send(stream, wstether::Frame::text("hi")).unwrap();
-    assert!(matches!(next(&mut events).await, Event::Frame { frame, .. } if frame == wstether::Frame::text("hi")));
+    assert!(
+        matches!(next(&mut events).await, Event::Frame { frame, .. } if frame == wstether::Frame::text("hi"))
+    );
 }
 
 #[tokio::test]
 async fn connect_reports_a_refused_upgrade() {
     let server = TestServer::start().await.unwrap();
-    let error = connect(&server.url("/?reject=403"), options()).await.unwrap_err();
+    let error = connect(&server.url("/?reject=403"), options())
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Upgrade);
 }

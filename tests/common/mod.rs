@@ -31,7 +31,10 @@ pub async fn next(events: &mut Events) -> Event {
 }
 
 /// Skips events until one matches; returns it and the events skipped.
-pub async fn until(events: &mut Events, mut wanted: impl FnMut(&Event) -> bool) -> (Event, Vec<Event>) {
+pub async fn until(
+    events: &mut Events,
+    mut wanted: impl FnMut(&Event) -> bool,
+) -> (Event, Vec<Event>) {
     let mut skipped = Vec::new();
     loop {
         let event = next(events).await;
