@@ -1,6 +1,7 @@
 //! The handle ([`Connection`]) and the event stream ([`Events`]): one
 //! implementation for both targets.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -91,7 +92,13 @@ impl Connection {
         let connection = Connection {
             handle: Arc::new(Handle { shared, target }),
         };
-        Ok((connection, Events { queue: events }))
+        Ok((
+            connection,
+            Events {
+                queue: events,
+                batch: VecDeque::new(),
+            },
+        ))
     }
 
     /// Upgrades `path` to a Websocket, like `gun:ws_upgrade/2`. The answer
@@ -204,16 +211,30 @@ fn check_frames(frames: Frames) -> Result<Frames, Error> {
 /// frame, or the retry policy giving up).
 ///
 /// If you drop it, events are discarded but the connection goes on. While
-/// it is not read, at most [`Options::event_queue_len`] events wait and
-/// the socket is not read further (back-pressure to the server).
+/// it is not read, at most about twice [`Options::event_queue_len`] events
+/// wait (one queue, one batch taken by the reader) and the socket is not
+/// read further (back-pressure to the server).
 pub struct Events {
     queue: Arc<EventQueue>,
+    /// Events taken from the queue in one batch, handed out one by one.
+    batch: VecDeque<Event>,
 }
 
 impl Events {
     /// The next event, or `None` once the connection has terminated.
     pub async fn recv(&mut self) -> Option<Event> {
-        futures::future::poll_fn(|cx| self.queue.poll_next(cx)).await
+        futures::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        if let Some(event) = self.batch.pop_front() {
+            return Poll::Ready(Some(event));
+        }
+        match self.queue.poll_take(&mut self.batch, cx) {
+            Poll::Ready(true) => Poll::Ready(self.batch.pop_front()),
+            Poll::Ready(false) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -226,8 +247,8 @@ impl fmt::Debug for Events {
 impl Stream for Events {
     type Item = Event;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.queue.poll_next(cx)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.poll_event(cx)
     }
 }
 

@@ -192,18 +192,12 @@ impl<T: Transport> Driver<T> {
 
         // Read, while the application keeps up with the events.
         if failure.is_none() {
-            for _ in 0..READ_BUDGET {
-                if !self.events.has_room(cx) {
-                    break;
-                }
+            let room = self.events.room(cx).min(READ_BUDGET);
+            for _ in 0..room {
                 match socket.poll_recv(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
                         self.core.on_frame(frame, now);
                         progressed = true;
-                        // Let the events out before reading on, so the queue bound holds.
-                        let core = &mut self.core;
-                        self.events
-                            .push_all(std::iter::from_fn(|| core.poll_event()));
                     }
                     Poll::Ready(Some(Err(error))) => {
                         failure = Some(Some(error));

@@ -241,15 +241,18 @@ impl EventQueue {
         }
     }
 
-    /// Whether the driver may read more from the socket. If not, the
-    /// driver is woken when the consumer makes room.
-    pub(crate) fn has_room(&self, cx: &mut Context<'_>) -> bool {
+    /// How many more events the driver may produce by reading the socket.
+    /// At zero, the driver is woken when the consumer makes room.
+    pub(crate) fn room(&self, cx: &mut Context<'_>) -> usize {
         let mut outbox = lock(&self.inner);
-        if outbox.consumer_gone || outbox.events.len() < outbox.capacity {
-            return true;
+        if outbox.consumer_gone {
+            return usize::MAX;
         }
-        outbox.driver = Some(cx.waker().clone());
-        false
+        let room = outbox.capacity.saturating_sub(outbox.events.len());
+        if room == 0 {
+            outbox.driver = Some(cx.waker().clone());
+        }
+        room
     }
 
     /// Adds events (a core may produce a few past the capacity: they are
@@ -278,23 +281,21 @@ impl EventQueue {
         }
     }
 
-    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+    /// Moves every waiting event into `into` (one lock for a whole batch).
+    pub(crate) fn poll_take(&self, into: &mut VecDeque<Event>, cx: &mut Context<'_>) -> Poll<bool> {
         let mut outbox = lock(&self.inner);
-        match outbox.events.pop_front() {
-            Some(event) => {
-                if outbox.events.len() < outbox.capacity {
-                    if let Some(waker) = outbox.driver.take() {
-                        waker.wake();
-                    }
-                }
-                Poll::Ready(Some(event))
+        if !outbox.events.is_empty() {
+            std::mem::swap(into, &mut outbox.events);
+            if let Some(waker) = outbox.driver.take() {
+                waker.wake();
             }
-            None if outbox.closed => Poll::Ready(None),
-            None => {
-                outbox.consumer = Some(cx.waker().clone());
-                Poll::Pending
-            }
+            return Poll::Ready(true);
         }
+        if outbox.closed {
+            return Poll::Ready(false);
+        }
+        outbox.consumer = Some(cx.waker().clone());
+        Poll::Pending
     }
 
     /// The consumer went away: events are dropped from now on, and the
