@@ -1,0 +1,479 @@
+//! Native benchmarks: wstether against the clients a user would pick
+//! instead, in the same run, against the same echo server.
+//!
+//! ```text
+//! cargo bench --bench native --features testkit              # full run (a few minutes)
+//! cargo bench --bench native --features testkit -- --smoke   # tiny sizes, for CI
+//! ```
+//!
+//! Clients: wstether; tokio-tungstenite written the plain way (split, `send`
+//! each message, read each echo); fastwebsockets (split, `write_frame` each
+//! message); Node's `ws` (benches/node, when Node.js and its node_modules are
+//! there). The echo server is this same binary re-run with `--serve` in its
+//! own process (tokio-tungstenite, release build, echoing every message it
+//! can read before one flush), so the client is what is measured.
+//!
+//! Results: a table on stdout and `target/bench-results/native.json`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Pattern {
+    /// Send one, wait for its echo, repeat.
+    Sequential,
+    /// Send all, receive all echoes.
+    Pipelined,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Scenario {
+    name: &'static str,
+    pattern: Pattern,
+    size: usize,
+    text: bool,
+    count: usize,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "rtt-32B-text",
+        pattern: Pattern::Sequential,
+        size: 32,
+        text: true,
+        count: 10_000,
+    },
+    Scenario {
+        name: "pipe-32B-text",
+        pattern: Pattern::Pipelined,
+        size: 32,
+        text: true,
+        count: 200_000,
+    },
+    Scenario {
+        name: "pipe-1KiB-binary",
+        pattern: Pattern::Pipelined,
+        size: 1024,
+        text: false,
+        count: 100_000,
+    },
+    Scenario {
+        name: "pipe-64KiB-binary",
+        pattern: Pattern::Pipelined,
+        size: 64 << 10,
+        text: false,
+        count: 3_000,
+    },
+    Scenario {
+        name: "pipe-16MiB-binary",
+        pattern: Pattern::Pipelined,
+        size: 16 << 20,
+        text: false,
+        count: 12,
+    },
+];
+
+const CLIENTS: &[&str] = &["wstether", "tokio-tungstenite", "fastwebsockets", "node-ws"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--serve") {
+        return serve();
+    }
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let runs = if smoke { 1 } else { 5 };
+    let server = EchoServer::start();
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let node = node_client();
+    if node.is_none() {
+        eprintln!("node-ws: skipped (run `npm ci --prefix benches/node` to include it)");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let mut results = Vec::new();
+    for scenario in SCENARIOS {
+        let mut scenario = *scenario;
+        if smoke {
+            scenario.count = (scenario.count / 200).max(2);
+        }
+        let mut times: Vec<(&str, Vec<Duration>)> =
+            CLIENTS.iter().map(|c| (*c, Vec::new())).collect();
+        // Clients take turns within each run (A B C D A B C D ...), so a
+        // drift in the machine's speed touches them alike.
+        for _ in 0..runs {
+            for (client, samples) in times.iter_mut() {
+                let elapsed = match *client {
+                    "wstether" => Some(runtime.block_on(wstether_client(&url, scenario))),
+                    "tokio-tungstenite" => {
+                        Some(runtime.block_on(tungstenite_client(&url, scenario)))
+                    }
+                    "fastwebsockets" => {
+                        Some(runtime.block_on(fastwebsockets_client(server.port, scenario)))
+                    }
+                    "node-ws" => node.as_ref().map(|script| run_node(script, &url, scenario)),
+                    _ => unreachable!(),
+                };
+                if let Some(elapsed) = elapsed {
+                    samples.push(elapsed);
+                }
+            }
+        }
+        let baseline = median(&times[1].1);
+        for (client, samples) in &times {
+            if samples.is_empty() {
+                continue;
+            }
+            let time = median(samples);
+            let msgs = scenario.count as f64 / time.as_secs_f64();
+            let result = Row {
+                scenario: scenario.name,
+                client,
+                msgs_per_s: msgs,
+                mb_per_s: msgs * scenario.size as f64 / 1e6,
+                vs_tungstenite: baseline.as_secs_f64() / time.as_secs_f64(),
+                median_ms: time.as_secs_f64() * 1e3,
+                runs: samples.len(),
+            };
+            println!(
+                "{:<20} {:<18} {:>12.0} msg/s {:>9.1} MB/s {:>6.2}x tokio-tungstenite  (median of {} runs, {:.1} ms)",
+                result.scenario, result.client, result.msgs_per_s, result.mb_per_s, result.vs_tungstenite, result.runs, result.median_ms
+            );
+            results.push(result);
+        }
+    }
+    write_json(&results, smoke);
+}
+
+struct Row {
+    scenario: &'static str,
+    client: &'static str,
+    msgs_per_s: f64,
+    mb_per_s: f64,
+    vs_tungstenite: f64,
+    median_ms: f64,
+    runs: usize,
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+fn write_json(rows: &[Row], smoke: bool) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = if smoke {
+        "native-smoke.json"
+    } else {
+        "native.json"
+    };
+    let entries: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "  {{\"scenario\":\"{}\",\"client\":\"{}\",\"msgs_per_s\":{:.1},\"mb_per_s\":{:.2},\"vs_tungstenite\":{:.3},\"median_ms\":{:.2},\"runs\":{}}}",
+                r.scenario, r.client, r.msgs_per_s, r.mb_per_s, r.vs_tungstenite, r.median_ms, r.runs
+            )
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("[\n{}\n]\n", entries.join(",\n"))).unwrap();
+    println!("results: {}", path.display());
+}
+
+fn payload(scenario: Scenario, i: usize) -> Vec<u8> {
+    let mut data = format!("{i} ").into_bytes();
+    data.resize(scenario.size.max(data.len()), b'x');
+    data
+}
+
+// ---- the echo server ------------------------------------------------------
+
+struct EchoServer {
+    port: u16,
+    _child: Child,
+}
+
+impl EchoServer {
+    fn start() -> EchoServer {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("--serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the echo server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("PORT line")
+            .parse()
+            .unwrap();
+        EchoServer {
+            port,
+            _child: child,
+        }
+    }
+}
+
+/// The echo server: tokio-tungstenite, echoing everything readable before
+/// one flush. Ends when its stdin closes (the bench process exited).
+fn serve() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("PORT {}", listener.local_addr().unwrap().port());
+        std::io::stdout().flush().unwrap();
+        tokio::spawn(async {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 64];
+            while stdin.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+            std::process::exit(0);
+        });
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                    .max_message_size(None)
+                    .max_frame_size(None);
+                let Ok(mut ws) =
+                    tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await
+                else {
+                    return;
+                };
+                while let Some(Ok(first)) = ws.next().await {
+                    let mut next = Some(first);
+                    while let Some(message) = next.take() {
+                        if message.is_text() || message.is_binary() {
+                            if ws.feed(message).await.is_err() {
+                                return;
+                            }
+                        }
+                        if let Some(Some(Ok(more))) = ws.next().now_or_never() {
+                            next = Some(more);
+                        }
+                    }
+                    if ws.flush().await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+// ---- clients ----------------------------------------------------------------
+
+async fn wstether_client(url: &str, scenario: Scenario) -> Duration {
+    use wstether::{Event, Frame, Options};
+    let options = Options::default()
+        .keepalive(None)
+        .max_message_size(None)
+        .max_frame_size(None)
+        .send_queue_bytes(4 << 20);
+    let (conn, mut events, stream) = wstether::connect(url, options).await.unwrap();
+    let frames: Vec<Frame> = (0..scenario.count)
+        .map(|i| {
+            let data = payload(scenario, i);
+            if scenario.text {
+                Frame::Text(String::from_utf8(data).unwrap())
+            } else {
+                Frame::Binary(data.into())
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    match scenario.pattern {
+        Pattern::Sequential => {
+            for frame in frames {
+                conn.ws_send(stream, frame).unwrap();
+                let Some(Event::Frame { .. }) = events.recv().await else {
+                    panic!("echo expected")
+                };
+            }
+        }
+        Pattern::Pipelined => {
+            let sender = conn.clone();
+            let send_all = async move {
+                for frame in frames {
+                    sender.send(stream, frame).await.unwrap();
+                }
+            };
+            let receive_all = async {
+                for _ in 0..scenario.count {
+                    let Some(Event::Frame { .. }) = events.recv().await else {
+                        panic!("echo expected")
+                    };
+                }
+            };
+            futures::join!(send_all, receive_all);
+        }
+    }
+    let elapsed = started.elapsed();
+    conn.shutdown();
+    while events.recv().await.is_some() {}
+    elapsed
+}
+
+async fn tungstenite_client(url: &str, scenario: Scenario) -> Duration {
+    let tcp = TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/'))
+        .await
+        .unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = ws.split();
+    let messages: Vec<Message> = (0..scenario.count)
+        .map(|i| {
+            let data = payload(scenario, i);
+            if scenario.text {
+                Message::Text(String::from_utf8(data).unwrap().into())
+            } else {
+                Message::Binary(Bytes::from(data))
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    match scenario.pattern {
+        Pattern::Sequential => {
+            for message in messages {
+                sink.send(message).await.unwrap();
+                stream.next().await.unwrap().unwrap();
+            }
+        }
+        Pattern::Pipelined => {
+            let send_all = async {
+                for message in messages {
+                    sink.send(message).await.unwrap();
+                }
+            };
+            let receive_all = async {
+                for _ in 0..scenario.count {
+                    stream.next().await.unwrap().unwrap();
+                }
+            };
+            futures::join!(send_all, receive_all);
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = sink.close().await;
+    elapsed
+}
+
+async fn fastwebsockets_client(port: u16, scenario: Scenario) -> Duration {
+    use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket};
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    // The handshake by hand: fastwebsockets' own client needs hyper.
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tcp.read_exact(&mut byte).await.unwrap();
+        response.push(byte[0]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 101"));
+    let mut ws = WebSocket::after_handshake(tcp, Role::Client);
+    ws.set_max_message_size(usize::MAX);
+    ws.set_auto_pong(false);
+    let (mut reader, mut writer) = ws.split(tokio::io::split);
+    let payloads: Vec<Vec<u8>> = (0..scenario.count).map(|i| payload(scenario, i)).collect();
+    let opcode = if scenario.text {
+        OpCode::Text
+    } else {
+        OpCode::Binary
+    };
+    let mut ignore = |_: Frame<'_>| async { Ok::<(), std::io::Error>(()) };
+    let started = Instant::now();
+    match scenario.pattern {
+        Pattern::Sequential => {
+            for data in payloads {
+                writer
+                    .write_frame(Frame::new(true, opcode, None, Payload::Owned(data)))
+                    .await
+                    .unwrap();
+                reader.read_frame(&mut ignore).await.unwrap();
+            }
+        }
+        Pattern::Pipelined => {
+            let send_all = async {
+                for data in payloads {
+                    writer
+                        .write_frame(Frame::new(true, opcode, None, Payload::Owned(data)))
+                        .await
+                        .unwrap();
+                }
+            };
+            let receive_all = async {
+                for _ in 0..scenario.count {
+                    reader.read_frame(&mut ignore).await.unwrap();
+                }
+            };
+            futures::join!(send_all, receive_all);
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = writer.write_frame(Frame::close(1000, b"")).await;
+    elapsed
+}
+
+/// The Node.js client script, if Node and the `ws` package are installed.
+fn node_client() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/node");
+    let has_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    (has_node && dir.join("node_modules/ws").exists()).then(|| dir.join("client.mjs"))
+}
+
+fn run_node(script: &std::path::Path, url: &str, scenario: Scenario) -> Duration {
+    let output = Command::new("node")
+        .arg(script)
+        .arg(url)
+        .arg(if scenario.pattern == Pattern::Sequential {
+            "sequential"
+        } else {
+            "pipelined"
+        })
+        .arg(scenario.count.to_string())
+        .arg(scenario.size.to_string())
+        .arg(if scenario.text { "text" } else { "binary" })
+        .output()
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "node client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ms: f64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("node prints milliseconds");
+    Duration::from_secs_f64(ms / 1e3)
+}
