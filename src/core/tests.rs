@@ -178,6 +178,14 @@ fn app(frame: Frame) -> Outgoing {
     }
 }
 
+/// The shutdown's own close frame: the core's, like a probe.
+fn own_close() -> Outgoing {
+    Outgoing {
+        frame: Frame::close_normal(),
+        probe: true,
+    }
+}
+
 fn close(code: u16, reason: &str) -> Frame {
     Frame::Close(Some(CloseFrame {
         code: CloseCode::from_wire(code),
@@ -233,9 +241,7 @@ fn describe(event: &Event) -> String {
                 DownReason::Error(error) => format!("Error({:?})", error.kind()),
             };
             let killed: Vec<String> = killed_streams.iter().map(|s| s.to_string()).collect();
-            format!(
-                "Down {reason} killed={killed:?} unsent={unsent:?} reconnect={will_reconnect}"
-            )
+            format!("Down {reason} killed={killed:?} unsent={unsent:?} reconnect={will_reconnect}")
         }
         Event::Reconnecting { attempt, delay } => format!("Reconnecting {attempt} {delay:?}"),
     }
@@ -320,7 +326,11 @@ fn a_protocol_not_offered_fails_the_upgrade_and_drops_the_connection() {
         [format!("UpgradeFailed {stream} None Upgrade unsent=[]")]
     );
     assert_eq!(h.actions(), [Action::Disconnect]);
-    assert_eq!(h.timeout(), None, "nothing to time while the driver drops it");
+    assert_eq!(
+        h.timeout(),
+        None,
+        "nothing to time while the driver drops it"
+    );
     assert_eq!(h.core.killed_up_to(), Some(stream));
     h.lose(None, Vec::new());
     assert_eq!(
@@ -350,7 +360,10 @@ fn a_rejected_upgrade_goes_down_and_reconnects() {
             "Reconnecting 2 100ms".to_owned(),
         ]
     );
-    assert!(h.actions().is_empty(), "the rejection used the transport up");
+    assert!(
+        h.actions().is_empty(),
+        "the rejection used the transport up"
+    );
     assert_eq!(h.core.killed_up_to(), Some(stream));
     assert_eq!(h.core.take_released_bytes(), 5);
     h.advance_to_timeout();
@@ -417,7 +430,10 @@ fn pings_and_pongs_are_shown_without_silence_pings() {
     h.frame(Frame::Pong("q".into()));
     assert_eq!(
         h.events(),
-        [format!("Frame {s} Ping(\"p\")"), format!("Frame {s} Pong(\"q\")")]
+        [
+            format!("Frame {s} Ping(\"p\")"),
+            format!("Frame {s} Pong(\"q\")")
+        ]
     );
 }
 
@@ -471,7 +487,9 @@ fn a_stop_close_code_ends_the_connection() {
         h.events(),
         [
             format!("Frame {s} Close(1008, \"policy\")"),
-            format!("Down ClosedByPeer(1008 \"policy\") killed=[\"{s}\"] unsent=[] reconnect=false"),
+            format!(
+                "Down ClosedByPeer(1008 \"policy\") killed=[\"{s}\"] unsent=[] reconnect=false"
+            ),
         ]
     );
     assert!(h.core.is_terminated());
@@ -502,7 +520,10 @@ fn frames_queued_while_upgrading_go_out_in_order_after_upgraded() {
     h.actions();
     h.send(s, vec![text("a"), text("b")]);
     h.send(s, text("c"));
-    assert!(!h.core.has_outgoing(), "nothing is written before the upgrade");
+    assert!(
+        !h.core.has_outgoing(),
+        "nothing is written before the upgrade"
+    );
     assert_eq!(h.core.pop_outgoing(h.now), None);
     h.upgrade_ok(None);
     assert_eq!(h.events(), [format!("Upgraded {s} None")]);
@@ -531,7 +552,10 @@ fn frames_queued_before_up_go_out_after_the_pending_upgrade() {
     h.dial_ok();
     h.actions();
     h.upgrade_ok(None);
-    assert_eq!(h.events(), ["Up 2".to_owned(), format!("Upgraded {s} None")]);
+    assert_eq!(
+        h.events(),
+        ["Up 2".to_owned(), format!("Upgraded {s} None")]
+    );
     assert_eq!(h.pop_all(), [app(text("a")), app(text("b"))]);
 }
 
@@ -554,9 +578,7 @@ fn a_close_frame_moves_to_closing_and_ends_without_reconnect() {
         h.events(),
         [
             format!("Frame {s} Close(1000, \"done\")"),
-            format!(
-                "Down Shutdown killed=[\"{s}\"] unsent=[Text(1 bytes \"b\")] reconnect=false"
-            ),
+            format!("Down Shutdown killed=[\"{s}\"] unsent=[Text(1 bytes \"b\")] reconnect=false"),
         ]
     );
     assert!(h.core.is_terminated());
@@ -603,7 +625,11 @@ fn unsent_frames_come_back_in_order_and_bytes_are_released_once() {
         panic!("expected Down, got {events:?}");
     };
     assert_eq!(unsent, &[text("bb"), text("ccc"), text("dddd")]);
-    assert_eq!(h.core.take_released_bytes(), 4, "only the frames still queued");
+    assert_eq!(
+        h.core.take_released_bytes(),
+        4,
+        "only the frames still queued"
+    );
     assert_eq!(h.core.take_released_bytes(), 0);
 }
 
@@ -975,7 +1001,13 @@ fn the_probe_command_probes_at_once() {
     h.advance(SEC);
     h.command(Command::Probe);
     let out = h.pop_all();
-    assert!(matches!(&out[..], [Outgoing { frame: Frame::Ping(_), probe: true }]));
+    assert!(matches!(
+        &out[..],
+        [Outgoing {
+            frame: Frame::Ping(_),
+            probe: true
+        }]
+    ));
     assert_eq!(h.timeout(), Some(4 * SEC));
     h.command(Command::Probe);
     assert!(h.pop_all().is_empty(), "one probe at a time");
@@ -1024,10 +1056,7 @@ fn shutdown_while_open_queues_a_normal_close_after_pending_frames() {
         h.events(),
         [format!("Error {s} Closed unsent=[Text(1 bytes \"c\")]")]
     );
-    assert_eq!(
-        h.pop_all(),
-        [app(text("a")), app(text("b")), app(Frame::close_normal())]
-    );
+    assert_eq!(h.pop_all(), [app(text("a")), app(text("b")), own_close()]);
     assert_eq!(h.timeout(), Some(5 * SEC));
     h.lose(None, Vec::new());
     assert_eq!(
@@ -1097,9 +1126,96 @@ fn a_second_shutdown_is_a_no_op() {
     let (mut h, _) = Harness::open(options());
     h.command(Command::Shutdown);
     h.command(Command::Shutdown);
-    assert_eq!(h.pop_all(), [app(Frame::close_normal())]);
+    assert_eq!(h.pop_all(), [own_close()]);
     assert!(h.events().is_empty());
     assert!(h.actions().is_empty());
+}
+
+#[test]
+fn the_shutdown_close_frame_never_comes_back_as_unsent() {
+    // Lost before the close frame was handed to the transport.
+    let (mut h, s) = Harness::open(options());
+    h.send(s, text("a"));
+    h.command(Command::Shutdown);
+    let a = h.core.pop_outgoing(h.now).unwrap();
+    h.lose(Some(io_error()), vec![a]);
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[Text(1 bytes \"a\")] reconnect=false"
+        )]
+    );
+    assert_eq!(
+        h.core.take_released_bytes(),
+        1,
+        "only the application's bytes"
+    );
+
+    // Lost after it was handed over but before it was written.
+    let (mut h, s) = Harness::open(options());
+    h.send(s, text("a"));
+    h.command(Command::Shutdown);
+    let out = h.pop_all();
+    h.lose(Some(io_error()), out);
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[Text(1 bytes \"a\")] reconnect=false"
+        )]
+    );
+    assert_eq!(h.core.take_released_bytes(), 1);
+}
+
+#[test]
+fn a_superseded_pending_upgrade_returns_its_frames() {
+    let mut h = Harness::new(options());
+    h.actions();
+    let old = h.upgrade(Upgrade::new("/old"));
+    h.send(old, text("for old"));
+    let new = h.upgrade(Upgrade::new("/new"));
+    assert_eq!(
+        h.events(),
+        [format!(
+            "UpgradeFailed {old} None Upgrade unsent=[Text(7 bytes \"for old\")]"
+        )]
+    );
+    assert_eq!(h.core.take_released_bytes(), 7);
+    h.send(old, text("late"));
+    h.send(new, text("for new"));
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Error {old} StaleStream unsent=[Text(4 bytes \"late\")]"
+        )]
+    );
+    h.dial_ok();
+    assert_eq!(
+        h.actions(),
+        [Action::Upgrade(Upgrade::new("/new").validate().unwrap())]
+    );
+    h.upgrade_ok(None);
+    assert_eq!(h.pop_all(), [app(text("for new"))]);
+}
+
+#[test]
+fn a_failed_upgrade_is_not_a_stable_connection() {
+    let mut h = Harness::up(options());
+    h.events();
+    h.advance(30 * SEC);
+    let stream = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.upgrade_rejected(401);
+    assert_eq!(
+        h.events(),
+        [
+            format!("UpgradeFailed {stream} Some(401) Upgrade unsent=[]"),
+            "Down UpgradeRejected killed=[] unsent=[] reconnect=true".to_owned(),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+    h.advance_to_timeout();
+    h.dial_ok();
+    assert_eq!(h.events(), ["Up 2"]);
 }
 
 // ---- randomized --------------------------------------------------------------
@@ -1241,14 +1357,21 @@ impl Sim {
                 Event::Error { error, .. } | Event::UpgradeFailed { error, .. } => error.unsent(),
                 _ => &[],
             };
-            for frame in unsent.to_vec() {
-                self.count(&frame, "returned");
+            for frame in unsent {
+                self.count(frame, "returned");
             }
         }
         self.released_bytes += self.h.core.take_released_bytes();
-        assert!(self.released_bytes <= self.sent_bytes, "released more than sent");
+        assert!(
+            self.released_bytes <= self.sent_bytes,
+            "released more than sent"
+        );
         if self.h.core.is_terminated() {
-            assert!(matches!(self.link, Link::None), "terminated over {:?}", self.link);
+            assert!(
+                matches!(self.link, Link::None),
+                "terminated over {:?}",
+                self.link
+            );
             assert_eq!(self.h.core.poll_timeout(), None);
             self.terminated = true;
         }
@@ -1309,12 +1432,9 @@ impl Sim {
                         }
                         3 => {
                             self.link = Link::None;
-                            self.h.core.on_upgrade_failed(
-                                None,
-                                HeaderMap::new(),
-                                io_error(),
-                                now,
-                            );
+                            self.h
+                                .core
+                                .on_upgrade_failed(None, HeaderMap::new(), io_error(), now);
                         }
                         _ => {
                             self.link = Link::Open {
@@ -1412,8 +1532,7 @@ impl Sim {
                         }
                     }
                 }
-                let Link::Open { in_flight } = std::mem::replace(&mut self.link, Link::None)
-                else {
+                let Link::Open { in_flight } = std::mem::replace(&mut self.link, Link::None) else {
                     unreachable!()
                 };
                 self.h.lose(None, in_flight);
