@@ -48,8 +48,9 @@ pub(crate) enum Action {
     Disconnect,
 }
 
-/// A frame on its way to the transport; probes are the keepalive's own and
-/// never come back to the application as unsent.
+/// A frame on its way to the transport; probes are the core's own (the
+/// keepalive's, and the close frame of a shutdown) and never come back to
+/// the application as unsent.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Outgoing {
     pub(crate) frame: Frame,
@@ -137,6 +138,9 @@ pub(crate) struct Core {
     /// An upgrade asked for while no transport was up: runs on `Up`.
     pending_upgrade: Option<(StreamRef, ValidUpgrade)>,
     outbox: VecDeque<Frame>,
+    /// The last frame of `outbox` is the shutdown's own close frame, not
+    /// the application's: it is neither counted nor returned as unsent.
+    own_close_queued: bool,
     probes: VecDeque<Frame>,
     close_received: Option<CloseFrame>,
     /// The application sent a close frame or shut down: never reconnect.
@@ -174,6 +178,7 @@ impl Core {
             last_upgrade: None,
             pending_upgrade: None,
             outbox: VecDeque::new(),
+            own_close_queued: false,
             probes: VecDeque::new(),
             close_received: None,
             user_closed: false,
@@ -221,10 +226,15 @@ impl Core {
             Phase::Connected => self.begin_upgrade(stream, request, now),
             Phase::Dialing { .. } | Phase::Backoff { .. } => {
                 if let Some((old, _)) = self.pending_upgrade.replace((stream, request)) {
+                    // The frames queued so far were sent on the old stream:
+                    // they must not go out on the new one.
+                    let unsent: Vec<Frame> = self.outbox.drain(..).collect();
+                    self.released_bytes += payload_bytes(&unsent);
                     let error = Error::new(
                         ErrorKind::Upgrade,
                         format!("superseded by upgrade {stream}"),
-                    );
+                    )
+                    .with_unsent(unsent);
                     self.upgrade_failed_event(old, None, HeaderMap::new(), error);
                 }
             }
@@ -291,6 +301,7 @@ impl Core {
             Phase::Open { .. } => {
                 // Graceful: what is queued goes out first, then the close frame.
                 self.outbox.push_back(Frame::close_normal());
+                self.own_close_queued = true;
             }
             Phase::Connected | Phase::Upgrading { .. } => {
                 self.disconnect(Loss::Down(DownReason::Shutdown));
@@ -540,7 +551,13 @@ impl Core {
             return Some(Outgoing { frame, probe: true });
         }
         let frame = self.outbox.pop_front()?;
-        self.released_bytes += frame.len();
+        // Nothing is queued after the shutdown's close frame: it is the last.
+        let own = self.own_close_queued && self.outbox.is_empty();
+        if own {
+            self.own_close_queued = false;
+        } else {
+            self.released_bytes += frame.len();
+        }
         if let (Frame::Close(_), Phase::Open { stream }) = (&frame, &self.phase) {
             self.user_closed = true;
             self.phase = Phase::Closing {
@@ -548,10 +565,7 @@ impl Core {
                 deadline: now + self.closing_timeout,
             };
         }
-        Some(Outgoing {
-            frame,
-            probe: false,
-        })
+        Some(Outgoing { frame, probe: own })
     }
 
     /// Payload bytes of application frames that left the queue since the last call.
@@ -596,6 +610,9 @@ impl Core {
     /// (until the transport, which the failure used up, is reported lost).
     fn kill(&mut self, stream: StreamRef) {
         self.killed_up_to = self.killed_up_to.max(Some(stream));
+        // A connection whose upgrade failed was not a stable one: its time
+        // up must not reset the backoff.
+        self.up_since = None;
         self.phase = Phase::Connected;
     }
 
@@ -673,6 +690,9 @@ impl Core {
             _ => Vec::new(),
         };
         self.killed_up_to = self.killed_up_to.max(killed.last().copied());
+        if std::mem::take(&mut self.own_close_queued) {
+            self.outbox.pop_back();
+        }
         let queued: Vec<Frame> = self.outbox.drain(..).collect();
         self.released_bytes += payload_bytes(&queued);
         unsent.extend(queued);

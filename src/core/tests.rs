@@ -1,1 +1,1584 @@
+//! Tests of the sans-IO core with a fake clock, in the style of
+//! quinn-proto's `tests/util.rs`: a harness plays the driver (dial, upgrade,
+//! write, lose) and every test asserts the exact events and actions.
 
+use std::sync::atomic::AtomicUsize;
+
+use super::*;
+use crate::options::Retry;
+
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
+
+// ---- harness ----------------------------------------------------------------
+
+/// Options with exact delays: no jitter, no keepalive unless asked.
+/// Retry: 100 ms doubling to 30 s, reset after 10 s, connect timeout 10 s;
+/// upgrade timeout 10 s, closing timeout 5 s (the defaults).
+fn options() -> Options {
+    Options::default()
+        .retry(Retry::default().jitter(0.0))
+        .keepalive(None)
+}
+
+fn keepalive_options() -> Options {
+    options().keepalive(Some(Keepalive::new(10 * SEC, 3 * SEC)))
+}
+
+struct Harness {
+    core: Core,
+    t0: Instant,
+    now: Instant,
+    ids: Arc<StreamIds>,
+}
+
+impl Harness {
+    fn new(options: Options) -> Harness {
+        Harness::start(&options, Instant::now(), 42)
+    }
+
+    fn start(options: &Options, t0: Instant, seed: u64) -> Harness {
+        let ids = Arc::new(StreamIds::default());
+        let core = Core::new(options, ids.clone(), seed, t0);
+        Harness {
+            core,
+            t0,
+            now: t0,
+            ids,
+        }
+    }
+
+    /// A core that dialed, came up and whose first action (Dial) was taken.
+    fn up(options: Options) -> Harness {
+        let mut h = Harness::new(options);
+        assert_eq!(h.actions(), [Action::Dial]);
+        h.dial_ok();
+        h
+    }
+
+    /// A core with an open Websocket on the returned stream.
+    fn open(options: Options) -> (Harness, StreamRef) {
+        let mut h = Harness::up(options);
+        let stream = h.upgrade(Upgrade::new("/ws"));
+        assert!(matches!(h.actions()[..], [Action::Upgrade(_)]));
+        h.upgrade_ok(None);
+        assert_eq!(h.events(), ["Up 1", &format!("Upgraded {stream} None")]);
+        (h, stream)
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    /// Moves the clock to the core's next deadline and fires it.
+    fn advance_to_timeout(&mut self) {
+        let at = self.core.poll_timeout().expect("a timeout is set");
+        assert!(at >= self.now, "a deadline in the past");
+        self.now = at;
+        self.core.on_timeout(at);
+    }
+
+    /// The next deadline, relative to t0.
+    fn timeout(&self) -> Option<Duration> {
+        self.core.poll_timeout().map(|at| at - self.t0)
+    }
+
+    fn actions(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.core.poll_action()).collect()
+    }
+
+    fn raw_events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.core.poll_event()).collect()
+    }
+
+    fn events(&mut self) -> Vec<String> {
+        self.raw_events().iter().map(describe).collect()
+    }
+
+    fn upgrade(&mut self, upgrade: Upgrade) -> StreamRef {
+        let stream = self.ids.next();
+        let request = upgrade.validate().expect("a valid upgrade");
+        self.core.on_command(
+            Command::Upgrade {
+                stream,
+                request,
+                original: upgrade,
+            },
+            self.now,
+        );
+        stream
+    }
+
+    fn send(&mut self, stream: StreamRef, frames: impl Into<Frames>) {
+        self.core.on_command(
+            Command::Send {
+                stream,
+                frames: frames.into(),
+            },
+            self.now,
+        );
+    }
+
+    fn command(&mut self, command: Command) {
+        self.core.on_command(command, self.now);
+    }
+
+    fn dial_ok(&mut self) {
+        self.core.on_dialed(self.now);
+    }
+
+    fn dial_failed(&mut self) {
+        let error = Error::new(ErrorKind::Connect, "refused");
+        self.core.on_dial_failed(error, self.now);
+    }
+
+    fn upgrade_ok(&mut self, protocol: Option<&str>) {
+        self.core
+            .on_upgraded(protocol.map(str::to_owned), HeaderMap::new(), self.now);
+    }
+
+    fn upgrade_rejected(&mut self, status: u16) {
+        let error = Error::new(ErrorKind::Upgrade, "rejected");
+        let status = StatusCode::from_u16(status).unwrap();
+        self.core
+            .on_upgrade_failed(Some(status), HeaderMap::new(), error, self.now);
+    }
+
+    fn frame(&mut self, frame: Frame) {
+        self.core.on_frame(frame, self.now);
+    }
+
+    fn lose(&mut self, error: Option<Error>, unsent: Vec<Outgoing>) {
+        self.core.on_transport_lost(error, unsent, self.now);
+    }
+
+    /// Everything the transport may write now.
+    fn pop_all(&mut self) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        while self.core.has_outgoing() {
+            out.push(self.core.pop_outgoing(self.now).expect("has_outgoing"));
+        }
+        assert_eq!(self.core.pop_outgoing(self.now), None);
+        out
+    }
+}
+
+fn text(s: &str) -> Frame {
+    Frame::text(s)
+}
+
+fn app(frame: Frame) -> Outgoing {
+    Outgoing {
+        frame,
+        probe: false,
+    }
+}
+
+/// The shutdown's own close frame: the core's, like a probe.
+fn own_close() -> Outgoing {
+    Outgoing {
+        frame: Frame::close_normal(),
+        probe: true,
+    }
+}
+
+fn close(code: u16, reason: &str) -> Frame {
+    Frame::Close(Some(CloseFrame {
+        code: CloseCode::from_wire(code),
+        reason: reason.into(),
+    }))
+}
+
+fn io_error() -> Error {
+    Error::new(ErrorKind::Io, "connection reset")
+}
+
+/// One line per event, exact enough to compare whole sequences.
+fn describe(event: &Event) -> String {
+    fn stream_name(stream: &Option<StreamRef>) -> String {
+        stream.map_or_else(|| "-".to_owned(), |s| s.to_string())
+    }
+    match event {
+        Event::Up { attempt } => format!("Up {attempt}"),
+        Event::Upgraded {
+            stream, protocol, ..
+        } => format!("Upgraded {stream} {protocol:?}"),
+        Event::UpgradeFailed {
+            stream,
+            status,
+            error,
+            ..
+        } => format!(
+            "UpgradeFailed {stream} {:?} {:?} unsent={:?}",
+            status.map(|s| s.as_u16()),
+            error.kind(),
+            error.unsent()
+        ),
+        Event::Frame { stream, frame } => format!("Frame {stream} {frame:?}"),
+        Event::Error { stream, error } => format!(
+            "Error {} {:?} unsent={:?}",
+            stream_name(stream),
+            error.kind(),
+            error.unsent()
+        ),
+        Event::Down {
+            reason,
+            killed_streams,
+            unsent,
+            will_reconnect,
+        } => {
+            let reason = match reason {
+                DownReason::ClosedByPeer(close) => {
+                    format!("ClosedByPeer({} {:?})", close.code, close.reason)
+                }
+                DownReason::Shutdown => "Shutdown".to_owned(),
+                DownReason::PeerDead => "PeerDead".to_owned(),
+                DownReason::UpgradeRejected => "UpgradeRejected".to_owned(),
+                DownReason::Error(error) => format!("Error({:?})", error.kind()),
+            };
+            let killed: Vec<String> = killed_streams.iter().map(|s| s.to_string()).collect();
+            format!("Down {reason} killed={killed:?} unsent={unsent:?} reconnect={will_reconnect}")
+        }
+        Event::Reconnecting { attempt, delay } => format!("Reconnecting {attempt} {delay:?}"),
+    }
+}
+
+// ---- dial and upgrade ------------------------------------------------------
+
+#[test]
+fn a_new_core_dials_at_once() {
+    let mut h = Harness::new(options());
+    assert_eq!(h.actions(), [Action::Dial]);
+    assert!(h.events().is_empty());
+    assert_eq!(h.timeout(), Some(10 * SEC), "the connect timeout");
+    assert!(!h.core.is_terminated());
+}
+
+#[test]
+fn dial_ok_is_up_and_does_not_upgrade_unless_asked() {
+    let mut h = Harness::up(options());
+    assert_eq!(h.events(), ["Up 1"]);
+    assert!(h.actions().is_empty());
+    assert_eq!(h.timeout(), None);
+    assert!(!h.core.has_outgoing());
+}
+
+#[test]
+fn an_upgrade_asked_before_up_waits_and_runs_on_up() {
+    let mut h = Harness::new(options());
+    assert_eq!(h.actions(), [Action::Dial]);
+    let stream = h.upgrade(Upgrade::new("/ws").protocol("chat"));
+    assert!(h.actions().is_empty());
+    assert!(h.events().is_empty());
+    h.advance(50 * MS);
+    h.dial_ok();
+    assert_eq!(h.events(), ["Up 1"]);
+    let expected = Upgrade::new("/ws").protocol("chat").validate().unwrap();
+    assert_eq!(h.actions(), [Action::Upgrade(expected)]);
+    assert_eq!(h.timeout(), Some(50 * MS + 10 * SEC), "the upgrade timeout");
+    h.upgrade_ok(Some("chat"));
+    assert_eq!(h.events(), [format!("Upgraded {stream} Some(\"chat\")")]);
+}
+
+#[test]
+fn an_upgrade_asked_after_up_runs_at_once() {
+    let mut h = Harness::up(options());
+    h.events();
+    let stream = h.upgrade(Upgrade::new("/ws"));
+    assert_eq!(
+        h.actions(),
+        [Action::Upgrade(Upgrade::new("/ws").validate().unwrap())]
+    );
+    h.upgrade_ok(None);
+    assert_eq!(h.events(), [format!("Upgraded {stream} None")]);
+    assert_eq!(h.timeout(), None, "no keepalive: nothing to wait for");
+}
+
+#[test]
+fn a_second_upgrade_on_the_same_connection_fails() {
+    let (mut h, first) = Harness::open(options());
+    let second = h.upgrade(Upgrade::new("/other"));
+    assert!(h.actions().is_empty());
+    assert_eq!(
+        h.events(),
+        [format!("UpgradeFailed {second} None Upgrade unsent=[]")]
+    );
+    h.frame(text("still here"));
+    assert_eq!(
+        h.events(),
+        [format!("Frame {first} Text(10 bytes \"still here\")")]
+    );
+}
+
+#[test]
+fn a_protocol_not_offered_fails_the_upgrade_and_drops_the_connection() {
+    let mut h = Harness::up(options());
+    h.events();
+    let stream = h.upgrade(Upgrade::new("/ws").protocol("a"));
+    h.actions();
+    h.upgrade_ok(Some("b"));
+    assert_eq!(
+        h.events(),
+        [format!("UpgradeFailed {stream} None Upgrade unsent=[]")]
+    );
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    assert_eq!(
+        h.timeout(),
+        None,
+        "nothing to time while the driver drops it"
+    );
+    assert_eq!(h.core.killed_up_to(), Some(stream));
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            "Down Error(Upgrade) killed=[] unsent=[] reconnect=true",
+            "Reconnecting 2 100ms"
+        ]
+    );
+    assert_eq!(h.timeout(), Some(100 * MS));
+}
+
+#[test]
+fn a_rejected_upgrade_goes_down_and_reconnects() {
+    let mut h = Harness::up(options());
+    h.events();
+    let stream = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.send(stream, text("early"));
+    h.upgrade_rejected(401);
+    assert_eq!(
+        h.events(),
+        [
+            format!("UpgradeFailed {stream} Some(401) Upgrade unsent=[]"),
+            "Down UpgradeRejected killed=[] unsent=[Text(5 bytes \"early\")] reconnect=true"
+                .to_owned(),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+    assert!(
+        h.actions().is_empty(),
+        "the rejection used the transport up"
+    );
+    assert_eq!(h.core.killed_up_to(), Some(stream));
+    assert_eq!(h.core.take_released_bytes(), 5);
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Dial]);
+}
+
+#[test]
+fn an_upgrade_that_times_out_drops_the_connection() {
+    let mut h = Harness::up(options());
+    h.events();
+    let stream = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.advance(9 * SEC);
+    h.core.on_timeout(h.now);
+    assert!(h.actions().is_empty(), "not yet");
+    h.advance_to_timeout();
+    assert_eq!(h.elapsed(), 10 * SEC);
+    assert_eq!(
+        h.events(),
+        [format!("UpgradeFailed {stream} None Timeout unsent=[]")]
+    );
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            "Down Error(Timeout) killed=[] unsent=[] reconnect=true",
+            "Reconnecting 2 100ms"
+        ]
+    );
+}
+
+// ---- frames from the server ---------------------------------------------------
+
+#[test]
+fn each_frame_is_exactly_one_event() {
+    let (mut h, s) = Harness::open(options());
+    h.frame(text("a"));
+    h.frame(Frame::binary(vec![1, 2]));
+    h.frame(text("b"));
+    assert_eq!(
+        h.events(),
+        [
+            format!("Frame {s} Text(1 bytes \"a\")"),
+            format!("Frame {s} Binary(2 bytes \"\\u{{1}}\\u{{2}}\")"),
+            format!("Frame {s} Text(1 bytes \"b\")"),
+        ]
+    );
+    assert!(h.actions().is_empty());
+}
+
+#[test]
+fn pings_and_pongs_are_hidden_with_silence_pings() {
+    let (mut h, _) = Harness::open(options());
+    h.frame(Frame::Ping("p".into()));
+    h.frame(Frame::Pong("q".into()));
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn pings_and_pongs_are_shown_without_silence_pings() {
+    let (mut h, s) = Harness::open(options().silence_pings(false));
+    h.frame(Frame::Ping("p".into()));
+    h.frame(Frame::Pong("q".into()));
+    assert_eq!(
+        h.events(),
+        [
+            format!("Frame {s} Ping(\"p\")"),
+            format!("Frame {s} Pong(\"q\")")
+        ]
+    );
+}
+
+#[test]
+fn no_frame_is_delivered_before_the_upgrade() {
+    let mut h = Harness::up(options());
+    h.events();
+    h.frame(text("early"));
+    let _ = h.upgrade(Upgrade::new("/ws"));
+    h.frame(text("early"));
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn a_close_from_the_peer_is_delivered_then_down_closed_by_peer() {
+    let (mut h, s) = Harness::open(options());
+    h.frame(close(1001, "bye"));
+    assert_eq!(h.events(), [format!("Frame {s} Close(1001, \"bye\")")]);
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!("Down ClosedByPeer(1001 \"bye\") killed=[\"{s}\"] unsent=[] reconnect=true"),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+    assert_eq!(h.core.killed_up_to(), Some(s));
+}
+
+#[test]
+fn a_close_without_status_is_1005() {
+    let (mut h, s) = Harness::open(options());
+    h.frame(Frame::Close(None));
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!("Frame {s} Close"),
+            format!("Down ClosedByPeer(1005 \"\") killed=[\"{s}\"] unsent=[] reconnect=true"),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn a_stop_close_code_ends_the_connection() {
+    let (mut h, s) = Harness::open(options());
+    h.frame(close(1008, "policy"));
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!("Frame {s} Close(1008, \"policy\")"),
+            format!(
+                "Down ClosedByPeer(1008 \"policy\") killed=[\"{s}\"] unsent=[] reconnect=false"
+            ),
+        ]
+    );
+    assert!(h.core.is_terminated());
+    assert_eq!(h.timeout(), None);
+    assert!(h.actions().is_empty());
+}
+
+#[test]
+fn a_loss_without_close_frame_is_an_error_down() {
+    let (mut h, s) = Harness::open(options());
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!("Down Error(Io) killed=[\"{s}\"] unsent=[] reconnect=true"),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+}
+
+// ---- sending -------------------------------------------------------------------
+
+#[test]
+fn frames_queued_while_upgrading_go_out_in_order_after_upgraded() {
+    let mut h = Harness::up(options());
+    h.events();
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.send(s, vec![text("a"), text("b")]);
+    h.send(s, text("c"));
+    assert!(
+        !h.core.has_outgoing(),
+        "nothing is written before the upgrade"
+    );
+    assert_eq!(h.core.pop_outgoing(h.now), None);
+    h.upgrade_ok(None);
+    assert_eq!(h.events(), [format!("Upgraded {s} None")]);
+    assert_eq!(
+        h.pop_all(),
+        [app(text("a")), app(text("b")), app(text("c"))]
+    );
+    assert_eq!(h.core.take_released_bytes(), 3);
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn frames_queued_before_up_go_out_after_the_pending_upgrade() {
+    let mut h = Harness::new(options());
+    h.actions();
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.send(s, text("a"));
+    h.dial_failed();
+    assert_eq!(
+        h.events(),
+        ["Error - Connect unsent=[]", "Reconnecting 2 100ms"]
+    );
+    h.send(s, text("b"));
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.dial_ok();
+    h.actions();
+    h.upgrade_ok(None);
+    assert_eq!(
+        h.events(),
+        ["Up 2".to_owned(), format!("Upgraded {s} None")]
+    );
+    assert_eq!(h.pop_all(), [app(text("a")), app(text("b"))]);
+}
+
+#[test]
+fn a_close_frame_moves_to_closing_and_ends_without_reconnect() {
+    let (mut h, s) = Harness::open(options());
+    h.send(s, vec![text("a"), close(1000, "done"), text("b")]);
+    assert_eq!(h.pop_all(), [app(text("a")), app(close(1000, "done"))]);
+    assert!(!h.core.has_outgoing(), "nothing is written after a close");
+    assert_eq!(h.timeout(), Some(5 * SEC), "the closing timeout");
+    h.send(s, text("c"));
+    assert_eq!(
+        h.events(),
+        [format!("Error {s} Closed unsent=[Text(1 bytes \"c\")]")]
+    );
+    // The server answers, then the transport ends.
+    h.frame(close(1000, "done"));
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!("Frame {s} Close(1000, \"done\")"),
+            format!("Down Shutdown killed=[\"{s}\"] unsent=[Text(1 bytes \"b\")] reconnect=false"),
+        ]
+    );
+    assert!(h.core.is_terminated());
+    assert_eq!(h.core.take_released_bytes(), 1 + 6 + 1 + 1);
+}
+
+#[test]
+fn the_closing_timeout_drops_the_connection() {
+    let (mut h, s) = Harness::open(options());
+    h.advance(SEC);
+    h.send(s, Frame::close_normal());
+    h.pop_all();
+    h.advance(4 * SEC);
+    h.core.on_timeout(h.now);
+    assert!(h.actions().is_empty(), "not yet");
+    h.advance_to_timeout();
+    assert_eq!(h.elapsed(), 6 * SEC);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[] reconnect=false"
+        )]
+    );
+    assert!(h.core.is_terminated());
+}
+
+// ---- no silent loss ----------------------------------------------------------
+
+#[test]
+fn unsent_frames_come_back_in_order_and_bytes_are_released_once() {
+    let (mut h, s) = Harness::open(options());
+    h.send(s, vec![text("a"), text("bb"), text("ccc"), text("dddd")]);
+    assert_eq!(h.core.take_released_bytes(), 0, "queued, not released");
+    let written: Vec<Outgoing> = (0..3)
+        .map(|_| h.core.pop_outgoing(h.now).unwrap())
+        .collect();
+    assert_eq!(h.core.take_released_bytes(), 6);
+    // "a" reached the socket; "bb" and "ccc" were handed over but not written.
+    h.lose(Some(io_error()), written[1..].to_vec());
+    let events = h.raw_events();
+    let Event::Down { unsent, .. } = &events[0] else {
+        panic!("expected Down, got {events:?}");
+    };
+    assert_eq!(unsent, &[text("bb"), text("ccc"), text("dddd")]);
+    assert_eq!(
+        h.core.take_released_bytes(),
+        4,
+        "only the frames still queued"
+    );
+    assert_eq!(h.core.take_released_bytes(), 0);
+}
+
+#[test]
+fn keepalive_probes_never_come_back_as_unsent() {
+    let (mut h, s) = Harness::open(keepalive_options());
+    h.send(s, text("x"));
+    h.advance_to_timeout();
+    assert_eq!(h.elapsed(), 10 * SEC);
+    let out = h.pop_all();
+    assert_eq!(out.len(), 2);
+    assert!(out[0].probe && matches!(out[0].frame, Frame::Ping(_)));
+    assert_eq!(out[1], app(text("x")));
+    h.lose(Some(io_error()), out);
+    assert_eq!(
+        h.events(),
+        [
+            format!("Down Error(Io) killed=[\"{s}\"] unsent=[Text(1 bytes \"x\")] reconnect=true"),
+            "Reconnecting 1 100ms".to_owned(),
+        ]
+    );
+    assert_eq!(h.core.take_released_bytes(), 1, "probes are not counted");
+}
+
+#[test]
+fn frames_sent_on_a_killed_stream_come_back_as_stale() {
+    let (mut h, s) = Harness::open(options());
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    assert_eq!(h.core.killed_up_to(), Some(s));
+    h.send(s, vec![text("late"), Frame::binary(vec![0])]);
+    let events = h.raw_events();
+    let [Event::Error { stream, error }] = &events[..] else {
+        panic!("expected one error, got {events:?}");
+    };
+    assert_eq!(*stream, Some(s));
+    assert_eq!(error.kind(), ErrorKind::StaleStream);
+    assert_eq!(error.unsent(), [text("late"), Frame::binary(vec![0])]);
+    assert_eq!(h.core.take_released_bytes(), 5);
+    // Also after the reconnect, until a new upgrade.
+    h.advance_to_timeout();
+    h.dial_ok();
+    h.events();
+    h.send(s, text("x"));
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Error {s} StaleStream unsent=[Text(1 bytes \"x\")]"
+        )]
+    );
+}
+
+#[test]
+fn sends_and_upgrades_after_termination_are_closed() {
+    let (mut h, s) = Harness::open(options().retry(Retry::never()));
+    h.lose(Some(io_error()), Vec::new());
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Error(Io) killed=[\"{s}\"] unsent=[] reconnect=false"
+        )]
+    );
+    assert!(h.core.is_terminated());
+    h.send(s, text("x"));
+    let t = h.upgrade(Upgrade::new("/ws"));
+    assert_eq!(
+        h.events(),
+        [
+            format!("Error {s} Closed unsent=[Text(1 bytes \"x\")]"),
+            format!("UpgradeFailed {t} None Closed unsent=[]"),
+        ]
+    );
+    h.frame(text("ghost"));
+    h.core.on_timeout(h.now + 100 * SEC);
+    assert!(h.events().is_empty());
+    assert!(h.actions().is_empty());
+}
+
+// ---- reconnect -------------------------------------------------------------------
+
+#[test]
+fn a_lost_connection_reconnects_without_upgrading_again() {
+    let (mut h, s) = Harness::open(options());
+    h.advance(SEC);
+    h.lose(Some(io_error()), Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!("Down Error(Io) killed=[\"{s}\"] unsent=[] reconnect=true"),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+    assert!(h.actions().is_empty());
+    assert_eq!(h.timeout(), Some(SEC + 100 * MS));
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.dial_ok();
+    assert_eq!(h.events(), ["Up 2"]);
+    assert!(h.actions().is_empty(), "no re-upgrade by default (as Gun)");
+}
+
+#[test]
+fn auto_upgrade_repeats_the_last_upgrade_with_a_new_stream() {
+    let (mut h, s1) = Harness::open(options().auto_upgrade(true));
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.dial_ok();
+    assert_eq!(
+        h.actions(),
+        [Action::Upgrade(Upgrade::new("/ws").validate().unwrap())]
+    );
+    h.upgrade_ok(None);
+    let events = h.events();
+    assert_eq!(events[0], "Up 2");
+    let s2 = StreamRef(s1.0 + 1);
+    assert_eq!(events[1..], [format!("Upgraded {s2} None")]);
+    h.frame(text("x"));
+    assert_eq!(h.events(), [format!("Frame {s2} Text(1 bytes \"x\")")]);
+}
+
+#[test]
+fn auto_upgrade_without_a_previous_upgrade_does_nothing() {
+    let mut h = Harness::up(options().auto_upgrade(true));
+    assert_eq!(h.events(), ["Up 1"]);
+    assert!(h.actions().is_empty());
+}
+
+#[test]
+fn an_upgrade_provider_runs_on_every_up_including_the_first() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let options = options().auto_upgrade_with(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        Upgrade::new(format!("/ws?n={n}"))
+    });
+    let mut h = Harness::new(options);
+    assert_eq!(h.actions(), [Action::Dial]);
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "not before Up");
+    for round in 1..=3u32 {
+        h.dial_ok();
+        assert_eq!(calls.load(Ordering::SeqCst), round as usize);
+        let expected = Upgrade::new(format!("/ws?n={round}")).validate().unwrap();
+        assert_eq!(h.actions(), [Action::Upgrade(expected)]);
+        h.upgrade_ok(None);
+        assert_eq!(
+            h.events(),
+            [format!("Up {round}"), format!("Upgraded #{round} None")]
+        );
+        h.lose(Some(io_error()), Vec::new());
+        h.events();
+        h.advance_to_timeout();
+        assert_eq!(h.actions(), [Action::Dial]);
+    }
+}
+
+#[test]
+fn an_invalid_provided_upgrade_fails_without_dropping_the_connection() {
+    let options = options().auto_upgrade_with(|| Upgrade::new("no-slash"));
+    let mut h = Harness::up(options);
+    assert_eq!(
+        h.events(),
+        ["Up 1", "UpgradeFailed #1 None InvalidPath unsent=[]"]
+    );
+    assert!(h.actions().is_empty());
+    let s = h.upgrade(Upgrade::new("/ok"));
+    assert!(matches!(h.actions()[..], [Action::Upgrade(_)]));
+    h.upgrade_ok(None);
+    assert_eq!(h.events(), [format!("Upgraded {s} None")]);
+}
+
+// ---- backoff -----------------------------------------------------------------
+
+#[test]
+fn consecutive_dial_failures_back_off_exponentially() {
+    let mut h = Harness::new(options());
+    let mut log = Vec::new();
+    for _ in 0..4 {
+        assert_eq!(h.actions(), [Action::Dial]);
+        h.dial_failed();
+        log.extend(h.events());
+        h.advance_to_timeout();
+        log.push(format!("dial at {:?}", h.elapsed()));
+    }
+    assert_eq!(
+        log,
+        [
+            "Error - Connect unsent=[]",
+            "Reconnecting 2 100ms",
+            "dial at 100ms",
+            "Error - Connect unsent=[]",
+            "Reconnecting 3 200ms",
+            "dial at 300ms",
+            "Error - Connect unsent=[]",
+            "Reconnecting 4 400ms",
+            "dial at 700ms",
+            "Error - Connect unsent=[]",
+            "Reconnecting 5 800ms",
+            "dial at 1.5s",
+        ]
+    );
+    h.dial_ok();
+    assert_eq!(h.events(), ["Up 5"]);
+}
+
+#[test]
+fn exhausted_retries_terminate_with_an_error() {
+    let mut h = Harness::new(options().retry(Retry::default().jitter(0.0).max_retries(Some(2))));
+    for _ in 0..2 {
+        h.actions();
+        h.dial_failed();
+        h.events();
+        h.advance_to_timeout();
+    }
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.dial_failed();
+    assert_eq!(
+        h.events(),
+        [
+            "Error - Connect unsent=[]",
+            "Error - RetriesExhausted unsent=[]"
+        ]
+    );
+    assert!(h.core.is_terminated());
+    assert_eq!(h.timeout(), None);
+}
+
+#[test]
+fn exhausted_retries_return_a_pending_upgrades_frames() {
+    let mut h = Harness::new(options().retry(Retry::never().jitter(0.0)));
+    h.actions();
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.send(s, text("a"));
+    h.dial_failed();
+    assert_eq!(
+        h.events(),
+        [
+            "Error - Connect unsent=[]".to_owned(),
+            format!("UpgradeFailed {s} None RetriesExhausted unsent=[Text(1 bytes \"a\")]"),
+        ]
+    );
+    assert!(h.core.is_terminated());
+    assert_eq!(h.core.take_released_bytes(), 1);
+}
+
+#[test]
+fn a_connection_up_past_reset_after_restarts_the_count() {
+    let mut h = Harness::new(options());
+    // Two failures: the next delay would be 400 ms.
+    for _ in 0..2 {
+        h.actions();
+        h.dial_failed();
+        h.advance_to_timeout();
+    }
+    h.events();
+    h.dial_ok();
+    assert_eq!(h.events(), ["Up 3"]);
+    h.advance(10 * SEC);
+    h.lose(Some(io_error()), Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            "Down Error(Io) killed=[] unsent=[] reconnect=true",
+            "Reconnecting 1 100ms"
+        ]
+    );
+    h.advance_to_timeout();
+    h.dial_ok();
+    assert_eq!(h.events(), ["Up 1"]);
+}
+
+#[test]
+fn a_short_lived_connection_keeps_the_count() {
+    let mut h = Harness::new(options());
+    h.actions();
+    h.dial_failed();
+    h.advance_to_timeout();
+    h.dial_ok();
+    assert_eq!(h.events()[2], "Up 2");
+    h.advance(10 * SEC - MS);
+    h.lose(Some(io_error()), Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            "Down Error(Io) killed=[] unsent=[] reconnect=true",
+            "Reconnecting 3 200ms"
+        ]
+    );
+}
+
+#[test]
+fn the_connect_timeout_disconnects_then_backs_off() {
+    let mut h = Harness::new(options());
+    h.actions();
+    h.advance_to_timeout();
+    assert_eq!(h.elapsed(), 10 * SEC);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    assert!(h.events().is_empty());
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        ["Error - Timeout unsent=[]", "Reconnecting 2 100ms"]
+    );
+    assert_eq!(h.timeout(), Some(10 * SEC + 100 * MS));
+}
+
+#[test]
+fn late_transport_reports_are_ignored() {
+    let mut h = Harness::up(options());
+    h.events();
+    h.dial_ok();
+    h.dial_failed();
+    h.upgrade_ok(None);
+    h.upgrade_rejected(500);
+    assert!(h.events().is_empty());
+    assert!(h.actions().is_empty());
+}
+
+// ---- keepalive ---------------------------------------------------------------
+
+#[test]
+fn the_keepalive_probes_after_a_quiet_interval_and_measures_rtt() {
+    let (mut h, s) = Harness::open(keepalive_options());
+    assert_eq!(h.timeout(), Some(10 * SEC));
+    h.advance(5 * SEC);
+    h.frame(text("traffic"));
+    h.events();
+    assert_eq!(h.timeout(), Some(15 * SEC), "traffic postpones the probe");
+    h.advance_to_timeout();
+    let out = h.pop_all();
+    let [Outgoing {
+        frame: Frame::Ping(payload),
+        probe: true,
+    }] = &out[..]
+    else {
+        panic!("expected one ping probe, got {out:?}");
+    };
+    assert_eq!(h.timeout(), Some(18 * SEC), "the pong deadline");
+    h.advance(20 * MS);
+    h.frame(Frame::Pong(payload.clone()));
+    assert!(h.events().is_empty(), "pongs are silenced");
+    assert_eq!(h.core.rtt(), Some(20 * MS));
+    assert_eq!(h.timeout(), Some(25 * SEC + 20 * MS));
+    let _ = s;
+}
+
+#[test]
+fn a_silent_peer_is_dead_and_the_connection_reconnects() {
+    let (mut h, s) = Harness::open(keepalive_options());
+    h.advance_to_timeout();
+    assert!(h.pop_all()[0].probe);
+    h.advance_to_timeout();
+    assert_eq!(h.elapsed(), 13 * SEC);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!("Down PeerDead killed=[\"{s}\"] unsent=[] reconnect=true"),
+            "Reconnecting 1 100ms".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn the_probe_command_probes_at_once() {
+    let (mut h, _) = Harness::open(keepalive_options());
+    h.advance(SEC);
+    h.command(Command::Probe);
+    let out = h.pop_all();
+    assert!(matches!(
+        &out[..],
+        [Outgoing {
+            frame: Frame::Ping(_),
+            probe: true
+        }]
+    ));
+    assert_eq!(h.timeout(), Some(4 * SEC));
+    h.command(Command::Probe);
+    assert!(h.pop_all().is_empty(), "one probe at a time");
+}
+
+#[test]
+fn the_probe_command_without_keepalive_does_nothing() {
+    let (mut h, _) = Harness::open(options());
+    h.command(Command::Probe);
+    assert!(!h.core.has_outgoing());
+    let mut h = Harness::new(keepalive_options());
+    h.command(Command::Probe);
+    assert!(!h.core.has_outgoing());
+}
+
+#[test]
+fn a_heartbeat_reply_is_hidden_and_measured() {
+    let options = options().keepalive(Some(
+        Keepalive::new(10 * SEC, 3 * SEC).heartbeat(crate::Heartbeat::echo(text("hb"))),
+    ));
+    let (mut h, s) = Harness::open(options);
+    h.advance_to_timeout();
+    assert_eq!(
+        h.pop_all(),
+        [Outgoing {
+            frame: text("hb"),
+            probe: true
+        }]
+    );
+    h.advance(SEC);
+    h.frame(text("hb"));
+    h.frame(text("other"));
+    assert_eq!(h.events(), [format!("Frame {s} Text(5 bytes \"other\")")]);
+    assert_eq!(h.core.rtt(), Some(SEC));
+}
+
+// ---- shutdown ----------------------------------------------------------------
+
+#[test]
+fn shutdown_while_open_queues_a_normal_close_after_pending_frames() {
+    let (mut h, s) = Harness::open(options());
+    h.send(s, vec![text("a"), text("b")]);
+    h.command(Command::Shutdown);
+    h.send(s, text("c"));
+    assert_eq!(
+        h.events(),
+        [format!("Error {s} Closed unsent=[Text(1 bytes \"c\")]")]
+    );
+    assert_eq!(h.pop_all(), [app(text("a")), app(text("b")), own_close()]);
+    assert_eq!(h.timeout(), Some(5 * SEC));
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[] reconnect=false"
+        )]
+    );
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn shutdown_while_dialing_terminates_and_returns_the_pending_upgrades_frames() {
+    let mut h = Harness::new(options());
+    h.actions();
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.send(s, text("a"));
+    h.command(Command::Shutdown);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    assert_eq!(
+        h.events(),
+        [format!(
+            "UpgradeFailed {s} None Closed unsent=[Text(1 bytes \"a\")]"
+        )]
+    );
+    assert!(h.core.is_terminated());
+    // The driver reports the aborted dial: nothing more happens.
+    h.lose(None, Vec::new());
+    assert!(h.events().is_empty());
+    assert_eq!(h.core.take_released_bytes(), 1);
+}
+
+#[test]
+fn shutdown_during_backoff_terminates() {
+    let mut h = Harness::new(options());
+    h.actions();
+    h.dial_failed();
+    h.events();
+    h.command(Command::Shutdown);
+    assert!(h.actions().is_empty());
+    assert_eq!(h.events(), ["Error - Closed unsent=[]"]);
+    assert!(h.core.is_terminated());
+    assert_eq!(h.timeout(), None);
+}
+
+#[test]
+fn shutdown_while_upgrading_drops_the_connection() {
+    let mut h = Harness::up(options());
+    h.events();
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.send(s, text("a"));
+    h.command(Command::Shutdown);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[Text(1 bytes \"a\")] reconnect=false"
+        )]
+    );
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn a_second_shutdown_is_a_no_op() {
+    let (mut h, _) = Harness::open(options());
+    h.command(Command::Shutdown);
+    h.command(Command::Shutdown);
+    assert_eq!(h.pop_all(), [own_close()]);
+    assert!(h.events().is_empty());
+    assert!(h.actions().is_empty());
+}
+
+#[test]
+fn the_shutdown_close_frame_never_comes_back_as_unsent() {
+    // Lost before the close frame was handed to the transport.
+    let (mut h, s) = Harness::open(options());
+    h.send(s, text("a"));
+    h.command(Command::Shutdown);
+    let a = h.core.pop_outgoing(h.now).unwrap();
+    h.lose(Some(io_error()), vec![a]);
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[Text(1 bytes \"a\")] reconnect=false"
+        )]
+    );
+    assert_eq!(
+        h.core.take_released_bytes(),
+        1,
+        "only the application's bytes"
+    );
+
+    // Lost after it was handed over but before it was written.
+    let (mut h, s) = Harness::open(options());
+    h.send(s, text("a"));
+    h.command(Command::Shutdown);
+    let out = h.pop_all();
+    h.lose(Some(io_error()), out);
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[Text(1 bytes \"a\")] reconnect=false"
+        )]
+    );
+    assert_eq!(h.core.take_released_bytes(), 1);
+}
+
+#[test]
+fn a_superseded_pending_upgrade_returns_its_frames() {
+    let mut h = Harness::new(options());
+    h.actions();
+    let old = h.upgrade(Upgrade::new("/old"));
+    h.send(old, text("for old"));
+    let new = h.upgrade(Upgrade::new("/new"));
+    assert_eq!(
+        h.events(),
+        [format!(
+            "UpgradeFailed {old} None Upgrade unsent=[Text(7 bytes \"for old\")]"
+        )]
+    );
+    assert_eq!(h.core.take_released_bytes(), 7);
+    h.send(old, text("late"));
+    h.send(new, text("for new"));
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Error {old} StaleStream unsent=[Text(4 bytes \"late\")]"
+        )]
+    );
+    h.dial_ok();
+    assert_eq!(
+        h.actions(),
+        [Action::Upgrade(Upgrade::new("/new").validate().unwrap())]
+    );
+    h.upgrade_ok(None);
+    assert_eq!(h.pop_all(), [app(text("for new"))]);
+}
+
+#[test]
+fn a_failed_upgrade_is_not_a_stable_connection() {
+    let mut h = Harness::up(options());
+    h.events();
+    h.advance(30 * SEC);
+    let stream = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.upgrade_rejected(401);
+    assert_eq!(
+        h.events(),
+        [
+            format!("UpgradeFailed {stream} Some(401) Upgrade unsent=[]"),
+            "Down UpgradeRejected killed=[] unsent=[] reconnect=true".to_owned(),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+    h.advance_to_timeout();
+    h.dial_ok();
+    assert_eq!(h.events(), ["Up 2"]);
+}
+
+// ---- randomized --------------------------------------------------------------
+
+/// SplitMix64, as in `backoff.rs`, for repeatable random runs without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True with probability `percent`/100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// What the simulated driver holds (see `driver.rs`).
+#[derive(Debug)]
+enum Link {
+    None,
+    Dialing,
+    Dialed,
+    Upgrading(Vec<String>),
+    Open { in_flight: Vec<Outgoing> },
+}
+
+/// One core driven by random inputs, with the bookkeeping for the invariants.
+struct Sim {
+    h: Harness,
+    link: Link,
+    streams: Vec<StreamRef>,
+    /// Every application frame, by id: its payload length and how often it
+    /// was written (flushed) or returned as unsent.
+    frames: Vec<(usize, u32)>,
+    sent_bytes: usize,
+    released_bytes: usize,
+    last_probe: Option<Frame>,
+    terminated: bool,
+}
+
+/// Application frames carry their id: `Text("m7")`, `Binary(7)`,
+/// `Close(1000, "m7")`. Probes and the shutdown's own close carry none.
+fn frame_id(frame: &Frame) -> Option<usize> {
+    match frame {
+        Frame::Text(text) => text.strip_prefix('m').map(|id| id.parse().unwrap()),
+        Frame::Binary(data) => Some(u64::from_be_bytes(data[..].try_into().unwrap()) as usize),
+        Frame::Close(Some(close)) => close.reason.strip_prefix('m').map(|id| id.parse().unwrap()),
+        _ => None,
+    }
+}
+
+impl Sim {
+    fn new(options: &Options, now: Instant, seed: u64) -> Sim {
+        let h = Harness::start(options, now, seed);
+        let mut sim = Sim {
+            h,
+            link: Link::None,
+            streams: Vec::new(),
+            frames: Vec::new(),
+            sent_bytes: 0,
+            released_bytes: 0,
+            last_probe: None,
+            terminated: false,
+        };
+        sim.settle();
+        sim
+    }
+
+    fn new_frame(&mut self, rng: &mut Rng) -> Frame {
+        let id = self.frames.len();
+        let frame = match rng.below(20) {
+            0 => Frame::Close(Some(CloseFrame {
+                code: CloseCode::NORMAL,
+                reason: format!("m{id}"),
+            })),
+            1..=6 => Frame::binary((id as u64).to_be_bytes().to_vec()),
+            _ => Frame::text(format!("m{id}")),
+        };
+        self.frames.push((frame.len(), 0));
+        self.sent_bytes += frame.len();
+        frame
+    }
+
+    fn count(&mut self, frame: &Frame, what: &str) {
+        let id = frame_id(frame)
+            .unwrap_or_else(|| panic!("{what}: {frame:?} is not an application frame"));
+        self.frames[id].1 += 1;
+    }
+
+    /// Plays the driver: carries out actions, then checks the events.
+    fn settle(&mut self) {
+        let was_terminated = self.terminated;
+        while let Some(action) = self.h.core.poll_action() {
+            match action {
+                Action::Dial => {
+                    assert!(matches!(self.link, Link::None), "dial over {:?}", self.link);
+                    self.link = Link::Dialing;
+                }
+                Action::Upgrade(request) => {
+                    assert!(
+                        matches!(self.link, Link::Dialed),
+                        "upgrade without a dialed link: {:?}",
+                        self.link
+                    );
+                    self.link = Link::Upgrading(request.protocols);
+                }
+                Action::Disconnect => {
+                    let unsent = match std::mem::replace(&mut self.link, Link::None) {
+                        Link::Open { in_flight } => in_flight,
+                        _ => Vec::new(),
+                    };
+                    self.h.lose(None, unsent);
+                }
+            }
+        }
+        for event in self.h.raw_events() {
+            if was_terminated {
+                let closed = match &event {
+                    Event::Error { error, .. } | Event::UpgradeFailed { error, .. } => {
+                        error.kind() == ErrorKind::Closed
+                    }
+                    _ => false,
+                };
+                assert!(closed, "after termination: {event:?}");
+            }
+            let unsent: &[Frame] = match &event {
+                Event::Down { unsent, .. } => unsent,
+                Event::Error { error, .. } | Event::UpgradeFailed { error, .. } => error.unsent(),
+                _ => &[],
+            };
+            for frame in unsent {
+                self.count(frame, "returned");
+            }
+        }
+        self.released_bytes += self.h.core.take_released_bytes();
+        assert!(
+            self.released_bytes <= self.sent_bytes,
+            "released more than sent"
+        );
+        if self.h.core.is_terminated() {
+            assert!(
+                matches!(self.link, Link::None),
+                "terminated over {:?}",
+                self.link
+            );
+            assert_eq!(self.h.core.poll_timeout(), None);
+            self.terminated = true;
+        }
+        assert_eq!(
+            self.h.core.has_outgoing(),
+            matches!(self.link, Link::Open { .. }) && self.h.core.has_outgoing()
+        );
+    }
+
+    fn step(&mut self, rng: &mut Rng) {
+        let now = self.h.now;
+        match rng.below(100) {
+            0..=4 => {
+                let mut upgrade = Upgrade::new("/ws");
+                if rng.chance(50) {
+                    upgrade = upgrade.protocol("a");
+                }
+                let stream = self.h.upgrade(upgrade);
+                self.streams.push(stream);
+            }
+            5..=29 => {
+                // Mostly the newest stream, sometimes an older one.
+                let stream = match self.streams.len() {
+                    0 => StreamRef(999_999),
+                    n if rng.chance(80) => self.streams[n - 1],
+                    n => self.streams[rng.below(n as u64) as usize],
+                };
+                let n = 1 + rng.below(3);
+                let frames: Vec<Frame> = (0..n).map(|_| self.new_frame(rng)).collect();
+                self.h.send(stream, frames);
+            }
+            30 if rng.chance(20) => self.h.command(Command::Shutdown),
+            31..=32 => self.h.command(Command::Probe),
+            33..=42 => match self.link {
+                Link::Dialing if rng.chance(70) => {
+                    self.link = Link::Dialed;
+                    self.h.dial_ok();
+                }
+                Link::Dialing => {
+                    self.link = Link::None;
+                    self.h.dial_failed();
+                }
+                _ => {}
+            },
+            43..=52 => {
+                if let Link::Upgrading(offered) = &self.link {
+                    let offered = offered.clone();
+                    match rng.below(20) {
+                        0 => {
+                            self.link = Link::Open {
+                                in_flight: Vec::new(),
+                            };
+                            self.h.upgrade_ok(Some("not-offered"));
+                        }
+                        1 | 2 => {
+                            self.link = Link::None;
+                            self.h.upgrade_rejected(403);
+                        }
+                        3 => {
+                            self.link = Link::None;
+                            self.h
+                                .core
+                                .on_upgrade_failed(None, HeaderMap::new(), io_error(), now);
+                        }
+                        _ => {
+                            self.link = Link::Open {
+                                in_flight: Vec::new(),
+                            };
+                            self.h.upgrade_ok(offered.first().map(String::as_str));
+                        }
+                    }
+                }
+            }
+            53..=67 => {
+                if let Link::Open { in_flight } = &mut self.link {
+                    for _ in 0..rng.below(5) {
+                        let Some(out) = self.h.core.pop_outgoing(now) else {
+                            break;
+                        };
+                        if out.probe {
+                            self.last_probe = Some(out.frame.clone());
+                        }
+                        in_flight.push(out);
+                    }
+                }
+            }
+            68..=75 => {
+                if let Link::Open { in_flight } = &mut self.link {
+                    for out in std::mem::take(in_flight) {
+                        if !out.probe {
+                            self.count(&out.frame, "written");
+                        }
+                    }
+                }
+            }
+            76..=85 => {
+                if matches!(self.link, Link::Open { .. }) {
+                    let frame = match rng.below(10) {
+                        0..=3 => Frame::text("from server"),
+                        4 => Frame::Ping("p".into()),
+                        5 | 6 => match &self.last_probe {
+                            Some(Frame::Ping(payload)) => Frame::Pong(payload.clone()),
+                            _ => Frame::Pong("q".into()),
+                        },
+                        7 => close(1000, ""),
+                        8 => close(1001, "away"),
+                        _ => close(if rng.chance(20) { 1008 } else { 1011 }, ""),
+                    };
+                    self.h.frame(frame);
+                }
+            }
+            86..=89 => {
+                if matches!(self.link, Link::Open { .. } | Link::Dialed) {
+                    let unsent = match std::mem::replace(&mut self.link, Link::None) {
+                        Link::Open { in_flight } => in_flight,
+                        _ => Vec::new(),
+                    };
+                    let error = rng.chance(50).then(io_error);
+                    self.h.lose(error, unsent);
+                }
+            }
+            _ => {
+                let by = match rng.below(10) {
+                    0 => Duration::from_millis(rng.below(15_000)),
+                    _ => Duration::from_millis(rng.below(1_000)),
+                };
+                self.h.advance(by);
+                let now = self.h.now;
+                if self.h.core.poll_timeout().is_some_and(|at| now >= at) {
+                    self.h.core.on_timeout(now);
+                    self.settle();
+                    if let Some(at) = self.h.core.poll_timeout() {
+                        assert!(at > now, "a timeout in the past after on_timeout(now)");
+                    }
+                }
+            }
+        }
+        self.settle();
+    }
+
+    /// Shuts down and drives the core to its end, then checks the books.
+    fn finish(&mut self) {
+        self.h.command(Command::Shutdown);
+        self.settle();
+        for _ in 0..10 {
+            if self.terminated {
+                break;
+            }
+            if let Link::Open { in_flight } = &mut self.link {
+                while let Some(out) = self.h.core.pop_outgoing(self.h.now) {
+                    in_flight.push(out);
+                }
+                // Half the time the server answers; else the socket dies with frames in flight.
+                if self.frames.len() % 2 == 0 {
+                    for out in std::mem::take(in_flight) {
+                        if !out.probe {
+                            self.count(&out.frame, "written");
+                        }
+                    }
+                }
+                let Link::Open { in_flight } = std::mem::replace(&mut self.link, Link::None) else {
+                    unreachable!()
+                };
+                self.h.lose(None, in_flight);
+            } else if matches!(self.link, Link::Dialed | Link::Upgrading(_)) {
+                self.link = Link::None;
+                self.h.lose(None, Vec::new());
+            } else if self.h.core.poll_timeout().is_some() {
+                self.h.advance_to_timeout();
+            }
+            self.settle();
+        }
+        assert!(self.terminated, "shutdown did not end the connection");
+        for (id, (_, count)) in self.frames.iter().enumerate() {
+            assert_eq!(*count, 1, "frame m{id} written or returned {count} times");
+        }
+        assert_eq!(self.released_bytes, self.sent_bytes);
+    }
+}
+
+#[test]
+fn random_inputs_keep_the_invariants() {
+    let configs = [
+        keepalive_options(),
+        keepalive_options().auto_upgrade(true).silence_pings(false),
+        options().retry(Retry::default().max_retries(Some(3))),
+        keepalive_options().auto_upgrade_with(|| Upgrade::new("/auto").protocol("a")),
+    ];
+    let mut rng = Rng(0x5EED);
+    let mut now = Instant::now();
+    let mut lifetimes = 0;
+    for options in &configs {
+        let mut steps = 0;
+        while steps < 10_000 {
+            let mut sim = Sim::new(options, now, rng.next());
+            let length = 50 + rng.below(2_000);
+            for _ in 0..length {
+                steps += 1;
+                sim.step(&mut rng);
+                if sim.terminated {
+                    break;
+                }
+            }
+            sim.finish();
+            now = sim.h.now;
+            lifetimes += 1;
+        }
+    }
+    assert!(lifetimes > 10);
+}
