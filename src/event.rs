@@ -43,7 +43,8 @@ pub enum Event {
     /// [`Options::auto_upgrade`](crate::Options::auto_upgrade) is set: call
     /// [`Connection::ws_upgrade`](crate::Connection::ws_upgrade).
     Up {
-        /// How many connection attempts this took (1 for the first try).
+        /// The number of this connection attempt since `open` (1 for the
+        /// first): above 1, this is a reconnect.
         attempt: u32,
     },
     /// The Websocket upgrade succeeded (Gun's `gun_upgrade`).
@@ -100,7 +101,7 @@ pub enum Event {
     },
     /// A reconnect attempt is scheduled.
     Reconnecting {
-        /// The attempt number that will be made (2 for the first retry).
+        /// The number of the attempt that will be made (counted since `open`).
         attempt: u32,
         /// How long until it is made.
         delay: Duration,

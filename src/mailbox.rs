@@ -62,7 +62,7 @@ impl Shared {
                 abandoned: false,
                 rtt: None,
             }),
-            stream_ids: Arc::new(StreamIds),
+            stream_ids: Arc::new(StreamIds::for_new_connection()),
         }
     }
 

@@ -74,16 +74,23 @@ pub(crate) enum Command {
     Probe,
 }
 
-/// Hands out stream references. They are unique in the process, as Gun's
-/// references are, so a `StreamRef` of one connection never names a
-/// Websocket of another.
+/// Hands out stream references. Each connection numbers its streams in
+/// the high bits of a process-wide connection number, so a `StreamRef` of
+/// one connection never names a Websocket of another (Gun's references are
+/// unique too), while numbers still grow within a connection.
 #[derive(Debug, Default)]
-pub(crate) struct StreamIds;
+pub(crate) struct StreamIds(AtomicU64);
 
 impl StreamIds {
+    pub(crate) fn for_new_connection() -> StreamIds {
+        static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+        StreamIds(AtomicU64::new(
+            CONNECTIONS.fetch_add(1, Ordering::Relaxed) << 32,
+        ))
+    }
+
     pub(crate) fn next(&self) -> StreamRef {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        StreamRef(NEXT.fetch_add(1, Ordering::Relaxed))
+        StreamRef(self.0.fetch_add(1, Ordering::Relaxed) + 1)
     }
 }
 
@@ -223,8 +230,11 @@ impl Core {
     ) {
         self.last_upgrade = Some(original);
         match &self.phase {
-            Phase::Connected => self.begin_upgrade(stream, request, now),
-            Phase::Dialing { .. } | Phase::Backoff { .. } => {
+            // A transport being dropped cannot be upgraded: wait for the next one.
+            Phase::Connected if self.pending_loss.is_none() => {
+                self.begin_upgrade(stream, request, now)
+            }
+            Phase::Connected | Phase::Dialing { .. } | Phase::Backoff { .. } => {
                 if let Some((old, _)) = self.pending_upgrade.replace((stream, request)) {
                     // The frames queued so far were sent on the old stream:
                     // they must not go out on the new one.
@@ -704,8 +714,9 @@ impl Core {
             .take()
             .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
         if uptime >= self.backoff.retry().reset_after {
+            // The delays start again; attempt numbers keep counting, so
+            // `Up { attempt > 1 }` always means "this is a reconnect".
             self.backoff.reset();
-            self.attempt = 0;
         }
         let stop_code = match &reason {
             DownReason::ClosedByPeer(close) => self
@@ -728,7 +739,14 @@ impl Core {
         });
         match delay {
             Some(delay) => self.schedule_retry(delay, now),
-            None => self.phase = Phase::Terminated,
+            None => {
+                self.phase = Phase::Terminated;
+                if let Some((stream, _)) = self.pending_upgrade.take() {
+                    let error =
+                        Error::new(ErrorKind::Closed, "the connection ended before the upgrade");
+                    self.upgrade_failed_event(stream, None, HeaderMap::new(), error);
+                }
+            }
         }
     }
 

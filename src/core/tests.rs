@@ -648,7 +648,7 @@ fn keepalive_probes_never_come_back_as_unsent() {
         h.events(),
         [
             format!("Down Error(Io) killed=[\"{s}\"] unsent=[Text(1 bytes \"x\")] reconnect=true"),
-            "Reconnecting 1 100ms".to_owned(),
+            "Reconnecting 2 100ms".to_owned(),
         ]
     );
     assert_eq!(h.core.take_released_bytes(), 1, "probes are not counted");
@@ -894,12 +894,16 @@ fn a_connection_up_past_reset_after_restarts_the_count() {
         h.events(),
         [
             "Down Error(Io) killed=[] unsent=[] reconnect=true",
-            "Reconnecting 1 100ms"
+            "Reconnecting 4 100ms"
         ]
     );
     h.advance_to_timeout();
     h.dial_ok();
-    assert_eq!(h.events(), ["Up 1"]);
+    assert_eq!(
+        h.events(),
+        ["Up 4"],
+        "attempts keep counting; delays start again"
+    );
 }
 
 #[test]
@@ -990,7 +994,7 @@ fn a_silent_peer_is_dead_and_the_connection_reconnects() {
         h.events(),
         [
             format!("Down PeerDead killed=[\"{s}\"] unsent=[] reconnect=true"),
-            "Reconnecting 1 100ms".to_owned(),
+            "Reconnecting 2 100ms".to_owned(),
         ]
     );
 }
