@@ -261,10 +261,9 @@ fn serve() {
                 while let Some(Ok(first)) = ws.next().await {
                     let mut next = Some(first);
                     while let Some(message) = next.take() {
-                        if message.is_text() || message.is_binary() {
-                            if ws.feed(message).await.is_err() {
-                                return;
-                            }
+                        let data = message.is_text() || message.is_binary();
+                        if data && ws.feed(message).await.is_err() {
+                            return;
                         }
                         if let Some(Some(Ok(more))) = ws.next().now_or_never() {
                             next = Some(more);
