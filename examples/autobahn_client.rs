@@ -8,10 +8,19 @@
 //! ```
 //!
 //! The port comes from the first argument, else `AUTOBAHN_PORT`, else
-//! 9001. `--current-thread` runs on tokio's current-thread runtime instead
-//! of the multi-thread one. For every case the client echoes each text and
-//! binary message back, as the same type, until the connection ends;
-//! Autobahn judges the rest (the report lands in the spec's `outdir`).
+//! 9001. For every case the client echoes each text and binary message
+//! back, as the same type, until the connection ends; Autobahn judges the
+//! rest (the report lands in the spec's `outdir`).
+//!
+//! By default it runs on tokio's current-thread runtime with an event
+//! queue of one, so that each message is echoed before the next frame is
+//! read: the lockstep that Autobahn's expectations assume (in cases 3.2,
+//! 4.1.3, 5.15... the server sends a message and then a bad frame, and
+//! wants the echo before the connection fails). `--multi-thread` runs on
+//! the multi-thread runtime and `--read-ahead` keeps the default event
+//! queue, so wstether reads ahead of the application as it normally does:
+//! then the bad frame can fail the connection before the echo is queued,
+//! and those cases are judged NON-STRICT instead of OK.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -22,8 +31,13 @@ const AGENT: &str = "wstether";
 /// A case that runs longer than this is abandoned (Autobahn then judges it).
 const CASE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn options() -> Options {
-    Options::default()
+fn options(read_ahead: bool) -> Options {
+    let options = if read_ahead {
+        Options::default()
+    } else {
+        Options::default().event_queue_len(1)
+    };
+    options
         .retry(Retry::never())
         .keepalive(None)
         .max_message_size(Some(64 << 20))
@@ -42,6 +56,7 @@ struct Outcome {
 /// `first_text` is given, which receives the first text message instead),
 /// and returns once the connection has ended.
 async fn session(
+    read_ahead: bool,
     base: &str,
     path: &str,
     mut first_text: Option<&mut Option<String>>,
@@ -51,7 +66,7 @@ async fn session(
         echoed: 0,
         status: String::from("ended without a Down event"),
     };
-    let (conn, mut events) = match Connection::open(base, options()) {
+    let (conn, mut events) = match Connection::open(base, options(read_ahead)) {
         Ok(opened) => opened,
         Err(error) => {
             outcome.status = format!("open failed: {error}");
@@ -112,11 +127,18 @@ async fn session(
     outcome
 }
 
-async fn run(port: u16) -> Result<(), String> {
+async fn run(port: u16, read_ahead: bool) -> Result<(), String> {
     let base = format!("ws://127.0.0.1:{port}");
 
     let mut count_text = None;
-    let outcome = session(&base, "/getCaseCount", Some(&mut count_text), false).await;
+    let outcome = session(
+        read_ahead,
+        &base,
+        "/getCaseCount",
+        Some(&mut count_text),
+        false,
+    )
+    .await;
     let count: u32 = count_text
         .as_deref()
         .and_then(|text| text.trim().parse().ok())
@@ -127,7 +149,7 @@ async fn run(port: u16) -> Result<(), String> {
     for case in 1..=count {
         let case_started = Instant::now();
         let path = format!("/runCase?case={case}&agent={AGENT}");
-        let outcome = session(&base, &path, None, true).await;
+        let outcome = session(read_ahead, &base, &path, None, true).await;
         println!(
             "case {case:>3}/{count}: {} echoed, {} ({} ms)",
             outcome.echoed,
@@ -141,21 +163,23 @@ async fn run(port: u16) -> Result<(), String> {
     );
 
     let path = format!("/updateReports?agent={AGENT}");
-    let outcome = session(&base, &path, None, false).await;
+    let outcome = session(read_ahead, &base, &path, None, false).await;
     println!("updateReports: {}", outcome.status);
     Ok(())
 }
 
 fn main() -> ExitCode {
     let mut port = None;
-    let mut current_thread = false;
+    let mut multi_thread = false;
+    let mut read_ahead = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
-            "--current-thread" => current_thread = true,
+            "--multi-thread" => multi_thread = true,
+            "--read-ahead" => read_ahead = true,
             other => match other.parse::<u16>() {
                 Ok(p) => port = Some(p),
                 Err(_) => {
-                    eprintln!("usage: autobahn_client [--current-thread] [PORT]");
+                    eprintln!("usage: autobahn_client [--multi-thread] [--read-ahead] [PORT]");
                     return ExitCode::from(2);
                 }
             },
@@ -165,12 +189,12 @@ fn main() -> ExitCode {
         .or_else(|| std::env::var("AUTOBAHN_PORT").ok()?.parse().ok())
         .unwrap_or(9001);
 
-    let runtime = if current_thread {
-        tokio::runtime::Builder::new_current_thread()
+    let runtime = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     };
@@ -181,7 +205,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(port)) {
+    match runtime.block_on(run(port, read_ahead)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("autobahn_client: {error}");
