@@ -18,6 +18,7 @@ use crate::frame::Frames;
 use crate::mailbox::{EventQueue, Shared};
 use crate::options::Options;
 use crate::request::Upgrade;
+use crate::stats::Stats;
 use crate::time::Instant;
 use crate::transport::{Platform, Target, Transport};
 
@@ -191,6 +192,11 @@ impl Connection {
     /// The round-trip time of the last answered keepalive probe.
     pub fn rtt(&self) -> Option<Duration> {
         self.handle.shared.rtt()
+    }
+
+    /// Counters over the connection's whole life.
+    pub fn stats(&self) -> Stats {
+        self.handle.shared.stats()
     }
 }
 

@@ -30,7 +30,13 @@ enum Link<T: Transport> {
     Dialing(BoxFuture<Result<T::Dialed, Error>>),
     Dialed(T::Dialed),
     Upgrading(BoxFuture<Result<Upgraded<T::Socket>, UpgradeFailure>>),
-    Open { socket: T::Socket, unflushed: bool },
+    Open {
+        socket: T::Socket,
+        /// Something was handed over since the last flush.
+        unflushed: bool,
+        /// Application frames among it (probes are not counted).
+        unflushed_frames: u64,
+    },
 }
 
 pub(crate) struct Driver<T: Transport> {
@@ -42,6 +48,9 @@ pub(crate) struct Driver<T: Transport> {
     link: Link<T>,
     timer: Timer,
     commands: VecDeque<Command>,
+    /// Counts since the last report.
+    frames_written: u64,
+    frames_received: u64,
 }
 
 impl<T: Transport> Driver<T> {
@@ -61,6 +70,8 @@ impl<T: Transport> Driver<T> {
             link: Link::None,
             timer: Timer::new(),
             commands: VecDeque::new(),
+            frames_written: 0,
+            frames_received: 0,
         }
     }
 
@@ -134,6 +145,7 @@ impl<T: Transport> Driver<T> {
                     self.link = Link::Open {
                         socket: upgraded.socket,
                         unflushed: false,
+                        unflushed_frames: 0,
                     };
                     self.core
                         .on_upgraded(upgraded.protocol, upgraded.headers, now);
@@ -155,7 +167,12 @@ impl<T: Transport> Driver<T> {
     }
 
     fn poll_socket(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let Link::Open { socket, unflushed } = &mut self.link else {
+        let Link::Open {
+            socket,
+            unflushed,
+            unflushed_frames,
+        } = &mut self.link
+        else {
             return false;
         };
         let mut progressed = false;
@@ -184,7 +201,10 @@ impl<T: Transport> Driver<T> {
         }
         if failure.is_none() && *unflushed {
             match socket.poll_flush(cx) {
-                Poll::Ready(Ok(())) => *unflushed = false,
+                Poll::Ready(Ok(())) => {
+                    *unflushed = false;
+                    self.frames_written += std::mem::take(unflushed_frames);
+                }
                 Poll::Ready(Err(error)) => failure = Some(Some(error)),
                 Poll::Pending => {}
             }
@@ -196,6 +216,7 @@ impl<T: Transport> Driver<T> {
             for _ in 0..room {
                 match socket.poll_recv(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
+                        self.frames_received += 1;
                         self.core.on_frame(frame, now);
                         progressed = true;
                     }
@@ -234,6 +255,8 @@ impl<T: Transport> Driver<T> {
             released_bytes: self.core.take_released_bytes(),
             killed_up_to: self.core.killed_up_to(),
             rtt: self.core.rtt(),
+            frames_written: std::mem::take(&mut self.frames_written),
+            frames_received: std::mem::take(&mut self.frames_received),
         });
         self.flush_events();
     }

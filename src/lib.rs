@@ -61,6 +61,7 @@ mod mailbox;
 mod options;
 mod request;
 mod rt;
+mod stats;
 mod time;
 mod transport;
 
@@ -79,6 +80,7 @@ pub use frame::{
 };
 pub use options::{Heartbeat, Keepalive, Options, Retry};
 pub use request::Upgrade;
+pub use stats::Stats;
 
 // The README's examples compile as doctests.
 #[cfg(doctest)]

@@ -14,6 +14,7 @@ use crate::core::{Command, StreamIds};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, StreamRef};
 use crate::frame::Frames;
+use crate::stats::Stats;
 use std::sync::Arc;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,6 +46,7 @@ struct Inbox {
     /// Every `Connection` handle is gone.
     abandoned: bool,
     rtt: Option<Duration>,
+    stats: Stats,
 }
 
 impl Shared {
@@ -61,6 +63,7 @@ impl Shared {
                 terminated: false,
                 abandoned: false,
                 rtt: None,
+                stats: Stats::default(),
             }),
             stream_ids: Arc::new(StreamIds::for_new_connection()),
         }
@@ -159,6 +162,10 @@ impl Shared {
         lock(&self.inner).rtt
     }
 
+    pub(crate) fn stats(&self) -> Stats {
+        lock(&self.inner).stats
+    }
+
     // ---- driver side ----------------------------------------------------
 
     /// Takes every queued command and registers the driver's waker.
@@ -182,8 +189,12 @@ impl Shared {
             released_bytes,
             killed_up_to,
             rtt,
+            frames_written,
+            frames_received,
         } = progress;
         let mut inbox = lock(&self.inner);
+        inbox.stats.frames_written += frames_written;
+        inbox.stats.frames_received += frames_received;
         inbox.killed_up_to = killed_up_to;
         inbox.rtt = rtt;
         if released_bytes > 0 {
@@ -210,6 +221,8 @@ pub(crate) struct Progress {
     pub(crate) released_bytes: usize,
     pub(crate) killed_up_to: Option<StreamRef>,
     pub(crate) rtt: Option<Duration>,
+    pub(crate) frames_written: u64,
+    pub(crate) frames_received: u64,
 }
 
 /// The events queue, read by [`Events`](crate::Events).

@@ -153,6 +153,9 @@ async fn a_burst_of_1000_client_frames_is_echoed_in_order() {
         );
     }
     assert_eq!(server.frames_received(), 1000);
+    let stats = conn.stats();
+    assert_eq!(stats.frames_written, 1000);
+    assert_eq!(stats.frames_received, 1000);
 }
 
 #[tokio::test]
