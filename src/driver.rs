@@ -185,6 +185,7 @@ impl<T: Transport> Driver<T> {
                     let Some(out) = self.core.pop_outgoing(now) else {
                         break;
                     };
+                    *unflushed_frames += u64::from(!out.probe);
                     if let Err(error) = socket.start_send(out) {
                         failure = Some(Some(error));
                         break;
