@@ -74,6 +74,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => println!("{} {other:?}", stamp()),
         }
     }
-    println!("{} events ended: the close frame stopped the connection", stamp());
+    println!(
+        "{} events ended: the close frame stopped the connection",
+        stamp()
+    );
     Ok(())
 }

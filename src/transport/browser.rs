@@ -101,7 +101,9 @@ impl Transport for BrowserTransport {
                 ErrorKind::Unsupported,
                 "a browser cannot send ping or pong frames (it answers the server's pings itself)",
             )),
-            Frame::Close(Some(close)) if !CloseCode::is_sendable_by_browser(close.code.as_u16()) => {
+            Frame::Close(Some(close))
+                if !CloseCode::is_sendable_by_browser(close.code.as_u16()) =>
+            {
                 Err(Error::new(
                     ErrorKind::InvalidCloseCode,
                     format!(
@@ -186,10 +188,7 @@ impl Link {
         let created = if protocols.is_empty() {
             WebSocket::new(url)
         } else {
-            let offered: js_sys::Array = protocols
-                .iter()
-                .map(|p| JsValue::from_str(p))
-                .collect();
+            let offered: js_sys::Array = protocols.iter().map(|p| JsValue::from_str(p)).collect();
             WebSocket::new_with_str_sequence(url, &offered)
         };
         let ws = created.map_err(|e| {

@@ -282,7 +282,10 @@ fn socket_error(error: tungstenite::Error) -> Error {
     use tungstenite::error::ProtocolError;
     use tungstenite::Error as E;
     if let E::Protocol(ProtocolError::ResetWithoutClosingHandshake) = error {
-        return Error::new(ErrorKind::Io, "the connection was reset without a close frame (1006)");
+        return Error::new(
+            ErrorKind::Io,
+            "the connection was reset without a close frame (1006)",
+        );
     }
     let kind = match &error {
         E::Io(_) | E::ConnectionClosed | E::AlreadyClosed => ErrorKind::Io,
