@@ -164,3 +164,23 @@ async fn main() -> ExitCode {
     server.stop().await;
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn token_is_parsed_and_checked() {
+        let parsed = args(&["--port", "0", "--token", "bt-12ab_C"]).unwrap();
+        assert_eq!(parsed.token.as_deref(), Some("bt-12ab_C"));
+        assert_eq!(args(&["--token=x"]).unwrap().token.as_deref(), Some("x"));
+        assert_eq!(args(&[]).unwrap().token, None);
+        assert!(args(&["--token", "a\"b"]).is_err());
+        assert!(args(&["--token", ""]).is_err());
+        assert!(args(&["--token"]).is_err());
+    }
+}

@@ -13,7 +13,14 @@
 //! No silent loss: `send` only copies into the browser's buffer, so every
 //! frame handed over is kept with its size until `bufferedAmount` shows it
 //! has left (see [`InFlight`]); when the socket dies, the frames that may
-//! still be in that buffer come back as unsent.
+//! still be in that buffer come back as unsent. Frames that left it but
+//! had not reached the server when the connection died are lost, as they
+//! are natively once written to the kernel.
+//!
+//! Two browser rules differ from native: once a close frame was sent
+//! (`close()` was called), the browser drops the messages still arriving
+//! before the server's close; and the status and headers of a refused
+//! upgrade are hidden from scripts (`UpgradeFailed { status: None }`).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
