@@ -530,3 +530,47 @@ async fn what_a_browser_cannot_do_is_refused() {
     );
     shutdown(&conn, &mut events).await;
 }
+
+#[wasm_bindgen_test]
+async fn a_large_volume_is_echoed_in_order_under_back_pressure() {
+    // 24 MiB, over the transport's 4 MiB bufferedAmount limit: frames wait
+    // in the send queue (`send` waits for room) and nothing is lost.
+    let (conn, mut events) = open(Options::default()).await;
+    let (stream, _) = upgrade(&conn, &mut events, Upgrade::new("/")).await;
+    let frame = |i: usize| {
+        let mut data = vec![(i % 256) as u8; 1 << 20];
+        data[0] = i as u8;
+        Frame::binary(data)
+    };
+    let count = 24;
+    let sender = conn.clone();
+    let sending = async move {
+        for i in 0..count {
+            sender.send(stream, frame(i)).await.unwrap();
+        }
+    };
+    let receiving = async {
+        for i in 0..count {
+            assert_eq!(next_frame(&mut events, stream).await, frame(i), "frame {i}");
+        }
+    };
+    futures::join!(sending, receiving);
+    shutdown(&conn, &mut events).await;
+}
+
+#[wasm_bindgen_test]
+async fn dropping_every_handle_closes_the_socket() {
+    let (conn, mut events) = open(Options::default()).await;
+    upgrade(&conn, &mut events, Upgrade::new("/")).await;
+    // Ours and the stats request's own connection (and maybe one an
+    // earlier test is still closing) are live.
+    let live = stat(&control("/_control/stats").await, "live");
+    assert!(live >= 2, "{live}");
+    drop(conn);
+    expect_end(&mut events, |_| false).await;
+    let mut tries = 0;
+    while stat(&control("/_control/stats").await, "live") >= live {
+        tries += 1;
+        assert!(tries < 500, "the socket stayed open");
+    }
+}
