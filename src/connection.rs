@@ -89,6 +89,16 @@ impl Connection {
             target.clone(),
             options,
         );
+        // In a browser, probe the peer when the page becomes visible again or
+        // the browser comes back online; the listeners go when the driver ends.
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        let driver = {
+            let hooks = crate::transport::probe_hooks(Arc::downgrade(&shared));
+            async move {
+                let _hooks = hooks;
+                driver.await
+            }
+        };
         crate::rt::spawn(driver);
         let connection = Connection {
             handle: Arc::new(Handle { shared, target }),

@@ -312,6 +312,11 @@ async fn control_stats_and_drop() {
         r#"{"accepted":2,"live":2,"requests":1,"pings":0,"frames":1}"#
     );
 
+    server.set_token("t-0_k\"");
+    let resp = http(&server, "GET", "/_control/stats").await;
+    let body = resp.split("\r\n\r\n").nth(1).unwrap();
+    assert!(body.ends_with(r#","token":"t-0_k\""}"#), "{body}");
+
     let resp = http(&server, "GET", "/_control/drop").await;
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert_abrupt_end(&mut ws).await;

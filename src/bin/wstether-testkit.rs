@@ -1,8 +1,12 @@
 //! `wstether-testkit`: runs the wstether scriptable WebSocket test server.
 //!
 //! ```text
-//! wstether-testkit [--port P] [--host 127.0.0.1]
+//! wstether-testkit [--port P] [--host 127.0.0.1] [--token T]
 //! ```
+//!
+//! With `--token T`, `/_control/stats` includes `"token":"T"`, so that a
+//! script can check that the server answering on the port is the one it
+//! started (and not one left over from an earlier run).
 //!
 //! Prints one line, `LISTENING ws://HOST:PORT`, to stdout once listening, then
 //! serves until SIGINT/SIGTERM or until its stdin is closed (so it never
@@ -14,12 +18,20 @@ use std::process::ExitCode;
 
 use wstether::testkit::TestServer;
 
-const USAGE: &str = "usage: wstether-testkit [--port P] [--host 127.0.0.1]";
+const USAGE: &str = "usage: wstether-testkit [--port P] [--host 127.0.0.1] [--token T]";
 
-/// Parses `--port P` / `--host H` (also `--port=P`, `--host=H`).
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<SocketAddr, String> {
+/// What the command line asks for.
+#[derive(Debug)]
+struct Args {
+    addr: SocketAddr,
+    token: Option<String>,
+}
+
+/// Parses `--port P` / `--host H` / `--token T` (also `--port=P`, ...).
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut host = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut port: u16 = 0;
+    let mut token = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -53,11 +65,27 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<SocketAddr, Stri
                     ));
                 }
             }
+            "--token" => {
+                let v = value()?;
+                if v.is_empty()
+                    || !v
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(format!(
+                        "bad token: {v:?} (letters, digits, '-' and '_' only)"
+                    ));
+                }
+                token = Some(v);
+            }
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument: {other:?}\n{USAGE}")),
         }
     }
-    Ok(SocketAddr::new(host, port))
+    Ok(Args {
+        addr: SocketAddr::new(host, port),
+        token,
+    })
 }
 
 #[cfg(unix)]
@@ -104,7 +132,7 @@ async fn stdin_closed() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let addr = match parse_args(std::env::args().skip(1)) {
+    let Args { addr, token } = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
             eprintln!("wstether-testkit: {msg}");
@@ -118,6 +146,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(token) = token {
+        server.set_token(token);
+    }
     {
         let mut out = std::io::stdout().lock();
         if writeln!(out, "LISTENING ws://{}", server.addr()).is_err() || out.flush().is_err() {
@@ -132,4 +163,24 @@ async fn main() -> ExitCode {
     eprintln!("wstether-testkit: {why}, stopping");
     server.stop().await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn token_is_parsed_and_checked() {
+        let parsed = args(&["--port", "0", "--token", "bt-12ab_C"]).unwrap();
+        assert_eq!(parsed.token.as_deref(), Some("bt-12ab_C"));
+        assert_eq!(args(&["--token=x"]).unwrap().token.as_deref(), Some("x"));
+        assert_eq!(args(&[]).unwrap().token, None);
+        assert!(args(&["--token", "a\"b"]).is_err());
+        assert!(args(&["--token", ""]).is_err());
+        assert!(args(&["--token"]).is_err());
+    }
 }

@@ -51,7 +51,9 @@
 //! A plain (non-upgrade) `GET` on the same port:
 //!
 //! * `/_control/stats` → `200`, `{"accepted":N,"live":N,"requests":N,"pings":N,"frames":N}`
-//!   (`live` includes the stats request's own connection);
+//!   (`live` includes the stats request's own connection), plus `"token":"T"` once
+//!   [`TestServer::set_token`] was called (the binary's `--token T`), so a test can
+//!   check it talks to the server it started;
 //! * `/_control/drop` → `200`, then every other live connection is dropped abruptly;
 //! * `/_control/close?code=1001&reason=bye` → `200`, then every live WebSocket
 //!   is closed with that code (default 1000);
@@ -137,6 +139,13 @@ impl TestServer {
         Ok(TestServer {
             owner: Arc::new(Owner { core }),
         })
+    }
+
+    /// Sets the token reported by `/_control/stats` as `"token":"T"`, by
+    /// which a client proves it reached this server and not another one
+    /// left running on the same port.
+    pub fn set_token(&self, token: impl Into<String>) {
+        self.core().set_token(token.into())
     }
 
     /// The address the server listens on (the same after a [`restart`](Self::restart)).

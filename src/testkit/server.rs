@@ -53,6 +53,8 @@ struct State {
     listener: Option<JoinHandle<()>>,
     /// Every [`TestServer`](super::TestServer) handle is gone: never listen again.
     shut_down: bool,
+    /// Reported by `/_control/stats`, so a client can tell its server from another.
+    token: Option<String>,
 }
 
 /// State shared by the handle, the accept loop and every connection task.
@@ -220,10 +222,18 @@ impl Core {
         self.wait_until(|s| s.conns.len() == n).await
     }
 
+    pub(crate) fn set_token(&self, token: String) {
+        self.update(|st| st.token = Some(token));
+    }
+
     fn stats_json(&self) -> String {
         let st = self.lock();
+        let token = match &st.token {
+            Some(token) => format!(",\"token\":\"{}\"", json_escape(token)),
+            None => String::new(),
+        };
         format!(
-            "{{\"accepted\":{},\"live\":{},\"requests\":{},\"pings\":{},\"frames\":{}}}",
+            "{{\"accepted\":{},\"live\":{},\"requests\":{},\"pings\":{},\"frames\":{}{token}}}",
             st.accepted,
             st.conns.len(),
             st.requests.len(),
@@ -434,6 +444,20 @@ async fn respond(
 
 /// Keeps the TCP connection open, discarding anything received, until the peer
 /// goes away (or the task is aborted). Nothing is ever answered.
+/// `text` as the inside of a JSON string.
+fn json_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 async fn hold(stream: &mut TcpStream) {
     let mut sink = [0u8; 4096];
     while let Ok(n) = stream.read(&mut sink).await {

@@ -1,1 +1,544 @@
-//! The browser transport (being written).
+//! The browser transport: the page's `WebSocket`, through web-sys (not
+//! gloo-net, which hides `bufferedAmount` and the exact close codes).
+//!
+//! A browser has no connection below the WebSocket, so [`Transport::dial`]
+//! resolves at once and the whole connection is made by the upgrade. The
+//! socket's callbacks push what happens into a shared queue and wake the
+//! driver; nothing is decided here.
+//!
+//! What a browser cannot do is refused up front, never ignored: custom
+//! upgrade headers, ping and pong frames, ping keepalives, close codes
+//! other than 1000 and 3000–4999, extra root certificates.
+//!
+//! No silent loss: `send` only copies into the browser's buffer, so every
+//! frame handed over is kept with its size until `bufferedAmount` shows it
+//! has left (see [`InFlight`]); when the socket dies, the frames that may
+//! still be in that buffer come back as unsent. Frames that left it but
+//! had not reached the server when the connection died are lost, as they
+//! are natively once written to the kernel.
+//!
+//! Two browser rules differ from native: once a close frame was sent
+//! (`close()` was called), the browser drops the messages still arriving
+//! before the server's close; and the status and headers of a refused
+//! upgrade are hidden from scripts (`UpgradeFailed { status: None }`).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Weak;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use gloo_timers::future::TimeoutFuture;
+use http::{HeaderMap, HeaderValue};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
+
+use super::buffered::InFlight;
+use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
+use crate::core::{Command, Outgoing};
+use crate::error::{Error, ErrorKind};
+use crate::frame::{CloseCode, CloseFrame, Frame};
+use crate::mailbox::Shared;
+use crate::options::{Heartbeat, Options};
+use crate::request::ValidUpgrade;
+use crate::rt::BoxFuture;
+
+/// Above this many bytes in `bufferedAmount`, no more frames are handed
+/// over: they wait in the send queue, where back-pressure applies.
+const HIGH_WATER_BYTES: u32 = 4 << 20;
+/// How often a full buffer is looked at again (browsers have no drain event).
+const DRAIN_RECHECK_MS: u32 = 5;
+
+pub(crate) struct BrowserTransport;
+
+impl Transport for BrowserTransport {
+    type Dialed = ();
+    type Socket = BrowserSocket;
+
+    fn check_options(options: &Options) -> Result<(), Error> {
+        if !options.root_certificates.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "extra root certificates cannot be used in a browser, which trusts its own \
+                 certificate store only",
+            ));
+        }
+        if let Some(keepalive) = &options.keepalive {
+            if matches!(keepalive.heartbeat, Heartbeat::Ping) {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "a browser cannot send ping frames: give the keepalive a heartbeat message \
+                     (Keepalive::heartbeat(Heartbeat::echo(..)) or Heartbeat::message(..))",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_upgrade(upgrade: &ValidUpgrade) -> Result<(), Error> {
+        if !upgrade.headers.is_empty() {
+            let names: Vec<&str> = upgrade.headers.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "a browser cannot send custom upgrade headers ({}); only subprotocols \
+                     (Upgrade::protocol) can be offered",
+                    names.join(", ")
+                ),
+            ));
+        }
+        for (i, protocol) in upgrade.protocols.iter().enumerate() {
+            if upgrade.protocols[..i].contains(protocol) {
+                return Err(Error::new(
+                    ErrorKind::InvalidHeader,
+                    format!("subprotocol {protocol:?} is offered twice (browsers refuse that)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_frame(frame: &Frame) -> Result<(), Error> {
+        match frame {
+            Frame::Ping(_) | Frame::Pong(_) => Err(Error::new(
+                ErrorKind::Unsupported,
+                "a browser cannot send ping or pong frames (it answers the server's pings itself)",
+            )),
+            Frame::Close(Some(close))
+                if !CloseCode::is_sendable_by_browser(close.code.as_u16()) =>
+            {
+                Err(Error::new(
+                    ErrorKind::InvalidCloseCode,
+                    format!(
+                        "close code {} cannot be sent from a browser (allowed: 1000, 3000-4999)",
+                        close.code
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn dial(_target: &Target, _options: &Options) -> BoxFuture<Result<(), Error>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn upgrade(
+        _dialed: (),
+        target: &Target,
+        upgrade: ValidUpgrade,
+        _options: &Options,
+    ) -> BoxFuture<Result<Upgraded<BrowserSocket>, UpgradeFailure>> {
+        let url = target.url_for(&upgrade);
+        match Link::open(&url, &upgrade.protocols) {
+            Ok(link) => Box::pin(Opening {
+                link: Some(link),
+                url,
+            }),
+            Err(error) => Box::pin(std::future::ready(Err(UpgradeFailure::from(error)))),
+        }
+    }
+}
+
+/// How the socket closed, from its `close` event.
+struct Closed {
+    code: u16,
+    reason: String,
+    clean: bool,
+}
+
+/// What the callbacks saw, waiting for the driver.
+#[derive(Default)]
+struct State {
+    opened: bool,
+    /// An `error` event arrived (before `close`, which always follows).
+    errored: bool,
+    incoming: VecDeque<Frame>,
+    closed: Option<Closed>,
+    waker: Option<Waker>,
+}
+
+impl State {
+    fn wake(state: &RefCell<State>) {
+        // Take the waker out before waking, so no borrow is held meanwhile.
+        let waker = state.borrow_mut().waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn register(&mut self, cx: &Context<'_>) {
+        match &self.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => self.waker = Some(cx.waker().clone()),
+        }
+    }
+}
+
+/// A `WebSocket` and its callbacks; dropping it clears every handler and
+/// closes the socket if it is still connecting or open.
+struct Link {
+    ws: WebSocket,
+    state: Rc<RefCell<State>>,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(Event)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Link {
+    fn open(url: &str, protocols: &[String]) -> Result<Link, Error> {
+        let created = if protocols.is_empty() {
+            WebSocket::new(url)
+        } else {
+            let offered: js_sys::Array = protocols.iter().map(|p| JsValue::from_str(p)).collect();
+            WebSocket::new_with_str_sequence(url, &offered)
+        };
+        let ws = created.map_err(|e| {
+            Error::new(
+                ErrorKind::Upgrade,
+                format!(
+                    "the browser refused to open a WebSocket to {url}: {}",
+                    js_message(&e)
+                ),
+            )
+        })?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let state = Rc::new(RefCell::new(State::default()));
+
+        let on_open = {
+            let state = state.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                state.borrow_mut().opened = true;
+                State::wake(&state);
+            })
+        };
+        let on_message = {
+            let state = state.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let data = event.data();
+                let frame = if let Some(text) = data.as_string() {
+                    Frame::Text(text)
+                } else if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
+                    Frame::Binary(Bytes::from(js_sys::Uint8Array::new(buffer).to_vec()))
+                } else {
+                    // binaryType is "arraybuffer": nothing else can arrive.
+                    tracing::warn!("wstether: ignoring a message of an unexpected type");
+                    return;
+                };
+                state.borrow_mut().incoming.push_back(frame);
+                State::wake(&state);
+            })
+        };
+        let on_error = {
+            let state = state.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                state.borrow_mut().errored = true;
+                State::wake(&state);
+            })
+        };
+        let on_close = {
+            let state = state.clone();
+            Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+                state.borrow_mut().closed = Some(Closed {
+                    code: event.code(),
+                    reason: event.reason(),
+                    clean: event.was_clean(),
+                });
+                State::wake(&state);
+            })
+        };
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(Link {
+            ws,
+            state,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_error: on_error,
+            _on_close: on_close,
+        })
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onerror(None);
+        self.ws.set_onclose(None);
+        if matches!(
+            self.ws.ready_state(),
+            WebSocket::CONNECTING | WebSocket::OPEN
+        ) {
+            // Cannot fail without a code; nothing to do if it did.
+            let _ = self.ws.close();
+        }
+    }
+}
+
+fn js_message(value: &JsValue) -> String {
+    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
+        return String::from(error.message());
+    }
+    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// The upgrade in progress: resolves on `open`, or fails on `error` or
+/// `close` before it.
+struct Opening {
+    link: Option<Link>,
+    url: String,
+}
+
+impl Future for Opening {
+    type Output = Result<Upgraded<BrowserSocket>, UpgradeFailure>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(link) = &this.link else {
+            return Poll::Ready(Err(UpgradeFailure::from(Error::new(
+                ErrorKind::Upgrade,
+                "the upgrade was polled after it finished",
+            ))));
+        };
+        let failed = {
+            let mut state = link.state.borrow_mut();
+            if state.opened {
+                None
+            } else if state.errored || state.closed.is_some() {
+                Some(state.closed.as_ref().map(|c| c.code))
+            } else {
+                state.register(cx);
+                return Poll::Pending;
+            }
+        };
+        let Some(link) = this.link.take() else {
+            return Poll::Pending;
+        };
+        if let Some(code) = failed {
+            let code = code.map_or(String::new(), |code| format!(", close code {code}"));
+            return Poll::Ready(Err(UpgradeFailure::from(Error::new(
+                ErrorKind::Upgrade,
+                format!(
+                    "the WebSocket to {} did not open{code}: the server refused the upgrade or \
+                     could not be reached (a browser hides the HTTP status and headers from \
+                     scripts)",
+                    this.url
+                ),
+            ))));
+        }
+        let protocol = Some(link.ws.protocol()).filter(|p| !p.is_empty());
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (http::header::SEC_WEBSOCKET_PROTOCOL, link.ws.protocol()),
+            (http::header::SEC_WEBSOCKET_EXTENSIONS, link.ws.extensions()),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                if !value.is_empty() {
+                    headers.insert(name, value);
+                }
+            }
+        }
+        Poll::Ready(Ok(Upgraded {
+            socket: BrowserSocket {
+                link,
+                in_flight: InFlight::default(),
+                drain_timer: None,
+                end_reported: false,
+            },
+            protocol,
+            headers,
+        }))
+    }
+}
+
+/// An open browser Websocket.
+pub(crate) struct BrowserSocket {
+    link: Link,
+    in_flight: InFlight,
+    /// Re-polls a full buffer.
+    drain_timer: Option<TimeoutFuture>,
+    /// The close was reported: the next `poll_recv` ends the stream.
+    end_reported: bool,
+}
+
+impl BrowserSocket {
+    fn buffered(&self) -> u32 {
+        self.link.ws.buffered_amount()
+    }
+}
+
+impl Socket for BrowserSocket {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
+        let mut state = self.link.state.borrow_mut();
+        if let Some(frame) = state.incoming.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if self.end_reported {
+            return Poll::Ready(None);
+        }
+        let Some(closed) = &state.closed else {
+            state.register(cx);
+            return Poll::Pending;
+        };
+        self.end_reported = true;
+        Poll::Ready(Some(match closed {
+            Closed {
+                clean: true,
+                code: 1005,
+                ..
+            } => Ok(Frame::Close(None)),
+            Closed {
+                clean: true,
+                code,
+                reason,
+            } if *code != 1006 => Ok(Frame::Close(Some(CloseFrame {
+                code: CloseCode::from_wire(*code),
+                reason: reason.clone(),
+            }))),
+            Closed { code, .. } => Err(Error::new(
+                ErrorKind::Io,
+                if *code == 1006 {
+                    "the WebSocket closed without a close frame (1006)".to_owned()
+                } else {
+                    format!("the WebSocket closed uncleanly ({code})")
+                },
+            )),
+        }))
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        {
+            let mut state = self.link.state.borrow_mut();
+            if state.closed.is_some() || self.link.ws.ready_state() != WebSocket::OPEN {
+                // Closing: what is queued stays queued; the close event
+                // (which wakes us) ends the socket and it comes back unsent.
+                state.register(cx);
+                return Poll::Pending;
+            }
+        }
+        loop {
+            let buffered = self.buffered();
+            self.in_flight.settle(u64::from(buffered));
+            if buffered <= HIGH_WATER_BYTES {
+                self.drain_timer = None;
+                return Poll::Ready(Ok(()));
+            }
+            let timer = self
+                .drain_timer
+                .get_or_insert_with(|| TimeoutFuture::new(DRAIN_RECHECK_MS));
+            match Pin::new(timer).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => self.drain_timer = None,
+            }
+        }
+    }
+
+    fn start_send(&mut self, out: Outgoing) -> Result<(), Error> {
+        let ws = &self.link.ws;
+        let sent = match &out.frame {
+            Frame::Text(text) => ws.send_with_str(text),
+            Frame::Binary(data) => ws.send_with_u8_array(data),
+            Frame::Close(None) => ws.close(),
+            Frame::Close(Some(close)) => {
+                ws.close_with_code_and_reason(close.code.as_u16(), &close.reason)
+            }
+            Frame::Ping(_) | Frame::Pong(_) => {
+                let error = Error::new(
+                    ErrorKind::Unsupported,
+                    "a browser cannot send ping or pong frames",
+                );
+                self.in_flight.push(out);
+                return Err(error);
+            }
+        };
+        // Kept either way: a frame the browser refused comes back as unsent.
+        self.in_flight.push(out);
+        sent.map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("the browser refused the frame: {}", js_message(&e)),
+            )
+        })
+    }
+
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // The browser owns its buffer: there is nothing to flush.
+        Poll::Ready(Ok(()))
+    }
+
+    fn take_unsent(&mut self) -> Vec<Outgoing> {
+        let buffered = u64::from(self.buffered());
+        self.in_flight.take(buffered)
+    }
+}
+
+/// Probes the connection when the page becomes visible again or the
+/// browser comes back online (where a dead connection is most likely and
+/// the keepalive interval would find it late). Dropping it removes the
+/// listeners; it holds the connection only weakly.
+pub(crate) struct ProbeHooks {
+    window: web_sys::Window,
+    document: Option<web_sys::Document>,
+    on_visibility: Closure<dyn FnMut(Event)>,
+    on_online: Closure<dyn FnMut(Event)>,
+}
+
+/// Installs the [`ProbeHooks`] of a connection (none outside a window, e.g.
+/// in a worker).
+pub(crate) fn probe_hooks(shared: Weak<Shared>) -> Option<ProbeHooks> {
+    let window = web_sys::window()?;
+    let document = window.document();
+    let probe = move || {
+        if let Some(shared) = shared.upgrade() {
+            shared.push_control(Command::Probe);
+        }
+    };
+    let on_visibility = {
+        let probe = probe.clone();
+        let document = document.clone();
+        Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            let visible = document
+                .as_ref()
+                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
+            if visible {
+                probe();
+            }
+        })
+    };
+    let on_online = Closure::<dyn FnMut(Event)>::new(move |_: Event| probe());
+    if let Some(document) = &document {
+        let _ = document.add_event_listener_with_callback(
+            "visibilitychange",
+            on_visibility.as_ref().unchecked_ref(),
+        );
+    }
+    let _ = window.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+    Some(ProbeHooks {
+        window,
+        document,
+        on_visibility,
+        on_online,
+    })
+}
+
+impl Drop for ProbeHooks {
+    fn drop(&mut self) {
+        if let Some(document) = &self.document {
+            let _ = document.remove_event_listener_with_callback(
+                "visibilitychange",
+                self.on_visibility.as_ref().unchecked_ref(),
+            );
+        }
+        let _ = self
+            .window
+            .remove_event_listener_with_callback("online", self.on_online.as_ref().unchecked_ref());
+    }
+}

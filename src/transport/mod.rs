@@ -14,10 +14,13 @@ use crate::options::Options;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
 
+#[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
+mod buffered;
+
 cfg_if::cfg_if! {
     if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
         mod browser;
-        pub(crate) use browser::BrowserTransport as Platform;
+        pub(crate) use browser::{probe_hooks, BrowserTransport as Platform};
     } else {
         mod native;
         pub(crate) use native::NativeTransport as Platform;
