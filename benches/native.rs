@@ -87,6 +87,12 @@ fn main() {
         return serve();
     }
     let smoke = args.iter().any(|a| a == "--smoke");
+    // `--only NAME` runs the scenarios whose name contains NAME.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let runs = if smoke { 1 } else { 5 };
     let server = EchoServer::start();
     let url = format!("ws://127.0.0.1:{}/", server.port);
@@ -100,7 +106,10 @@ fn main() {
         .unwrap();
 
     let mut results = Vec::new();
-    for scenario in SCENARIOS {
+    for scenario in SCENARIOS
+        .iter()
+        .filter(|s| only.as_ref().is_none_or(|o| s.name.contains(o.as_str())))
+    {
         let mut scenario = *scenario;
         if smoke {
             scenario.count = (scenario.count / 200).max(2);

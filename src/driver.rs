@@ -51,6 +51,8 @@ pub(crate) struct Driver<T: Transport> {
     /// Counts since the last report.
     frames_written: u64,
     frames_received: u64,
+    /// What was last reported, so unchanged progress costs no lock.
+    last_progress: Progress,
 }
 
 impl<T: Transport> Driver<T> {
@@ -72,6 +74,7 @@ impl<T: Transport> Driver<T> {
             commands: VecDeque::new(),
             frames_written: 0,
             frames_received: 0,
+            last_progress: Progress::default(),
         }
     }
 
@@ -245,21 +248,31 @@ impl<T: Transport> Driver<T> {
         progressed
     }
 
-    fn flush_events(&mut self) {
-        let core = &mut self.core;
-        self.events
-            .push_all(std::iter::from_fn(|| core.poll_event()));
-    }
-
+    /// Tells the handles what changed (room in the queue, killed streams,
+    /// the RTT, counters) and hands the events over. Each lock is taken
+    /// only when there is something to say: this runs after every turn.
     fn report(&mut self) {
-        self.shared.update(Progress {
+        let progress = Progress {
             released_bytes: self.core.take_released_bytes(),
             killed_up_to: self.core.killed_up_to(),
             rtt: self.core.rtt(),
             frames_written: std::mem::take(&mut self.frames_written),
             frames_received: std::mem::take(&mut self.frames_received),
-        });
-        self.flush_events();
+        };
+        if progress != self.last_progress {
+            self.shared.update(progress);
+            self.last_progress = Progress {
+                released_bytes: 0,
+                frames_written: 0,
+                frames_received: 0,
+                ..progress
+            };
+        }
+        if self.core.has_events() {
+            let core = &mut self.core;
+            self.events
+                .push_all(std::iter::from_fn(|| core.poll_event()));
+        }
     }
 }
 

@@ -217,6 +217,7 @@ impl Shared {
 }
 
 /// What the driver tells the handles after each step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Progress {
     pub(crate) released_bytes: usize,
     pub(crate) killed_up_to: Option<StreamRef>,

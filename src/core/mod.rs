@@ -529,6 +529,10 @@ impl Core {
         self.events.pop_front()
     }
 
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// When [`Core::on_timeout`] next has something to do.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         if self.pending_loss.is_some() {
