@@ -1,4 +1,5 @@
 //! Properties of the public types that users rely on natively.
+#![cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 
 use wstether::{Connection, Error, Event, Events, Frame, Options, StreamRef};
 
