@@ -65,13 +65,13 @@ impl BadFrame {
             }
             BadFrame::OversizeMessage => {
                 const FRAGMENT: usize = 64 << 10;
-                let mut v = Vec::with_capacity(8 * (FRAGMENT + 4));
+                let mut v = Vec::with_capacity(8 * (FRAGMENT + 10));
                 for i in 0..8 {
                     // Binary first, continuations after; FIN on the last.
                     let opcode = if i == 0 { 0x02 } else { 0x00 };
                     let fin = if i == 7 { 0x80 } else { 0x00 };
-                    v.extend_from_slice(&[fin | opcode, 0x7E]);
-                    v.extend_from_slice(&(FRAGMENT as u16).to_be_bytes());
+                    v.extend_from_slice(&[fin | opcode, 0x7F]);
+                    v.extend_from_slice(&(FRAGMENT as u64).to_be_bytes());
                     v.extend(std::iter::repeat_n(b'm', FRAGMENT));
                 }
                 v
