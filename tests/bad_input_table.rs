@@ -49,13 +49,7 @@ async fn an_oversize_fragmented_message_is_message_too_big_and_the_peer_gets_100
     let options = options()
         .max_frame_size(Some(128 << 10))
         .max_message_size(Some(256 << 10));
-    case(
-        "oversize_message",
-        options,
-        ErrorKind::MessageTooBig,
-        1009,
-    )
-    .await;
+    case("oversize_message", options, ErrorKind::MessageTooBig, 1009).await;
 }
 
 #[tokio::test]
