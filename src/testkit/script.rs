@@ -308,4 +308,15 @@ mod tests {
         assert_eq!(burst_payload(7, 5), "7 xxx");
         assert_eq!(burst_payload(12345, 2), "12345 ");
     }
+
+    #[test]
+    fn an_oversize_message_is_eight_small_fragments() {
+        let script = Script::from_target("/?bad_frame=oversize_message").unwrap();
+        assert_eq!(script.bad_frame, Some(BadFrame::OversizeMessage));
+        let bytes = BadFrame::OversizeMessage.bytes();
+        assert_eq!(bytes.len(), 8 * (10 + (64 << 10)));
+        // Binary without FIN first, FIN + continuation last.
+        assert_eq!(bytes[0], 0x02);
+        assert_eq!(bytes[7 * (10 + (64 << 10))], 0x80);
+    }
 }
