@@ -134,9 +134,10 @@ fn main() {
                     "tokio-tungstenite" => {
                         Some(spawned(&runtime, tungstenite_client(url.clone(), scenario)))
                     }
-                    "fastwebsockets" => {
-                        Some(spawned(&runtime, fastwebsockets_client(server.port, scenario)))
-                    }
+                    "fastwebsockets" => Some(spawned(
+                        &runtime,
+                        fastwebsockets_client(server.port, scenario),
+                    )),
                     "node-ws" => node.as_ref().map(|script| run_node(script, &url, scenario)),
                     _ => unreachable!(),
                 };
@@ -145,7 +146,11 @@ fn main() {
                 }
             }
         }
-        let baseline = if times[1].1.is_empty() { median(&times[0].1) } else { median(&times[1].1) };
+        let baseline = if times[1].1.is_empty() {
+            median(&times[0].1)
+        } else {
+            median(&times[1].1)
+        };
         for (client, samples) in &times {
             if samples.is_empty() {
                 continue;

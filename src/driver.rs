@@ -117,10 +117,7 @@ impl<T: Transport> Driver<T> {
                 }
             },
             Action::Disconnect => {
-                let unsent = match std::mem::replace(&mut self.link, Link::None) {
-                    Link::Open { mut socket, .. } => socket.take_unsent(),
-                    _ => Vec::new(),
-                };
+                let unsent = self.drop_socket();
                 self.core.on_transport_lost(None, unsent, now);
             }
         }
@@ -238,14 +235,32 @@ impl<T: Transport> Driver<T> {
         }
 
         if let Some(error) = failure {
-            let unsent = match std::mem::replace(&mut self.link, Link::None) {
-                Link::Open { mut socket, .. } => socket.take_unsent(),
-                _ => Vec::new(),
-            };
+            let unsent = self.drop_socket();
             self.core.on_transport_lost(error, unsent, now);
             progressed = true;
         }
         progressed
+    }
+
+    /// Drops the link; returns the frames handed to the socket but not
+    /// confirmed written. Every other application frame handed over since
+    /// the last flush left in a flush the socket made on its own (for
+    /// example with the close frame that reports a protocol error): those
+    /// count as written, so each frame is either written or returned.
+    fn drop_socket(&mut self) -> Vec<crate::core::Outgoing> {
+        match std::mem::replace(&mut self.link, Link::None) {
+            Link::Open {
+                mut socket,
+                unflushed_frames,
+                ..
+            } => {
+                let unsent = socket.take_unsent();
+                let returned = unsent.iter().filter(|out| !out.probe).count() as u64;
+                self.frames_written += unflushed_frames.saturating_sub(returned);
+                unsent
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Tells the handles what changed (room in the queue, killed streams,

@@ -1586,3 +1586,44 @@ fn random_inputs_keep_the_invariants() {
     }
     assert!(lifetimes > 10);
 }
+
+/// The randomized run above as a property: proptest picks the seed, the
+/// configuration and the length of each lifetime. 256 cases by default;
+/// run long with `PROPTEST_CASES=100000 cargo test --lib core::tests::proptest`.
+/// Native only (proptest is not in the wasm dev-dependencies).
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+mod proptest_core {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn random_lifetimes_keep_the_invariants(
+            seed in any::<u64>(),
+            config in 0..4usize,
+            length in 1..2_000u64,
+        ) {
+            let options = match config {
+                0 => keepalive_options(),
+                1 => keepalive_options().auto_upgrade(true).silence_pings(false),
+                2 => options().retry(Retry::default().max_retries(Some(3))),
+                _ => keepalive_options().auto_upgrade_with(|| Upgrade::new("/auto").protocol("a")),
+            };
+            let mut rng = Rng(seed);
+            let mut sim = Sim::new(&options, Instant::now(), rng.next());
+            for _ in 0..length {
+                sim.step(&mut rng);
+                if sim.terminated {
+                    break;
+                }
+            }
+            // Checks that every frame was written or returned exactly once.
+            sim.finish();
+        }
+    }
+}

@@ -43,7 +43,7 @@
 //! | `drop_after=N` | after echoing `N` data frames (0: right after the upgrade), drop the TCP abruptly. |
 //! | `no_upgrade=1` | read the request, never answer. |
 //! | `garbage=1` | answer the upgrade request with non-HTTP bytes, then close. |
-//! | `bad_frame=KIND` | after the upgrade write a raw invalid frame: `utf8`, `fragmented_ping`, `reserved_opcode` or `oversize` (a binary header announcing 100 MiB). |
+//! | `bad_frame=KIND` | after the upgrade write a raw invalid frame: `utf8`, `fragmented_ping`, `reserved_opcode`, `oversize` (a binary header announcing 100 MiB) or `oversize_message` (a 512 KiB binary message in 8 fragments of 64 KiB); then read what the client sends until its close frame, whose code is recorded ([`TestServer::client_close_codes`]). |
 //! | `delay_ms=MS` | wait `MS` before answering the upgrade (success or rejection). |
 //!
 //! # HTTP control API (for browser tests)
@@ -135,7 +135,43 @@ impl TestServer {
 
     /// Starts a server on `addr` (port 0: chosen by the OS).
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<TestServer> {
-        let core = Core::start(addr).await?;
+        let core = Core::start(addr, None).await?;
+        Ok(TestServer {
+            owner: Arc::new(Owner { core }),
+        })
+    }
+
+    /// Starts a TLS server (`wss://`) on `127.0.0.1` with a port chosen by
+    /// the OS, presenting `cert_chain_der` (the server's certificate first,
+    /// DER) and its private key `key_der` (PKCS#8, PKCS#1 or SEC1 DER).
+    /// It behaves exactly like [`start`](Self::start) once the TLS
+    /// handshake is done; [`url`](Self::url) then gives
+    /// `wss://localhost:PORT…`, so the certificate should name `localhost`.
+    ///
+    /// Fails with [`std::io::ErrorKind::InvalidInput`] on a certificate or
+    /// key rustls does not accept.
+    pub async fn start_tls(
+        cert_chain_der: Vec<Vec<u8>>,
+        key_der: Vec<u8>,
+    ) -> std::io::Result<TestServer> {
+        use tokio_rustls::rustls;
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        let chain: Vec<rustls::pki_types::CertificateDer<'static>> = cert_chain_der
+            .into_iter()
+            .map(rustls::pki_types::CertificateDer::from)
+            .collect();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(key_der)
+            .map_err(|e| invalid(format!("private key: {e}")))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| invalid(format!("certificate: {e}")))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let core = Core::start(addr, Some(acceptor)).await?;
         Ok(TestServer {
             owner: Arc::new(Owner { core }),
         })
@@ -153,10 +189,16 @@ impl TestServer {
         self.core().addr()
     }
 
-    /// `ws://HOST:PORT` followed by `path` (a `/` is inserted if `path` lacks one).
+    /// `ws://HOST:PORT` followed by `path` (a `/` is inserted if `path` lacks
+    /// one); for a TLS server ([`start_tls`](Self::start_tls)),
+    /// `wss://localhost:PORT` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         let sep = if path.starts_with('/') { "" } else { "/" };
-        format!("ws://{}{sep}{path}", self.addr())
+        if self.core().is_tls() {
+            format!("wss://localhost:{}{sep}{path}", self.addr().port())
+        } else {
+            format!("ws://{}{sep}{path}", self.addr())
+        }
     }
 
     /// Stops listening and aborts every live connection abruptly (the TCP is
@@ -203,6 +245,19 @@ impl TestServer {
     /// Payloads of every Ping frame received from clients, in order.
     pub fn pings(&self) -> Vec<Vec<u8>> {
         self.core().pings()
+    }
+
+    /// The status code of every close frame received from a client, in
+    /// order (1005 for a close frame without one), on echoing and
+    /// `bad_frame` connections alike: what a client told the server when
+    /// it closed or failed the connection.
+    pub fn client_close_codes(&self) -> Vec<u16> {
+        self.core().client_close_codes()
+    }
+
+    /// Resolves when at least `n` client close frames have been received.
+    pub async fn wait_for_client_close_codes(&self, n: usize) {
+        self.core().wait_for_client_close_codes(n).await
     }
 
     /// Number of data frames (text and binary) received from clients.

@@ -42,6 +42,9 @@ pub(crate) enum BadFrame {
     ReservedOpcode,
     /// A binary frame header announcing 100 MiB, followed by a few bytes.
     Oversize,
+    /// A binary message of 512 KiB in 8 fragments of 64 KiB: every frame
+    /// is small, the message is not.
+    OversizeMessage,
 }
 
 impl BadFrame {
@@ -58,6 +61,19 @@ impl BadFrame {
                 let mut v = vec![0x82, 0x7F];
                 v.extend_from_slice(&(100u64 << 20).to_be_bytes());
                 v.extend(std::iter::repeat_n(0u8, 1024));
+                v
+            }
+            BadFrame::OversizeMessage => {
+                const FRAGMENT: usize = 64 << 10;
+                let mut v = Vec::with_capacity(8 * (FRAGMENT + 10));
+                for i in 0..8 {
+                    // Binary first, continuations after; FIN on the last.
+                    let opcode = if i == 0 { 0x02 } else { 0x00 };
+                    let fin = if i == 7 { 0x80 } else { 0x00 };
+                    v.extend_from_slice(&[fin | opcode, 0x7F]);
+                    v.extend_from_slice(&(FRAGMENT as u64).to_be_bytes());
+                    v.extend(std::iter::repeat_n(b'm', FRAGMENT));
+                }
                 v
             }
         }
@@ -209,6 +225,7 @@ impl Script {
                         "fragmented_ping" => BadFrame::FragmentedPing,
                         "reserved_opcode" => BadFrame::ReservedOpcode,
                         "oversize" => BadFrame::Oversize,
+                        "oversize_message" => BadFrame::OversizeMessage,
                         _ => return Err(format!("unknown bad_frame: {value:?}")),
                     })
                 }
@@ -290,5 +307,16 @@ mod tests {
     fn payloads() {
         assert_eq!(burst_payload(7, 5), "7 xxx");
         assert_eq!(burst_payload(12345, 2), "12345 ");
+    }
+
+    #[test]
+    fn an_oversize_message_is_eight_small_fragments() {
+        let script = Script::from_target("/?bad_frame=oversize_message").unwrap();
+        assert_eq!(script.bad_frame, Some(BadFrame::OversizeMessage));
+        let bytes = BadFrame::OversizeMessage.bytes();
+        assert_eq!(bytes.len(), 8 * (10 + (64 << 10)));
+        // Binary without FIN first, FIN + continuation last.
+        assert_eq!(bytes[0], 0x02);
+        assert_eq!(bytes[7 * (10 + (64 << 10))], 0x80);
     }
 }

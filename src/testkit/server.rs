@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -27,6 +27,14 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest `down_ms` accepted by `/_control/restart`.
 const MAX_DOWN_MS: u64 = 60_000;
 
+/// A server connection: plain TCP or TLS over it.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type Stream = Box<dyn Io>;
+
+/// How long a TLS handshake may take before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A command sent to a live WebSocket connection.
 enum Command {
     Close(u16, String),
@@ -46,6 +54,7 @@ struct Conn {
 struct State {
     requests: Vec<RecordedRequest>,
     pings: Vec<Vec<u8>>,
+    client_close_codes: Vec<u16>,
     frames: u64,
     accepted: u64,
     conns: HashMap<u64, Conn>,
@@ -60,6 +69,8 @@ struct State {
 /// State shared by the handle, the accept loop and every connection task.
 pub(crate) struct Core {
     addr: SocketAddr,
+    /// Set for a TLS server (`wss://`).
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: Mutex<State>,
     /// Bumped on every change, so waiters re-check their condition.
     version: watch::Sender<u64>,
@@ -80,10 +91,14 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 impl Core {
     /// Binds `addr` and starts accepting.
-    pub(crate) async fn start(addr: SocketAddr) -> std::io::Result<Arc<Core>> {
+    pub(crate) async fn start(
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<Arc<Core>> {
         let listener = bind(addr)?;
         let core = Arc::new(Core {
             addr: listener.local_addr()?,
+            tls,
             state: Mutex::new(State::default()),
             version: watch::channel(0).0,
         });
@@ -93,6 +108,10 @@ impl Core {
 
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -168,8 +187,23 @@ impl Core {
             core: Arc::clone(self),
             id,
         };
+        let tls = self.tls.clone();
         let task = tokio::spawn(async move {
             let guard = guard;
+            let stream: Stream = match tls {
+                None => Box::new(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => Box::new(tls),
+                        Ok(Err(e)) => {
+                            tracing::debug!("testkit: TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
             handle_conn(&guard, stream, rx).await;
         });
         let doomed = match self.lock().conns.get_mut(&id) {
@@ -191,6 +225,16 @@ impl Core {
     }
     pub(crate) fn pings(&self) -> Vec<Vec<u8>> {
         self.lock().pings.clone()
+    }
+    pub(crate) fn client_close_codes(&self) -> Vec<u16> {
+        self.lock().client_close_codes.clone()
+    }
+    pub(crate) async fn wait_for_client_close_codes(&self, n: usize) {
+        self.wait_until(|s| s.client_close_codes.len() >= n).await
+    }
+    fn record_client_close(&self, close: &Option<CloseFrame>) {
+        let code = close.as_ref().map_or(1005, |c| u16::from(c.code));
+        self.update(|st| st.client_close_codes.push(code));
     }
     pub(crate) fn frames_received(&self) -> u64 {
         self.lock().frames
@@ -357,7 +401,7 @@ impl Head {
 
 /// Reads a request head. Returns the head and any bytes read past it, or
 /// `Err(())` after answering a malformed request with 400 (or on EOF).
-async fn read_head(stream: &mut TcpStream) -> Result<(Head, Vec<u8>), ()> {
+async fn read_head(stream: &mut Stream) -> Result<(Head, Vec<u8>), ()> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         let mut chunk = [0u8; 2048];
@@ -415,7 +459,7 @@ fn reason_phrase(status: u16) -> &'static str {
 
 /// Writes a complete HTTP/1.1 response (with CORS and no-store headers) and flushes.
 async fn respond(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     status: u16,
     content_type: &str,
     extra: &[(String, String)],
@@ -458,7 +502,7 @@ fn json_escape(text: &str) -> String {
     out
 }
 
-async fn hold(stream: &mut TcpStream) {
+async fn hold(stream: &mut Stream) {
     let mut sink = [0u8; 4096];
     while let Ok(n) = stream.read(&mut sink).await {
         if n == 0 {
@@ -469,7 +513,7 @@ async fn hold(stream: &mut TcpStream) {
 
 async fn handle_conn(
     guard: &ConnGuard,
-    mut stream: TcpStream,
+    mut stream: Stream,
     commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let Ok((head, rest)) = read_head(&mut stream).await else {
@@ -484,7 +528,7 @@ async fn handle_conn(
     }
 }
 
-async fn handle_http(guard: &ConnGuard, mut stream: TcpStream, head: Head) {
+async fn handle_http(guard: &ConnGuard, mut stream: Stream, head: Head) {
     let core = &guard.core;
     let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
     let param = |name: &str| {
@@ -577,7 +621,7 @@ async fn handle_http(guard: &ConnGuard, mut stream: TcpStream, head: Head) {
 
 async fn handle_upgrade(
     guard: &ConnGuard,
-    mut stream: TcpStream,
+    mut stream: Stream,
     head: Head,
     rest: Vec<u8>,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -666,7 +710,17 @@ async fn handle_upgrade(
     if let Some(bad) = script.bad_frame {
         if stream.write_all(&bad.bytes()).await.is_ok() {
             let _ = stream.flush().await;
-            hold(&mut stream).await;
+            // The client should fail the connection with a close frame:
+            // read until it comes (its code is recorded) or the TCP ends.
+            let mut ws =
+                WebSocketStream::from_partially_read(stream, rest, Role::Server, None).await;
+            while let Some(Ok(msg)) = ws.next().await {
+                if let Message::Close(close) = msg {
+                    core.record_client_close(&close);
+                    let _ = ws.flush().await;
+                    break;
+                }
+            }
         }
         return;
     }
@@ -705,7 +759,7 @@ fn close_frame(code: u16, reason: &str) -> CloseFrame {
 /// The echo loop of an upgraded connection, following `script`.
 async fn run_ws(
     core: &Core,
-    mut ws: WebSocketStream<TcpStream>,
+    mut ws: WebSocketStream<Stream>,
     script: &Script,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
@@ -778,7 +832,8 @@ async fn run_ws(
                         // tungstenite queued the pong; make sure it goes out now.
                         ws.flush().await?;
                     }
-                    Message::Close(_) => {
+                    Message::Close(close) => {
+                        core.record_client_close(&close);
                         // The reply (if any) is queued; flush it, then the stream ends.
                         let _ = ws.flush().await;
                     }

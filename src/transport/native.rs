@@ -1,9 +1,11 @@
 //! The native transport: TCP (and rustls for `wss`) dialed by tokio, the
 //! Websocket spoken by tokio-tungstenite.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Sink, Stream};
@@ -127,6 +129,7 @@ impl Transport for NativeTransport {
                         socket: NativeSocket {
                             ws,
                             in_flight: Vec::new(),
+                            failing: None,
                         },
                         protocol,
                         headers: response.headers().clone(),
@@ -174,22 +177,83 @@ fn tls_config(extra_roots_der: &[Vec<u8>]) -> Result<rustls::ClientConfig, rustl
         .with_no_client_auth())
 }
 
+/// How long the close frame that reports a peer's protocol error may take
+/// to leave before the socket is dropped anyway.
+const FAIL_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// An open native Websocket. Frames handed to tungstenite are kept (cheap
 /// clones of their buffers) until a flush confirms them written, so that a
 /// failure can give them back.
 pub(crate) struct NativeSocket {
     ws: WebSocketStream<Box<dyn Io>>,
     in_flight: Vec<(Message, bool)>,
+    /// The peer broke the protocol: a close frame with the matching code
+    /// (RFC 6455 §7.4.1: 1002, 1007, 1009) is on its way out, best effort
+    /// and bounded in time, before the error is reported.
+    failing: Option<Failing>,
+}
+
+struct Failing {
+    error: Error,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl NativeSocket {
+    /// Starts "failing the WebSocket connection" (RFC 6455 §7.1.7): queues
+    /// a close frame with `code`; the error is reported once it is flushed
+    /// or after [`FAIL_CLOSE_TIMEOUT`].
+    fn begin_failing(&mut self, error: Error, code: u16) {
+        let close = Message::Close(Some(WsCloseFrame {
+            code: WsCloseCode::from(code),
+            reason: Utf8Bytes::from_static(""),
+        }));
+        let queued = Pin::new(&mut self.ws).start_send(close).is_ok();
+        let deadline = if queued {
+            FAIL_CLOSE_TIMEOUT
+        } else {
+            Duration::ZERO
+        };
+        self.failing = Some(Failing {
+            error,
+            deadline: Box::pin(tokio::time::sleep(deadline)),
+        });
+    }
+
+    /// Drives the close frame of a failing socket; ready with the error.
+    fn poll_failing(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        let Some(failing) = &mut self.failing else {
+            return Poll::Pending;
+        };
+        let flushed = Pin::new(&mut self.ws).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = flushed {
+            // Whatever was handed over before the close frame left with it.
+            self.in_flight.clear();
+        }
+        if flushed.is_pending() && failing.deadline.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let failing = self.failing.take().expect("checked above");
+        Poll::Ready(failing.error)
+    }
 }
 
 impl Socket for NativeSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
+        if self.failing.is_some() {
+            return self.poll_failing(cx).map(|error| Some(Err(error)));
+        }
         loop {
             return match Pin::new(&mut self.ws).poll_next(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
+                Poll::Ready(Some(Err(e))) => match fail_close_code(&e) {
+                    Some(code) => {
+                        self.begin_failing(socket_error(e), code);
+                        self.poll_failing(cx).map(|error| Some(Err(error)))
+                    }
+                    None => Poll::Ready(Some(Err(socket_error(e)))),
+                },
                 Poll::Ready(Some(Ok(message))) => match from_message(message) {
                     Some(frame) => Poll::Ready(Some(Ok(frame))),
                     None => continue,
@@ -199,6 +263,9 @@ impl Socket for NativeSocket {
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.failing.is_some() {
+            return self.poll_failing(cx).map(Err);
+        }
         Pin::new(&mut self.ws).poll_ready(cx).map_err(socket_error)
     }
 
@@ -211,6 +278,9 @@ impl Socket for NativeSocket {
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.failing.is_some() {
+            return self.poll_failing(cx).map(Err);
+        }
         let flushed = Pin::new(&mut self.ws).poll_flush(cx).map_err(socket_error);
         if let Poll::Ready(Ok(())) = flushed {
             self.in_flight.clear();
@@ -275,6 +345,21 @@ fn upgrade_error(error: tungstenite::Error) -> Error {
             "the server's answer is not a valid WebSocket upgrade",
         )
         .with_source(other),
+    }
+}
+
+/// The close code that tells the peer why we fail the connection, for the
+/// errors that are the peer's fault (RFC 6455 §7.4.1); `None` when the
+/// socket itself failed and nothing can be sent.
+fn fail_close_code(error: &tungstenite::Error) -> Option<u16> {
+    use tungstenite::error::ProtocolError;
+    use tungstenite::Error as E;
+    match error {
+        E::Capacity(_) => Some(1009),
+        E::Utf8(_) => Some(1007),
+        E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        E::Protocol(_) | E::AttackAttempt => Some(1002),
+        _ => None,
     }
 }
 
