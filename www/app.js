@@ -123,7 +123,11 @@ function onEvent(event) {
       setState("up", "upgrade failed");
       break;
     case "frame":
-      log("frame", `${event.kind} ${show(event.data)} on #${event.stream}`);
+      if (event.kind === "close") {
+        log("frame", `close ${event.code}${event.reason ? ` ${show(event.reason)}` : ""} on #${event.stream}`);
+      } else {
+        log("frame", `${event.kind} ${show(event.data)} on #${event.stream}`);
+      }
       break;
     case "error":
       log("error", event.error.message);

@@ -45,6 +45,15 @@ const check = async (name, action) => {
   console.log(`ok   ${name} (${Date.now() - t0} ms)`);
 };
 
+/** Rejects if `promise` takes longer than WAIT_MS. */
+function withTimeout(promise, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${WAIT_MS} ms`)), WAIT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 const logCount = (page, type) => page.locator(`#log li[data-type="${type}"]`).count();
 
 /** Waits until the log holds more than `before` entries of `type` (optionally containing `text`). */
@@ -127,6 +136,46 @@ try {
     await page.waitForFunction(() => /^\d+(\.\d+)? ms$/.test(document.getElementById("rtt").textContent), null, {
       timeout: WAIT_MS,
     });
+  });
+
+  await check("facade: async iterator, thrown errors, binary echo", async () => {
+    const result = await withTimeout(page.evaluate(async (wsUrl) => {
+      const { WsTether } = await import("./pkg/wstether.js");
+      const kindOf = (f) => {
+        try {
+          f();
+          return "no error";
+        } catch (error) {
+          return `${error.name}/${error.kind}`;
+        }
+      };
+      const bad = kindOf(() => WsTether.open(wsUrl, { retry: { jitter: 2 } }));
+      const typo = kindOf(() => WsTether.open(wsUrl, { autoUpgrad: true }));
+      const tether = WsTether.open(wsUrl, { retry: false });
+      const stream = tether.upgrade("/", null);
+      const badClose = kindOf(() => tether.close(stream, 1001));
+      const seen = [];
+      for await (const event of tether.events()) {
+        seen.push(event.type === "frame" ? `frame:${event.kind}` : event.type);
+        if (event.type === "upgraded") tether.send(stream, [new Uint8Array([1, 2, 3]), "text"]);
+        if (event.type === "frame" && event.data instanceof Uint8Array) seen.push(`bytes:${event.data.join(",")}`);
+        if (event.type === "frame" && event.data === "text") tether.close(stream, 4000, "done");
+        if (event.type === "down") seen.push(`${event.reasonKind}:${event.willReconnect}`);
+      }
+      const stale = kindOf(() => tether.send(stream, "late"));
+      tether.free();
+      return { bad, typo, badClose, seen: seen.join(" "), stale };
+    }, new URL(await page.inputValue("#url")).origin), "the in-page facade check");
+    const expected = {
+      bad: "WsTetherError/InvalidOption",
+      typo: "WsTetherError/InvalidOption",
+      badClose: "WsTetherError/InvalidCloseCode",
+      seen: "up upgraded frame:binary bytes:1,2,3 frame:text frame:close down shutdown:false",
+      stale: "WsTetherError/Closed",
+    };
+    if (JSON.stringify(result) !== JSON.stringify(expected)) {
+      throw new Error(`got ${JSON.stringify(result)}, expected ${JSON.stringify(expected)}`);
+    }
   });
 
   await check("no page errors", async () => {
