@@ -57,6 +57,8 @@ mod driver;
 mod error;
 mod event;
 mod frame;
+#[cfg(all(feature = "js", target_arch = "wasm32", target_os = "unknown"))]
+mod js;
 mod mailbox;
 mod options;
 mod request;

@@ -3,6 +3,12 @@
 //! upgrading again (as Gun's guide says), then closes cleanly.
 //!
 //! Run it with `cargo run --example demo --features testkit`.
+//!
+//! With `--web` it serves the browser demo instead (`www/`, the wasm build
+//! through the JavaScript facade), beside a testkit server: see `web.rs`
+//! and `cargo run --example demo --features testkit -- --web --help`.
+
+mod web;
 
 use std::time::Duration;
 
@@ -11,6 +17,15 @@ use wstether::{Connection, Event, Frame, Keepalive, Options, Retry, Upgrade};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--web") {
+        return web::run(&args).await;
+    }
+    native().await
+}
+
+/// The native demo (no arguments).
+async fn native() -> Result<(), Box<dyn std::error::Error>> {
     let server = TestServer::start().await?;
     println!("testkit server on {}", server.url(""));
 

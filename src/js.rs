@@ -1,0 +1,644 @@
+//! The JavaScript/TypeScript facade (feature `js`, browser wasm only):
+//! [`WsTether`], turned into an ES module by `wasm-bindgen --target web`
+//! (see `www/`).
+//!
+//! It is the Rust API with JavaScript values: options are a plain object,
+//! streams are numbers, frames are strings (text) or `Uint8Array`s
+//! (binary), events are plain objects `{ type: "up" | "upgraded" | ... }`
+//! delivered to a callback ([`WsTether::on_event`]) or pulled one at a
+//! time ([`WsTether::next`], [`WsTether::events`] for `for await`), and
+//! errors are thrown as `Error`s named `WsTetherError` whose `kind` is the
+//! [`ErrorKind`](crate::ErrorKind) (also at the start of the message).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::lock::Mutex as AsyncMutex;
+use http::HeaderMap;
+use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::error::ErrorKind;
+use crate::event::{DownReason, Event, StreamRef};
+use crate::frame::Frame;
+use crate::options::{Heartbeat, Keepalive, Options, Retry};
+use crate::request::Upgrade;
+use crate::{Connection, Error, Events};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A message's payload: a string for a text frame, bytes for a binary one. */
+export type WsTetherData = string | Uint8Array;
+
+/** The options of `WsTether.open`; every field is optional. */
+export interface WsTetherOptions {
+  /** The reconnect policy (exponential backoff with jitter); `false`: never reconnect. */
+  retry?: false | {
+    /** The first delay, in ms (default 100). */
+    initialDelayMs?: number;
+    /** The largest delay, in ms (default 30000). */
+    maxDelayMs?: number;
+    /** Consecutive retries before giving up; `null` (default): forever. */
+    maxRetries?: number | null;
+    /** The random share taken off each delay, 0 to 1 (default 0.5). */
+    jitter?: number;
+  };
+  /**
+   * Keeps the connection alive and notices a dead peer: after `intervalMs` of silence a
+   * heartbeat message goes out; with nothing heard within `timeoutMs`, the peer is dead
+   * (`down` with reasonKind "peerDead", then a reconnect). Default: none.
+   */
+  keepalive?: null | {
+    intervalMs: number;
+    timeoutMs: number;
+    /** The heartbeat message (default the text "♥"). */
+    heartbeat?: WsTetherData;
+    /** The server's reply, which measures `rtt()` and is hidden from the events (default: the heartbeat itself, echoed). */
+    heartbeatReply?: WsTetherData;
+  };
+  /** Re-run the last upgrade after each reconnect (default false, as in Gun). */
+  autoUpgrade?: boolean;
+}
+
+/** An error thrown (or carried by an event) by wstether. */
+export interface WsTetherError extends Error {
+  name: "WsTetherError";
+  /** The Rust `ErrorKind`, e.g. "StaleStream", "QueueFull", "InvalidCloseCode". */
+  kind: string;
+  /** The frames that were not sent because of this error. */
+  unsent: WsTetherData[];
+}
+
+/** Why the connection went down. */
+export type WsTetherDownKind = "closedByPeer" | "shutdown" | "peerDead" | "upgradeRejected" | "error";
+
+/** What happened on a connection: one fact per event, one frame per `frame` event. */
+export type WsTetherEvent =
+  | { type: "up"; attempt: number }
+  | { type: "upgraded"; stream: number; protocol: string | null; headers: Record<string, string> }
+  | { type: "upgradeFailed"; stream: number; status: number | null; headers: Record<string, string>; error: WsTetherError }
+  | { type: "frame"; stream: number; kind: "text" | "binary" | "ping" | "pong" | "close"; data: WsTetherData; code?: number; reason?: string }
+  | { type: "error"; stream: number | null; error: WsTetherError }
+  | {
+      type: "down";
+      /** Why, for people. */
+      reason: string;
+      reasonKind: WsTetherDownKind;
+      /** The close code and reason, when the server closed (reasonKind "closedByPeer"). */
+      code?: number;
+      closeReason?: string;
+      /** The socket's error (reasonKind "error"). */
+      error?: WsTetherError;
+      killedStreams: number[];
+      /** Frames queued but not written: they did not reach the server. */
+      unsent: WsTetherData[];
+      unsentCount: number;
+      /** false: this is the last event. */
+      willReconnect: boolean;
+    }
+  | { type: "reconnecting"; attempt: number; delayMs: number };
+"#;
+
+#[wasm_bindgen(inline_js = "export function wstether_async_iterable(next) {
+  return {
+    next() {
+      return next().then((value) => (value === null ? { done: true, value: undefined } : { done: false, value }));
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}")]
+extern "C" {
+    fn wstether_async_iterable(next: &Function) -> JsValue;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A `WsTetherOptions` object.
+    #[wasm_bindgen(typescript_type = "WsTetherOptions")]
+    pub type JsOptions;
+    /// One subprotocol or a list of them.
+    #[wasm_bindgen(typescript_type = "string | string[]")]
+    pub type JsProtocols;
+}
+
+/// Where the events go: pulled by `next()`, or pushed to a callback.
+enum Source {
+    Pulled(Events),
+    Callback,
+}
+
+/// A WebSocket connection that reconnects by itself: the JavaScript face
+/// of [`Connection`]. Open one with `WsTether.open(url, options)`.
+///
+/// Calling `free()` (or losing the object to the garbage collector) closes
+/// the connection at once; `shutdown()` closes it gracefully.
+#[wasm_bindgen]
+pub struct WsTether {
+    connection: Connection,
+    events: Rc<AsyncMutex<Source>>,
+    callback: Rc<RefCell<Option<Function>>>,
+}
+
+#[wasm_bindgen]
+impl WsTether {
+    /// Opens a connection to `url` (`ws://` or `wss://`) and starts
+    /// connecting in the background; the first event is `up` (or `error`
+    /// and `reconnecting`). Throws a `WsTetherError` on a malformed URL or
+    /// options.
+    pub fn open(url: &str, options: Option<JsOptions>) -> Result<WsTether, JsValue> {
+        let options = match options {
+            Some(options) => parse_options(&object_of(&options, "options")?)?,
+            None => Options::default(),
+        };
+        let (connection, events) = Connection::open(url, options).map_err(|e| js_error(&e))?;
+        Ok(WsTether {
+            connection,
+            events: Rc::new(AsyncMutex::new(Source::Pulled(events))),
+            callback: Rc::new(RefCell::new(None)),
+        })
+    }
+
+    /// Upgrades `path` (with its query) to a Websocket, offering the given
+    /// subprotocols; returns the new stream's id. The answer is an
+    /// `upgraded` or `upgradeFailed` event with that id.
+    pub fn upgrade(&self, path: &str, protocols: Option<JsProtocols>) -> Result<f64, JsValue> {
+        let protocols = JsValue::from(protocols);
+        let mut upgrade = Upgrade::new(path);
+        if let Some(protocol) = protocols.as_string() {
+            upgrade = upgrade.protocol(protocol);
+        } else if Array::is_array(&protocols) {
+            for protocol in Array::from(&protocols).iter() {
+                let protocol = protocol
+                    .as_string()
+                    .ok_or_else(|| type_error("upgrade: subprotocols must be strings"))?;
+                upgrade = upgrade.protocol(protocol);
+            }
+        } else if !protocols.is_undefined() && !protocols.is_null() {
+            return Err(type_error(
+                "upgrade: protocols must be a string or an array of strings",
+            ));
+        }
+        let stream = self
+            .connection
+            .ws_upgrade_with(upgrade)
+            .map_err(|e| js_error(&e))?;
+        Ok(stream.0 as f64)
+    }
+
+    /// Sends a message (a string: text; a `Uint8Array` or `ArrayBuffer`:
+    /// binary) or an array of them, in order, on `stream`. Throws a
+    /// `WsTetherError` (with the frames in `unsent`) if they cannot be
+    /// queued, e.g. `StaleStream` for a stream from before a reconnect.
+    pub fn send(
+        &self,
+        stream: f64,
+        #[wasm_bindgen(
+            unchecked_param_type = "WsTetherData | ArrayBuffer | (WsTetherData | ArrayBuffer)[]"
+        )]
+        data: JsValue,
+    ) -> Result<(), JsValue> {
+        let stream = stream_ref(stream)?;
+        let frames = if Array::is_array(&data) {
+            Array::from(&data)
+                .iter()
+                .map(|item| frame_from_js(&item))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![frame_from_js(&data)?]
+        };
+        self.connection
+            .ws_send(stream, frames)
+            .map_err(|e| js_error(&e))
+    }
+
+    /// Closes `stream` with a close frame (`code` default 1000; a browser
+    /// may send 1000 or 3000–4999) and stops reconnecting.
+    pub fn close(
+        &self,
+        stream: f64,
+        code: Option<u16>,
+        reason: Option<String>,
+    ) -> Result<(), JsValue> {
+        let stream = stream_ref(stream)?;
+        let frame = Frame::close(code.unwrap_or(1000), reason.unwrap_or_default())
+            .map_err(|e| js_error(&e))?;
+        self.connection
+            .ws_send(stream, frame)
+            .map_err(|e| js_error(&e))
+    }
+
+    /// Closes gracefully: queued frames are written, then a close frame;
+    /// no reconnect. The last event is `down` with `willReconnect: false`.
+    pub fn shutdown(&self) {
+        self.connection.shutdown();
+    }
+
+    /// Sends a keepalive heartbeat now (e.g. when the page comes back).
+    pub fn probe(&self) {
+        self.connection.probe();
+    }
+
+    /// The round-trip time of the last answered heartbeat, in ms
+    /// (`undefined` before the first answer, or without a keepalive).
+    pub fn rtt(&self) -> Option<f64> {
+        self.connection.rtt().map(|rtt| rtt.as_secs_f64() * 1000.0)
+    }
+
+    /// Counters over the connection's life: `{ framesWritten, framesReceived }`.
+    #[wasm_bindgen(unchecked_return_type = "{ framesWritten: number; framesReceived: number }")]
+    pub fn stats(&self) -> JsValue {
+        let stats = self.connection.stats();
+        let object = Object::new();
+        set(&object, "framesWritten", stats.frames_written as f64);
+        set(&object, "framesReceived", stats.frames_received as f64);
+        object.into()
+    }
+
+    /// Delivers every event to `callback`, in order, from now on (calling
+    /// it again replaces the callback). Once a callback is set, `next()`
+    /// and `events()` are refused.
+    #[wasm_bindgen(js_name = onEvent)]
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: WsTetherEvent) => void")] callback: Function,
+    ) -> Result<(), JsValue> {
+        let Some(mut source) = self.events.try_lock() else {
+            return Err(type_error(
+                "onEvent: a next() is pending; use either onEvent or next()/events()",
+            ));
+        };
+        *self.callback.borrow_mut() = Some(callback);
+        if let Source::Pulled(_) = &*source {
+            let Source::Pulled(events) = std::mem::replace(&mut *source, Source::Callback) else {
+                unreachable_source()
+            };
+            wasm_bindgen_futures::spawn_local(pump(events, self.callback.clone()));
+        }
+        Ok(())
+    }
+
+    /// The next event; resolves to `null` once the connection has ended.
+    #[wasm_bindgen(unchecked_return_type = "Promise<WsTetherEvent | null>")]
+    pub fn next(&self) -> Promise {
+        wasm_bindgen_futures::future_to_promise(next_event(self.events.clone()))
+    }
+
+    /// The events as an async iterator: `for await (const event of tether.events()) { ... }`.
+    /// It ends once the connection has ended.
+    #[wasm_bindgen(unchecked_return_type = "AsyncIterableIterator<WsTetherEvent>")]
+    pub fn events(&self) -> JsValue {
+        let events = self.events.clone();
+        let next = Closure::<dyn FnMut() -> Promise>::new(move || {
+            wasm_bindgen_futures::future_to_promise(next_event(events.clone()))
+        });
+        wstether_async_iterable(next.into_js_value().unchecked_ref())
+    }
+}
+
+fn unreachable_source() -> ! {
+    wasm_bindgen::throw_str("wstether: event source changed under its lock")
+}
+
+async fn next_event(events: Rc<AsyncMutex<Source>>) -> Result<JsValue, JsValue> {
+    let mut source = events.lock().await;
+    match &mut *source {
+        Source::Pulled(events) => Ok(events.recv().await.map_or(JsValue::NULL, event_to_js)),
+        Source::Callback => Err(type_error(
+            "next: events are delivered to the onEvent callback",
+        )),
+    }
+}
+
+async fn pump(mut events: Events, callback: Rc<RefCell<Option<Function>>>) {
+    while let Some(event) = events.recv().await {
+        let value = event_to_js(event);
+        let callback = callback.borrow().clone();
+        if let Some(callback) = callback {
+            if let Err(thrown) = callback.call1(&JsValue::UNDEFINED, &value) {
+                web_sys::console::error_2(&"wstether: the onEvent callback threw".into(), &thrown);
+            }
+        }
+    }
+}
+
+// --- options ---
+
+fn parse_options(object: &Object) -> Result<Options, JsValue> {
+    check_keys(object, "options", &["retry", "keepalive", "autoUpgrade"])?;
+    let mut options = Options::default();
+    if let Some(retry) = field(object, "retry")? {
+        if retry == JsValue::FALSE {
+            options = options.retry(Retry::never());
+        } else {
+            options = options.retry(parse_retry(&object_of(&retry, "options.retry")?)?);
+        }
+    }
+    if let Some(keepalive) = field(object, "keepalive")? {
+        options = options.keepalive(if keepalive.is_null() {
+            None
+        } else {
+            Some(parse_keepalive(&object_of(
+                &keepalive,
+                "options.keepalive",
+            )?)?)
+        });
+    }
+    if let Some(auto) = field(object, "autoUpgrade")? {
+        let auto = auto
+            .as_bool()
+            .ok_or_else(|| invalid_option("options.autoUpgrade must be a boolean"))?;
+        options = options.auto_upgrade(auto);
+    }
+    Ok(options)
+}
+
+fn parse_retry(object: &Object) -> Result<Retry, JsValue> {
+    let name = "options.retry";
+    check_keys(
+        object,
+        name,
+        &["initialDelayMs", "maxDelayMs", "maxRetries", "jitter"],
+    )?;
+    let mut retry = Retry::default();
+    if let Some(ms) = millis(object, name, "initialDelayMs")? {
+        retry = retry.initial_delay(ms);
+    }
+    if let Some(ms) = millis(object, name, "maxDelayMs")? {
+        retry = retry.max_delay(ms);
+    }
+    if let Some(max) = field(object, "maxRetries")? {
+        retry = retry.max_retries(if max.is_null() {
+            None
+        } else {
+            let n = number(&max, name, "maxRetries")?;
+            if n.fract() != 0.0 || n > u32::MAX as f64 {
+                return Err(invalid_option(&format!(
+                    "{name}.maxRetries must be a whole number or null"
+                )));
+            }
+            Some(n as u32)
+        });
+    }
+    if let Some(jitter) = field(object, "jitter")? {
+        retry = retry.jitter(number(&jitter, name, "jitter")?);
+    }
+    Ok(retry)
+}
+
+fn parse_keepalive(object: &Object) -> Result<Keepalive, JsValue> {
+    let name = "options.keepalive";
+    check_keys(
+        object,
+        name,
+        &["intervalMs", "timeoutMs", "heartbeat", "heartbeatReply"],
+    )?;
+    let required = |key: &str| {
+        millis(object, name, key)?
+            .ok_or_else(|| invalid_option(&format!("{name}.{key} is required")))
+    };
+    let (interval, timeout) = (required("intervalMs")?, required("timeoutMs")?);
+    let heartbeat = match field(object, "heartbeat")? {
+        Some(value) => frame_from_js(&value)?,
+        None => Frame::text("♥"),
+    };
+    let heartbeat = match field(object, "heartbeatReply")? {
+        Some(value) => {
+            let reply = frame_from_js(&value)?;
+            Heartbeat::message(heartbeat, move |frame| *frame == reply)
+        }
+        None => Heartbeat::echo(heartbeat),
+    };
+    Ok(Keepalive::new(interval, timeout).heartbeat(heartbeat))
+}
+
+/// `object[key]`, `None` when undefined.
+fn field(object: &Object, key: &str) -> Result<Option<JsValue>, JsValue> {
+    let value = Reflect::get(object, &JsValue::from_str(key))?;
+    Ok((!value.is_undefined()).then_some(value))
+}
+
+fn check_keys(object: &Object, name: &str, known: &[&str]) -> Result<(), JsValue> {
+    for key in Object::keys(object).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(invalid_option(&format!(
+                "unknown option {name}.{key} (known: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn object_of(value: &JsValue, name: &str) -> Result<Object, JsValue> {
+    if value.is_object() {
+        Ok(value.clone().unchecked_into())
+    } else {
+        Err(invalid_option(&format!("{name} must be an object")))
+    }
+}
+
+fn number(value: &JsValue, name: &str, key: &str) -> Result<f64, JsValue> {
+    match value.as_f64() {
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(invalid_option(&format!(
+            "{name}.{key} must be a number of at least 0"
+        ))),
+    }
+}
+
+fn millis(object: &Object, name: &str, key: &str) -> Result<Option<Duration>, JsValue> {
+    match field(object, key)? {
+        Some(value) => Ok(Some(Duration::from_secs_f64(
+            number(&value, name, key)? / 1000.0,
+        ))),
+        None => Ok(None),
+    }
+}
+
+// --- values ---
+
+fn stream_ref(id: f64) -> Result<StreamRef, JsValue> {
+    if id.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&id) {
+        Ok(StreamRef(id as u64))
+    } else {
+        Err(type_error("a stream id is the number upgrade() returned"))
+    }
+}
+
+fn frame_from_js(value: &JsValue) -> Result<Frame, JsValue> {
+    if let Some(text) = value.as_string() {
+        Ok(Frame::text(text))
+    } else if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+        Ok(Frame::binary(bytes.to_vec()))
+    } else if value.is_instance_of::<ArrayBuffer>() {
+        Ok(Frame::binary(Uint8Array::new(value).to_vec()))
+    } else {
+        Err(type_error(
+            "a message is a string (text) or a Uint8Array/ArrayBuffer (binary)",
+        ))
+    }
+}
+
+fn data_to_js(frame: &Frame) -> JsValue {
+    match frame {
+        Frame::Text(text) => JsValue::from_str(text),
+        Frame::Binary(data) | Frame::Ping(data) | Frame::Pong(data) => {
+            Uint8Array::from(&data[..]).into()
+        }
+        Frame::Close(_) => JsValue::from_str(""),
+    }
+}
+
+fn frames_to_js(frames: &[Frame]) -> Array {
+    frames.iter().map(data_to_js).collect()
+}
+
+fn headers_to_js(headers: &HeaderMap) -> Object {
+    let object = Object::new();
+    for (name, value) in headers {
+        set(
+            &object,
+            name.as_str(),
+            String::from_utf8_lossy(value.as_bytes()).as_ref(),
+        );
+    }
+    object
+}
+
+fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
+    // Setting a property on a fresh plain object cannot fail.
+    let _ = Reflect::set(object, &JsValue::from_str(key), &value.into());
+}
+
+fn event_to_js(event: Event) -> JsValue {
+    let object = Object::new();
+    let kind = |name: &str| set(&object, "type", name);
+    match event {
+        Event::Up { attempt } => {
+            kind("up");
+            set(&object, "attempt", attempt);
+        }
+        Event::Upgraded {
+            stream,
+            protocol,
+            headers,
+        } => {
+            kind("upgraded");
+            set(&object, "stream", stream.0 as f64);
+            set(
+                &object,
+                "protocol",
+                protocol.map_or(JsValue::NULL, JsValue::from),
+            );
+            set(&object, "headers", headers_to_js(&headers));
+        }
+        Event::UpgradeFailed {
+            stream,
+            status,
+            headers,
+            error,
+        } => {
+            kind("upgradeFailed");
+            set(&object, "stream", stream.0 as f64);
+            set(
+                &object,
+                "status",
+                status.map_or(JsValue::NULL, |s| JsValue::from(s.as_u16())),
+            );
+            set(&object, "headers", headers_to_js(&headers));
+            set(&object, "error", js_error(&error));
+        }
+        Event::Frame { stream, frame } => {
+            kind("frame");
+            set(&object, "stream", stream.0 as f64);
+            let frame_kind = match &frame {
+                Frame::Text(_) => "text",
+                Frame::Binary(_) => "binary",
+                Frame::Ping(_) => "ping",
+                Frame::Pong(_) => "pong",
+                Frame::Close(_) => "close",
+            };
+            set(&object, "kind", frame_kind);
+            set(&object, "data", data_to_js(&frame));
+            if let Frame::Close(close) = &frame {
+                let (code, reason) = close
+                    .as_ref()
+                    .map_or((1005, ""), |c| (c.code.as_u16(), c.reason.as_str()));
+                set(&object, "code", code);
+                set(&object, "reason", reason);
+            }
+        }
+        Event::Error { stream, error } => {
+            kind("error");
+            set(
+                &object,
+                "stream",
+                stream.map_or(JsValue::NULL, |s| JsValue::from(s.0 as f64)),
+            );
+            set(&object, "error", js_error(&error));
+        }
+        Event::Down {
+            reason,
+            killed_streams,
+            unsent,
+            will_reconnect,
+        } => {
+            kind("down");
+            set(&object, "reason", reason.to_string());
+            let reason_kind = match &reason {
+                DownReason::ClosedByPeer(close) => {
+                    set(&object, "code", close.code.as_u16());
+                    set(&object, "closeReason", close.reason.as_str());
+                    "closedByPeer"
+                }
+                DownReason::Shutdown => "shutdown",
+                DownReason::PeerDead => "peerDead",
+                DownReason::UpgradeRejected => "upgradeRejected",
+                DownReason::Error(error) => {
+                    set(&object, "error", js_error(error));
+                    "error"
+                }
+            };
+            set(&object, "reasonKind", reason_kind);
+            let killed: Array = killed_streams
+                .iter()
+                .map(|s| JsValue::from(s.0 as f64))
+                .collect();
+            set(&object, "killedStreams", killed);
+            set(&object, "unsentCount", unsent.len() as u32);
+            set(&object, "unsent", frames_to_js(&unsent));
+            set(&object, "willReconnect", will_reconnect);
+        }
+        Event::Reconnecting { attempt, delay } => {
+            kind("reconnecting");
+            set(&object, "attempt", attempt);
+            set(&object, "delayMs", delay.as_secs_f64() * 1000.0);
+        }
+    }
+    object.into()
+}
+
+// --- errors ---
+
+/// A JS `Error` named `WsTetherError`, with `kind` and `unsent`.
+fn js_error(error: &Error) -> JsValue {
+    let kind = format!("{:?}", error.kind());
+    let js = js_sys::Error::new(&format!("{kind}: {error}"));
+    js.set_name("WsTetherError");
+    set(&js, "kind", kind);
+    set(&js, "unsent", frames_to_js(error.unsent()));
+    js.into()
+}
+
+fn invalid_option(message: &str) -> JsValue {
+    js_error(&Error::new(ErrorKind::InvalidOption, message))
+}
+
+fn type_error(message: &str) -> JsValue {
+    js_sys::TypeError::new(&format!("wstether: {message}")).into()
+}
