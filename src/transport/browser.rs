@@ -131,13 +131,19 @@ impl Transport for BrowserTransport {
         _dialed: (),
         target: &Target,
         upgrade: ValidUpgrade,
-        _options: &Options,
+        options: &Options,
     ) -> BoxFuture<Result<Upgraded<BrowserSocket>, UpgradeFailure>> {
         let url = target.url_for(&upgrade);
+        // A browser hands over whole messages: both limits apply to them.
+        let max_message_size = match (options.max_frame_size, options.max_message_size) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match Link::open(&url, &upgrade.protocols) {
             Ok(link) => Box::pin(Opening {
                 link: Some(link),
                 url,
+                max_message_size,
             }),
             Err(error) => Box::pin(std::future::ready(Err(UpgradeFailure::from(error)))),
         }
@@ -295,6 +301,7 @@ fn js_message(value: &JsValue) -> String {
 struct Opening {
     link: Option<Link>,
     url: String,
+    max_message_size: Option<usize>,
 }
 
 impl Future for Opening {
@@ -352,6 +359,7 @@ impl Future for Opening {
                 in_flight: InFlight::default(),
                 drain_timer: None,
                 end_reported: false,
+                max_message_size: this.max_message_size,
             },
             protocol,
             headers,
@@ -367,6 +375,11 @@ pub(crate) struct BrowserSocket {
     drain_timer: Option<TimeoutFuture>,
     /// The close was reported: the next `poll_recv` ends the stream.
     end_reported: bool,
+    /// `Options::max_message_size`/`max_frame_size`, checked on arrival: a
+    /// browser has already received the message by then, but the
+    /// application never sees it and the connection ends (scripts may not
+    /// send 1009, so the browser closes with 1000 and says why).
+    max_message_size: Option<usize>,
 }
 
 impl BrowserSocket {
@@ -379,6 +392,13 @@ impl Socket for BrowserSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
         let mut state = self.link.state.borrow_mut();
         if let Some(frame) = state.incoming.pop_front() {
+            if let Some(max) = self.max_message_size.filter(|max| frame.len() > *max) {
+                let _ = self.link.ws.close_with_code_and_reason(1000, "message too big");
+                return Poll::Ready(Some(Err(Error::new(
+                    ErrorKind::MessageTooBig,
+                    format!("a {} byte message exceeds the limit of {max} bytes", frame.len()),
+                ))));
+            }
             return Poll::Ready(Some(Ok(frame)));
         }
         if self.end_reported {

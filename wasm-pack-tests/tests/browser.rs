@@ -244,6 +244,21 @@ async fn server_close_code_and_reason_are_seen() {
     expect_end(&mut events, |e| matches!(e, Event::Error { .. })).await;
 }
 
+#[wasm_bindgen_test]
+async fn an_oversize_message_is_refused_not_delivered() {
+    let options = Options::default().retry(Retry::never()).max_message_size(Some(100));
+    let (conn, mut events) = open(options).await;
+    let _ = upgrade(&conn, &mut events, Upgrade::new("/?send=1&size=1000")).await;
+    match next(&mut events).await {
+        Event::Down {
+            reason: DownReason::Error(error),
+            will_reconnect: false,
+            ..
+        } => assert_eq!(error.kind(), ErrorKind::MessageTooBig, "{error}"),
+        other => panic!("expected Down(MessageTooBig), got {other:?}"),
+    }
+}
+
 /// Restarts the server (it is down for `down_ms`), then expects `Down`
 /// for `stream`.
 async fn restart_server(events: &mut Events, stream: StreamRef, down_ms: u32) {
