@@ -48,6 +48,7 @@ pub struct Options {
     pub(crate) closing_timeout: Duration,
     #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
     pub(crate) root_certificates: Vec<Vec<u8>>,
+    pub(crate) read_buffer_size: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -71,6 +72,7 @@ impl Default for Options {
             upgrade_timeout: Duration::from_secs(10),
             closing_timeout: Duration::from_secs(5),
             root_certificates: Vec::new(),
+            read_buffer_size: None,
         }
     }
 }
@@ -184,8 +186,22 @@ impl Options {
         self
     }
 
+    /// How much the native transport reads from the socket at a time, and
+    /// allocates per connection for it (default 8 KiB, which keeps an idle
+    /// connection small). Raise it (e.g. to 128 KiB) for bulk transfers of
+    /// large messages: fewer, larger reads. Native only: a browser reads for
+    /// itself, and [`Connection::open`](crate::Connection::open) refuses this
+    /// option there with [`ErrorKind::Unsupported`].
+    pub fn read_buffer_size(mut self, bytes: usize) -> Options {
+        self.read_buffer_size = Some(bytes);
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         self.retry.validate()?;
+        if self.read_buffer_size.is_some_and(|bytes| bytes < 64) {
+            return Err(invalid("read_buffer_size must be at least 64 bytes"));
+        }
         if let Some(keepalive) = &self.keepalive {
             keepalive.validate()?;
         }
@@ -218,6 +234,7 @@ impl fmt::Debug for Options {
             .field("upgrade_timeout", &self.upgrade_timeout)
             .field("closing_timeout", &self.closing_timeout)
             .field("root_certificates", &self.root_certificates.len())
+            .field("read_buffer_size", &self.read_buffer_size)
             .finish()
     }
 }

@@ -67,6 +67,12 @@ impl Transport for BrowserTransport {
                  certificate store only",
             ));
         }
+        if options.read_buffer_size.is_some() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "read_buffer_size cannot be set in a browser, which reads the socket itself",
+            ));
+        }
         if let Some(keepalive) = &options.keepalive {
             if matches!(keepalive.heartbeat, Heartbeat::Ping) {
                 return Err(Error::new(

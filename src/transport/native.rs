@@ -34,6 +34,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 pub(crate) struct NativeTransport;
 
+/// tungstenite allocates its read buffer per connection (128 KiB by
+/// default): 8 KiB keeps an idle connection small; bulk users raise it.
+const DEFAULT_READ_BUFFER: usize = 8 << 10;
+
 impl Transport for NativeTransport {
     type Dialed = Box<dyn Io>;
     type Socket = NativeSocket;
@@ -100,6 +104,7 @@ impl Transport for NativeTransport {
     ) -> BoxFuture<Result<Upgraded<Self::Socket>, UpgradeFailure>> {
         let url = target.url_for(&upgrade);
         let config = WebSocketConfig::default()
+            .read_buffer_size(options.read_buffer_size.unwrap_or(DEFAULT_READ_BUFFER))
             .max_frame_size(options.max_frame_size)
             .max_message_size(options.max_message_size);
         Box::pin(async move {

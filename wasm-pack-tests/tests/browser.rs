@@ -508,6 +508,9 @@ async fn what_a_browser_cannot_do_is_refused() {
     let roots = Options::default().add_root_certificate_der(vec![1, 2, 3]);
     let error = Connection::open(&ws_url("/"), roots).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unsupported);
+    let read_buffer = Options::default().read_buffer_size(1 << 20);
+    let error = Connection::open(&ws_url("/"), read_buffer).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported);
 
     let (conn, mut events) = open(Options::default()).await;
     // Custom headers (subprotocols are fine).
