@@ -246,7 +246,9 @@ async fn server_close_code_and_reason_are_seen() {
 
 #[wasm_bindgen_test]
 async fn an_oversize_message_is_refused_not_delivered() {
-    let options = Options::default().retry(Retry::never()).max_message_size(Some(100));
+    let options = Options::default()
+        .retry(Retry::never())
+        .max_message_size(Some(100));
     let (conn, mut events) = open(options).await;
     let _ = upgrade(&conn, &mut events, Upgrade::new("/?send=1&size=1000")).await;
     match next(&mut events).await {
