@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Turns the benchmark results (target/bench-results/*.json) into SVG charts
+under benches/charts/ and the tables of BENCHMARKS.md (between the
+<!-- results:NAME --> markers). Run by .ci/bench after the benchmarks;
+standard library only."""
+
+import json
+import os
+import re
+import sys
+from html import escape
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "bench-results")
+CHARTS = os.path.join(ROOT, "benches", "charts")
+COLORS = {"wstether": "#2a7ae2", "tokio-tungstenite": "#8a8a8a", "fastwebsockets": "#e2a32a",
+          "node-ws": "#4caf50", "raw JS WebSocket": "#e25a2a"}
+
+
+def load(name):
+    path = os.path.join(RESULTS, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def bar_chart(path, title, groups, series, value, unit, log=False):
+    """groups: list of x labels; series: list of names; value(group, name) -> float or None."""
+    width, height, left, bottom, top = 760, 340, 70, 60, 40
+    plot_w, plot_h = width - left - 20, height - top - bottom
+    values = [value(g, s) for g in groups for s in series]
+    vmax = max([v for v in values if v] + [1.0])
+    bar_w = plot_w / len(groups) / (len(series) + 1)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{escape(title)}</text>']
+    for i in range(5):
+        y = top + plot_h - plot_h * i / 4
+        out.append(f'<line x1="{left}" x2="{width - 20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{vmax * i / 4:.2f}</text>')
+    out.append(f'<text x="14" y="{top + plot_h / 2}" transform="rotate(-90 14 {top + plot_h / 2})" text-anchor="middle">{escape(unit)}</text>')
+    for gi, group in enumerate(groups):
+        gx = left + gi * plot_w / len(groups) + bar_w / 2
+        for si, name in enumerate(series):
+            v = value(group, name)
+            if not v:
+                continue
+            h = plot_h * v / vmax
+            x = gx + si * bar_w
+            out.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w * 0.9:.1f}" height="{h:.1f}" fill="{COLORS.get(name, "#555")}"><title>{escape(name)}: {v:.3g}</title></rect>')
+        out.append(f'<text x="{gx + bar_w * len(series) / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{escape(group)}</text>')
+    for si, name in enumerate(series):
+        x = left + si * 150
+        out.append(f'<rect x="{x}" y="{height - 22}" width="10" height="10" fill="{COLORS.get(name, "#555")}"/>')
+        out.append(f'<text x="{x + 14}" y="{height - 13}">{escape(name)}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def histogram_chart(path, title, series):
+    """series: {name: [count per 100 ms bucket]}"""
+    width, height, left, bottom, top = 760, 300, 60, 50, 40
+    plot_w, plot_h = width - left - 20, height - top - bottom
+    n = max(len(b) for b in series.values())
+    vmax = max(max(b) for b in series.values() if b) or 1
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{escape(title)}</text>']
+    colors = ["#2a7ae2", "#e25a2a"]
+    for si, (name, buckets) in enumerate(series.items()):
+        points = " ".join(f"{left + plot_w * i / max(n - 1, 1):.1f},{top + plot_h - plot_h * v / vmax:.1f}" for i, v in enumerate(buckets))
+        out.append(f'<polyline points="{points}" fill="none" stroke="{colors[si % 2]}" stroke-width="2"/>')
+        out.append(f'<rect x="{left + si * 200}" y="{height - 20}" width="10" height="10" fill="{colors[si % 2]}"/>')
+        out.append(f'<text x="{left + si * 200 + 14}" y="{height - 11}">{escape(name)}</text>')
+    out.append(f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{vmax}</text>')
+    out.append(f'<text x="{left - 6}" y="{top + plot_h + 4}" text-anchor="end">0</text>')
+    out.append(f'<text x="{width - 20}" y="{top + plot_h + 16}" text-anchor="end">{n * 100} ms</text>')
+    out.append(f'<text x="{left}" y="{top + plot_h + 16}">reconnects per 100 ms after the restart</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def native_section(rows):
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    clients = list(dict.fromkeys(r["client"] for r in rows))
+    get = {(r["scenario"], r["client"]): r for r in rows}
+    lines = ["| scenario | " + " | ".join(clients) + " |", "|---|" + "---:|" * len(clients)]
+    for s in scenarios:
+        cells = []
+        for c in clients:
+            r = get.get((s, c))
+            cells.append("—" if not r else f"{r['msgs_per_s']:,.0f} msg/s<br>{r['mb_per_s']:,.1f} MB/s<br>**{r['vs_tungstenite']:.2f}×**")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    best = []
+    for s in scenarios:
+        ours = get.get((s, "wstether"))
+        peers = [get[(s, c)] for c in clients if c != "wstether" and (s, c) in get]
+        if ours and peers:
+            top = max(peers, key=lambda r: r["msgs_per_s"])
+            best.append(f"| {s} | {ours['msgs_per_s'] / top['msgs_per_s']:.2f}× {top['client']} |")
+    lines += ["", "wstether against the best peer of each scenario:", "", "| scenario | wstether ÷ best peer |", "|---|---:|"] + best
+    bar_chart(os.path.join(CHARTS, "native.svg"), "Native: throughput relative to tokio-tungstenite (higher is better)",
+              scenarios, clients, lambda s, c: get.get((s, c), {}).get("vs_tungstenite"), "× tokio-tungstenite")
+    return "\n".join(lines) + "\n\n![native](benches/charts/native.svg)\n"
+
+
+def browser_section(rows):
+    lines = ["| scenario | loads | wstether msg/s | raw JS msg/s | wstether ÷ raw JS (median, min–max) |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['scenario']} | {r['loads']} | {r['wstether_msgs_per_s']:,.0f} | {r['raw_js_msgs_per_s']:,.0f} | "
+                     f"**{r['ratio_median']:.2f}×** ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) |")
+    scen = [r["scenario"] for r in rows]
+    get = {r["scenario"]: r for r in rows}
+    bar_chart(os.path.join(CHARTS, "browser.svg"), "Browser (headless Chromium): messages per second (higher is better)",
+              scen, ["wstether", "raw JS WebSocket"],
+              lambda s, c: get[s]["wstether_msgs_per_s"] / 1000 if c == "wstether" else get[s]["raw_js_msgs_per_s"] / 1000,
+              "thousand msg/s")
+    return "\n".join(lines) + "\n\n![browser](benches/charts/browser.svg)\n"
+
+
+def scale_section(data):
+    lines = ["| idle connections | client RSS per connection | idle CPU (% of one core) |", "|---:|---:|---:|"]
+    for r in data.get("idle", []):
+        lines.append(f"| {r['n']:,} | {r['rss_kib_per_conn']:.1f} KiB | {r['idle_cpu_percent']:.2f} % |")
+    storm = data.get("storm", {})
+    series = {}
+    for key, label in (("jitter", "with jitter (default)"), ("no_jitter", "jitter 0")):
+        if key in storm:
+            s = storm[key]
+            series[label] = s["buckets_100ms"]
+            lines.append("")
+            lines.append(f"Reconnect storm, {label}: {s['n']:,} connections all upgraded again after {s['all_back_ms']:,.0f} ms; "
+                         f"busiest 100 ms: {max(s['buckets_100ms']) if s['buckets_100ms'] else 0} reconnects.")
+    if series:
+        histogram_chart(os.path.join(CHARTS, "storm.svg"), "Reconnect storm after a server restart", series)
+        lines.append("\n![storm](benches/charts/storm.svg)")
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(text, name, body):
+    pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)", re.S)
+    if not pattern.search(text):
+        print(f"BENCHMARKS.md has no results:{name} markers", file=sys.stderr)
+        return text
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def main():
+    os.makedirs(CHARTS, exist_ok=True)
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    with open(path) as f:
+        text = f.read()
+    for name, loader, section in (("native", "native.json", native_section), ("browser", "browser.json", browser_section),
+                                  ("scale", "scale.json", scale_section)):
+        data = load(loader)
+        if data is None:
+            print(f"no {loader}: the {name} section is left as it is")
+            continue
+        text = replace_section(text, name, section(data))
+        print(f"{name}: updated")
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
