@@ -399,10 +399,16 @@ impl Socket for BrowserSocket {
         let mut state = self.link.state.borrow_mut();
         if let Some(frame) = state.incoming.pop_front() {
             if let Some(max) = self.max_message_size.filter(|max| frame.len() > *max) {
-                let _ = self.link.ws.close_with_code_and_reason(1000, "message too big");
+                let _ = self
+                    .link
+                    .ws
+                    .close_with_code_and_reason(1000, "message too big");
                 return Poll::Ready(Some(Err(Error::new(
                     ErrorKind::MessageTooBig,
-                    format!("a {} byte message exceeds the limit of {max} bytes", frame.len()),
+                    format!(
+                        "a {} byte message exceeds the limit of {max} bytes",
+                        frame.len()
+                    ),
                 ))));
             }
             return Poll::Ready(Some(Ok(frame)));
