@@ -97,7 +97,12 @@ cfg_if::cfg_if! {
             /// Arms the timer for `deadline` (or disarms it), then polls it.
             pub(crate) fn poll_at(&mut self, deadline: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
                 let Some(at) = deadline else {
-                    self.deadline = None;
+                    if self.deadline.take().is_some() {
+                        // Disarm: push the old deadline out of reach, so it
+                        // does not wake the driver for nothing.
+                        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+                        self.sleep.as_mut().reset(far);
+                    }
                     return Poll::Pending;
                 };
                 if self.deadline != Some(at) {
