@@ -1,0 +1,708 @@
+//! Scale benchmark: many wstether connections in one process.
+//!
+//! ```text
+//! cargo bench --bench scale --features testkit              # full run (a few minutes)
+//! cargo bench --bench scale --features testkit -- --smoke   # N = 200 only, for CI
+//! ```
+//!
+//! The server is the `wstether-testkit` binary in its own process. Two
+//! measurements:
+//!
+//! - **idle**: N connections upgraded and left idle (keepalive 10 s / 5 s):
+//!   client RSS per connection (ΔVmRSS / N) and CPU over an idle window, as
+//!   a share of one core. Each N runs in a fresh process (this binary
+//!   re-run with `--idle-worker`), so the allocator's leftovers from one N
+//!   do not hide memory of the next. Also measured without keepalive.
+//! - **storm**: N connections up, the server restarted with 1 s of
+//!   downtime; every connection goes down and reconnects by its retry policy
+//!   (`initial_delay` 100 ms, `max_delay` 2 s, `auto_upgrade`). Reconnects
+//!   per 100 ms and the time until all are upgraded again, with the default
+//!   jitter and with none.
+//!
+//! Results: a table on stdout and `target/bench-results/scale.json`
+//! (`scale-smoke.json` with `--smoke`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wstether::{Connection, Event, Events, Keepalive, Options, Retry};
+
+/// Set once the bench has re-run itself with the open-files limit raised.
+const NOFILE_GUARD: &str = "WSTETHER_SCALE_NOFILE_RAISED";
+/// Connections opened at once, before waiting for them to upgrade.
+const OPEN_BATCH: usize = 500;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    raise_open_files_limit(&args);
+    if let Some(i) = args.iter().position(|a| a == "--idle-worker") {
+        return idle_worker(&args[i + 1..]);
+    }
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let (idle_ns, storm_n, settle, window) = if smoke {
+        (
+            vec![200],
+            200,
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+        )
+    } else {
+        (
+            vec![1000, 5000, 10_000],
+            2000,
+            Duration::from_secs(3),
+            Duration::from_secs(10),
+        )
+    };
+    let clk_tck = clock_ticks_per_second();
+    let (soft, hard) = open_files_limit();
+    println!("open files limit: {soft} (hard {hard}); clock ticks/s: {clk_tck}");
+    let server = Testkit::start();
+    println!("testkit server: {}", server.url);
+
+    let mut idle = Vec::new();
+    let mut idle_no_keepalive = Vec::new();
+    for &n in &idle_ns {
+        // Smoke: keepalive on only, to stay within a few seconds.
+        let variants: &[bool] = if smoke { &[true] } else { &[true, false] };
+        for &keepalive in variants {
+            let row = run_idle_worker(&server, n, keepalive, settle, window, clk_tck);
+            println!(
+                "idle n={:<6} keepalive={:<5} RSS {:>8} -> {:>8} KiB: {:>7.1} KiB/conn, idle CPU {:>5.2} % of a core",
+                row.n,
+                keepalive,
+                row.rss_before_kib,
+                row.rss_after_kib,
+                row.kib_per_conn(),
+                row.cpu_percent
+            );
+            if keepalive {
+                idle.push(row);
+            } else {
+                idle_no_keepalive.push(row);
+            }
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let with_jitter = runtime.block_on(storm(&server, storm_n, 0.5));
+    print_storm("storm, default jitter (0.5)", &with_jitter);
+    let without_jitter = runtime.block_on(storm(&server, storm_n, 0.0));
+    print_storm("storm, no jitter", &without_jitter);
+    drop(runtime);
+
+    println!();
+    println!("| N | KiB/conn (keepalive) | idle CPU % | KiB/conn (no keepalive) | idle CPU % |");
+    println!("|---|---|---|---|---|");
+    for on in &idle {
+        let off = idle_no_keepalive
+            .iter()
+            .find(|off| off.n == on.n)
+            .map_or("- | -".to_owned(), |off| {
+                format!("{:.1} | {:.2}", off.kib_per_conn(), off.cpu_percent)
+            });
+        println!(
+            "| {} | {:.1} | {:.2} | {off} |",
+            on.n,
+            on.kib_per_conn(),
+            on.cpu_percent
+        );
+    }
+    println!();
+    println!("| storm N={storm_n} | all back (ms) | failed attempts | peak reconnects / 100 ms |");
+    println!("|---|---|---|---|");
+    for (name, s) in [("jitter 0.5", &with_jitter), ("jitter 0", &without_jitter)] {
+        println!(
+            "| {name} | {} | {} | {} |",
+            s.all_back_ms,
+            s.failed_attempts,
+            s.reconnects.iter().max().unwrap_or(&0)
+        );
+    }
+    write_json(
+        smoke,
+        &idle,
+        &idle_no_keepalive,
+        &with_jitter,
+        &without_jitter,
+    );
+    server.stop();
+}
+
+// ---- the open-files limit -----------------------------------------------
+
+/// The soft and hard limits on open files, from `/proc/self/limits`.
+fn open_files_limit() -> (String, String) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or("");
+    let mut fields = line["Max open files".len().min(line.len())..].split_whitespace();
+    let soft = fields.next().unwrap_or("?").to_owned();
+    let hard = fields.next().unwrap_or("?").to_owned();
+    (soft, hard)
+}
+
+/// Re-runs this process under `sh -c 'ulimit -n <hard>'` once, if the soft
+/// limit on open files is below the hard one (without libc: `exec` only).
+fn raise_open_files_limit(args: &[String]) {
+    let (soft, hard) = open_files_limit();
+    if soft == hard || std::env::var_os(NOFILE_GUARD).is_some() {
+        return;
+    }
+    let error = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#)
+        .arg(std::env::current_exe().unwrap())
+        .args(&args[1..])
+        .env(NOFILE_GUARD, "1")
+        .exec();
+    eprintln!("scale: cannot re-run under sh to raise the open-files limit: {error}");
+}
+
+fn clock_ticks_per_second() -> u64 {
+    Command::new("sh")
+        .args(["-c", "getconf CLK_TCK"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
+}
+
+// ---- /proc -----------------------------------------------------------------
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// User + system CPU time of this process, in clock ticks.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields[14 - 3].parse().unwrap();
+    let stime: u64 = fields[15 - 3].parse().unwrap();
+    utime + stime
+}
+
+// ---- the testkit server ------------------------------------------------------
+
+struct Testkit {
+    child: Child,
+    /// Held open: the server stops when its stdin closes.
+    stdin: Option<ChildStdin>,
+    url: String,
+    control: Control,
+}
+
+/// The server's HTTP control API.
+#[derive(Clone)]
+struct Control {
+    /// `host:port`.
+    addr: String,
+}
+
+impl Testkit {
+    fn start() -> Testkit {
+        let token = format!("scale-{}", std::process::id());
+        // Through sh, to raise the server's own open-files limit as well.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" --port 0 --token "$1""#)
+            .arg(env!("CARGO_BIN_EXE_wstether-testkit"))
+            .arg(&token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start wstether-testkit");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("expected LISTENING, got {line:?}"))
+            .to_owned();
+        let control = Control {
+            addr: url.trim_start_matches("ws://").to_owned(),
+        };
+        let stats = control.get("/_control/stats");
+        assert!(
+            stats.contains(&format!("\"token\":\"{token}\"")),
+            "not our server: {stats}"
+        );
+        Testkit {
+            stdin: child.stdin.take(),
+            child,
+            url,
+            control,
+        }
+    }
+
+    fn stop(mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+impl Control {
+    /// A GET on the control API; returns the body.
+    fn get(&self, path: &str) -> String {
+        let mut tcp = TcpStream::connect(&self.addr).expect("connect to the control API");
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            tcp,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The server's live connections, not counting the stats request itself.
+    fn live(&self) -> usize {
+        let stats = self.get("/_control/stats");
+        let at = stats.find("\"live\":").expect("live in stats") + "\"live\":".len();
+        let digits: String = stats[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse::<usize>().unwrap() - 1
+    }
+
+    /// Waits until the server holds exactly `n` connections.
+    fn wait_live(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let live = self.live();
+            if live == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server holds {live} connections, expected {n}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+// ---- idle connections -----------------------------------------------------
+
+struct IdleRow {
+    n: usize,
+    rss_before_kib: u64,
+    rss_after_kib: u64,
+    cpu_percent: f64,
+}
+
+impl IdleRow {
+    fn kib_per_conn(&self) -> f64 {
+        (self.rss_after_kib as f64 - self.rss_before_kib as f64) / self.n as f64
+    }
+}
+
+fn keepalive_options(keepalive: bool) -> Options {
+    Options::default().keepalive(
+        keepalive.then(|| Keepalive::new(Duration::from_secs(10), Duration::from_secs(5))),
+    )
+}
+
+/// Runs one idle measurement in a fresh process and checks, while its
+/// connections are up, that the server holds all of them.
+fn run_idle_worker(
+    server: &Testkit,
+    n: usize,
+    keepalive: bool,
+    settle: Duration,
+    window: Duration,
+    clk_tck: u64,
+) -> IdleRow {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--idle-worker")
+        .arg(&server.url)
+        .arg(n.to_string())
+        .arg(keepalive.to_string())
+        .arg(settle.as_millis().to_string())
+        .arg(window.as_millis().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the idle worker");
+    let mut to_worker = child.stdin.take().unwrap();
+    let mut from_worker = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    from_worker.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "UP", "idle worker: {line:?}");
+    // Every connection is upgraded: the server must hold them all.
+    server.control.wait_live(n, Duration::from_secs(10));
+    writeln!(to_worker, "GO").unwrap();
+    line.clear();
+    from_worker.read_line(&mut line).unwrap();
+    let fields: Vec<u64> = line
+        .trim()
+        .strip_prefix("RESULT ")
+        .unwrap_or_else(|| panic!("idle worker: {line:?}"))
+        .split(' ')
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let [rss_before_kib, rss_after_kib, ticks, window_ms] = fields[..] else {
+        panic!("idle worker: {line:?}")
+    };
+    drop(to_worker);
+    assert!(child.wait().unwrap().success(), "idle worker failed");
+    server.control.wait_live(0, Duration::from_secs(30));
+    IdleRow {
+        n,
+        rss_before_kib,
+        rss_after_kib,
+        cpu_percent: ticks as f64 / clk_tck as f64 / (window_ms as f64 / 1e3) * 100.0,
+    }
+}
+
+/// `--idle-worker URL N KEEPALIVE SETTLE_MS WINDOW_MS`: opens N connections,
+/// prints `UP`, waits for a line on stdin, settles, measures, prints
+/// `RESULT rss_before_kib rss_after_kib cpu_ticks window_ms`, closes all.
+fn idle_worker(args: &[String]) {
+    let url = args[0].clone();
+    let n: usize = args[1].parse().unwrap();
+    let keepalive: bool = args[2].parse().unwrap();
+    let settle = Duration::from_millis(args[3].parse().unwrap());
+    let window = Duration::from_millis(args[4].parse().unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let rss_before = rss_kib();
+        let upgraded = Arc::new(AtomicUsize::new(0));
+        let mut connections = Vec::with_capacity(n);
+        let mut drains = Vec::with_capacity(n);
+        let started = Instant::now();
+        while connections.len() < n {
+            let batch = OPEN_BATCH.min(n - connections.len());
+            for _ in 0..batch {
+                let (conn, events) = Connection::open(&url, keepalive_options(keepalive)).unwrap();
+                conn.ws_upgrade("/").unwrap();
+                drains.push(tokio::spawn(count_upgrades(events, upgraded.clone())));
+                connections.push(conn);
+            }
+            wait_count(&upgraded, connections.len(), Duration::from_secs(60)).await;
+        }
+        eprintln!(
+            "idle worker: {n} connections upgraded in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        println!("UP");
+        let go = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+        });
+        go.await.unwrap();
+        tokio::time::sleep(settle).await;
+        let rss_after = rss_kib();
+        let cpu_before = cpu_ticks();
+        let window_start = Instant::now();
+        tokio::time::sleep(window).await;
+        let ticks = cpu_ticks() - cpu_before;
+        let window_ms = window_start.elapsed().as_millis();
+        println!("RESULT {rss_before} {rss_after} {ticks} {window_ms}");
+        std::io::stdout().flush().unwrap();
+        for conn in &connections {
+            conn.shutdown();
+        }
+        drop(connections);
+        for drain in drains {
+            drain.await.unwrap();
+        }
+    });
+}
+
+/// Reads a connection's events to the end, counting its upgrades.
+async fn count_upgrades(mut events: Events, upgraded: Arc<AtomicUsize>) {
+    while let Some(event) = events.recv().await {
+        if let Event::Upgraded { .. } = event {
+            upgraded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn wait_count(count: &AtomicUsize, n: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while count.load(Ordering::Relaxed) < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} upgraded",
+            count.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---- reconnect storm --------------------------------------------------------
+
+struct StormResult {
+    n: usize,
+    jitter: f64,
+    /// From the restart request until every connection is upgraded again.
+    all_back_ms: u64,
+    /// Connect attempts that failed (the server was down).
+    failed_attempts: usize,
+    /// Successful reconnects (`Up` with attempt > 1) per 100 ms.
+    reconnects: Vec<usize>,
+    /// Connect attempts made (`Reconnecting` time + its delay) per 100 ms.
+    attempts: Vec<usize>,
+}
+
+enum Seen {
+    Upgraded,
+    Reconnect,
+    Attempt { at: Instant },
+    Failed,
+}
+
+async fn storm(server: &Testkit, n: usize, jitter: f64) -> StormResult {
+    let retry = Retry::default()
+        .initial_delay(Duration::from_millis(100))
+        .max_delay(Duration::from_secs(2))
+        .jitter(jitter);
+    let options = keepalive_options(true).retry(retry).auto_upgrade(true);
+    let upgraded = Arc::new(AtomicUsize::new(0));
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut connections = Vec::with_capacity(n);
+    let mut drains = Vec::with_capacity(n);
+    while connections.len() < n {
+        let batch = OPEN_BATCH.min(n - connections.len());
+        for _ in 0..batch {
+            let (conn, events) = Connection::open(&server.url, options.clone()).unwrap();
+            conn.ws_upgrade("/").unwrap();
+            let index = connections.len();
+            drains.push(tokio::spawn(watch(
+                index,
+                events,
+                upgraded.clone(),
+                seen_tx.clone(),
+            )));
+            connections.push(conn);
+        }
+        wait_count(&upgraded, connections.len(), Duration::from_secs(60)).await;
+    }
+    drop(seen_tx);
+    // Events of the first upgrades are not part of the storm.
+    while seen_rx.try_recv().is_ok() {}
+    blocking(server, move |s| s.wait_live(n, Duration::from_secs(10))).await;
+
+    let restart = Instant::now();
+    blocking(server, |s| {
+        s.get("/_control/restart?down_ms=1000");
+    })
+    .await;
+    let mut back = vec![false; n];
+    let mut back_count = 0;
+    let mut reconnects = Vec::new();
+    let mut attempts = Vec::new();
+    let mut failed_attempts = 0;
+    let mut all_back = Duration::ZERO;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while back_count < n {
+        let (index, at, seen) = tokio::time::timeout_at(deadline, seen_rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {back_count} of {n} back after 60 s"))
+            .expect("a connection ended");
+        let since = at.saturating_duration_since(restart);
+        match seen {
+            Seen::Upgraded => {
+                if !back[index] {
+                    back[index] = true;
+                    back_count += 1;
+                    all_back = all_back.max(since);
+                }
+            }
+            Seen::Reconnect => add_to_bucket(&mut reconnects, since),
+            Seen::Attempt { at } => {
+                add_to_bucket(&mut attempts, at.saturating_duration_since(restart))
+            }
+            Seen::Failed => failed_attempts += 1,
+        }
+    }
+    // Attempts scheduled but not yet due when the last one came back.
+    while let Ok((_, _, seen)) = seen_rx.try_recv() {
+        match seen {
+            Seen::Attempt { at } => {
+                add_to_bucket(&mut attempts, at.saturating_duration_since(restart))
+            }
+            Seen::Failed => failed_attempts += 1,
+            _ => {}
+        }
+    }
+    blocking(server, move |s| s.wait_live(n, Duration::from_secs(10))).await;
+    for conn in &connections {
+        conn.shutdown();
+    }
+    drop(connections);
+    for drain in drains {
+        drain.await.unwrap();
+    }
+    blocking(server, |s| s.wait_live(0, Duration::from_secs(30))).await;
+    StormResult {
+        n,
+        jitter,
+        all_back_ms: all_back.as_millis() as u64,
+        failed_attempts,
+        reconnects,
+        attempts,
+    }
+}
+
+/// Runs a blocking call on the control API off the runtime's workers.
+async fn blocking<R: Send + 'static>(
+    server: &Testkit,
+    call: impl FnOnce(&Control) -> R + Send + 'static,
+) -> R {
+    let control = server.control.clone();
+    tokio::task::spawn_blocking(move || call(&control))
+        .await
+        .unwrap()
+}
+
+fn add_to_bucket(buckets: &mut Vec<usize>, since: Duration) {
+    let i = (since.as_millis() / 100) as usize;
+    if buckets.len() <= i {
+        buckets.resize(i + 1, 0);
+    }
+    buckets[i] += 1;
+}
+
+type Seen3 = (usize, Instant, Seen);
+
+/// Reads a connection's events to the end, reporting what the storm needs.
+async fn watch(
+    index: usize,
+    mut events: Events,
+    upgraded: Arc<AtomicUsize>,
+    seen: tokio::sync::mpsc::UnboundedSender<Seen3>,
+) {
+    while let Some(event) = events.recv().await {
+        let now = Instant::now();
+        let what = match event {
+            Event::Upgraded { .. } => {
+                upgraded.fetch_add(1, Ordering::Relaxed);
+                Seen::Upgraded
+            }
+            Event::Up { attempt } if attempt > 1 => Seen::Reconnect,
+            Event::Reconnecting { delay, .. } => Seen::Attempt { at: now + delay },
+            Event::Error { stream: None, .. } => Seen::Failed,
+            _ => continue,
+        };
+        let _ = seen.send((index, now, what));
+    }
+}
+
+fn print_storm(title: &str, s: &StormResult) {
+    println!();
+    println!(
+        "{title}: n={} jitter={} all back after {} ms, {} failed attempts",
+        s.n, s.jitter, s.all_back_ms, s.failed_attempts
+    );
+    println!("  from restart   attempts  reconnects");
+    let peak = s.reconnects.iter().chain(&s.attempts).max().copied();
+    let scale = peak.unwrap_or(1).max(1) as f64 / 50.0;
+    let len = s.reconnects.len().max(s.attempts.len());
+    for i in 0..len {
+        let attempts = s.attempts.get(i).copied().unwrap_or(0);
+        let reconnects = s.reconnects.get(i).copied().unwrap_or(0);
+        let bar = "#".repeat((reconnects as f64 / scale).ceil() as usize);
+        println!(
+            "  {:>5}-{:<5} ms {:>8} {:>10}  {bar}",
+            i * 100,
+            i * 100 + 100,
+            attempts,
+            reconnects
+        );
+    }
+}
+
+// ---- results ------------------------------------------------------------------
+
+fn json_list(values: &[usize]) -> String {
+    let items: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn idle_json(rows: &[IdleRow]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"n\":{},\"rss_kib_per_conn\":{:.2},\"idle_cpu_percent\":{:.3},\"rss_before_kib\":{},\"rss_after_kib\":{}}}",
+                r.n,
+                r.kib_per_conn(),
+                r.cpu_percent,
+                r.rss_before_kib,
+                r.rss_after_kib
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn storm_json(s: &StormResult) -> String {
+    format!(
+        "{{\"n\":{},\"jitter\":{},\"all_back_ms\":{},\"failed_attempts\":{},\"buckets_100ms\":{},\"attempts_100ms\":{}}}",
+        s.n,
+        s.jitter,
+        s.all_back_ms,
+        s.failed_attempts,
+        json_list(&s.reconnects),
+        json_list(&s.attempts)
+    )
+}
+
+fn write_json(
+    smoke: bool,
+    idle: &[IdleRow],
+    idle_no_keepalive: &[IdleRow],
+    with_jitter: &StormResult,
+    without_jitter: &StormResult,
+) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(if smoke {
+        "scale-smoke.json"
+    } else {
+        "scale.json"
+    });
+    let json = format!(
+        "{{\"idle\":{},\"idle_no_keepalive\":{},\"storm\":{{\"jitter\":{},\"no_jitter\":{}}}}}\n",
+        idle_json(idle),
+        idle_json(idle_no_keepalive),
+        storm_json(with_jitter),
+        storm_json(without_jitter)
+    );
+    std::fs::write(&path, json).unwrap();
+    println!("results: {}", path.display());
+}
