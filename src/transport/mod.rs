@@ -22,6 +22,7 @@ cfg_if::cfg_if! {
         mod browser;
         pub(crate) use browser::{probe_hooks, BrowserTransport as Platform};
     } else {
+        mod coalesce;
         mod native;
         pub(crate) use native::NativeTransport as Platform;
     }

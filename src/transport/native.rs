@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use super::coalesce::Coalesce;
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
 use crate::core::Outgoing;
 use crate::error::{Error, ErrorKind};
@@ -77,7 +78,7 @@ impl Transport for NativeTransport {
             tcp.set_nodelay(true)
                 .map_err(|e| Error::new(ErrorKind::Connect, address.clone()).with_source(e))?;
             if !target.secure {
-                return Ok(Box::new(tcp) as Box<dyn Io>);
+                return Ok(Box::new(Coalesce::new(tcp)) as Box<dyn Io>);
             }
             let config = tls_config(&roots)
                 .map_err(|e| Error::new(ErrorKind::Tls, "TLS configuration").with_source(e))?;
@@ -92,7 +93,7 @@ impl Transport for NativeTransport {
                 .map_err(|e| {
                     Error::new(ErrorKind::Tls, format!("handshake with {address}")).with_source(e)
                 })?;
-            Ok(Box::new(tls) as Box<dyn Io>)
+            Ok(Box::new(Coalesce::new(tls)) as Box<dyn Io>)
         })
     }
 
