@@ -366,6 +366,7 @@ impl Future for Opening {
                 drain_timer: None,
                 end_reported: false,
                 max_message_size: this.max_message_size,
+                send_budget: 0,
             },
             protocol,
             headers,
@@ -379,6 +380,9 @@ pub(crate) struct BrowserSocket {
     in_flight: InFlight,
     /// Re-polls a full buffer.
     drain_timer: Option<TimeoutFuture>,
+    /// Bytes that may still be sent before `bufferedAmount` is asked again:
+    /// one crossing into JavaScript per batch instead of two per frame.
+    send_budget: u32,
     /// The close was reported: the next `poll_recv` ends the stream.
     end_reported: bool,
     /// `Options::max_message_size`/`max_frame_size`, checked on arrival: a
@@ -449,6 +453,9 @@ impl Socket for BrowserSocket {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         {
             let mut state = self.link.state.borrow_mut();
+            if self.send_budget > 0 && state.closed.is_none() {
+                return Poll::Ready(Ok(()));
+            }
             if state.closed.is_some() || self.link.ws.ready_state() != WebSocket::OPEN {
                 // Closing: what is queued stays queued; the close event
                 // (which wakes us) ends the socket and it comes back unsent.
@@ -461,6 +468,7 @@ impl Socket for BrowserSocket {
             self.in_flight.settle(u64::from(buffered));
             if buffered <= HIGH_WATER_BYTES {
                 self.drain_timer = None;
+                self.send_budget = HIGH_WATER_BYTES - buffered;
                 return Poll::Ready(Ok(()));
             }
             let timer = self
@@ -474,6 +482,8 @@ impl Socket for BrowserSocket {
     }
 
     fn start_send(&mut self, out: Outgoing) -> Result<(), Error> {
+        let size = u32::try_from(out.frame.len()).unwrap_or(u32::MAX).max(1);
+        self.send_budget = self.send_budget.saturating_sub(size);
         let ws = &self.link.ws;
         let sent = match &out.frame {
             Frame::Text(text) => ws.send_with_str(text),
@@ -502,7 +512,12 @@ impl Socket for BrowserSocket {
     }
 
     fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        // The browser owns its buffer: there is nothing to flush.
+        // The browser owns its buffer: there is nothing to flush. Once per
+        // batch, learn what left it (frames known sent are forgotten) and
+        // how much more may go before asking again.
+        let buffered = self.buffered();
+        self.in_flight.settle(u64::from(buffered));
+        self.send_budget = HIGH_WATER_BYTES.saturating_sub(buffered);
         Poll::Ready(Ok(()))
     }
 
