@@ -375,7 +375,17 @@ async fn wstether_client(url: String, scenario: Scenario) -> Duration {
     elapsed
 }
 
-async fn tungstenite_client(url: String, scenario: Scenario) -> Duration {
+type TungsteniteSocket = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// Connects tokio-tungstenite the plain way and prepares the messages.
+async fn tungstenite_setup(
+    url: &str,
+    scenario: Scenario,
+) -> (
+    futures::stream::SplitSink<TungsteniteSocket, Message>,
+    futures::stream::SplitStream<TungsteniteSocket>,
+    Vec<Message>,
+) {
     let tcp = TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/'))
         .await
         .unwrap();
@@ -383,10 +393,10 @@ async fn tungstenite_client(url: String, scenario: Scenario) -> Duration {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(None)
         .max_frame_size(None);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(&url, tcp, Some(config))
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
         .await
         .unwrap();
-    let (mut sink, mut stream) = ws.split();
+    let (sink, stream) = ws.split();
     let messages: Vec<Message> = (0..scenario.count)
         .map(|i| {
             let data = payload(scenario, i);
@@ -397,6 +407,11 @@ async fn tungstenite_client(url: String, scenario: Scenario) -> Duration {
             }
         })
         .collect();
+    (sink, stream, messages)
+}
+
+async fn tungstenite_client(url: String, scenario: Scenario) -> Duration {
+    let (mut sink, mut stream, messages) = tungstenite_setup(&url, scenario).await;
     let started = Instant::now();
     match scenario.pattern {
         Pattern::Sequential => {
@@ -431,27 +446,7 @@ async fn tungstenite_batched_client(url: String, scenario: Scenario) -> Duration
         // Nothing to batch in a round trip: the plain client is the same.
         return tungstenite_client(url, scenario).await;
     }
-    let tcp = TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/'))
-        .await
-        .unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(None)
-        .max_frame_size(None);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(&url, tcp, Some(config))
-        .await
-        .unwrap();
-    let (mut sink, mut stream) = ws.split();
-    let messages: Vec<Message> = (0..scenario.count)
-        .map(|i| {
-            let data = payload(scenario, i);
-            if scenario.text {
-                Message::Text(String::from_utf8(data).unwrap().into())
-            } else {
-                Message::Binary(Bytes::from(data))
-            }
-        })
-        .collect();
+    let (mut sink, mut stream, messages) = tungstenite_setup(&url, scenario).await;
     let started = Instant::now();
     let send_all = async {
         for chunk in messages.chunks(64) {
