@@ -160,7 +160,6 @@ impl Transport for BrowserTransport {
 struct Closed {
     code: u16,
     reason: String,
-    clean: bool,
 }
 
 /// What the callbacks saw, waiting for the driver.
@@ -259,7 +258,6 @@ impl Link {
                 state.borrow_mut().closed = Some(Closed {
                     code: event.code(),
                     reason: event.reason(),
-                    clean: event.was_clean(),
                 });
                 State::wake(&state);
             })
@@ -425,27 +423,18 @@ impl Socket for BrowserSocket {
             return Poll::Pending;
         };
         self.end_reported = true;
+        // Any code but 1006 came in the peer's close frame, even when the
+        // browser reports `wasClean: false` (the TCP connection ended
+        // abruptly after it): the peer closed, with that code.
         Poll::Ready(Some(match closed {
-            Closed {
-                clean: true,
-                code: 1005,
-                ..
-            } => Ok(Frame::Close(None)),
-            Closed {
-                clean: true,
-                code,
-                reason,
-            } if *code != 1006 => Ok(Frame::Close(Some(CloseFrame {
+            Closed { code: 1005, .. } => Ok(Frame::Close(None)),
+            Closed { code, reason, .. } if *code != 1006 => Ok(Frame::Close(Some(CloseFrame {
                 code: CloseCode::from_wire(*code),
                 reason: reason.clone(),
             }))),
-            Closed { code, .. } => Err(Error::new(
+            Closed { .. } => Err(Error::new(
                 ErrorKind::Io,
-                if *code == 1006 {
-                    "the WebSocket closed without a close frame (1006)".to_owned()
-                } else {
-                    format!("the WebSocket closed uncleanly ({code})")
-                },
+                "the WebSocket closed without a close frame (1006)",
             )),
         }))
     }
