@@ -240,8 +240,10 @@ impl NativeSocket {
         if flushed.is_pending() && failing.deadline.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        let failing = self.failing.take().expect("checked above");
-        Poll::Ready(failing.error)
+        match self.failing.take() {
+            Some(failing) => Poll::Ready(failing.error),
+            None => Poll::Pending,
+        }
     }
 }
 
