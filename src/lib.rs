@@ -29,7 +29,8 @@
 //!
 //! # async fn run() -> Result<(), wstether::Error> {
 //! let (conn, mut events) = Connection::open("ws://127.0.0.1:8080", Options::default())?;
-//! let mut stream = conn.ws_upgrade_with(Upgrade::new("/websocket").protocol("mychat"))?;
+//! let upgrade = Upgrade::new("/websocket").protocol("mychat");
+//! let mut stream = conn.ws_upgrade_with(upgrade.clone())?;
 //! while let Some(event) = events.next().await {
 //!     match event {
 //!         Event::Upgraded { protocol, .. } => {
@@ -39,7 +40,7 @@
 //!         Event::UpgradeFailed { error, .. } => return Err(error),
 //!         Event::Frame { frame, .. } => println!("got {frame:?}"),
 //!         // The connection came back: upgrade again, as with Gun.
-//!         Event::Up { attempt } if attempt > 1 => stream = conn.ws_upgrade("/websocket")?,
+//!         Event::Up { attempt } if attempt > 1 => stream = conn.ws_upgrade_with(upgrade.clone())?,
 //!         Event::Down { reason, unsent, .. } => println!("down: {reason}; {} unsent", unsent.len()),
 //!         _ => {}
 //!     }
