@@ -25,7 +25,11 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use wstether::{Connection, DownReason, Event, Frame, Options, Retry, StreamRef};
+use wstether::{Options, Retry};
+
+#[path = "shared/autobahn_session.rs"]
+mod autobahn_session;
+use autobahn_session::Outcome;
 
 const AGENT: &str = "wstether";
 /// A case that runs longer than this is abandoned (Autobahn then judges it).
@@ -46,85 +50,17 @@ fn options(read_ahead: bool) -> Options {
         .upgrade_timeout(Duration::from_secs(10))
 }
 
-/// How one connection to the fuzzing server ended, in a few words.
-struct Outcome {
-    echoed: usize,
-    status: String,
-}
-
-/// Opens `ws://base/path`, echoes every text and binary message (unless
-/// `first_text` is given, which receives the first text message instead),
-/// and returns once the connection has ended.
+/// One session with this client's options and timeout (the session
+/// itself is shared with the browser client).
 async fn session(
     read_ahead: bool,
     base: &str,
     path: &str,
-    mut first_text: Option<&mut Option<String>>,
+    first_text: Option<&mut Option<String>>,
     echo: bool,
 ) -> Outcome {
-    let mut outcome = Outcome {
-        echoed: 0,
-        status: String::from("ended without a Down event"),
-    };
-    let (conn, mut events) = match Connection::open(base, options(read_ahead)) {
-        Ok(opened) => opened,
-        Err(error) => {
-            outcome.status = format!("open failed: {error}");
-            return outcome;
-        }
-    };
-    let stream: StreamRef = match conn.ws_upgrade(path) {
-        Ok(stream) => stream,
-        Err(error) => {
-            outcome.status = format!("upgrade refused locally: {error}");
-            return outcome;
-        }
-    };
-    let run = async {
-        while let Some(event) = events.recv().await {
-            match event {
-                Event::Frame { frame, .. } => {
-                    if let (Frame::Text(text), Some(slot)) = (&frame, first_text.as_mut()) {
-                        if slot.is_none() {
-                            **slot = Some(text.clone());
-                        }
-                    }
-                    let reply = match frame {
-                        Frame::Text(_) | Frame::Binary(_) if echo => frame,
-                        _ => continue,
-                    };
-                    match conn.send(stream, reply).await {
-                        Ok(()) => outcome.echoed += 1,
-                        // The connection is going down: its Down event follows.
-                        Err(error) => outcome.status = format!("send failed: {error}"),
-                    }
-                }
-                Event::UpgradeFailed { error, .. } => {
-                    outcome.status = format!("upgrade failed: {error}");
-                }
-                Event::Down {
-                    reason,
-                    will_reconnect,
-                    ..
-                } => {
-                    outcome.status = match reason {
-                        DownReason::ClosedByPeer(close) => format!("closed {}", close.code),
-                        DownReason::Error(error) => format!("error: {error}"),
-                        other => other.to_string(),
-                    };
-                    if !will_reconnect {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-    };
-    if tokio::time::timeout(CASE_TIMEOUT, run).await.is_err() {
-        outcome.status = format!("timed out after {}s", CASE_TIMEOUT.as_secs());
-        conn.shutdown();
-    }
-    outcome
+    let timeout = tokio::time::sleep(CASE_TIMEOUT);
+    autobahn_session::session(base, path, options(read_ahead), first_text, echo, timeout).await
 }
 
 async fn run(port: u16, read_ahead: bool) -> Result<(), String> {

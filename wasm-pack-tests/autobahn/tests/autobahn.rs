@@ -10,10 +10,13 @@
 
 use std::time::Duration;
 
-use futures::future::{select, Either};
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
-use wstether::{Connection, DownReason, Event, Frame, Options, Retry, StreamRef};
+use wstether::{Options, Retry};
+
+#[path = "../../../examples/shared/autobahn_session.rs"]
+mod autobahn_session;
+use autobahn_session::Outcome;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -39,82 +42,12 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// How one connection to the fuzzing server ended, in a few words.
-struct Outcome {
-    echoed: usize,
-    status: String,
-}
-
-/// Opens `AUTOBAHN_URL/path`, echoes every text and binary message (unless
-/// `first_text` is given, which receives the first text message instead),
-/// and returns once the connection has ended or `CASE_TIMEOUT` passed.
-async fn session(path: &str, mut first_text: Option<&mut Option<String>>, echo: bool) -> Outcome {
-    let mut outcome = Outcome {
-        echoed: 0,
-        status: String::from("ended without a Down event"),
-    };
+/// One session with this client's options and timeout (the session
+/// itself is shared with the native client).
+async fn session(path: &str, first_text: Option<&mut Option<String>>, echo: bool) -> Outcome {
     let base = AUTOBAHN_URL.trim_end_matches('/');
-    let (conn, mut events) = match Connection::open(base, options()) {
-        Ok(opened) => opened,
-        Err(error) => {
-            outcome.status = format!("open failed: {error}");
-            return outcome;
-        }
-    };
-    let stream: StreamRef = match conn.ws_upgrade(path) {
-        Ok(stream) => stream,
-        Err(error) => {
-            outcome.status = format!("upgrade refused locally: {error}");
-            return outcome;
-        }
-    };
-    let run = async {
-        while let Some(event) = events.recv().await {
-            match event {
-                Event::Frame { frame, .. } => {
-                    if let (Frame::Text(text), Some(slot)) = (&frame, first_text.as_mut()) {
-                        if slot.is_none() {
-                            **slot = Some(text.clone());
-                        }
-                    }
-                    let reply = match frame {
-                        Frame::Text(_) | Frame::Binary(_) if echo => frame,
-                        _ => continue,
-                    };
-                    match conn.send(stream, reply).await {
-                        Ok(()) => outcome.echoed += 1,
-                        // The connection is going down: its Down event follows.
-                        Err(error) => outcome.status = format!("send failed: {error}"),
-                    }
-                }
-                Event::UpgradeFailed { error, .. } => {
-                    outcome.status = format!("upgrade failed: {error}");
-                }
-                Event::Down {
-                    reason,
-                    will_reconnect,
-                    ..
-                } => {
-                    outcome.status = match reason {
-                        DownReason::ClosedByPeer(close) => format!("closed {}", close.code),
-                        DownReason::Error(error) => format!("error: {error}"),
-                        other => other.to_string(),
-                    };
-                    if !will_reconnect {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-    };
-    let timer = TimeoutFuture::new(CASE_TIMEOUT.as_millis() as u32);
-    let timed_out = matches!(select(Box::pin(run), timer).await, Either::Right(_));
-    if timed_out {
-        outcome.status = format!("timed out after {}s", CASE_TIMEOUT.as_secs());
-        conn.shutdown();
-    }
-    outcome
+    let timeout = TimeoutFuture::new(CASE_TIMEOUT.as_millis() as u32);
+    autobahn_session::session(base, path, options(), first_text, echo, timeout).await
 }
 
 #[wasm_bindgen_test]
