@@ -25,30 +25,13 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use wstether::{Options, Retry};
-
 #[path = "shared/autobahn_session.rs"]
 mod autobahn_session;
-use autobahn_session::Outcome;
+use autobahn_session::{options, Outcome};
 
 const AGENT: &str = "wstether";
 /// A case that runs longer than this is abandoned (Autobahn then judges it).
 const CASE_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn options(read_ahead: bool) -> Options {
-    let options = if read_ahead {
-        Options::default()
-    } else {
-        Options::default().event_queue_len(1)
-    };
-    options
-        .retry(Retry::never())
-        .keepalive(None)
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20))
-        .send_queue_bytes(256 << 20)
-        .upgrade_timeout(Duration::from_secs(10))
-}
 
 /// One session with this client's options and timeout (the session
 /// itself is shared with the browser client).

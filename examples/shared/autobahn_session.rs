@@ -3,9 +3,29 @@
 //! by the browser one (`wasm-pack-tests/autobahn/`).
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures::future::{select, Either};
-use wstether::{Connection, DownReason, Event, Frame, Options, StreamRef};
+use wstether::{Connection, DownReason, Event, Frame, Options, Retry, StreamRef};
+
+/// The options of every session: no retry, no keepalive, limits large
+/// enough for Autobahn's biggest cases. Without `read_ahead` the event
+/// queue holds one event, so each message is echoed before the next frame
+/// is read (the lock-step Autobahn's expectations assume).
+pub fn options(read_ahead: bool) -> Options {
+    let options = if read_ahead {
+        Options::default()
+    } else {
+        Options::default().event_queue_len(1)
+    };
+    options
+        .retry(Retry::never())
+        .keepalive(None)
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20))
+        .send_queue_bytes(256 << 20)
+        .upgrade_timeout(Duration::from_secs(10))
+}
 
 /// How one connection to the fuzzing server ended, in a few words.
 pub struct Outcome {

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
-use wstether::{Options, Retry};
 
 #[path = "../../../examples/shared/autobahn_session.rs"]
 mod autobahn_session;
-use autobahn_session::Outcome;
+use autobahn_session::{options, Outcome};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -25,17 +24,6 @@ const AUTOBAHN_URL: &str = env!("AUTOBAHN_URL");
 const AGENT: &str = "wstether-browser";
 /// A case that runs longer than this is abandoned (Autobahn then judges it).
 const CASE_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn options() -> Options {
-    Options::default()
-        .event_queue_len(1)
-        .retry(Retry::never())
-        .keepalive(None)
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20))
-        .send_queue_bytes(256 << 20)
-        .upgrade_timeout(Duration::from_secs(10))
-}
 
 /// Milliseconds since the page loaded.
 fn now_ms() -> f64 {
@@ -47,7 +35,7 @@ fn now_ms() -> f64 {
 async fn session(path: &str, first_text: Option<&mut Option<String>>, echo: bool) -> Outcome {
     let base = AUTOBAHN_URL.trim_end_matches('/');
     let timeout = TimeoutFuture::new(CASE_TIMEOUT.as_millis() as u32);
-    autobahn_session::session(base, path, options(), first_text, echo, timeout).await
+    autobahn_session::session(base, path, options(false), first_text, echo, timeout).await
 }
 
 #[wasm_bindgen_test]
