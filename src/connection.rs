@@ -71,18 +71,33 @@ impl Connection {
     /// ([`ErrorKind::InvalidOption`]) or an option this target cannot
     /// honour ([`ErrorKind::Unsupported`]).
     pub fn open(url: &str, options: Options) -> Result<(Connection, Events), Error> {
+        Connection::open_on::<Platform>(url, options)
+    }
+
+    /// [`Connection::open`] over any transport (tests drive a scripted one).
+    pub(crate) fn open_on<T: Transport + 'static>(
+        url: &str,
+        options: Options,
+    ) -> Result<(Connection, Events), Error>
+    where
+        Driver<T>: crate::rt::MaybeSend,
+    {
         let target = Target::parse(url)?;
         options.validate()?;
-        Platform::check_options(&options)?;
+        T::check_options(&options)?;
         let shared = Arc::new(Shared::new(options.send_queue_bytes));
-        let events = Arc::new(EventQueue::new(options.event_queue_len));
+        let events = Arc::new(EventQueue::new(
+            options.event_queue_len,
+            options.event_queue_bytes,
+        ));
         let core = Core::new(
             &options,
             shared.stream_ids.clone(),
             crate::rt::seed(),
             Instant::now(),
-        );
-        let driver: Driver<Platform> = Driver::new(
+        )
+        .with_upgrade_check(T::check_upgrade);
+        let driver: Driver<T> = Driver::new(
             core,
             shared.clone(),
             events.clone(),
@@ -243,14 +258,18 @@ impl Events {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        if let Some(event) = self.batch.pop_front() {
-            return Poll::Ready(Some(event));
+        if self.batch.is_empty() {
+            match self.queue.poll_take(&mut self.batch, cx) {
+                Poll::Ready(true) => {}
+                Poll::Ready(false) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
         }
-        match self.queue.poll_take(&mut self.batch, cx) {
-            Poll::Ready(true) => Poll::Ready(self.batch.pop_front()),
-            Poll::Ready(false) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+        let event = self.batch.pop_front();
+        if let Some(event) = &event {
+            self.queue.handed_out(event);
         }
+        Poll::Ready(event)
     }
 }
 

@@ -2,9 +2,17 @@
 //! transport results and time, and carries out what the core decides. The
 //! same code runs on both targets; only the [`Transport`] differs.
 //!
+//! It decides nothing itself: it reports "written through N", "blocked",
+//! "failed" and "gone" to the core, which owns every frame until it is
+//! written or handed back, and every deadline.
+//!
 //! Writes are batched: every frame that is queued when the driver runs is
 //! handed to the socket, then one flush writes them all. A lone frame is
 //! flushed at once, so batching never adds latency.
+//!
+//! However the driver ends — the core terminates, every handle is dropped,
+//! it panics, or its runtime shuts down — every frame it was given comes
+//! back through the events, and the event stream ends.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -13,30 +21,38 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::core::{Action, Command, Core};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
+use crate::event::{DownReason, Event};
+use crate::frame::Frame;
 use crate::mailbox::{EventQueue, Progress, Shared};
 use crate::options::Options;
 use crate::rt::{BoxFuture, Timer};
 use crate::time::Instant;
 use crate::transport::{Socket, Target, Transport, UpgradeFailure, Upgraded};
 
+#[cfg(all(test, not(all(target_arch = "wasm32", target_os = "unknown"))))]
+mod tests;
+
 /// Frames read per turn before the driver lets other tasks run.
 const READ_BUDGET: usize = 512;
 /// Turns of the loop per poll before yielding.
 const LOOP_BUDGET: usize = 64;
 
-enum Link<T: Transport> {
-    None,
+/// Where the transport is: the I/O handles only (the phase is the core's).
+enum Stage<T: Transport> {
+    Idle,
     Dialing(BoxFuture<Result<T::Dialed, Error>>),
     Dialed(T::Dialed),
     Upgrading(BoxFuture<Result<Upgraded<T::Socket>, UpgradeFailure>>),
-    Open {
-        socket: T::Socket,
-        /// Something was handed over since the last flush.
-        unflushed: bool,
-        /// Application frames among it (probes are not counted).
-        unflushed_frames: u64,
-    },
+    Open(OpenSocket<T::Socket>),
+}
+
+struct OpenSocket<S> {
+    socket: S,
+    /// Something was handed over (or a pong queued) since the last flush.
+    unflushed: bool,
+    /// `bytes_written` at the last blocked flush.
+    bytes_written: u64,
 }
 
 pub(crate) struct Driver<T: Transport> {
@@ -45,14 +61,16 @@ pub(crate) struct Driver<T: Transport> {
     events: Arc<EventQueue>,
     target: Target,
     options: Options,
-    link: Link<T>,
+    stage: Stage<T>,
     timer: Timer,
     commands: VecDeque<Command>,
-    /// Counts since the last report.
-    frames_written: u64,
     frames_received: u64,
     /// What was last reported, so unchanged progress costs no lock.
     last_progress: Progress,
+    reading_paused: bool,
+    abandoned: bool,
+    /// The driver ended normally: its `Drop` has nothing to hand back.
+    finished: bool,
 }
 
 impl<T: Transport> Driver<T> {
@@ -69,12 +87,14 @@ impl<T: Transport> Driver<T> {
             events,
             target,
             options,
-            link: Link::None,
+            stage: Stage::Idle,
             timer: Timer::new(),
             commands: VecDeque::new(),
-            frames_written: 0,
             frames_received: 0,
             last_progress: Progress::default(),
+            reading_paused: false,
+            abandoned: false,
+            finished: false,
         }
     }
 
@@ -87,6 +107,9 @@ impl<T: Transport> Driver<T> {
             self.core.on_command(command, now);
             progressed = true;
         }
+        if self.abandoned {
+            self.core.on_abandoned(now);
+        }
         if self.core.poll_timeout().is_some_and(|at| now >= at) {
             self.core.on_timeout(now);
             progressed = true;
@@ -95,64 +118,71 @@ impl<T: Transport> Driver<T> {
             self.execute(action, now);
             progressed = true;
         }
-        progressed |= self.poll_link(cx, now);
+        progressed |= self.poll_stage(cx, now);
         progressed
     }
 
     fn execute(&mut self, action: Action, now: Instant) {
         match action {
             Action::Dial => {
-                self.link = Link::Dialing(T::dial(&self.target, &self.options));
+                self.stage = Stage::Dialing(T::dial(&self.target, &self.options));
             }
-            Action::Upgrade(request) => match std::mem::replace(&mut self.link, Link::None) {
-                Link::Dialed(dialed) => {
+            Action::Upgrade(request) => match std::mem::replace(&mut self.stage, Stage::Idle) {
+                Stage::Dialed(dialed) => {
                     let future = T::upgrade(dialed, &self.target, request, &self.options);
-                    self.link = Link::Upgrading(future);
+                    self.stage = Stage::Upgrading(future);
                 }
                 other => {
                     // The core only upgrades a dialed link; anything else is a bug
                     // worth a loud message, not a panic.
                     tracing::error!("wstether: upgrade requested without a dialed connection");
-                    self.link = other;
+                    self.stage = other;
                 }
             },
             Action::Disconnect => {
-                let unsent = self.drop_socket();
-                self.core.on_transport_lost(None, unsent, now);
+                self.drop_socket();
+                self.core.on_transport_lost(now);
+            }
+            Action::FailClose { code } => {
+                if let Stage::Open(open) = &mut self.stage {
+                    open.socket.start_fail_close(code);
+                    open.unflushed = true;
+                }
             }
         }
     }
 
-    fn poll_link(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        match &mut self.link {
-            Link::None | Link::Dialed(_) => false,
-            Link::Dialing(future) => match future.as_mut().poll(cx) {
+    fn poll_stage(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        match &mut self.stage {
+            Stage::Idle | Stage::Dialed(_) => false,
+            Stage::Dialing(future) => match future.as_mut().poll(cx) {
                 Poll::Pending => false,
                 Poll::Ready(Ok(dialed)) => {
-                    self.link = Link::Dialed(dialed);
+                    self.stage = Stage::Dialed(dialed);
                     self.core.on_dialed(now);
                     true
                 }
                 Poll::Ready(Err(error)) => {
-                    self.link = Link::None;
+                    self.stage = Stage::Idle;
                     self.core.on_dial_failed(error, now);
                     true
                 }
             },
-            Link::Upgrading(future) => match future.as_mut().poll(cx) {
+            Stage::Upgrading(future) => match future.as_mut().poll(cx) {
                 Poll::Pending => false,
                 Poll::Ready(Ok(upgraded)) => {
-                    self.link = Link::Open {
+                    self.stage = Stage::Open(OpenSocket {
                         socket: upgraded.socket,
                         unflushed: false,
-                        unflushed_frames: 0,
-                    };
+                        bytes_written: 0,
+                    });
+                    self.reading_paused = false;
                     self.core
                         .on_upgraded(upgraded.protocol, upgraded.headers, now);
                     true
                 }
                 Poll::Ready(Err(failure)) => {
-                    self.link = Link::None;
+                    self.stage = Stage::Idle;
                     self.core.on_upgrade_failed(
                         failure.status,
                         failure.headers,
@@ -162,17 +192,12 @@ impl<T: Transport> Driver<T> {
                     true
                 }
             },
-            Link::Open { .. } => self.poll_socket(cx, now),
+            Stage::Open(_) => self.poll_socket(cx, now),
         }
     }
 
     fn poll_socket(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let Link::Open {
-            socket,
-            unflushed,
-            unflushed_frames,
-        } = &mut self.link
-        else {
+        let Stage::Open(open) = &mut self.stage else {
             return false;
         };
         let mut progressed = false;
@@ -180,18 +205,17 @@ impl<T: Transport> Driver<T> {
 
         // Write: hand over everything queued, then flush once.
         while self.core.has_outgoing() {
-            match socket.poll_ready(cx) {
+            match open.socket.poll_ready(cx) {
                 Poll::Ready(Ok(())) => {
                     let Some(out) = self.core.pop_outgoing(now) else {
                         break;
                     };
-                    *unflushed_frames += u64::from(!out.probe);
-                    if let Err(error) = socket.start_send(out) {
+                    open.unflushed = true;
+                    progressed = true;
+                    if let Err(error) = open.socket.start_send(&out) {
                         failure = Some(Some(error));
                         break;
                     }
-                    *unflushed = true;
-                    progressed = true;
                 }
                 Poll::Ready(Err(error)) => {
                     failure = Some(Some(error));
@@ -200,26 +224,44 @@ impl<T: Transport> Driver<T> {
                 Poll::Pending => break,
             }
         }
-        if failure.is_none() && *unflushed {
-            match socket.poll_flush(cx) {
+        if failure.is_none() && open.unflushed {
+            match open.socket.poll_flush(cx) {
                 Poll::Ready(Ok(())) => {
-                    *unflushed = false;
-                    self.frames_written += std::mem::take(unflushed_frames);
+                    open.unflushed = false;
+                    self.core.on_flushed(open.socket.written_through(), now);
                 }
                 Poll::Ready(Err(error)) => failure = Some(Some(error)),
-                Poll::Pending => {}
+                Poll::Pending => {
+                    self.core.on_written(open.socket.written_through());
+                    let written = open.socket.bytes_written();
+                    let moved = written != open.bytes_written;
+                    open.bytes_written = written;
+                    self.core.on_write_blocked(moved, now);
+                }
             }
         }
 
         // Read, while the application keeps up with the events.
-        if failure.is_none() {
-            let room = self.events.room(cx).min(READ_BUDGET);
-            for _ in 0..room {
-                match socket.poll_recv(cx) {
+        if failure.is_none() && self.core.is_reading() {
+            let room = self.events.room(cx);
+            let paused = room.is_empty();
+            if paused != self.reading_paused {
+                self.reading_paused = paused;
+                self.core.on_reading_paused(paused, now);
+            }
+            let mut bytes_left = room.bytes;
+            for _ in 0..room.events.min(READ_BUDGET) {
+                match open.socket.poll_recv(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
+                        // tungstenite queued a pong: it must be flushed.
+                        open.unflushed |= matches!(frame, Frame::Ping(_));
                         self.frames_received += 1;
+                        bytes_left = bytes_left.saturating_sub(frame.len());
                         self.core.on_frame(frame, now);
                         progressed = true;
+                        if bytes_left == 0 {
+                            break;
+                        }
                     }
                     Poll::Ready(Some(Err(error))) => {
                         failure = Some(Some(error));
@@ -235,31 +277,17 @@ impl<T: Transport> Driver<T> {
         }
 
         if let Some(error) = failure {
-            let unsent = self.drop_socket();
-            self.core.on_transport_lost(error, unsent, now);
+            self.core.on_written(open.socket.written_through());
+            self.core.on_socket_failed(error, now);
             progressed = true;
         }
         progressed
     }
 
-    /// Drops the link; returns the frames handed to the socket but not
-    /// confirmed written. Every other application frame handed over since
-    /// the last flush left in a flush the socket made on its own (for
-    /// example with the close frame that reports a protocol error): those
-    /// count as written, so each frame is either written or returned.
-    fn drop_socket(&mut self) -> Vec<crate::core::Outgoing> {
-        match std::mem::replace(&mut self.link, Link::None) {
-            Link::Open {
-                mut socket,
-                unflushed_frames,
-                ..
-            } => {
-                let unsent = socket.take_unsent();
-                let returned = unsent.iter().filter(|out| !out.probe).count() as u64;
-                self.frames_written += unflushed_frames.saturating_sub(returned);
-                unsent
-            }
-            _ => Vec::new(),
+    /// Drops the transport, telling the core what it wrote last.
+    fn drop_socket(&mut self) {
+        if let Stage::Open(mut open) = std::mem::replace(&mut self.stage, Stage::Idle) {
+            self.core.on_written(open.socket.written_through());
         }
     }
 
@@ -271,7 +299,7 @@ impl<T: Transport> Driver<T> {
             released_bytes: self.core.take_released_bytes(),
             killed_up_to: self.core.killed_up_to(),
             rtt: self.core.rtt(),
-            frames_written: std::mem::take(&mut self.frames_written),
+            frames_written: self.core.take_frames_written(),
             frames_received: std::mem::take(&mut self.frames_received),
         };
         if progress != self.last_progress {
@@ -289,6 +317,48 @@ impl<T: Transport> Driver<T> {
                 .push_all(std::iter::from_fn(|| core.poll_event()));
         }
     }
+
+    /// The core has terminated: commands that arrived meanwhile are refused
+    /// through it (their frames come back in `Event::Error`), then the
+    /// event stream ends.
+    fn finish(&mut self) {
+        let now = Instant::now();
+        for command in self.shared.terminate() {
+            self.core.on_command(command, now);
+        }
+        self.report();
+        self.events.close();
+        self.finished = true;
+    }
+}
+
+impl<T: Transport> Drop for Driver<T> {
+    /// The driver ends without finishing: it panicked, or its runtime shut
+    /// down. No code of the core runs here (it may be what panicked): the
+    /// frames are drained plainly and come back in a last `Down`.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut unsent = self.core.salvage();
+        let late = self.shared.terminate();
+        for command in self.commands.drain(..).chain(late) {
+            if let Command::Send { frames, .. } = command {
+                unsent.extend(frames);
+            }
+        }
+        let error = Error::new(
+            ErrorKind::Closed,
+            "the connection's task stopped: it panicked or its runtime shut down",
+        );
+        self.events.push_all(std::iter::once(Event::Down {
+            reason: DownReason::Error(error),
+            killed_streams: Vec::new(),
+            unsent,
+            will_reconnect: false,
+        }));
+        self.events.close();
+    }
 }
 
 impl<T: Transport> Future for Driver<T>
@@ -302,18 +372,14 @@ where
         let this = self.get_mut();
         for _ in 0..LOOP_BUDGET {
             let mut commands = std::mem::take(&mut this.commands);
-            if !this.shared.take_commands(&mut commands, cx) {
-                // Every handle is gone: close brutally, as Gun's `close/1`.
-                this.shared.terminate();
-                this.events.close();
-                return Poll::Ready(());
-            }
+            // Every handle gone: close at once, as Gun's `close/1`; the
+            // commands already queued are still taken, so nothing is lost.
+            this.abandoned |= this.shared.take_commands(&mut commands, cx);
             this.commands = commands;
             let progressed = this.turn(cx);
             this.report();
             if this.core.is_terminated() {
-                this.shared.terminate();
-                this.events.close();
+                this.finish();
                 return Poll::Ready(());
             }
             if !progressed {

@@ -1,11 +1,13 @@
 //! The two queues between the handles and the driver task: commands in
 //! (bounded by queued payload bytes, for back-pressure) and events out
-//! (bounded by count: when full, the driver stops reading the socket).
+//! (bounded by count and by payload bytes: when either is reached, the
+//! driver stops reading the socket).
 //!
 //! A plain mutex around a `VecDeque` lets the driver take a whole batch of
 //! commands at once, which is what makes write batching possible.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -123,6 +125,19 @@ impl Shared {
             );
         }
         let bytes: usize = frames.iter().map(|f| f.len()).sum();
+        if bytes > inbox.capacity {
+            // It could never fit, and the transport's write buffer is sized
+            // by this bound: refuse it rather than wait forever.
+            return refuse(
+                ErrorKind::InvalidFrame,
+                format!(
+                    "{bytes} payload bytes in one call exceed Options::send_queue_bytes ({}): \
+                     raise it to send messages this large",
+                    inbox.capacity
+                ),
+                frames,
+            );
+        }
         if inbox.queued_bytes > 0 && inbox.queued_bytes + bytes > inbox.capacity {
             if let Some(cx) = cx {
                 inbox.waiting_senders.push(cx.waker().clone());
@@ -169,18 +184,15 @@ impl Shared {
     // ---- driver side ----------------------------------------------------
 
     /// Takes every queued command and registers the driver's waker.
-    /// Returns `None` when every handle is gone.
+    /// Returns whether every handle is gone.
     pub(crate) fn take_commands(&self, into: &mut VecDeque<Command>, cx: &mut Context<'_>) -> bool {
         let mut inbox = lock(&self.inner);
-        if inbox.abandoned {
-            return false;
-        }
         std::mem::swap(into, &mut inbox.commands);
         match &inbox.driver {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => inbox.driver = Some(cx.waker().clone()),
         }
-        true
+        inbox.abandoned
     }
 
     /// Reports progress: room freed in the queue, killed streams, the RTT.
@@ -205,14 +217,16 @@ impl Shared {
         }
     }
 
-    /// The driver has ended: every later call fails with `Closed`.
-    pub(crate) fn terminate(&self) {
+    /// The driver is ending: every later call fails with `Closed`. Returns
+    /// the commands it has not taken, so that their frames come back.
+    pub(crate) fn terminate(&self) -> VecDeque<Command> {
         let mut inbox = lock(&self.inner);
         inbox.terminated = true;
-        inbox.commands.clear();
         for waker in inbox.waiting_senders.drain(..) {
             waker.wake();
         }
+        inbox.queued_bytes = 0;
+        std::mem::take(&mut inbox.commands)
     }
 }
 
@@ -226,9 +240,36 @@ pub(crate) struct Progress {
     pub(crate) frames_received: u64,
 }
 
+/// How much the driver may still read for the application.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Room {
+    /// Events.
+    pub(crate) events: usize,
+    /// Payload bytes (a message may go past it: one is always taken whole).
+    pub(crate) bytes: usize,
+}
+
+impl Room {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.events == 0 || self.bytes == 0
+    }
+}
+
+/// The payload bytes an event holds, for the byte bound.
+pub(crate) fn event_bytes(event: &Event) -> usize {
+    match event {
+        Event::Frame { frame, .. } => frame.len(),
+        _ => 0,
+    }
+}
+
 /// The events queue, read by [`Events`](crate::Events).
 pub(crate) struct EventQueue {
     inner: Mutex<Outbox>,
+    /// Payload bytes of events pushed and not yet handed to the application
+    /// (in the queue, or in the batch `Events` took from it).
+    unread_bytes: AtomicUsize,
+    byte_capacity: usize,
 }
 
 struct Outbox {
@@ -242,7 +283,7 @@ struct Outbox {
 }
 
 impl EventQueue {
-    pub(crate) fn new(capacity: usize) -> EventQueue {
+    pub(crate) fn new(capacity: usize, byte_capacity: usize) -> EventQueue {
         EventQueue {
             inner: Mutex::new(Outbox {
                 events: VecDeque::new(),
@@ -252,18 +293,28 @@ impl EventQueue {
                 closed: false,
                 consumer_gone: false,
             }),
+            unread_bytes: AtomicUsize::new(0),
+            byte_capacity,
         }
     }
 
-    /// How many more events the driver may produce by reading the socket.
-    /// At zero, the driver is woken when the consumer makes room.
-    pub(crate) fn room(&self, cx: &mut Context<'_>) -> usize {
+    /// How much more the driver may produce by reading the socket. When
+    /// there is no room, the driver is woken once the consumer makes some.
+    pub(crate) fn room(&self, cx: &mut Context<'_>) -> Room {
         let mut outbox = lock(&self.inner);
         if outbox.consumer_gone {
-            return usize::MAX;
+            return Room {
+                events: usize::MAX,
+                bytes: usize::MAX,
+            };
         }
-        let room = outbox.capacity.saturating_sub(outbox.events.len());
-        if room == 0 {
+        let room = Room {
+            events: outbox.capacity.saturating_sub(outbox.events.len()),
+            bytes: self
+                .byte_capacity
+                .saturating_sub(self.unread_bytes.load(Ordering::Acquire)),
+        };
+        if room.is_empty() {
             outbox.driver = Some(cx.waker().clone());
         }
         room
@@ -278,7 +329,11 @@ impl EventQueue {
             events.for_each(drop);
             return;
         }
-        outbox.events.extend(events);
+        let mut bytes = 0;
+        outbox
+            .events
+            .extend(events.inspect(|event| bytes += event_bytes(event)));
+        self.unread_bytes.fetch_add(bytes, Ordering::AcqRel);
         if outbox.events.len() > before {
             if let Some(waker) = outbox.consumer.take() {
                 waker.wake();
@@ -296,13 +351,15 @@ impl EventQueue {
     }
 
     /// Moves every waiting event into `into` (one lock for a whole batch).
+    /// Their bytes count as unread until [`EventQueue::handed_out`].
     pub(crate) fn poll_take(&self, into: &mut VecDeque<Event>, cx: &mut Context<'_>) -> Poll<bool> {
         let mut outbox = lock(&self.inner);
+        // The reader has emptied its batch: there is room, whatever the queue holds.
+        if let Some(waker) = outbox.driver.take() {
+            waker.wake();
+        }
         if !outbox.events.is_empty() {
             std::mem::swap(into, &mut outbox.events);
-            if let Some(waker) = outbox.driver.take() {
-                waker.wake();
-            }
             return Poll::Ready(true);
         }
         if outbox.closed {
@@ -312,12 +369,21 @@ impl EventQueue {
         Poll::Pending
     }
 
+    /// The application took this event.
+    pub(crate) fn handed_out(&self, event: &Event) {
+        let bytes = event_bytes(event);
+        if bytes > 0 {
+            self.unread_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+
     /// The consumer went away: events are dropped from now on, and the
     /// socket is read regardless.
     pub(crate) fn consumer_gone(&self) {
         let mut outbox = lock(&self.inner);
         outbox.consumer_gone = true;
         outbox.events.clear();
+        self.unread_bytes.store(0, Ordering::Release);
         if let Some(waker) = outbox.driver.take() {
             waker.wake();
         }

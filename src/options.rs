@@ -44,6 +44,7 @@ pub struct Options {
     pub(crate) max_message_size: Option<usize>,
     pub(crate) send_queue_bytes: usize,
     pub(crate) event_queue_len: usize,
+    pub(crate) event_queue_bytes: usize,
     pub(crate) upgrade_timeout: Duration,
     pub(crate) closing_timeout: Duration,
     #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
@@ -69,6 +70,7 @@ impl Default for Options {
             max_message_size: Some(64 << 20),
             send_queue_bytes: 8 << 20,
             event_queue_len: 1024,
+            event_queue_bytes: 16 << 20,
             upgrade_timeout: Duration::from_secs(10),
             closing_timeout: Duration::from_secs(5),
             root_certificates: Vec::new(),
@@ -164,6 +166,18 @@ impl Options {
         self
     }
 
+    /// How many payload bytes of unread events may wait (default 16 MiB).
+    /// Like [`Options::event_queue_len`], reaching it stops reading the
+    /// socket natively, so a slow reader of large messages holds at most
+    /// about this much plus one message (up to
+    /// [`Options::max_message_size`]). In a browser, which cannot stop
+    /// reading, the same bound fails the connection instead: `Down` with
+    /// [`ErrorKind::MessageTooBig`].
+    pub fn event_queue_bytes(mut self, bytes: usize) -> Options {
+        self.event_queue_bytes = bytes;
+        self
+    }
+
     /// How long the server has to answer an upgrade (default 10 s).
     pub fn upgrade_timeout(mut self, timeout: Duration) -> Options {
         self.upgrade_timeout = timeout;
@@ -198,6 +212,16 @@ impl Options {
         self
     }
 
+    /// The largest frame accepted, finite (lead's stopgap; see H1).
+    pub(crate) fn frame_limit(&self) -> usize {
+        self.max_frame_size.unwrap_or(1 << 30)
+    }
+
+    /// The largest message accepted, finite.
+    pub(crate) fn message_limit(&self) -> usize {
+        self.max_message_size.unwrap_or(1 << 30)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         self.retry.validate()?;
         if self.read_buffer_size.is_some_and(|bytes| bytes < 64) {
@@ -208,6 +232,9 @@ impl Options {
         }
         if self.event_queue_len == 0 {
             return Err(invalid("event_queue_len must be at least 1"));
+        }
+        if self.event_queue_bytes == 0 {
+            return Err(invalid("event_queue_bytes must be at least 1"));
         }
         if self.upgrade_timeout.is_zero() || self.closing_timeout.is_zero() {
             return Err(invalid("timeouts must be longer than zero"));
@@ -232,6 +259,7 @@ impl fmt::Debug for Options {
             .field("max_message_size", &self.max_message_size)
             .field("send_queue_bytes", &self.send_queue_bytes)
             .field("event_queue_len", &self.event_queue_len)
+            .field("event_queue_bytes", &self.event_queue_bytes)
             .field("upgrade_timeout", &self.upgrade_timeout)
             .field("closing_timeout", &self.closing_timeout)
             .field("root_certificates", &self.root_certificates.len())

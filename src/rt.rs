@@ -12,8 +12,12 @@ cfg_if::cfg_if! {
         /// A boxed future the driver can hold (not `Send` in the browser).
         pub(crate) type BoxFuture<T> = futures::future::LocalBoxFuture<'static, T>;
 
+        /// `Send` natively, nothing in the browser (one thread, `!Send` JS handles).
+        pub(crate) trait MaybeSend {}
+        impl<T> MaybeSend for T {}
+
         /// Runs the driver on the browser's event loop.
-        pub(crate) fn spawn(future: impl Future<Output = ()> + 'static) {
+        pub(crate) fn spawn(future: impl Future<Output = ()> + MaybeSend + 'static) {
             wasm_bindgen_futures::spawn_local(future);
         }
 
@@ -60,12 +64,16 @@ cfg_if::cfg_if! {
         /// A boxed future the driver can hold.
         pub(crate) type BoxFuture<T> = futures::future::BoxFuture<'static, T>;
 
+        /// `Send` natively, nothing in the browser (one thread, `!Send` JS handles).
+        pub(crate) trait MaybeSend: Send {}
+        impl<T: Send> MaybeSend for T {}
+
         /// Runs the driver on the current tokio runtime.
         ///
         /// # Panics
         ///
         /// Outside a tokio runtime, like `tokio::spawn`.
-        pub(crate) fn spawn(future: impl Future<Output = ()> + Send + 'static) {
+        pub(crate) fn spawn(future: impl Future<Output = ()> + MaybeSend + 'static) {
             tokio::spawn(future);
         }
 
@@ -107,7 +115,7 @@ cfg_if::cfg_if! {
                 };
                 if self.deadline != Some(at) {
                     self.deadline = Some(at);
-                    self.sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+                    self.sleep.as_mut().reset(at);
                 }
                 let ready = self.sleep.as_mut().poll(cx);
                 if ready.is_ready() {

@@ -1,10 +1,12 @@
-//! `Instant` for both targets: the standard one natively, `web-time`'s in
-//! the browser (where `std::time::Instant::now` panics).
+//! `Instant` for both targets: tokio's natively (one clock for the core and
+//! the timers, so a paused tokio clock drives the whole connection in
+//! tests), `web-time`'s in the browser (where `std::time::Instant::now`
+//! panics).
 
 cfg_if::cfg_if! {
     if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
         pub(crate) use web_time::Instant;
     } else {
-        pub(crate) use std::time::Instant;
+        pub(crate) use tokio::time::Instant;
     }
 }

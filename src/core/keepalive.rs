@@ -27,6 +27,9 @@ pub(crate) struct KeepaliveState {
     probe: Option<(u64, Instant)>,
     sequence: u64,
     rtt: Option<Duration>,
+    /// Reading is paused by back-pressure: the peer cannot be heard, so
+    /// it is not judged.
+    paused: bool,
 }
 
 impl KeepaliveState {
@@ -37,7 +40,17 @@ impl KeepaliveState {
             probe: None,
             sequence: 0,
             rtt: None,
+            paused: false,
         }
+    }
+
+    /// Pauses or resumes judging the peer. On resume the peer gets a whole
+    /// interval again: whatever it sent meanwhile waits unread.
+    pub(crate) fn set_paused(&mut self, paused: bool, now: Instant) {
+        if self.paused && !paused {
+            self.last_heard = now;
+        }
+        self.paused = paused;
     }
 
     /// Something arrived from the peer. Returns whether it is a reply to a
@@ -81,22 +94,31 @@ impl KeepaliveState {
         Some(self.start_probe(now))
     }
 
-    /// The next time [`KeepaliveState::on_timeout`] has something to do.
-    pub(crate) fn next_deadline(&self) -> Instant {
-        match self.probe {
-            Some((_, sent)) if self.last_heard <= sent => sent + self.config.timeout,
-            // Heard from since the probe (or no probe): probe after a quiet interval.
-            _ => self.last_heard + self.config.interval,
+    /// The next time [`KeepaliveState::on_timeout`] has something to do
+    /// (none while paused).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        if self.paused {
+            return None;
         }
+        let (from, delay) = match self.probe {
+            Some((_, sent)) if self.last_heard <= sent => (sent, self.config.timeout),
+            // Heard from since the probe (or no probe): probe after a quiet interval.
+            _ => (self.last_heard, self.config.interval),
+        };
+        Some(from.checked_add(delay).unwrap_or(from))
     }
 
     pub(crate) fn on_timeout(&mut self, now: Instant) -> Option<KeepaliveAction> {
+        if self.paused {
+            return None;
+        }
         if let Some((_, sent)) = self.probe {
             if self.last_heard <= sent {
-                return (now >= sent + self.config.timeout).then_some(KeepaliveAction::PeerDead);
+                return (now.saturating_duration_since(sent) >= self.config.timeout)
+                    .then_some(KeepaliveAction::PeerDead);
             }
         }
-        if now >= self.last_heard + self.config.interval {
+        if now.saturating_duration_since(self.last_heard) >= self.config.interval {
             return Some(KeepaliveAction::Probe(self.start_probe(now)));
         }
         None
@@ -134,13 +156,13 @@ mod tests {
     fn probes_after_a_quiet_interval_and_measures_rtt() {
         let t0 = Instant::now();
         let mut ka = KeepaliveState::new(keepalive(), t0);
-        assert_eq!(ka.next_deadline(), t0 + 10 * SECOND);
+        assert_eq!(ka.next_deadline(), Some(t0 + 10 * SECOND));
         assert_eq!(ka.on_timeout(t0 + 9 * SECOND), None);
         let Some(KeepaliveAction::Probe(Frame::Ping(payload))) = ka.on_timeout(t0 + 10 * SECOND)
         else {
             panic!("expected a ping probe");
         };
-        assert_eq!(ka.next_deadline(), t0 + 13 * SECOND);
+        assert_eq!(ka.next_deadline(), Some(t0 + 13 * SECOND));
         let hidden = ka.on_frame(
             &Frame::Pong(payload),
             t0 + 10 * SECOND + Duration::from_millis(20),
@@ -149,7 +171,7 @@ mod tests {
         assert_eq!(ka.rtt(), Some(Duration::from_millis(20)));
         assert_eq!(
             ka.next_deadline(),
-            t0 + 20 * SECOND + Duration::from_millis(20)
+            Some(t0 + 20 * SECOND + Duration::from_millis(20))
         );
     }
 
@@ -176,7 +198,7 @@ mod tests {
         ka.on_frame(&Frame::text("data"), t0 + 11 * SECOND);
         assert_eq!(ka.on_timeout(t0 + 13 * SECOND), None);
         assert_eq!(ka.rtt(), None, "data is life, not a measured round trip");
-        assert_eq!(ka.next_deadline(), t0 + 21 * SECOND);
+        assert_eq!(ka.next_deadline(), Some(t0 + 21 * SECOND));
     }
 
     #[test]
@@ -224,5 +246,25 @@ mod tests {
             ka.on_timeout(t0 + 3 * SECOND),
             Some(KeepaliveAction::PeerDead)
         );
+    }
+
+    #[test]
+    fn a_paused_keepalive_does_not_judge_and_resumes_with_a_fresh_interval() {
+        let t0 = Instant::now();
+        let mut ka = KeepaliveState::new(keepalive(), t0);
+        assert!(matches!(
+            ka.on_timeout(t0 + 10 * SECOND),
+            Some(KeepaliveAction::Probe(_))
+        ));
+        ka.set_paused(true, t0 + 11 * SECOND);
+        assert_eq!(ka.next_deadline(), None);
+        assert_eq!(
+            ka.on_timeout(t0 + 60 * SECOND),
+            None,
+            "not dead while paused"
+        );
+        ka.set_paused(false, t0 + 60 * SECOND);
+        assert_eq!(ka.next_deadline(), Some(t0 + 70 * SECOND));
+        assert_eq!(ka.on_timeout(t0 + 63 * SECOND), None);
     }
 }

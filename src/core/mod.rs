@@ -3,6 +3,12 @@
 //! frames to write, and what the application should hear comes out as
 //! [`Event`]s. No tokio, no web-sys, no wall clock; tested with a fake clock.
 //!
+//! The core owns delivery: every outgoing frame is numbered
+//! ([`delivery::Delivery`]); the driver only reports "written through N"
+//! and "the transport is gone", and the core decides which frames were
+//! written and which come back unsent, and every deadline (connect,
+//! upgrade, closing, failing, keepalive, a peer that stops reading).
+//!
 //! Life of a connection:
 //!
 //! ```text
@@ -15,6 +21,7 @@
 //! ```
 
 mod backoff;
+mod delivery;
 mod keepalive;
 #[cfg(test)]
 mod tests;
@@ -27,6 +34,8 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 
 pub(crate) use backoff::Backoff;
+use delivery::Delivery;
+pub(crate) use delivery::{Outgoing, Seq, WireFrame};
 use keepalive::{KeepaliveAction, KeepaliveState};
 
 use crate::error::{Error, ErrorKind};
@@ -46,16 +55,19 @@ pub(crate) enum Action {
     /// Drop the transport (or the attempt in progress) now, then call
     /// [`Core::on_transport_lost`].
     Disconnect,
+    /// The peer broke the protocol: send a close frame with this code
+    /// (RFC 6455 §7.1.7), keep flushing, and report the flush with
+    /// [`Core::on_flushed`]; the core disconnects then, or at its deadline.
+    FailClose { code: u16 },
 }
 
-/// A frame on its way to the transport; probes are the core's own (the
-/// keepalive's, and the close frame of a shutdown) and never come back to
-/// the application as unsent.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Outgoing {
-    pub(crate) frame: Frame,
-    pub(crate) probe: bool,
-}
+/// How long the close frame that reports a peer's protocol error may take
+/// to leave before the socket is dropped anyway.
+pub(crate) const FAIL_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Checks an upgrade against what the target can send (custom headers in
+/// a browser, say); used for upgrades the core makes itself.
+pub(crate) type UpgradeCheck = fn(&ValidUpgrade) -> Result<(), Error>;
 
 /// A request from the application, in the order it was made.
 #[derive(Debug)]
@@ -115,6 +127,13 @@ enum Phase {
         stream: StreamRef,
         deadline: Instant,
     },
+    /// The peer broke the protocol: our close frame with the matching code
+    /// is on its way out, then the connection goes down with `error`.
+    Failing {
+        stream: StreamRef,
+        error: Error,
+        deadline: Instant,
+    },
     Terminated,
 }
 
@@ -132,6 +151,7 @@ pub(crate) struct Core {
     keepalive_config: Option<Keepalive>,
     keepalive: Option<KeepaliveState>,
     auto_upgrade: AutoUpgrade,
+    check_upgrade: UpgradeCheck,
     silence_pings: bool,
     upgrade_timeout: Duration,
     closing_timeout: Duration,
@@ -144,20 +164,19 @@ pub(crate) struct Core {
     last_upgrade: Option<Upgrade>,
     /// An upgrade asked for while no transport was up: runs on `Up`.
     pending_upgrade: Option<(StreamRef, ValidUpgrade)>,
-    outbox: VecDeque<Frame>,
-    /// The last frame of `outbox` is the shutdown's own close frame, not
-    /// the application's: it is neither counted nor returned as unsent.
-    own_close_queued: bool,
-    probes: VecDeque<Frame>,
+    delivery: Delivery,
     close_received: Option<CloseFrame>,
-    /// The application sent a close frame or shut down: never reconnect.
-    user_closed: bool,
+    /// A close frame was queued (the application's or a shutdown's), or
+    /// every handle is gone: nothing more is sent and the connection never
+    /// reconnects, whatever happens to the close frame.
+    close_queued: bool,
     pending_loss: Option<Loss>,
     /// The highest stream killed so far: sends on it or older are stale.
     killed_up_to: Option<StreamRef>,
     rtt: Option<Duration>,
-    /// Payload bytes of application frames that left the core's queue.
-    released_bytes: usize,
+    /// Since when the transport has had unwritten bytes and written none
+    /// (a peer that does not read): past the keepalive's deadline it is dead.
+    write_stalled_since: Option<Instant>,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
 }
@@ -176,6 +195,7 @@ impl Core {
             keepalive_config: options.keepalive.clone(),
             keepalive: None,
             auto_upgrade: options.auto_upgrade.clone(),
+            check_upgrade: |_| Ok(()),
             silence_pings: options.silence_pings,
             upgrade_timeout: options.upgrade_timeout,
             closing_timeout: options.closing_timeout,
@@ -184,20 +204,25 @@ impl Core {
             up_since: None,
             last_upgrade: None,
             pending_upgrade: None,
-            outbox: VecDeque::new(),
-            own_close_queued: false,
-            probes: VecDeque::new(),
+            delivery: Delivery::default(),
             close_received: None,
-            user_closed: false,
+            close_queued: false,
             pending_loss: None,
             killed_up_to: None,
             rtt: None,
-            released_bytes: 0,
+            write_stalled_since: None,
             events: VecDeque::new(),
             actions: VecDeque::new(),
         };
         core.dial(now);
         core
+    }
+
+    /// Checks the upgrades the core makes itself (`auto_upgrade_with`'s
+    /// provider) as `ws_upgrade` checks the application's.
+    pub(crate) fn with_upgrade_check(mut self, check: UpgradeCheck) -> Core {
+        self.check_upgrade = check;
+        self
     }
 
     // ---- inputs from the application ------------------------------------
@@ -209,12 +234,12 @@ impl Core {
                 request,
                 original,
             } => self.on_upgrade_request(stream, request, original, now),
-            Command::Send { stream, frames } => self.on_send(stream, frames),
+            Command::Send { stream, frames } => self.on_send(stream, frames, now),
             Command::Shutdown => self.on_shutdown(now),
             Command::Probe => {
                 if let (Phase::Open { .. }, Some(keepalive)) = (&self.phase, &mut self.keepalive) {
                     if let Some(probe) = keepalive.probe_now(now) {
-                        self.probes.push_back(probe);
+                        self.delivery.queue_urgent(probe);
                     }
                 }
             }
@@ -228,6 +253,11 @@ impl Core {
         original: Upgrade,
         now: Instant,
     ) {
+        if self.close_queued && !matches!(self.phase, Phase::Terminated) {
+            let error = Error::new(ErrorKind::Closed, "the connection is closing");
+            self.upgrade_failed_event(stream, None, HeaderMap::new(), error);
+            return;
+        }
         self.last_upgrade = Some(original);
         match &self.phase {
             // A transport being dropped cannot be upgraded: wait for the next one.
@@ -238,8 +268,7 @@ impl Core {
                 if let Some((old, _)) = self.pending_upgrade.replace((stream, request)) {
                     // The frames queued so far were sent on the old stream:
                     // they must not go out on the new one.
-                    let unsent: Vec<Frame> = self.outbox.drain(..).collect();
-                    self.released_bytes += payload_bytes(&unsent);
+                    let unsent = self.delivery.take_queued();
                     let error = Error::new(
                         ErrorKind::Upgrade,
                         format!("superseded by upgrade {stream}"),
@@ -253,6 +282,9 @@ impl Core {
             }
             | Phase::Open { stream: current }
             | Phase::Closing {
+                stream: current, ..
+            }
+            | Phase::Failing {
                 stream: current, ..
             } => {
                 let error = Error::new(
@@ -270,48 +302,64 @@ impl Core {
         }
     }
 
-    fn on_send(&mut self, stream: StreamRef, frames: Frames) {
-        let accepting = match &self.phase {
-            Phase::Upgrading {
-                stream: current, ..
-            }
-            | Phase::Open { stream: current } => *current == stream && !self.user_closed,
-            Phase::Dialing { .. } | Phase::Backoff { .. } => self
-                .pending_upgrade
-                .as_ref()
-                .is_some_and(|(s, _)| *s == stream),
-            Phase::Connected | Phase::Closing { .. } | Phase::Terminated => false,
-        };
-        if accepting {
-            self.outbox.extend(frames);
+    fn on_send(&mut self, stream: StreamRef, frames: Frames, now: Instant) {
+        let accepting = !self.close_queued
+            && match &self.phase {
+                Phase::Upgrading {
+                    stream: current, ..
+                }
+                | Phase::Open { stream: current } => *current == stream,
+                Phase::Dialing { .. } | Phase::Backoff { .. } => self
+                    .pending_upgrade
+                    .as_ref()
+                    .is_some_and(|(s, _)| *s == stream),
+                Phase::Connected
+                | Phase::Closing { .. }
+                | Phase::Failing { .. }
+                | Phase::Terminated => false,
+            };
+        if !accepting {
+            let error = if matches!(self.phase, Phase::Terminated) || self.close_queued {
+                Error::new(ErrorKind::Closed, "the connection is closing or closed")
+            } else {
+                Error::new(
+                    ErrorKind::StaleStream,
+                    format!("{stream} is not the connection's current Websocket"),
+                )
+            };
+            let frames = frames.into_vec();
+            self.delivery.release_refused(&frames);
+            self.events.push_back(Event::Error {
+                stream: Some(stream),
+                error: error.with_unsent(frames),
+            });
             return;
         }
-        let frames = frames.into_vec();
-        self.released_bytes += payload_bytes(&frames);
-        let error = if matches!(self.phase, Phase::Terminated) || self.user_closed {
-            Error::new(ErrorKind::Closed, "the connection is closing or closed")
-        } else {
-            Error::new(
-                ErrorKind::StaleStream,
-                format!("{stream} is not the connection's current Websocket"),
-            )
-        };
-        self.events.push_back(Event::Error {
-            stream: Some(stream),
-            error: error.with_unsent(frames),
-        });
+        let mut closes = false;
+        for frame in frames {
+            closes |= matches!(frame, Frame::Close(_));
+            self.delivery.queue(frame);
+        }
+        if closes {
+            // The close frame is accepted: from now on the connection never
+            // reconnects, whether the close frame gets out or not.
+            self.close_queued = true;
+            if let Phase::Backoff { .. } = self.phase {
+                // Nothing would carry the frames: end now, giving them back.
+                self.terminate_unconnected(Error::new(ErrorKind::Closed, "closed"), now);
+            }
+        }
     }
 
     fn on_shutdown(&mut self, now: Instant) {
-        if self.user_closed {
+        if self.close_queued {
             return;
         }
-        self.user_closed = true;
+        self.close_queued = true;
         match &self.phase {
             Phase::Open { .. } => {
                 // Graceful: what is queued goes out first, then the close frame.
-                self.outbox.push_back(Frame::close_normal());
-                self.own_close_queued = true;
+                self.delivery.queue_internal(Frame::close_normal());
             }
             Phase::Connected | Phase::Upgrading { .. } => {
                 self.disconnect(Loss::Down(DownReason::Shutdown));
@@ -322,7 +370,27 @@ impl Core {
                 }
                 self.terminate_unconnected(Error::new(ErrorKind::Closed, "shut down"), now);
             }
-            Phase::Closing { .. } | Phase::Terminated => {}
+            Phase::Closing { .. } | Phase::Failing { .. } | Phase::Terminated => {}
+        }
+    }
+
+    /// Every handle is gone (Gun's `close/1`): the connection ends now,
+    /// without a close handshake. Frames not yet written come back in the
+    /// final `Down` (or in the error of a waiting upgrade), for whoever
+    /// still reads the events.
+    pub(crate) fn on_abandoned(&mut self, now: Instant) {
+        self.close_queued = true;
+        match &self.phase {
+            Phase::Terminated => {}
+            Phase::Dialing { .. } | Phase::Backoff { .. } => {
+                if matches!(self.phase, Phase::Dialing { .. }) {
+                    self.actions.push_back(Action::Disconnect);
+                }
+                let error = Error::new(ErrorKind::Closed, "every Connection handle was dropped");
+                self.terminate_unconnected(error, now);
+            }
+            _ if self.pending_loss.is_some() => {}
+            _ => self.disconnect(Loss::Down(DownReason::Shutdown)),
         }
     }
 
@@ -351,7 +419,10 @@ impl Core {
             AutoUpgrade::Provider(provider) => provider(),
         };
         let stream = self.stream_ids.next();
-        match request.validate() {
+        let checked = request
+            .validate()
+            .and_then(|valid| (self.check_upgrade)(&valid).map(|()| valid));
+        match checked {
             Ok(valid) => self.begin_upgrade(stream, valid, now),
             Err(error) => self.upgrade_failed_event(stream, None, HeaderMap::new(), error),
         }
@@ -389,6 +460,7 @@ impl Core {
             }
         }
         self.phase = Phase::Open { stream };
+        self.write_stalled_since = None;
         self.keepalive = self
             .keepalive_config
             .clone()
@@ -418,7 +490,7 @@ impl Core {
             Some(_) => DownReason::UpgradeRejected,
             None => DownReason::Error(error),
         };
-        self.go_down(reason, Vec::new(), now);
+        self.go_down(reason, now);
     }
 
     pub(crate) fn on_frame(&mut self, frame: Frame, now: Instant) {
@@ -447,43 +519,97 @@ impl Core {
         self.events.push_back(Event::Frame { stream, frame });
     }
 
-    /// The transport is gone (it failed, the peer closed, or the driver
-    /// dropped it after [`Action::Disconnect`]). `unsent` are frames handed
-    /// to it but not confirmed written.
-    pub(crate) fn on_transport_lost(
-        &mut self,
-        error: Option<Error>,
-        unsent: Vec<Outgoing>,
-        now: Instant,
-    ) {
-        let unsent: Vec<Frame> = unsent
-            .into_iter()
-            .filter(|out| !out.probe)
-            .map(|out| out.frame)
-            .collect();
+    /// The transport wrote every frame through `seq` (`None`: nothing
+    /// known written yet). Call after each write or flush.
+    pub(crate) fn on_written(&mut self, seq: Option<Seq>) {
+        if let Some(seq) = seq {
+            self.delivery.written_through(seq);
+        }
+    }
+
+    /// Everything handed over so far has left the transport's buffer.
+    pub(crate) fn on_flushed(&mut self, seq: Option<Seq>, _now: Instant) {
+        self.on_written(seq);
+        self.write_stalled_since = None;
+        if let Phase::Failing { error, .. } = &self.phase {
+            if self.pending_loss.is_none() {
+                let error = error.clone();
+                self.disconnect(Loss::Down(DownReason::Error(error)));
+            }
+        }
+    }
+
+    /// The transport has bytes it could not write. `progressed`: it wrote
+    /// some since the last call. A peer that reads nothing for the
+    /// keepalive's interval + timeout is declared dead (without it, a peer
+    /// that floods pings and never reads would grow our pongs forever).
+    pub(crate) fn on_write_blocked(&mut self, progressed: bool, now: Instant) {
+        if progressed || self.write_stalled_since.is_none() {
+            self.write_stalled_since = Some(now);
+        }
+    }
+
+    /// Reading is paused (the application is not reading its events) or
+    /// resumed. While paused, the keepalive cannot hear the peer, so it
+    /// does not judge it: a slow application does not kill a healthy peer.
+    pub(crate) fn on_reading_paused(&mut self, paused: bool, now: Instant) {
+        if let Some(keepalive) = &mut self.keepalive {
+            keepalive.set_paused(paused, now);
+        }
+    }
+
+    /// The open socket failed (`Some`) or ended (`None`). A protocol error
+    /// of the peer's is reported to it first, with a close frame.
+    pub(crate) fn on_socket_failed(&mut self, error: Option<Error>, now: Instant) {
+        if self.pending_loss.is_some() {
+            return;
+        }
+        if let Phase::Failing { error, .. } = &self.phase {
+            // The close frame cannot go out either: report the peer's error.
+            let error = error.clone();
+            return self.disconnect(Loss::Down(DownReason::Error(error)));
+        }
+        if let (Some(error), Phase::Open { stream } | Phase::Closing { stream, .. }) =
+            (&error, &self.phase)
+        {
+            if let Some(code) = fail_close_code(error.kind()) {
+                self.phase = Phase::Failing {
+                    stream: *stream,
+                    error: error.clone(),
+                    deadline: later(now, FAIL_CLOSE_TIMEOUT),
+                };
+                self.actions.push_back(Action::FailClose { code });
+                return;
+            }
+        }
+        let reason = self.down_reason(error);
+        self.disconnect(Loss::Down(reason));
+    }
+
+    /// The transport is gone: the driver dropped it after
+    /// [`Action::Disconnect`]. Frames in flight that [`Core::on_written`]
+    /// did not cover come back unsent.
+    pub(crate) fn on_transport_lost(&mut self, now: Instant) {
         match (self.pending_loss.take(), &self.phase) {
             (Some(Loss::DialFailed(error)), Phase::Dialing { .. }) => self.dial_failed(error, now),
             (None, Phase::Dialing { .. }) => {
-                let error = error.unwrap_or_else(|| Error::new(ErrorKind::Connect, "dial aborted"));
-                self.dial_failed(error, now);
+                self.dial_failed(Error::new(ErrorKind::Connect, "dial aborted"), now);
             }
-            (_, Phase::Backoff { .. } | Phase::Terminated) => {
-                debug_assert!(
-                    unsent.is_empty(),
-                    "a lost transport had frames outside a connection"
-                );
-            }
+            (_, Phase::Backoff { .. } | Phase::Terminated) => {}
             (loss, _) => {
                 let reason = match loss {
                     Some(Loss::Down(reason)) => reason,
-                    _ => self.down_reason(error),
+                    _ => self.down_reason(None),
                 };
-                self.go_down(reason, unsent, now);
+                self.go_down(reason, now);
             }
         }
     }
 
     pub(crate) fn on_timeout(&mut self, now: Instant) {
+        if self.pending_loss.is_some() {
+            return;
+        }
         match &self.phase {
             Phase::Backoff { until } if now >= *until => self.dial(now),
             Phase::Dialing { deadline } if now >= *deadline => {
@@ -502,10 +628,15 @@ impl Core {
                 self.kill(stream);
                 self.disconnect(Loss::Down(DownReason::Error(error)));
             }
+            Phase::Open { .. } | Phase::Closing { .. }
+                if self.write_deadline().is_some_and(|at| now >= at) =>
+            {
+                self.disconnect(Loss::Down(DownReason::PeerDead));
+            }
             Phase::Open { .. } => {
                 let action = self.keepalive.as_mut().and_then(|k| k.on_timeout(now));
                 match action {
-                    Some(KeepaliveAction::Probe(frame)) => self.probes.push_back(frame),
+                    Some(KeepaliveAction::Probe(frame)) => self.delivery.queue_urgent(frame),
                     Some(KeepaliveAction::PeerDead) => {
                         self.disconnect(Loss::Down(DownReason::PeerDead))
                     }
@@ -514,6 +645,12 @@ impl Core {
             }
             Phase::Closing { deadline, .. } if now >= *deadline => {
                 self.disconnect(Loss::Down(DownReason::Shutdown));
+            }
+            Phase::Failing {
+                deadline, error, ..
+            } if now >= *deadline => {
+                let error = error.clone();
+                self.disconnect(Loss::Down(DownReason::Error(error)));
             }
             _ => {}
         }
@@ -538,53 +675,77 @@ impl Core {
         if self.pending_loss.is_some() {
             return None;
         }
-        match &self.phase {
+        let phase_deadline = match &self.phase {
             Phase::Dialing { deadline }
             | Phase::Upgrading { deadline, .. }
-            | Phase::Closing { deadline, .. } => Some(*deadline),
+            | Phase::Closing { deadline, .. }
+            | Phase::Failing { deadline, .. } => Some(*deadline),
             Phase::Backoff { until } => Some(*until),
-            Phase::Open { .. } => self.keepalive.as_ref().map(KeepaliveState::next_deadline),
+            Phase::Open { .. } => self
+                .keepalive
+                .as_ref()
+                .and_then(KeepaliveState::next_deadline),
             Phase::Connected | Phase::Terminated => None,
+        };
+        match (phase_deadline, self.write_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
+    }
+
+    /// When a transport that writes nothing is declared dead.
+    fn write_deadline(&self) -> Option<Instant> {
+        if !matches!(self.phase, Phase::Open { .. } | Phase::Closing { .. }) {
+            return None;
+        }
+        let since = self.write_stalled_since?;
+        let keepalive = self.keepalive_config.as_ref()?;
+        Some(later(
+            since,
+            keepalive.interval.saturating_add(keepalive.timeout),
+        ))
+    }
+
+    /// Whether the socket should be read (not while failing or dropping it).
+    pub(crate) fn is_reading(&self) -> bool {
+        matches!(self.phase, Phase::Open { .. } | Phase::Closing { .. })
+            && self.pending_loss.is_none()
     }
 
     /// Whether frames are waiting for the transport.
     pub(crate) fn has_outgoing(&self) -> bool {
         matches!(self.phase, Phase::Open { .. })
             && self.pending_loss.is_none()
-            && (!self.probes.is_empty() || !self.outbox.is_empty())
+            && self.delivery.has_queued()
     }
 
-    /// The next frame for the transport. A close frame moves the connection
-    /// to closing: nothing is written after it.
+    /// The next frame for the transport; it counts as in flight until
+    /// [`Core::on_written`] covers its `seq`. A close frame moves the
+    /// connection to closing: nothing is written after it.
     pub(crate) fn pop_outgoing(&mut self, now: Instant) -> Option<Outgoing> {
         if !self.has_outgoing() {
             return None;
         }
-        if let Some(frame) = self.probes.pop_front() {
-            return Some(Outgoing { frame, probe: true });
-        }
-        let frame = self.outbox.pop_front()?;
-        // Nothing is queued after the shutdown's close frame: it is the last.
-        let own = self.own_close_queued && self.outbox.is_empty();
-        if own {
-            self.own_close_queued = false;
-        } else {
-            self.released_bytes += frame.len();
-        }
-        if let (Frame::Close(_), Phase::Open { stream }) = (&frame, &self.phase) {
-            self.user_closed = true;
+        let out = self.delivery.hand_over()?;
+        if let (true, Phase::Open { stream }) = (out.frame.is_close(), &self.phase) {
+            self.close_queued = true;
             self.phase = Phase::Closing {
                 stream: *stream,
-                deadline: now + self.closing_timeout,
+                deadline: later(now, self.closing_timeout),
             };
         }
-        Some(Outgoing { frame, probe: own })
+        Some(out)
     }
 
-    /// Payload bytes of application frames that left the queue since the last call.
+    /// Payload bytes of application frames that left the core's queue
+    /// since the last call (room in the handles' send queue).
     pub(crate) fn take_released_bytes(&mut self) -> usize {
-        std::mem::take(&mut self.released_bytes)
+        self.delivery.take_released()
+    }
+
+    /// Application frames confirmed written since the last call.
+    pub(crate) fn take_frames_written(&mut self) -> u64 {
+        self.delivery.take_written()
     }
 
     pub(crate) fn is_terminated(&self) -> bool {
@@ -601,12 +762,20 @@ impl Core {
         self.rtt
     }
 
+    /// The application frames the core still holds, for a driver that
+    /// cannot go on (it panicked, or its runtime is shutting down). Plain
+    /// draining, so it is safe to call from a `Drop` during unwinding.
+    pub(crate) fn salvage(&mut self) -> Vec<Frame> {
+        self.phase = Phase::Terminated;
+        self.delivery.take_unsent()
+    }
+
     // ---- transitions ------------------------------------------------------
 
     fn dial(&mut self, now: Instant) {
-        self.attempt += 1;
+        self.attempt = self.attempt.saturating_add(1);
         self.phase = Phase::Dialing {
-            deadline: now + self.backoff.retry().connect_timeout,
+            deadline: later(now, self.backoff.retry().connect_timeout),
         };
         self.actions.push_back(Action::Dial);
     }
@@ -615,7 +784,7 @@ impl Core {
         self.phase = Phase::Upgrading {
             stream,
             offered: request.protocols.clone(),
-            deadline: now + self.upgrade_timeout,
+            deadline: later(now, self.upgrade_timeout),
         };
         self.actions.push_back(Action::Upgrade(request));
     }
@@ -636,7 +805,7 @@ impl Core {
     }
 
     fn down_reason(&self, error: Option<Error>) -> DownReason {
-        if self.user_closed {
+        if self.close_queued {
             return DownReason::Shutdown;
         }
         if let Some(close) = &self.close_received {
@@ -655,7 +824,7 @@ impl Core {
             stream: None,
             error,
         });
-        if self.user_closed {
+        if self.close_queued {
             return self.terminate_unconnected(Error::new(ErrorKind::Closed, "shut down"), now);
         }
         match self.backoff.next_delay() {
@@ -671,9 +840,11 @@ impl Core {
     }
 
     fn schedule_retry(&mut self, delay: Duration, now: Instant) {
-        self.phase = Phase::Backoff { until: now + delay };
+        self.phase = Phase::Backoff {
+            until: later(now, delay),
+        };
         self.events.push_back(Event::Reconnecting {
-            attempt: self.attempt + 1,
+            attempt: self.attempt.saturating_add(1),
             delay,
         });
     }
@@ -682,36 +853,31 @@ impl Core {
     /// and its queued frames come back.
     fn terminate_unconnected(&mut self, error: Error, _now: Instant) {
         self.phase = Phase::Terminated;
+        let unsent = self.delivery.take_unsent();
         if let Some((stream, _)) = self.pending_upgrade.take() {
-            let unsent: Vec<Frame> = self.outbox.drain(..).collect();
-            self.released_bytes += payload_bytes(&unsent);
             self.upgrade_failed_event(stream, None, HeaderMap::new(), error.with_unsent(unsent));
         } else {
             self.events.push_back(Event::Error {
                 stream: None,
-                error,
+                error: error.with_unsent(unsent),
             });
         }
     }
 
-    fn go_down(&mut self, reason: DownReason, mut unsent: Vec<Frame>, now: Instant) {
+    fn go_down(&mut self, reason: DownReason, now: Instant) {
         let killed = match &self.phase {
             Phase::Upgrading { stream, .. }
             | Phase::Open { stream }
-            | Phase::Closing { stream, .. } => {
+            | Phase::Closing { stream, .. }
+            | Phase::Failing { stream, .. } => {
                 vec![*stream]
             }
             _ => Vec::new(),
         };
         self.killed_up_to = self.killed_up_to.max(killed.last().copied());
-        if std::mem::take(&mut self.own_close_queued) {
-            self.outbox.pop_back();
-        }
-        let queued: Vec<Frame> = self.outbox.drain(..).collect();
-        self.released_bytes += payload_bytes(&queued);
-        unsent.extend(queued);
-        self.probes.clear();
+        let unsent = self.delivery.take_unsent();
         self.keepalive = None;
+        self.write_stalled_since = None;
         self.pending_loss = None;
         let uptime = self
             .up_since
@@ -730,7 +896,7 @@ impl Core {
                 .contains(&close.code.as_u16()),
             _ => false,
         };
-        let delay = if self.user_closed || stop_code {
+        let delay = if self.close_queued || stop_code {
             None
         } else {
             self.backoff.next_delay()
@@ -770,6 +936,20 @@ impl Core {
     }
 }
 
-fn payload_bytes(frames: &[Frame]) -> usize {
-    frames.iter().map(Frame::len).sum()
+/// The close code that tells the peer why we fail the connection, for the
+/// errors that are the peer's fault (RFC 6455 §7.4.1); `None` when the
+/// socket itself failed and nothing can be sent.
+fn fail_close_code(kind: ErrorKind) -> Option<u16> {
+    match kind {
+        ErrorKind::MessageTooBig => Some(1009),
+        ErrorKind::InvalidUtf8 => Some(1007),
+        ErrorKind::Protocol => Some(1002),
+        _ => None,
+    }
+}
+
+/// `now + delay`, saturating far in the future instead of overflowing.
+fn later(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
 }

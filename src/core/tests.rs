@@ -152,15 +152,32 @@ impl Harness {
         self.core.on_frame(frame, self.now);
     }
 
+    /// Plays the driver when the transport goes: every frame handed over
+    /// was written but the last `unsent.len()`; a transport that failed on
+    /// its own is reported as failed (the core then asks to drop it).
     fn lose(&mut self, error: Option<Error>, unsent: Vec<Outgoing>) {
-        self.core.on_transport_lost(error, unsent, self.now);
+        let written = self.core.delivery.all_but_last(unsent.len());
+        self.core.on_written(written);
+        if self.core.pending_loss.is_none()
+            && !matches!(
+                self.core.phase,
+                Phase::Dialing { .. } | Phase::Backoff { .. } | Phase::Terminated
+            )
+        {
+            self.core.on_socket_failed(error, self.now);
+            assert_eq!(self.core.actions.pop_back(), Some(Action::Disconnect));
+        }
+        self.core.on_transport_lost(self.now);
     }
 
-    /// Everything the transport may write now.
+    /// Everything the transport may write now (sequence numbers cleared,
+    /// to compare with [`app`] and [`own_close`]).
     fn pop_all(&mut self) -> Vec<Outgoing> {
         let mut out = Vec::new();
         while self.core.has_outgoing() {
-            out.push(self.core.pop_outgoing(self.now).expect("has_outgoing"));
+            out.push(unnumbered(
+                self.core.pop_outgoing(self.now).expect("has_outgoing"),
+            ));
         }
         assert_eq!(self.core.pop_outgoing(self.now), None);
         out
@@ -173,17 +190,23 @@ fn text(s: &str) -> Frame {
 
 fn app(frame: Frame) -> Outgoing {
     Outgoing {
-        frame,
-        probe: false,
+        seq: 0,
+        frame: frame.into(),
+        internal: false,
     }
 }
 
 /// The shutdown's own close frame: the core's, like a probe.
 fn own_close() -> Outgoing {
     Outgoing {
-        frame: Frame::close_normal(),
-        probe: true,
+        seq: 0,
+        frame: Frame::close_normal().into(),
+        internal: true,
     }
+}
+
+fn unnumbered(out: Outgoing) -> Outgoing {
+    Outgoing { seq: 0, ..out }
 }
 
 fn close(code: u16, reason: &str) -> Frame {
@@ -641,7 +664,7 @@ fn keepalive_probes_never_come_back_as_unsent() {
     assert_eq!(h.elapsed(), 10 * SEC);
     let out = h.pop_all();
     assert_eq!(out.len(), 2);
-    assert!(out[0].probe && matches!(out[0].frame, Frame::Ping(_)));
+    assert!(out[0].internal && matches!(out[0].frame, WireFrame::Ping(_)));
     assert_eq!(out[1], app(text("x")));
     h.lose(Some(io_error()), out);
     assert_eq!(
@@ -966,8 +989,9 @@ fn the_keepalive_probes_after_a_quiet_interval_and_measures_rtt() {
     h.advance_to_timeout();
     let out = h.pop_all();
     let [Outgoing {
-        frame: Frame::Ping(payload),
-        probe: true,
+        frame: WireFrame::Ping(payload),
+        internal: true,
+        ..
     }] = &out[..]
     else {
         panic!("expected one ping probe, got {out:?}");
@@ -985,7 +1009,7 @@ fn the_keepalive_probes_after_a_quiet_interval_and_measures_rtt() {
 fn a_silent_peer_is_dead_and_the_connection_reconnects() {
     let (mut h, s) = Harness::open(keepalive_options());
     h.advance_to_timeout();
-    assert!(h.pop_all()[0].probe);
+    assert!(h.pop_all()[0].internal);
     h.advance_to_timeout();
     assert_eq!(h.elapsed(), 13 * SEC);
     assert_eq!(h.actions(), [Action::Disconnect]);
@@ -1008,8 +1032,9 @@ fn the_probe_command_probes_at_once() {
     assert!(matches!(
         &out[..],
         [Outgoing {
-            frame: Frame::Ping(_),
-            probe: true
+            frame: WireFrame::Ping(_),
+            internal: true,
+            ..
         }]
     ));
     assert_eq!(h.timeout(), Some(4 * SEC));
@@ -1037,8 +1062,9 @@ fn a_heartbeat_reply_is_hidden_and_measured() {
     assert_eq!(
         h.pop_all(),
         [Outgoing {
-            frame: text("hb"),
-            probe: true
+            seq: 0,
+            frame: text("hb").into(),
+            internal: true
         }]
     );
     h.advance(SEC);
@@ -1344,6 +1370,9 @@ impl Sim {
                     };
                     self.h.lose(None, unsent);
                 }
+                Action::FailClose { code } => {
+                    panic!("fail-close {code} without a protocol error from the peer")
+                }
             }
         }
         for event in self.h.raw_events() {
@@ -1379,9 +1408,10 @@ impl Sim {
             assert_eq!(self.h.core.poll_timeout(), None);
             self.terminated = true;
         }
-        assert_eq!(
-            self.h.core.has_outgoing(),
-            matches!(self.link, Link::Open { .. }) && self.h.core.has_outgoing()
+        assert!(
+            !self.h.core.has_outgoing() || matches!(self.link, Link::Open { .. }),
+            "outgoing frames without an open link: {:?}",
+            self.link
         );
     }
 
@@ -1408,6 +1438,7 @@ impl Sim {
                 self.h.send(stream, frames);
             }
             30 if rng.chance(20) => self.h.command(Command::Shutdown),
+            30 if rng.chance(10) => self.h.core.on_abandoned(now),
             31..=32 => self.h.command(Command::Probe),
             33..=42 => match self.link {
                 Link::Dialing if rng.chance(70) => {
@@ -1455,19 +1486,23 @@ impl Sim {
                         let Some(out) = self.h.core.pop_outgoing(now) else {
                             break;
                         };
-                        if out.probe {
-                            self.last_probe = Some(out.frame.clone());
+                        if out.internal {
+                            self.last_probe = Some(out.frame.clone().into_frame());
                         }
                         in_flight.push(out);
                     }
                 }
             }
             68..=75 => {
+                // The transport writes a random prefix of what it holds.
                 if let Link::Open { in_flight } = &mut self.link {
-                    for out in std::mem::take(in_flight) {
-                        if !out.probe {
-                            self.count(&out.frame, "written");
-                        }
+                    let written = rng.below(in_flight.len() as u64 + 1) as usize;
+                    let flushed: Vec<Outgoing> = in_flight.drain(..written).collect();
+                    if let Some(last) = flushed.last() {
+                        self.h.core.on_written(Some(last.seq));
+                    }
+                    for out in flushed.into_iter().filter(|out| !out.internal) {
+                        self.count(&out.frame.into_frame(), "written");
                     }
                 }
             }
@@ -1530,9 +1565,12 @@ impl Sim {
                 }
                 // Half the time the server answers; else the socket dies with frames in flight.
                 if self.frames.len() % 2 == 0 {
+                    if let Some(last) = in_flight.last() {
+                        self.h.core.on_written(Some(last.seq));
+                    }
                     for out in std::mem::take(in_flight) {
-                        if !out.probe {
-                            self.count(&out.frame, "written");
+                        if !out.internal {
+                            self.count(&out.frame.into_frame(), "written");
                         }
                     }
                 }

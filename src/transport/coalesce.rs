@@ -6,9 +6,14 @@
 //! in the small pieces asked for. Its buffer exists only while data is
 //! waiting: an idle connection holds none (thousands of idle connections
 //! stay small).
+//!
+//! It also counts the bytes written through it: how the core tells a slow
+//! peer (writes progress) from one that reads nothing.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,16 +26,25 @@ pub(crate) struct Coalesce<S> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    written: Arc<AtomicU64>,
 }
 
 impl<S> Coalesce<S> {
-    pub(crate) fn new(inner: S) -> Coalesce<S> {
+    pub(crate) fn new(inner: S, written: Arc<AtomicU64>) -> Coalesce<S> {
         Coalesce {
             inner,
             buf: Vec::new(),
             start: 0,
             end: 0,
+            written,
         }
+    }
+
+    fn count(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &polled {
+            self.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        polled
     }
 }
 
@@ -83,7 +97,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, data);
+        this.count(polled)
     }
 
     fn poll_write_vectored(
@@ -91,7 +107,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.count(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -139,10 +157,13 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         tx.write_all(&data).await.unwrap();
         drop(tx);
-        let mut reader = Coalesce::new(Counting {
-            inner: rx,
-            reads: 0,
-        });
+        let mut reader = Coalesce::new(
+            Counting {
+                inner: rx,
+                reads: 0,
+            },
+            Arc::default(),
+        );
         let mut got = Vec::new();
         let mut small = [0u8; 1000];
         loop {
@@ -163,7 +184,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_reader_holds_no_buffer() {
         let (mut tx, rx) = tokio::io::duplex(1 << 16);
-        let mut reader = Coalesce::new(rx);
+        let mut reader = Coalesce::new(rx, Arc::default());
         tx.write_all(b"hello").await.unwrap();
         let mut small = [0u8; 16];
         assert_eq!(reader.read(&mut small).await.unwrap(), 5);

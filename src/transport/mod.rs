@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use http::{HeaderMap, StatusCode};
 use url::Url;
 
-use crate::core::Outgoing;
+use crate::core::{Outgoing, Seq};
 use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::options::Options;
@@ -147,18 +147,26 @@ pub(crate) trait Transport {
     ) -> BoxFuture<Result<Upgraded<Self::Socket>, UpgradeFailure>>;
 }
 
-/// An open Websocket, polled by the driver.
+/// An open Websocket, polled by the driver. It moves frames and reports
+/// progress; which frames were written or come back is the core's call.
 pub(crate) trait Socket: Unpin {
     /// The next frame from the peer; `None` once the socket has closed.
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>>;
     /// Whether a frame can be handed over now.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
-    /// Hands a frame over (after `poll_ready` said yes).
-    fn start_send(&mut self, frame: Outgoing) -> Result<(), Error>;
+    /// Hands a frame over (after `poll_ready` said yes). The socket keeps
+    /// no copy: the core holds the frame until it is known written.
+    fn start_send(&mut self, frame: &Outgoing) -> Result<(), Error>;
     /// Writes out what was handed over.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
-    /// Frames handed over but not confirmed written, in order.
-    fn take_unsent(&mut self) -> Vec<Outgoing>;
+    /// The last frame known to have left (its sequence number).
+    fn written_through(&mut self) -> Option<Seq>;
+    /// Bytes written to the network so far: tells a slow peer, whose
+    /// writes progress, from one that reads nothing.
+    fn bytes_written(&self) -> u64;
+    /// Queues a close frame with `code` to fail the connection (the peer
+    /// broke the protocol), best effort; the driver flushes it.
+    fn start_fail_close(&mut self, code: u16);
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! The native transport: TCP (and rustls for `wss`) dialed by tokio, the
 //! Websocket spoken by tokio-tungstenite.
 
-use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Sink, Stream};
@@ -22,7 +21,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::coalesce::Coalesce;
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
-use crate::core::Outgoing;
+use crate::core::{Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, CloseFrame, Frame};
 use crate::options::Options;
@@ -35,6 +34,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 pub(crate) struct NativeTransport;
 
+/// A connected TCP (or TLS) stream, and the count of bytes written to it.
+pub(crate) struct Dialed {
+    io: Box<dyn Io>,
+    written: Arc<AtomicU64>,
+}
+
+/// tungstenite's write buffer: frames are gathered up to this before a write.
+const WRITE_BUFFER: usize = 128 << 10;
+
 /// tungstenite allocates (and zero-fills) its read buffer per connection,
 /// 128 KiB by default. The socket is read 64 KiB at a time by [`Coalesce`]
 /// anyway, so tungstenite's buffer only sets how much is copied per call:
@@ -42,7 +50,7 @@ pub(crate) struct NativeTransport;
 const DEFAULT_READ_BUFFER: usize = 4 << 10;
 
 impl Transport for NativeTransport {
-    type Dialed = Box<dyn Io>;
+    type Dialed = Dialed;
     type Socket = NativeSocket;
 
     fn check_options(options: &Options) -> Result<(), Error> {
@@ -79,8 +87,10 @@ impl Transport for NativeTransport {
             // Small frames should leave at once; wstether batches writes itself.
             tcp.set_nodelay(true)
                 .map_err(|e| Error::new(ErrorKind::Connect, address.clone()).with_source(e))?;
+            let written = Arc::new(AtomicU64::new(0));
             if !target.secure {
-                return Ok(Box::new(Coalesce::new(tcp)) as Box<dyn Io>);
+                let io = Box::new(Coalesce::new(tcp, written.clone()));
+                return Ok(Dialed { io, written });
             }
             let config = tls_config(&roots)
                 .map_err(|e| Error::new(ErrorKind::Tls, "TLS configuration").with_source(e))?;
@@ -95,7 +105,8 @@ impl Transport for NativeTransport {
                 .map_err(|e| {
                     Error::new(ErrorKind::Tls, format!("handshake with {address}")).with_source(e)
                 })?;
-            Ok(Box::new(Coalesce::new(tls)) as Box<dyn Io>)
+            let io = Box::new(Coalesce::new(tls, written.clone()));
+            Ok(Dialed { io, written })
         })
     }
 
@@ -108,8 +119,15 @@ impl Transport for NativeTransport {
         let url = target.url_for(&upgrade);
         let config = WebSocketConfig::default()
             .read_buffer_size(options.read_buffer_size.unwrap_or(DEFAULT_READ_BUFFER))
-            .max_frame_size(options.max_frame_size)
-            .max_message_size(options.max_message_size);
+            .max_frame_size(Some(options.frame_limit()))
+            .max_message_size(Some(options.message_limit()))
+            // Bounded: a frame of ours (at most `send_queue_bytes`, checked
+            // at `ws_send`) always fits after a flush, and the pongs of a
+            // peer that floods pings and never reads stop at the bound
+            // (tungstenite then keeps only the latest pong, as RFC 6455
+            // allows); the core declares that peer dead.
+            .write_buffer_size(WRITE_BUFFER)
+            .max_write_buffer_size(WRITE_BUFFER + options.send_queue_bytes + (64 << 10));
         Box::pin(async move {
             let mut request = url
                 .as_str()
@@ -126,7 +144,32 @@ impl Transport for NativeTransport {
                     })?;
                 headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, offered);
             }
-            match tokio_tungstenite::client_async_with_config(request, dialed, Some(config)).await {
+            let Dialed { io, written } = dialed;
+            match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
+                Ok((_, response))
+                    if response
+                        .headers()
+                        .contains_key(http::header::SEC_WEBSOCKET_EXTENSIONS) =>
+                {
+                    // RFC 6455 §4.1: an extension the client did not offer
+                    // (wstether offers none) fails the connection.
+                    let named = response
+                        .headers()
+                        .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    Err(UpgradeFailure {
+                        status: None,
+                        headers: response.headers().clone(),
+                        error: Error::new(
+                            ErrorKind::Upgrade,
+                            format!(
+                                "the server accepted extensions that were not offered: {named:?}"
+                            ),
+                        ),
+                    })
+                }
                 Ok((ws, response)) => {
                     let protocol = response
                         .headers()
@@ -136,8 +179,9 @@ impl Transport for NativeTransport {
                     Ok(Upgraded {
                         socket: NativeSocket {
                             ws,
-                            in_flight: Vec::new(),
-                            failing: None,
+                            last_started: None,
+                            flushed_through: None,
+                            written,
                         },
                         protocol,
                         headers: response.headers().clone(),
@@ -185,85 +229,26 @@ fn tls_config(extra_roots_der: &[Vec<u8>]) -> Result<rustls::ClientConfig, rustl
         .with_no_client_auth())
 }
 
-/// How long the close frame that reports a peer's protocol error may take
-/// to leave before the socket is dropped anyway.
-const FAIL_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// An open native Websocket. Frames handed to tungstenite are kept (cheap
-/// clones of their buffers) until a flush confirms them written, so that a
-/// failure can give them back.
+/// An open native Websocket. It keeps no copy of the frames handed over:
+/// it only remembers the sequence number of the last one, which a
+/// completed flush confirms written.
 pub(crate) struct NativeSocket {
     ws: WebSocketStream<Box<dyn Io>>,
-    in_flight: Vec<(Message, bool)>,
-    /// The peer broke the protocol: a close frame with the matching code
-    /// (RFC 6455 §7.4.1: 1002, 1007, 1009) is on its way out, best effort
-    /// and bounded in time, before the error is reported.
-    failing: Option<Failing>,
-}
-
-struct Failing {
-    error: Error,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-}
-
-impl NativeSocket {
-    /// Starts "failing the WebSocket connection" (RFC 6455 §7.1.7): queues
-    /// a close frame with `code`; the error is reported once it is flushed
-    /// or after [`FAIL_CLOSE_TIMEOUT`].
-    fn begin_failing(&mut self, error: Error, code: u16) {
-        let close = Message::Close(Some(WsCloseFrame {
-            code: WsCloseCode::from(code),
-            reason: Utf8Bytes::from_static(""),
-        }));
-        let queued = Pin::new(&mut self.ws).start_send(close).is_ok();
-        let deadline = if queued {
-            FAIL_CLOSE_TIMEOUT
-        } else {
-            Duration::ZERO
-        };
-        self.failing = Some(Failing {
-            error,
-            deadline: Box::pin(tokio::time::sleep(deadline)),
-        });
-    }
-
-    /// Drives the close frame of a failing socket; ready with the error.
-    fn poll_failing(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
-        let Some(failing) = &mut self.failing else {
-            return Poll::Pending;
-        };
-        let flushed = Pin::new(&mut self.ws).poll_flush(cx);
-        if let Poll::Ready(Ok(())) = flushed {
-            // Whatever was handed over before the close frame left with it.
-            self.in_flight.clear();
-        }
-        if flushed.is_pending() && failing.deadline.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        match self.failing.take() {
-            Some(failing) => Poll::Ready(failing.error),
-            None => Poll::Pending,
-        }
-    }
+    /// The last frame handed to tungstenite.
+    last_started: Option<Seq>,
+    /// The last frame a completed flush wrote.
+    flushed_through: Option<Seq>,
+    written: Arc<AtomicU64>,
 }
 
 impl Socket for NativeSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
-        if self.failing.is_some() {
-            return self.poll_failing(cx).map(|error| Some(Err(error)));
-        }
         loop {
             return match Pin::new(&mut self.ws).poll_next(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
-                Poll::Ready(Some(Err(e))) => match fail_close_code(&e) {
-                    Some(code) => {
-                        self.begin_failing(socket_error(e), code);
-                        self.poll_failing(cx).map(|error| Some(Err(error)))
-                    }
-                    None => Poll::Ready(Some(Err(socket_error(e)))),
-                },
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
                 Poll::Ready(Some(Ok(message))) => match from_message(message) {
                     Some(frame) => Poll::Ready(Some(Ok(frame))),
                     None => continue,
@@ -273,54 +258,56 @@ impl Socket for NativeSocket {
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.failing.is_some() {
-            return self.poll_failing(cx).map(Err);
-        }
         Pin::new(&mut self.ws).poll_ready(cx).map_err(socket_error)
     }
 
-    fn start_send(&mut self, out: Outgoing) -> Result<(), Error> {
-        let message = to_message(out.frame);
-        self.in_flight.push((message.clone(), out.probe));
+    fn start_send(&mut self, out: &Outgoing) -> Result<(), Error> {
+        self.last_started = Some(out.seq);
         Pin::new(&mut self.ws)
-            .start_send(message)
+            .start_send(to_message(&out.frame))
             .map_err(socket_error)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.failing.is_some() {
-            return self.poll_failing(cx).map(Err);
-        }
         let flushed = Pin::new(&mut self.ws).poll_flush(cx).map_err(socket_error);
         if let Poll::Ready(Ok(())) = flushed {
-            self.in_flight.clear();
+            self.flushed_through = self.last_started;
         }
         flushed
     }
 
-    fn take_unsent(&mut self) -> Vec<Outgoing> {
-        self.in_flight
-            .drain(..)
-            .filter_map(|(message, probe)| {
-                from_message(message).map(|frame| Outgoing { frame, probe })
-            })
-            .collect()
+    fn written_through(&mut self) -> Option<Seq> {
+        self.flushed_through
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    fn start_fail_close(&mut self, code: u16) {
+        let close = Message::Close(Some(WsCloseFrame {
+            code: WsCloseCode::from(code),
+            reason: Utf8Bytes::from_static(""),
+        }));
+        // Best effort: the core's deadline bounds how long it may take.
+        let _ = Pin::new(&mut self.ws).start_send(close);
     }
 }
 
-fn to_message(frame: Frame) -> Message {
+/// A cheap copy for tungstenite: payloads are shared, not copied.
+fn to_message(frame: &WireFrame) -> Message {
     match frame {
-        Frame::Text(text) => {
-            let bytes = Bytes::from(text);
-            // SAFETY: the bytes come from a `String`, so they are valid UTF-8.
-            Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(bytes) })
+        WireFrame::Text(bytes) => {
+            // SAFETY: a `WireFrame::Text` is made from a `String`, so its
+            // bytes are valid UTF-8.
+            Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(bytes.clone()) })
         }
-        Frame::Binary(data) => Message::Binary(data),
-        Frame::Ping(data) => Message::Ping(data),
-        Frame::Pong(data) => Message::Pong(data),
-        Frame::Close(close) => Message::Close(close.map(|close| WsCloseFrame {
+        WireFrame::Binary(data) => Message::Binary(data.clone()),
+        WireFrame::Ping(data) => Message::Ping(data.clone()),
+        WireFrame::Pong(data) => Message::Pong(data.clone()),
+        WireFrame::Close(close) => Message::Close(close.as_ref().map(|close| WsCloseFrame {
             code: WsCloseCode::from(close.code.as_u16()),
-            reason: Utf8Bytes::from(close.reason),
+            reason: Utf8Bytes::from(close.reason.clone()),
         })),
     }
 }
@@ -355,21 +342,6 @@ fn upgrade_error(error: tungstenite::Error) -> Error {
             "the server's answer is not a valid WebSocket upgrade",
         )
         .with_source(other),
-    }
-}
-
-/// The close code that tells the peer why we fail the connection, for the
-/// errors that are the peer's fault (RFC 6455 §7.4.1); `None` when the
-/// socket itself failed and nothing can be sent.
-fn fail_close_code(error: &tungstenite::Error) -> Option<u16> {
-    use tungstenite::error::ProtocolError;
-    use tungstenite::Error as E;
-    match error {
-        E::Capacity(_) => Some(1009),
-        E::Utf8(_) => Some(1007),
-        E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
-        E::Protocol(_) | E::AttackAttempt => Some(1002),
-        _ => None,
     }
 }
 

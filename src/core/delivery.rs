@@ -1,0 +1,283 @@
+//! Where every outgoing frame is: queued in the core, handed to the
+//! transport (in flight), written, or given back unsent. Each frame gets a
+//! sequence number when it is queued; the driver only reports "written
+//! through N" and "the transport is gone", and this ledger decides the
+//! rest, so that a frame is written or returned exactly once.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::frame::{CloseFrame, Frame};
+
+/// The sequence number of an outgoing frame, in the order frames are
+/// handed to the transport.
+pub(crate) type Seq = u64;
+
+/// A frame as the core holds it: the text is kept as shared bytes, so the
+/// copy handed to the transport costs a reference count, not a copy of
+/// the payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WireFrame {
+    /// Valid UTF-8 (it came from a `String`).
+    Text(Bytes),
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong(Bytes),
+    Close(Option<CloseFrame>),
+}
+
+impl WireFrame {
+    /// The payload length in bytes, as [`Frame::len`] counts it.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            WireFrame::Text(data)
+            | WireFrame::Binary(data)
+            | WireFrame::Ping(data)
+            | WireFrame::Pong(data) => data.len(),
+            WireFrame::Close(None) => 0,
+            WireFrame::Close(Some(close)) => 2 + close.reason.len(),
+        }
+    }
+
+    pub(crate) fn is_close(&self) -> bool {
+        matches!(self, WireFrame::Close(_))
+    }
+
+    /// Back to the application's type (for frames returned unsent).
+    pub(crate) fn into_frame(self) -> Frame {
+        match self {
+            WireFrame::Text(data) => Frame::Text(
+                // Unique by then, so no copy; the bytes came from a String.
+                String::from_utf8(Vec::from(data))
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
+            WireFrame::Binary(data) => Frame::Binary(data),
+            WireFrame::Ping(data) => Frame::Ping(data),
+            WireFrame::Pong(data) => Frame::Pong(data),
+            WireFrame::Close(close) => Frame::Close(close),
+        }
+    }
+}
+
+impl From<Frame> for WireFrame {
+    fn from(frame: Frame) -> WireFrame {
+        match frame {
+            Frame::Text(text) => WireFrame::Text(Bytes::from(text)),
+            Frame::Binary(data) => WireFrame::Binary(data),
+            Frame::Ping(data) => WireFrame::Ping(data),
+            Frame::Pong(data) => WireFrame::Pong(data),
+            Frame::Close(close) => WireFrame::Close(close),
+        }
+    }
+}
+
+/// A frame on its way to the transport. `internal` frames are the core's
+/// own (keepalive probes, the close frame of a shutdown): they are neither
+/// counted as written nor ever returned to the application.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outgoing {
+    pub(crate) seq: Seq,
+    pub(crate) frame: WireFrame,
+    pub(crate) internal: bool,
+}
+
+/// A frame waiting for the transport (numbered when handed over, so that
+/// numbers follow the order on the wire even when a probe jumps the queue).
+#[derive(Debug)]
+struct Queued {
+    frame: WireFrame,
+    internal: bool,
+}
+
+/// The ledger of outgoing frames.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    /// Internal frames that go before anything queued (keepalive probes).
+    urgent: VecDeque<Queued>,
+    /// Frames waiting for the transport, in order.
+    queued: VecDeque<Queued>,
+    /// Frames handed to the transport and not yet known to be written.
+    in_flight: VecDeque<Outgoing>,
+    next_seq: Seq,
+    /// Application frames known written since the last [`Delivery::take_written`].
+    written: u64,
+    /// Payload bytes of application frames that left `queued` since the
+    /// last [`Delivery::take_released`] (room in the handles' send queue).
+    released: usize,
+}
+
+impl Delivery {
+    /// Queues an application frame.
+    pub(crate) fn queue(&mut self, frame: Frame) {
+        self.queued.push_back(Queued {
+            frame: frame.into(),
+            internal: false,
+        });
+    }
+
+    /// Queues the core's own frame after everything queued (a shutdown's close).
+    pub(crate) fn queue_internal(&mut self, frame: Frame) {
+        self.queued.push_back(Queued {
+            frame: frame.into(),
+            internal: true,
+        });
+    }
+
+    /// Queues the core's own frame before everything queued (a probe).
+    pub(crate) fn queue_urgent(&mut self, frame: Frame) {
+        self.urgent.push_back(Queued {
+            frame: frame.into(),
+            internal: true,
+        });
+    }
+
+    /// Frames refused before they were queued: their room is free again.
+    pub(crate) fn release_refused(&mut self, frames: &[Frame]) {
+        self.released += frames.iter().map(Frame::len).sum::<usize>();
+    }
+
+    /// Whether anything waits for the transport.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.urgent.is_empty() || !self.queued.is_empty()
+    }
+
+    /// The next frame for the transport; it stays in flight until
+    /// [`Delivery::written_through`] covers it.
+    pub(crate) fn hand_over(&mut self) -> Option<Outgoing> {
+        let Queued { frame, internal } = match self.urgent.pop_front() {
+            Some(queued) => queued,
+            None => {
+                let queued = self.queued.pop_front()?;
+                if !queued.internal {
+                    self.released += queued.frame.len();
+                }
+                queued
+            }
+        };
+        self.next_seq += 1;
+        let out = Outgoing {
+            seq: self.next_seq,
+            frame,
+            internal,
+        };
+        self.in_flight.push_back(out.clone());
+        Some(out)
+    }
+
+    /// The transport wrote every frame up to and including `seq`.
+    pub(crate) fn written_through(&mut self, seq: Seq) {
+        while let Some(out) = self.in_flight.front() {
+            if out.seq > seq {
+                break;
+            }
+            self.written += u64::from(!out.internal);
+            self.in_flight.pop_front();
+        }
+    }
+
+    /// Every application frame not known written, in order (in flight,
+    /// then queued); internal frames are dropped. The ledger is empty after.
+    pub(crate) fn take_unsent(&mut self) -> Vec<Frame> {
+        self.urgent.clear();
+        let queued = std::mem::take(&mut self.queued);
+        self.released += payload(&queued);
+        let in_flight = self
+            .in_flight
+            .drain(..)
+            .map(|out| (out.frame, out.internal));
+        in_flight
+            .chain(queued.into_iter().map(|q| (q.frame, q.internal)))
+            .filter(|(_, internal)| !internal)
+            .map(|(frame, _)| frame.into_frame())
+            .collect()
+    }
+
+    /// The application frames still queued (none handed over yet), in order.
+    pub(crate) fn take_queued(&mut self) -> Vec<Frame> {
+        let queued = std::mem::take(&mut self.queued);
+        self.released += payload(&queued);
+        queued
+            .into_iter()
+            .filter(|q| !q.internal)
+            .map(|q| q.frame.into_frame())
+            .collect()
+    }
+
+    /// How many application frames were confirmed written since the last call.
+    pub(crate) fn take_written(&mut self) -> u64 {
+        std::mem::take(&mut self.written)
+    }
+
+    /// Payload bytes of application frames that left the queue since the last call.
+    pub(crate) fn take_released(&mut self) -> usize {
+        std::mem::take(&mut self.released)
+    }
+
+    /// The sequence number written through when all but the last `unsent`
+    /// frames in flight were written (for tests that play the transport).
+    #[cfg(test)]
+    pub(crate) fn all_but_last(&self, unsent: usize) -> Option<Seq> {
+        let written = self.in_flight.len().checked_sub(unsent)?;
+        written.checked_sub(1).map(|i| self.in_flight[i].seq)
+    }
+}
+
+fn payload(frames: &VecDeque<Queued>) -> usize {
+    frames
+        .iter()
+        .filter(|q| !q.internal)
+        .map(|q| q.frame.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_written_or_returned_exactly_once() {
+        let mut d = Delivery::default();
+        d.queue(Frame::text("a"));
+        d.queue(Frame::text("b"));
+        d.queue_urgent(Frame::Ping(Bytes::new()));
+        d.queue(Frame::text("c"));
+        let probe = d.hand_over().unwrap();
+        assert!(probe.internal, "probes go first");
+        let a = d.hand_over().unwrap();
+        let b = d.hand_over().unwrap();
+        assert_eq!(d.take_released(), 2);
+        d.written_through(a.seq);
+        assert_eq!(d.take_written(), 1, "the probe is not counted");
+        let _ = b;
+        assert_eq!(d.take_unsent(), [Frame::text("b"), Frame::text("c")]);
+        assert_eq!(d.take_released(), 1, "c left the queue unsent");
+        assert!(!d.has_queued());
+        assert_eq!(d.take_unsent(), []);
+    }
+
+    #[test]
+    fn text_survives_the_round_trip_without_a_copy() {
+        let text = String::from("héllo");
+        let ptr = text.as_ptr();
+        let wire = WireFrame::from(Frame::Text(text));
+        let WireFrame::Text(bytes) = &wire else {
+            panic!("text");
+        };
+        assert_eq!(bytes.as_ptr(), ptr);
+        let Frame::Text(back) = wire.into_frame() else {
+            panic!("text");
+        };
+        assert_eq!((back.as_str(), back.as_ptr()), ("héllo", ptr));
+    }
+
+    #[test]
+    fn internal_frames_never_come_back() {
+        let mut d = Delivery::default();
+        d.queue(Frame::text("x"));
+        d.queue_internal(Frame::close_normal());
+        d.hand_over();
+        d.hand_over();
+        assert_eq!(d.take_unsent(), [Frame::text("x")]);
+    }
+}
