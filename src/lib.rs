@@ -62,6 +62,7 @@ mod frame;
 mod js;
 mod mailbox;
 mod options;
+mod redact;
 mod request;
 mod rt;
 mod stats;
