@@ -184,7 +184,10 @@ mod tests {
             ("/p?token=SECRET", "/p?…"),
             ("//user:hunter2@host/x?y", "…@host/x?…"),
             ("not a url ?token=SECRET", "not a url ?…"),
-            ("ws://us er:hunter2@ho st/x?token=SECRET", "ws://…@ho st/x?…"),
+            (
+                "ws://us er:hunter2@ho st/x?token=SECRET",
+                "ws://…@ho st/x?…",
+            ),
             ("ws://a@b@c/x", "ws://…@c/x"),
             ("", ""),
         ];

@@ -231,7 +231,10 @@ mod tests {
         }
         let target = Target::parse("ws://user:hunter2@h/x?token=SECRET").unwrap();
         let shown = format!("{target:?} {target:#?}");
-        assert!(!shown.contains("SECRET") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("hunter2"),
+            "{shown}"
+        );
         assert!(shown.contains("ws://…@h/x?…"), "{shown}");
     }
 }
