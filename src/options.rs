@@ -290,7 +290,9 @@ impl Options {
 
     /// The largest frame accepted, finite: the frame limit, the ceiling for
     /// `None`, and never more than the message limit (which applies anyway).
-    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    // Unused until the transports read the finite limits (their rewrite
+    // lands separately); then this allow goes.
+    #[allow(dead_code)]
     pub(crate) fn frame_limit(&self) -> usize {
         self.max_frame_size
             .unwrap_or(MAX_MESSAGE_SIZE_CEILING)
@@ -298,6 +300,7 @@ impl Options {
     }
 
     /// The largest message accepted, finite: the ceiling for `None`.
+    #[allow(dead_code)]
     pub(crate) fn message_limit(&self) -> usize {
         self.max_message_size
             .unwrap_or(MAX_MESSAGE_SIZE_CEILING)

@@ -153,7 +153,9 @@ mod tests {
             // Invalid policies never reach a Backoff (open refuses them),
             // but the arithmetic still does not panic on them.
             retry().multiplier(f64::NAN),
-            retry().multiplier(f64::INFINITY).initial_delay(Duration::ZERO),
+            retry()
+                .multiplier(f64::INFINITY)
+                .initial_delay(Duration::ZERO),
             retry().jitter(f64::NAN),
             retry().jitter(-5.0),
         ];
