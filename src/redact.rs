@@ -135,33 +135,53 @@ pub(crate) fn bad_token(raw: &str) -> String {
     }
 }
 
-/// Shows `(name, value)` headers as a list, with [`header_value`] applied.
-pub(crate) struct Headers<'a>(pub(crate) Vec<(&'a str, &'a str)>);
+/// One header fit to show: the name cut at its first invalid character
+/// ([`bad_token`]), the value per [`header_value`]. Subprotocols are shown
+/// one by one, each cut like a name: a malformed list must not echo
+/// whatever follows its first bad character.
+pub(crate) fn header(name: &str, value: &str) -> (String, String) {
+    let shown = if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+        value
+            .split(',')
+            .map(|protocol| bad_token(protocol.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        header_value(name, value).to_owned()
+    };
+    (bad_token(name), shown)
+}
 
-impl<'a> Headers<'a> {
-    /// From validated (or received) headers; a value that is not text is
-    /// shown as such, never as bytes.
-    pub(crate) fn from_http(
-        headers: impl IntoIterator<Item = (&'a http::HeaderName, &'a http::HeaderValue)>,
-    ) -> Headers<'a> {
+/// Shows headers as a list of `(name, value)`, each through [`header`].
+pub(crate) struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// From `(name, value)` text pairs.
+    pub(crate) fn new<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Headers {
         Headers(
             headers
                 .into_iter()
-                .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("<not UTF-8>")))
+                .map(|(name, value)| header(name, value))
                 .collect(),
+        )
+    }
+
+    /// From validated (or received) headers; a value that is not text is
+    /// shown as such, never as bytes.
+    pub(crate) fn from_http<'a>(
+        headers: impl IntoIterator<Item = (&'a http::HeaderName, &'a http::HeaderValue)>,
+    ) -> Headers {
+        Headers::new(
+            headers
+                .into_iter()
+                .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("<not UTF-8>"))),
         )
     }
 }
 
-impl fmt::Debug for Headers<'_> {
+impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(
-                self.0
-                    .iter()
-                    .map(|(name, value)| (*name, header_value(name, value))),
-            )
-            .finish()
+        f.debug_list().entries(&self.0).finish()
     }
 }
 
@@ -222,14 +242,16 @@ mod tests {
 
     #[test]
     fn header_lists_hide_values() {
-        let headers = Headers(vec![
+        let headers = Headers::new([
             ("authorization", "Bearer SECRET"),
             ("origin", "https://a"),
+            ("authorization: Bearer SECRET", "v"),
+            ("Sec-WebSocket-Protocol", "a, b SECRET"),
         ]);
         let shown = format!("{headers:?}");
         assert_eq!(
             shown,
-            r#"[("authorization", "<redacted>"), ("origin", "https://a")]"#
+            r#"[("authorization", "<redacted>"), ("origin", "https://a"), ("authorization…", "<redacted>"), ("Sec-WebSocket-Protocol", "a, b…")]"#
         );
     }
 }

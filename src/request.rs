@@ -143,10 +143,16 @@ impl fmt::Debug for Upgrade {
             .headers
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()));
+        // Not yet validated: a malformed protocol is cut like a bad name.
+        let protocols: Vec<String> = self
+            .protocols
+            .iter()
+            .map(|p| redact::bad_token(p))
+            .collect();
         f.debug_struct("Upgrade")
             .field("path", &redact::url(&self.path))
-            .field("headers", &redact::Headers(headers.collect()))
-            .field("protocols", &self.protocols)
+            .field("headers", &redact::Headers::new(headers))
+            .field("protocols", &protocols)
             .finish()
     }
 }
