@@ -311,10 +311,9 @@ impl Options {
 /// Refuses what a browser cannot honour, with [`ErrorKind::Unsupported`]
 /// and the reason: never silently ignored. Compiled on every target so
 /// that it is tested natively; the browser transport calls it at `open`.
-#[cfg_attr(
-    not(all(target_arch = "wasm32", target_os = "unknown")),
-    allow(dead_code)
-)]
+// Natively only its tests call it; in the browser, until the transport's
+// `check_options` calls it (its rewrite lands separately), nothing does.
+#[allow(dead_code)]
 pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
     let unsupported = |why: &str| Err(Error::new(ErrorKind::Unsupported, why));
     if !options.root_certificates.is_empty() {

@@ -2,6 +2,7 @@
 //! `u32::MAX`, `usize::MAX`, NaN and infinity. `Connection::open` either
 //! refuses the value with `ErrorKind::InvalidOption` or accepts it, and an
 //! accepted value runs: nothing panics, in the caller or in the driver.
+#![cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 //! (`authorization: Bearer SECRET`) never appear in an error's `Display` or
 //! `Debug`, in the `Debug` of an `Upgrade`, `Options`, `Connection` or
 //! event, nor in what wstether emits through `tracing`.
+#![cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
