@@ -32,7 +32,12 @@ impl fmt::Display for StreamRef {
 
 /// What happened on a connection. Each event carries exactly one fact; each
 /// [`Event::Frame`] exactly one frame.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output shows response header values only for a few harmless
+/// headers (`sec-websocket-protocol`, `content-type`...): a `set-cookie`
+/// from the server is shown as `<redacted>`. The headers themselves are
+/// untouched.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum Event {
     /// The connection is up (Gun's `gun_up`): natively, TCP (and TLS) are
@@ -108,6 +113,64 @@ pub enum Event {
     },
 }
 
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers = |headers: &HeaderMap| crate::redact::Headers::from_http(headers);
+        match self {
+            Event::Up { attempt } => f.debug_struct("Up").field("attempt", attempt).finish(),
+            Event::Upgraded {
+                stream,
+                protocol,
+                headers: received,
+            } => f
+                .debug_struct("Upgraded")
+                .field("stream", stream)
+                .field("protocol", protocol)
+                .field("headers", &headers(received))
+                .finish(),
+            Event::UpgradeFailed {
+                stream,
+                status,
+                headers: received,
+                error,
+            } => f
+                .debug_struct("UpgradeFailed")
+                .field("stream", stream)
+                .field("status", status)
+                .field("headers", &headers(received))
+                .field("error", error)
+                .finish(),
+            Event::Frame { stream, frame } => f
+                .debug_struct("Frame")
+                .field("stream", stream)
+                .field("frame", frame)
+                .finish(),
+            Event::Error { stream, error } => f
+                .debug_struct("Error")
+                .field("stream", stream)
+                .field("error", error)
+                .finish(),
+            Event::Down {
+                reason,
+                killed_streams,
+                unsent,
+                will_reconnect,
+            } => f
+                .debug_struct("Down")
+                .field("reason", reason)
+                .field("killed_streams", killed_streams)
+                .field("unsent", unsent)
+                .field("will_reconnect", will_reconnect)
+                .finish(),
+            Event::Reconnecting { attempt, delay } => f
+                .debug_struct("Reconnecting")
+                .field("attempt", attempt)
+                .field("delay", delay)
+                .finish(),
+        }
+    }
+}
+
 /// Why the connection went down.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -138,5 +201,28 @@ impl fmt::Display for DownReason {
             DownReason::UpgradeRejected => f.write_str("upgrade rejected"),
             DownReason::Error(error) => write!(f, "{error}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_response_header_values_off_the_safe_list() {
+        let mut headers = HeaderMap::new();
+        headers.insert("set-cookie", "session=SECRET".parse().unwrap());
+        headers.insert("sec-websocket-protocol", "chat".parse().unwrap());
+        let event = Event::Upgraded {
+            stream: StreamRef(1),
+            protocol: Some("chat".into()),
+            headers,
+        };
+        let shown = format!("{event:?} {event:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("\"chat\""),
+            "{shown}"
+        );
     }
 }

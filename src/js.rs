@@ -23,7 +23,7 @@ use wasm_bindgen::JsCast;
 use crate::error::ErrorKind;
 use crate::event::{DownReason, Event, StreamRef};
 use crate::frame::Frame;
-use crate::options::{Heartbeat, Keepalive, Options, Retry};
+use crate::options::{duration_from_millis, Heartbeat, Keepalive, Options, Retry};
 use crate::request::Upgrade;
 use crate::{Connection, Error, Events};
 
@@ -36,9 +36,9 @@ export type WsTetherData = string | Uint8Array;
 export interface WsTetherOptions {
   /** The reconnect policy (exponential backoff with jitter); `false`: never reconnect. */
   retry?: false | {
-    /** The first delay, in ms (default 100). */
+    /** The first delay, in ms (default 100; from 1 to 2073600000, i.e. 24 days). */
     initialDelayMs?: number;
-    /** The largest delay, in ms (default 30000). */
+    /** The largest delay, in ms (default 30000; at most 2073600000, i.e. 24 days). */
     maxDelayMs?: number;
     /** Consecutive retries before giving up; `null` (default): forever. */
     maxRetries?: number | null;
@@ -48,7 +48,8 @@ export interface WsTetherOptions {
   /**
    * Keeps the connection alive and notices a dead peer: after `intervalMs` of silence a
    * heartbeat message goes out; with nothing heard within `timeoutMs`, the peer is dead
-   * (`down` with reasonKind "peerDead", then a reconnect). Default: none.
+   * (`down` with reasonKind "peerDead", then a reconnect). Default: none. Both durations
+   * are longer than 0 and at most 2073600000 ms (24 days).
    */
   keepalive?: null | {
     intervalMs: number;
@@ -451,11 +452,16 @@ fn number(value: &JsValue, name: &str, key: &str) -> Result<f64, JsValue> {
     }
 }
 
+/// A duration in milliseconds. Conversion is checked (`1e300` is an
+/// error, not a panic); the option's own bound is checked at `open`.
 fn millis(object: &Object, name: &str, key: &str) -> Result<Option<Duration>, JsValue> {
     match field(object, key)? {
-        Some(value) => Ok(Some(Duration::from_secs_f64(
-            number(&value, name, key)? / 1000.0,
-        ))),
+        Some(value) => {
+            let millis = number(&value, name, key)?;
+            duration_from_millis(&format!("{name}.{key}"), millis)
+                .map(Some)
+                .map_err(|e| js_error(&e))
+        }
         None => Ok(None),
     }
 }

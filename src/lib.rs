@@ -62,6 +62,7 @@ mod frame;
 mod js;
 mod mailbox;
 mod options;
+mod redact;
 mod request;
 mod rt;
 mod stats;
@@ -81,7 +82,7 @@ pub use event::{DownReason, Event, StreamRef};
 pub use frame::{
     CloseCode, CloseFrame, Frame, Frames, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES,
 };
-pub use options::{Heartbeat, Keepalive, Options, Retry};
+pub use options::{Heartbeat, Keepalive, Options, Retry, MAX_MESSAGE_SIZE_CEILING};
 pub use request::Upgrade;
 pub use stats::Stats;
 

@@ -23,6 +23,37 @@ cfg_if::cfg_if! {
     }
 }
 
+/// The longest duration any option accepts: 24 days. A browser's
+/// `setTimeout` treats a delay above 2^31 - 1 ms (24.8 days) as zero, and
+/// `Instant + Duration` overflows for huge values, so both targets share
+/// this bound.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 24 * 60 * 60);
+
+/// The shortest retry delay: 1 ms. A zero delay would retry a refused
+/// connection tens of thousands of times per second.
+pub(crate) const MIN_RETRY_DELAY: Duration = Duration::from_millis(1);
+
+/// The largest frame or message size wstether accepts, 1 GiB: the largest
+/// allocation it makes for one message. `None` for
+/// [`Options::max_frame_size`] or [`Options::max_message_size`] means this
+/// ceiling; a peer's claimed length is never trusted beyond it.
+pub const MAX_MESSAGE_SIZE_CEILING: usize = 1 << 30;
+
+/// The default message (and frame) size limit: 64 MiB.
+const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+/// The smallest and largest [`Options::read_buffer_size`]: the buffer is
+/// allocated up front for every connection.
+pub(crate) const MIN_READ_BUFFER_SIZE: usize = 64;
+pub(crate) const MAX_READ_BUFFER_SIZE: usize = 64 << 20;
+
+/// The largest [`Options::event_queue_len`]: about a million events.
+pub(crate) const MAX_EVENT_QUEUE_LEN: usize = 1 << 20;
+
+/// The default connect timeout (a browser accepts only this one: it has no
+/// connection below the WebSocket).
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a connection behaves. Built from [`Options::default`] with builder
 /// methods:
 ///
@@ -66,8 +97,10 @@ impl Default for Options {
             keepalive: Keepalive::default_for_target(),
             auto_upgrade: AutoUpgrade::Off,
             silence_pings: true,
-            max_frame_size: Some(16 << 20),
-            max_message_size: Some(64 << 20),
+            // Equal limits: the frame limit never refuses a message that
+            // the message limit allows.
+            max_frame_size: Some(DEFAULT_MAX_MESSAGE_SIZE),
+            max_message_size: Some(DEFAULT_MAX_MESSAGE_SIZE),
             send_queue_bytes: 8 << 20,
             event_queue_len: 1024,
             event_queue_bytes: 16 << 20,
@@ -135,14 +168,29 @@ impl Options {
         self
     }
 
-    /// The largest frame accepted from the server (default 16 MiB; `None`: no limit).
+    /// The largest frame accepted from the server (default 64 MiB, the same
+    /// as [`Options::max_message_size`], so that no message the message
+    /// limit allows is refused for the size of one of its frames).
+    ///
+    /// `None`: the ceiling, [`MAX_MESSAGE_SIZE_CEILING`] (1 GiB) — the
+    /// largest allocation wstether accepts; a peer's claimed length is never
+    /// trusted beyond it. A value above the message limit has no effect
+    /// beyond it: the message limit applies. `Some(0)` and values above the
+    /// ceiling make [`Connection::open`](crate::Connection::open) fail with
+    /// [`ErrorKind::InvalidOption`].
     pub fn max_frame_size(mut self, bytes: Option<usize>) -> Options {
         self.max_frame_size = bytes;
         self
     }
 
-    /// The largest message accepted from the server (default 64 MiB; `None`: no limit).
+    /// The largest message accepted from the server (default 64 MiB).
     /// A larger one closes the connection with 1009.
+    ///
+    /// `None`: the ceiling, [`MAX_MESSAGE_SIZE_CEILING`] (1 GiB) — the
+    /// largest allocation wstether accepts; a peer's claimed length is never
+    /// trusted beyond it. `Some(0)` and values above the ceiling make
+    /// [`Connection::open`](crate::Connection::open) fail with
+    /// [`ErrorKind::InvalidOption`].
     pub fn max_message_size(mut self, bytes: Option<usize>) -> Options {
         self.max_message_size = bytes;
         self
@@ -152,7 +200,8 @@ impl Options {
     /// Past that, [`Connection::ws_send`](crate::Connection::ws_send) fails
     /// with [`ErrorKind::QueueFull`] and gives the frames back, and
     /// [`Connection::send`](crate::Connection::send) waits. A single frame
-    /// larger than this is accepted when the queue is empty.
+    /// larger than this is accepted when the queue is empty. At least 1
+    /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
     pub fn send_queue_bytes(mut self, bytes: usize) -> Options {
         self.send_queue_bytes = bytes;
         self
@@ -160,7 +209,9 @@ impl Options {
 
     /// How many events may wait unread (default 1024). When the queue is
     /// full wstether stops reading the socket, so a slow reader slows the
-    /// server down instead of growing memory.
+    /// server down instead of growing memory. From 1 to 2^20 (1,048,576);
+    /// other values make [`Connection::open`](crate::Connection::open) fail
+    /// with [`ErrorKind::InvalidOption`].
     pub fn event_queue_len(mut self, len: usize) -> Options {
         self.event_queue_len = len;
         self
@@ -178,14 +229,17 @@ impl Options {
         self
     }
 
-    /// How long the server has to answer an upgrade (default 10 s).
+    /// How long the server has to answer an upgrade (default 10 s). Longer
+    /// than zero and at most 24 days ([`ErrorKind::InvalidOption`]
+    /// otherwise, at `open`).
     pub fn upgrade_timeout(mut self, timeout: Duration) -> Options {
         self.upgrade_timeout = timeout;
         self
     }
 
     /// How long to wait for the server's close frame after sending ours
-    /// (default 5 s); then the socket is dropped.
+    /// (default 5 s); then the socket is dropped. Longer than zero and at
+    /// most 24 days ([`ErrorKind::InvalidOption`] otherwise, at `open`).
     pub fn closing_timeout(mut self, timeout: Duration) -> Options {
         self.closing_timeout = timeout;
         self
@@ -206,41 +260,107 @@ impl Options {
     /// 128 KiB) for bulk transfers of large messages: fewer, larger copies
     /// (about 10% more throughput on 16 MiB messages here). Native only: a browser reads for
     /// itself, and [`Connection::open`](crate::Connection::open) refuses this
-    /// option there with [`ErrorKind::Unsupported`].
+    /// option there with [`ErrorKind::Unsupported`]. From 64 bytes to
+    /// 64 MiB ([`ErrorKind::InvalidOption`] otherwise, at `open`).
     pub fn read_buffer_size(mut self, bytes: usize) -> Options {
         self.read_buffer_size = Some(bytes);
         self
     }
 
-    /// The largest frame accepted, finite (lead's stopgap; see H1).
-    pub(crate) fn frame_limit(&self) -> usize {
-        self.max_frame_size.unwrap_or(1 << 30)
-    }
-
-    /// The largest message accepted, finite.
-    pub(crate) fn message_limit(&self) -> usize {
-        self.max_message_size.unwrap_or(1 << 30)
-    }
-
+    /// Checks every option against its bounds: the one place where options
+    /// are validated, at `open`. The error names the option and its bound.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         self.retry.validate()?;
-        if self.read_buffer_size.is_some_and(|bytes| bytes < 64) {
-            return Err(invalid("read_buffer_size must be at least 64 bytes"));
-        }
         if let Some(keepalive) = &self.keepalive {
             keepalive.validate()?;
         }
-        if self.event_queue_len == 0 {
-            return Err(invalid("event_queue_len must be at least 1"));
+        for (name, limit) in [
+            ("max_frame_size", self.max_frame_size),
+            ("max_message_size", self.max_message_size),
+        ] {
+            if let Some(bytes) = limit {
+                check_size(name, bytes, 1, MAX_MESSAGE_SIZE_CEILING)?;
+            }
         }
-        if self.event_queue_bytes == 0 {
-            return Err(invalid("event_queue_bytes must be at least 1"));
+        check_size("event_queue_bytes", self.event_queue_bytes, 1, usize::MAX)?;
+        if let Some(bytes) = self.read_buffer_size {
+            check_size(
+                "read_buffer_size",
+                bytes,
+                MIN_READ_BUFFER_SIZE,
+                MAX_READ_BUFFER_SIZE,
+            )?;
         }
-        if self.upgrade_timeout.is_zero() || self.closing_timeout.is_zero() {
-            return Err(invalid("timeouts must be longer than zero"));
-        }
+        check_size("send_queue_bytes", self.send_queue_bytes, 1, usize::MAX)?;
+        check_size(
+            "event_queue_len",
+            self.event_queue_len,
+            1,
+            MAX_EVENT_QUEUE_LEN,
+        )?;
+        check_positive_duration("upgrade_timeout", self.upgrade_timeout)?;
+        check_positive_duration("closing_timeout", self.closing_timeout)?;
         Ok(())
     }
+
+    /// The largest frame accepted, finite: the frame limit, the ceiling for
+    /// `None`, and never more than the message limit (which applies anyway).
+    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    pub(crate) fn frame_limit(&self) -> usize {
+        self.max_frame_size
+            .unwrap_or(MAX_MESSAGE_SIZE_CEILING)
+            .min(self.message_limit())
+    }
+
+    /// The largest message accepted, finite: the ceiling for `None`.
+    pub(crate) fn message_limit(&self) -> usize {
+        self.max_message_size
+            .unwrap_or(MAX_MESSAGE_SIZE_CEILING)
+            .min(MAX_MESSAGE_SIZE_CEILING)
+    }
+}
+
+/// Refuses what a browser cannot honour, with [`ErrorKind::Unsupported`]
+/// and the reason: never silently ignored. Compiled on every target so
+/// that it is tested natively; the browser transport calls it at `open`.
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    allow(dead_code)
+)]
+pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
+    let unsupported = |why: &str| Err(Error::new(ErrorKind::Unsupported, why));
+    if !options.root_certificates.is_empty() {
+        return unsupported(
+            "extra root certificates cannot be used in a browser, which trusts its own \
+             certificate store only",
+        );
+    }
+    if options.read_buffer_size.is_some() {
+        return unsupported(
+            "read_buffer_size cannot be set in a browser, which reads the socket itself",
+        );
+    }
+    if options.retry.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
+        return unsupported(
+            "connect_timeout cannot be set in a browser, which has no connection below the \
+             WebSocket: use Options::upgrade_timeout, which bounds the whole opening",
+        );
+    }
+    if !options.silence_pings {
+        return unsupported(
+            "silence_pings(false) cannot be honoured in a browser, which answers pings itself \
+             and never shows ping or pong frames to scripts",
+        );
+    }
+    if let Some(keepalive) = &options.keepalive {
+        if matches!(keepalive.heartbeat, Heartbeat::Ping) {
+            return unsupported(
+                "a browser cannot send ping frames: give the keepalive a heartbeat message \
+                 (Keepalive::heartbeat(Heartbeat::echo(..)) or Heartbeat::message(..))",
+            );
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Options {
@@ -268,8 +388,68 @@ impl fmt::Debug for Options {
     }
 }
 
-fn invalid(message: &str) -> Error {
+fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOption, message)
+}
+
+/// `MAX_DURATION` in words, for error messages.
+const MAX_DURATION_TEXT: &str = "24 days (2073600s)";
+
+/// A duration from `min` (which may be zero) to [`MAX_DURATION`].
+fn check_duration(name: &str, value: Duration, min: Duration) -> Result<(), Error> {
+    if value < min || value > MAX_DURATION {
+        return Err(invalid(format!(
+            "{name} must be from {min:?} to {MAX_DURATION_TEXT}, got {value:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// A duration longer than zero and at most [`MAX_DURATION`].
+fn check_positive_duration(name: &str, value: Duration) -> Result<(), Error> {
+    if value.is_zero() || value > MAX_DURATION {
+        return Err(invalid(format!(
+            "{name} must be longer than zero and at most {MAX_DURATION_TEXT}, got {value:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// A size (bytes or a count) from `min` to `max`.
+fn check_size(name: &str, value: usize, min: usize, max: usize) -> Result<(), Error> {
+    if value < min {
+        return Err(invalid(format!(
+            "{name} must be at least {min}, got {value}"
+        )));
+    }
+    if value > max {
+        return Err(invalid(format!(
+            "{name} must be at most {max}, got {value}"
+        )));
+    }
+    Ok(())
+}
+
+/// A number of milliseconds from outside Rust (the JS facade) as a
+/// `Duration`, refusing what no option accepts (NaN, negative, infinite,
+/// or beyond what a `Duration` holds) instead of panicking. The option's
+/// own bound is checked by [`Options::validate`].
+#[cfg_attr(
+    not(all(feature = "js", target_arch = "wasm32", target_os = "unknown")),
+    allow(dead_code)
+)]
+pub(crate) fn duration_from_millis(name: &str, millis: f64) -> Result<Duration, Error> {
+    if millis.is_nan() || millis < 0.0 {
+        return Err(invalid(format!(
+            "{name} must be a number of milliseconds of at least 0, got {millis}"
+        )));
+    }
+    Duration::try_from_secs_f64(millis / 1000.0).map_err(|_| {
+        invalid(format!(
+            "{name} must be at most {} ms ({MAX_DURATION_TEXT}), got {millis}",
+            MAX_DURATION.as_millis()
+        ))
+    })
 }
 
 /// The reconnect policy: exponential backoff with jitter.
@@ -302,7 +482,7 @@ impl Default for Retry {
             multiplier: 2.0,
             jitter: 0.5,
             reset_after: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             stop_on_close_codes: vec![1003, 1007, 1008, 1010],
         }
     }
@@ -315,44 +495,60 @@ impl Retry {
     }
 
     /// How many consecutive retries before giving up (`None`: forever).
+    /// Any value is accepted; counts saturate rather than overflow.
     pub fn max_retries(mut self, retries: Option<u32>) -> Retry {
         self.max_retries = retries;
         self
     }
 
-    /// The first delay (default 100 ms).
+    /// The first delay (default 100 ms). From 1 ms (a zero delay would
+    /// hammer a refused port tens of thousands of times per second) to
+    /// 24 days, and at most `max_delay`; [`ErrorKind::InvalidOption`]
+    /// otherwise, at `open`.
     pub fn initial_delay(mut self, delay: Duration) -> Retry {
         self.initial_delay = delay;
         self
     }
 
-    /// The largest delay (default 30 s).
+    /// The largest delay (default 30 s). At most 24 days
+    /// ([`ErrorKind::InvalidOption`] otherwise, at `open`), and every delay
+    /// is capped by it, however many retries came before.
     pub fn max_delay(mut self, delay: Duration) -> Retry {
         self.max_delay = delay;
         self
     }
 
-    /// The growth factor per retry (default 2.0; at least 1.0).
+    /// The growth factor per retry (default 2.0): a finite number of at
+    /// least 1.0 ([`ErrorKind::InvalidOption`] otherwise, at `open`). Huge
+    /// factors are fine: the delay stops growing at `max_delay`.
     pub fn multiplier(mut self, multiplier: f64) -> Retry {
         self.multiplier = multiplier;
         self
     }
 
     /// The random share taken off each delay, from 0.0 (none) to 1.0 (the
-    /// delay is uniform between zero and its value). Default 0.5.
+    /// delay is uniform between zero and its value). Default 0.5. Other
+    /// values (NaN included) make `open` fail with
+    /// [`ErrorKind::InvalidOption`].
     pub fn jitter(mut self, jitter: f64) -> Retry {
         self.jitter = jitter;
         self
     }
 
     /// How long a connection must stay up before the retry count starts
-    /// again (default 10 s).
+    /// again (default 10 s). At most 24 days ([`ErrorKind::InvalidOption`]
+    /// otherwise, at `open`).
     pub fn reset_after(mut self, uptime: Duration) -> Retry {
         self.reset_after = uptime;
         self
     }
 
-    /// How long one connect attempt may take (default 10 s).
+    /// How long one connect attempt (TCP and TLS) may take (default 10 s).
+    /// Longer than zero and at most 24 days ([`ErrorKind::InvalidOption`]
+    /// otherwise, at `open`). Native only: a browser has no connection
+    /// below the WebSocket, so it refuses any other value with
+    /// [`ErrorKind::Unsupported`]; use
+    /// [`Options::upgrade_timeout`] there.
     pub fn connect_timeout(mut self, timeout: Duration) -> Retry {
         self.connect_timeout = timeout;
         self
@@ -366,17 +562,27 @@ impl Retry {
 
     fn validate(&self) -> Result<(), Error> {
         if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
-            return Err(invalid("retry multiplier must be a finite number >= 1.0"));
+            return Err(invalid(format!(
+                "retry.multiplier must be a finite number of at least 1.0, got {}",
+                self.multiplier
+            )));
         }
         if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(invalid("retry jitter must be between 0.0 and 1.0"));
+            return Err(invalid(format!(
+                "retry.jitter must be from 0.0 to 1.0, got {}",
+                self.jitter
+            )));
         }
+        check_duration("retry.initial_delay", self.initial_delay, MIN_RETRY_DELAY)?;
+        check_duration("retry.max_delay", self.max_delay, MIN_RETRY_DELAY)?;
         if self.initial_delay > self.max_delay {
-            return Err(invalid("retry initial_delay must not exceed max_delay"));
+            return Err(invalid(format!(
+                "retry.initial_delay ({:?}) must not exceed retry.max_delay ({:?})",
+                self.initial_delay, self.max_delay
+            )));
         }
-        if self.connect_timeout.is_zero() {
-            return Err(invalid("connect_timeout must be longer than zero"));
-        }
+        check_duration("retry.reset_after", self.reset_after, Duration::ZERO)?;
+        check_positive_duration("retry.connect_timeout", self.connect_timeout)?;
         Ok(())
     }
 }
@@ -399,7 +605,9 @@ pub struct Keepalive {
 
 impl Keepalive {
     /// A keepalive that probes after `interval` of silence and gives the
-    /// peer `timeout` to answer, with ping frames.
+    /// peer `timeout` to answer, with ping frames. Both must be longer than
+    /// zero and at most 24 days ([`ErrorKind::InvalidOption`] otherwise, at
+    /// `open`).
     pub fn new(interval: Duration, timeout: Duration) -> Keepalive {
         Keepalive {
             interval,
@@ -426,11 +634,8 @@ impl Keepalive {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        if self.interval.is_zero() || self.timeout.is_zero() {
-            return Err(invalid(
-                "keepalive interval and timeout must be longer than zero",
-            ));
-        }
+        check_positive_duration("keepalive interval", self.interval)?;
+        check_positive_duration("keepalive timeout", self.timeout)?;
         if let Heartbeat::Message { frame, .. } = &self.heartbeat {
             if !matches!(frame, Frame::Text(_) | Frame::Binary(_)) {
                 return Err(invalid("a heartbeat message is a text or binary frame"));
@@ -526,32 +731,491 @@ impl fmt::Debug for Heartbeat {
 mod tests {
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn keepalive(interval: Duration, timeout: Duration) -> Options {
+        Options::default().keepalive(Some(Keepalive::new(interval, timeout)))
+    }
+
+    fn retry(retry: Retry) -> Options {
+        Options::default().retry(retry)
+    }
+
     #[test]
     fn defaults_are_valid() {
         Options::default().validate().unwrap();
     }
 
     #[test]
-    fn nonsense_options_are_refused() {
-        let bad = [
-            Options::default().retry(Retry::default().jitter(1.5)),
-            Options::default().retry(Retry::default().multiplier(0.5)),
-            Options::default().retry(Retry::default().multiplier(f64::NAN)),
-            Options::default().retry(
-                Retry::default()
-                    .initial_delay(Duration::from_secs(5))
-                    .max_delay(Duration::from_secs(1)),
+    fn default_frame_limit_equals_the_message_limit() {
+        let options = Options::default();
+        assert_eq!(options.max_frame_size, options.max_message_size);
+        assert_eq!(options.frame_limit(), 64 << 20);
+        assert_eq!(options.message_limit(), 64 << 20);
+    }
+
+    #[test]
+    fn limits_are_finite() {
+        let none = Options::default()
+            .max_frame_size(None)
+            .max_message_size(None);
+        none.validate().unwrap();
+        assert_eq!(none.frame_limit(), MAX_MESSAGE_SIZE_CEILING);
+        assert_eq!(none.message_limit(), MAX_MESSAGE_SIZE_CEILING);
+        // A frame limit above the message limit: the message limit applies.
+        let big_frames = Options::default()
+            .max_frame_size(Some(8 << 20))
+            .max_message_size(Some(1 << 20));
+        big_frames.validate().unwrap();
+        assert_eq!(big_frames.frame_limit(), 1 << 20);
+        assert_eq!(big_frames.message_limit(), 1 << 20);
+    }
+
+    /// Every option at its bounds and just past them: accepted or refused
+    /// with `InvalidOption`, as the table says.
+    #[test]
+    fn every_option_is_bounded() {
+        let ceiling = MAX_MESSAGE_SIZE_CEILING;
+        let past = MAX_DURATION + Duration::from_nanos(1);
+        let cases: Vec<(&str, Options, bool)> = vec![
+            // Durations of the options themselves.
+            (
+                "upgrade_timeout 0",
+                Options::default().upgrade_timeout(Duration::ZERO),
+                false,
             ),
-            Options::default().keepalive(Some(Keepalive::new(Duration::ZERO, Duration::ZERO))),
-            Options::default().event_queue_len(0),
-            Options::default().keepalive(Some(
-                Keepalive::new(Duration::from_secs(1), Duration::from_secs(1))
-                    .heartbeat(Heartbeat::echo(Frame::Ping(Default::default()))),
-            )),
+            (
+                "upgrade_timeout 1ns",
+                Options::default().upgrade_timeout(Duration::from_nanos(1)),
+                true,
+            ),
+            (
+                "upgrade_timeout max",
+                Options::default().upgrade_timeout(MAX_DURATION),
+                true,
+            ),
+            (
+                "upgrade_timeout past",
+                Options::default().upgrade_timeout(past),
+                false,
+            ),
+            (
+                "upgrade_timeout MAX",
+                Options::default().upgrade_timeout(Duration::MAX),
+                false,
+            ),
+            (
+                "closing_timeout 0",
+                Options::default().closing_timeout(Duration::ZERO),
+                false,
+            ),
+            (
+                "closing_timeout max",
+                Options::default().closing_timeout(MAX_DURATION),
+                true,
+            ),
+            (
+                "closing_timeout MAX",
+                Options::default().closing_timeout(Duration::MAX),
+                false,
+            ),
+            // Keepalive.
+            ("keepalive 0/1", keepalive(Duration::ZERO, SEC), false),
+            ("keepalive 1/0", keepalive(SEC, Duration::ZERO), false),
+            (
+                "keepalive max/max",
+                keepalive(MAX_DURATION, MAX_DURATION),
+                true,
+            ),
+            ("keepalive MAX/1", keepalive(Duration::MAX, SEC), false),
+            ("keepalive 1/MAX", keepalive(SEC, Duration::MAX), false),
+            ("keepalive past/1", keepalive(past, SEC), false),
+            // Retry durations.
+            (
+                "initial_delay 0",
+                retry(Retry::default().initial_delay(Duration::ZERO)),
+                false,
+            ),
+            (
+                "initial_delay 999us",
+                retry(Retry::default().initial_delay(Duration::from_micros(999))),
+                false,
+            ),
+            (
+                "initial_delay 1ms",
+                retry(Retry::default().initial_delay(MS)),
+                true,
+            ),
+            (
+                "max_delay 0",
+                retry(Retry::default().initial_delay(MS).max_delay(Duration::ZERO)),
+                false,
+            ),
+            (
+                "max_delay max",
+                retry(Retry::default().max_delay(MAX_DURATION)),
+                true,
+            ),
+            (
+                "max_delay past",
+                retry(Retry::default().max_delay(past)),
+                false,
+            ),
+            (
+                "max_delay MAX",
+                retry(Retry::default().max_delay(Duration::MAX)),
+                false,
+            ),
+            (
+                "initial=max=max",
+                retry(
+                    Retry::default()
+                        .initial_delay(MAX_DURATION)
+                        .max_delay(MAX_DURATION),
+                ),
+                true,
+            ),
+            (
+                "initial MAX",
+                retry(
+                    Retry::default()
+                        .initial_delay(Duration::MAX)
+                        .max_delay(Duration::MAX),
+                ),
+                false,
+            ),
+            (
+                "initial > max",
+                retry(Retry::default().initial_delay(5 * SEC).max_delay(SEC)),
+                false,
+            ),
+            (
+                "reset_after 0",
+                retry(Retry::default().reset_after(Duration::ZERO)),
+                true,
+            ),
+            (
+                "reset_after max",
+                retry(Retry::default().reset_after(MAX_DURATION)),
+                true,
+            ),
+            (
+                "reset_after MAX",
+                retry(Retry::default().reset_after(Duration::MAX)),
+                false,
+            ),
+            (
+                "connect_timeout 0",
+                retry(Retry::default().connect_timeout(Duration::ZERO)),
+                false,
+            ),
+            (
+                "connect_timeout max",
+                retry(Retry::default().connect_timeout(MAX_DURATION)),
+                true,
+            ),
+            (
+                "connect_timeout MAX",
+                retry(Retry::default().connect_timeout(Duration::MAX)),
+                false,
+            ),
+            // Retry numbers.
+            (
+                "max_retries 0",
+                retry(Retry::default().max_retries(Some(0))),
+                true,
+            ),
+            (
+                "max_retries u32::MAX",
+                retry(Retry::default().max_retries(Some(u32::MAX))),
+                true,
+            ),
+            (
+                "multiplier 1",
+                retry(Retry::default().multiplier(1.0)),
+                true,
+            ),
+            (
+                "multiplier 1e300",
+                retry(Retry::default().multiplier(1e300)),
+                true,
+            ),
+            (
+                "multiplier f64::MAX",
+                retry(Retry::default().multiplier(f64::MAX)),
+                true,
+            ),
+            (
+                "multiplier 0.5",
+                retry(Retry::default().multiplier(0.5)),
+                false,
+            ),
+            (
+                "multiplier -1",
+                retry(Retry::default().multiplier(-1.0)),
+                false,
+            ),
+            (
+                "multiplier NaN",
+                retry(Retry::default().multiplier(f64::NAN)),
+                false,
+            ),
+            (
+                "multiplier inf",
+                retry(Retry::default().multiplier(f64::INFINITY)),
+                false,
+            ),
+            ("jitter 0", retry(Retry::default().jitter(0.0)), true),
+            ("jitter 1", retry(Retry::default().jitter(1.0)), true),
+            ("jitter 1.5", retry(Retry::default().jitter(1.5)), false),
+            ("jitter -0.1", retry(Retry::default().jitter(-0.1)), false),
+            (
+                "jitter NaN",
+                retry(Retry::default().jitter(f64::NAN)),
+                false,
+            ),
+            (
+                "jitter inf",
+                retry(Retry::default().jitter(f64::INFINITY)),
+                false,
+            ),
+            // Sizes.
+            (
+                "max_frame_size 0",
+                Options::default().max_frame_size(Some(0)),
+                false,
+            ),
+            (
+                "max_frame_size 1",
+                Options::default().max_frame_size(Some(1)),
+                true,
+            ),
+            (
+                "max_frame_size ceiling",
+                Options::default().max_frame_size(Some(ceiling)),
+                true,
+            ),
+            (
+                "max_frame_size past",
+                Options::default().max_frame_size(Some(ceiling + 1)),
+                false,
+            ),
+            (
+                "max_frame_size usize::MAX",
+                Options::default().max_frame_size(Some(usize::MAX)),
+                false,
+            ),
+            (
+                "max_message_size 0",
+                Options::default().max_message_size(Some(0)),
+                false,
+            ),
+            (
+                "max_message_size ceiling",
+                Options::default().max_message_size(Some(ceiling)),
+                true,
+            ),
+            (
+                "max_message_size usize::MAX",
+                Options::default().max_message_size(Some(usize::MAX)),
+                false,
+            ),
+            (
+                "read_buffer_size 0",
+                Options::default().read_buffer_size(0),
+                false,
+            ),
+            (
+                "read_buffer_size 63",
+                Options::default().read_buffer_size(63),
+                false,
+            ),
+            (
+                "read_buffer_size 64",
+                Options::default().read_buffer_size(64),
+                true,
+            ),
+            (
+                "read_buffer_size max",
+                Options::default().read_buffer_size(MAX_READ_BUFFER_SIZE),
+                true,
+            ),
+            (
+                "read_buffer_size past",
+                Options::default().read_buffer_size(MAX_READ_BUFFER_SIZE + 1),
+                false,
+            ),
+            (
+                "read_buffer_size usize::MAX",
+                Options::default().read_buffer_size(usize::MAX),
+                false,
+            ),
+            (
+                "send_queue_bytes 0",
+                Options::default().send_queue_bytes(0),
+                false,
+            ),
+            (
+                "send_queue_bytes 1",
+                Options::default().send_queue_bytes(1),
+                true,
+            ),
+            (
+                "send_queue_bytes usize::MAX",
+                Options::default().send_queue_bytes(usize::MAX),
+                true,
+            ),
+            (
+                "event_queue_len 0",
+                Options::default().event_queue_len(0),
+                false,
+            ),
+            (
+                "event_queue_len 1",
+                Options::default().event_queue_len(1),
+                true,
+            ),
+            (
+                "event_queue_len max",
+                Options::default().event_queue_len(MAX_EVENT_QUEUE_LEN),
+                true,
+            ),
+            (
+                "event_queue_len past",
+                Options::default().event_queue_len(MAX_EVENT_QUEUE_LEN + 1),
+                false,
+            ),
+            (
+                "event_queue_len usize::MAX",
+                Options::default().event_queue_len(usize::MAX),
+                false,
+            ),
+            // Heartbeats.
+            (
+                "ping heartbeat message",
+                Options::default().keepalive(Some(
+                    Keepalive::new(SEC, SEC)
+                        .heartbeat(Heartbeat::echo(Frame::Ping(Default::default()))),
+                )),
+                false,
+            ),
         ];
-        for options in bad {
-            let err = options.validate().unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidOption, "{options:?}");
+        for (name, options, valid) in cases {
+            match options.validate() {
+                Ok(()) => assert!(valid, "{name}: accepted, should be refused"),
+                Err(err) => {
+                    assert!(!valid, "{name}: refused, should be accepted: {err}");
+                    assert_eq!(err.kind(), ErrorKind::InvalidOption, "{name}: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_option_and_its_bound() {
+        let err = retry(Retry::default().initial_delay(Duration::ZERO))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retry.initial_delay") && err.contains("1ms"),
+            "{err}"
+        );
+        let err = Options::default()
+            .upgrade_timeout(Duration::MAX)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("upgrade_timeout") && err.contains("24 days"),
+            "{err}"
+        );
+        let err = Options::default()
+            .max_frame_size(Some(usize::MAX))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("max_frame_size") && err.contains(&MAX_MESSAGE_SIZE_CEILING.to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn max_duration_fits_a_browser_timer() {
+        assert!(MAX_DURATION.as_millis() <= i32::MAX as u128);
+        assert_eq!(MAX_DURATION_TEXT, format!("24 days ({MAX_DURATION:?})"));
+    }
+
+    #[test]
+    fn milliseconds_from_js_never_panic() {
+        for bad in [
+            f64::NAN,
+            -1.0,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            1e300,
+            f64::MAX,
+        ] {
+            let err = duration_from_millis("maxDelayMs", bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidOption, "{bad}");
+            assert!(err.to_string().contains("maxDelayMs"), "{err}");
+        }
+        assert_eq!(duration_from_millis("x", 0.0).unwrap(), Duration::ZERO);
+        assert_eq!(duration_from_millis("x", 1500.0).unwrap(), 1500 * MS);
+        // Representable but past the bound: validate refuses it.
+        let huge = duration_from_millis("x", 1e15).unwrap();
+        let err = retry(Retry::default().max_delay(huge))
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidOption);
+    }
+
+    #[test]
+    fn the_browser_refuses_what_it_cannot_honour() {
+        let ping = Keepalive::new(SEC, SEC);
+        let message = ping.clone().heartbeat(Heartbeat::echo(Frame::text("hb")));
+        let refused = [
+            (
+                "root certificate",
+                Options::default().add_root_certificate_der(vec![1, 2, 3]),
+                "root certificates",
+            ),
+            (
+                "read_buffer_size",
+                Options::default().read_buffer_size(1 << 16),
+                "read_buffer_size",
+            ),
+            (
+                "connect_timeout",
+                retry(Retry::default().connect_timeout(SEC)),
+                "connect_timeout",
+            ),
+            (
+                "silence_pings",
+                Options::default().silence_pings(false),
+                "silence_pings",
+            ),
+            (
+                "ping keepalive",
+                Options::default().keepalive(Some(ping)),
+                "ping frames",
+            ),
+        ];
+        for (name, options, why) in refused {
+            let err = browser_unsupported(&options).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unsupported, "{name}");
+            assert!(err.to_string().contains(why), "{name}: {err}");
+        }
+        let accepted = [
+            Options::default().keepalive(None),
+            Options::default().keepalive(Some(message)),
+            retry(Retry::never()).keepalive(None).silence_pings(true),
+            retry(Retry::default().connect_timeout(DEFAULT_CONNECT_TIMEOUT)).keepalive(None),
+        ];
+        for options in accepted {
+            browser_unsupported(&options).unwrap();
         }
     }
 }

@@ -1,10 +1,13 @@
 //! Upgrade requests: the path, extra headers and subprotocols of a
 //! Websocket upgrade, validated before anything is sent.
 
+use std::fmt;
+
 use http::header::{HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 
 use crate::error::{Error, ErrorKind};
+use crate::redact;
 
 /// Headers that the WebSocket handshake itself writes: a user value would
 /// contradict it, so they are refused rather than silently overridden.
@@ -34,7 +37,14 @@ const HANDSHAKE_HEADERS: &[&str] = &[
 /// `sec-websocket-key`...) and malformed names or values (CR, LF, NUL) make
 /// [`Connection::ws_upgrade_with`](crate::Connection::ws_upgrade_with) fail
 /// with [`ErrorKind::InvalidHeader`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output hides secrets: the query of the path becomes `?…`,
+/// and header values are shown only for a few harmless headers
+/// (`sec-websocket-protocol`, `user-agent`, `origin`, `accept-language`,
+/// `content-type`...); every other value, `authorization` and `cookie`
+/// included, is shown as `<redacted>`. Error messages never echo them
+/// either.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Upgrade {
     path: String,
     headers: Vec<(String, String)>,
@@ -90,7 +100,11 @@ impl Upgrade {
         let mut headers = Vec::new();
         for (name, value) in &self.headers {
             let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-                Error::new(ErrorKind::InvalidHeader, format!("header name {name:?}")).with_source(e)
+                Error::new(
+                    ErrorKind::InvalidHeader,
+                    format!("header name {:?}", redact::bad_token(name)),
+                )
+                .with_source(e)
             })?;
             let header_value = HeaderValue::from_str(value).map_err(|e| {
                 Error::new(
@@ -123,16 +137,54 @@ impl Upgrade {
     }
 }
 
+impl fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()));
+        // Not yet validated: a malformed protocol is cut like a bad name.
+        let protocols: Vec<String> = self
+            .protocols
+            .iter()
+            .map(|p| redact::bad_token(p))
+            .collect();
+        f.debug_struct("Upgrade")
+            .field("path", &redact::url(&self.path))
+            .field("headers", &redact::Headers::new(headers))
+            .field("protocols", &protocols)
+            .finish()
+    }
+}
+
 /// An upgrade that passed validation: ready for a transport.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct ValidUpgrade {
     pub(crate) path: PathAndQuery,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) protocols: Vec<String>,
 }
 
+/// Redacted like [`Upgrade`]'s: it travels in the core's commands and
+/// actions, which are logged and printed in tests.
+impl fmt::Debug for ValidUpgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers = self.headers.iter().map(|(name, value)| (name, value));
+        f.debug_struct("ValidUpgrade")
+            .field("path", &redact::url(self.path.as_str()))
+            .field("headers", &redact::Headers::from_http(headers))
+            .field("protocols", &self.protocols)
+            .finish()
+    }
+}
+
 fn validate_path(path: &str) -> Result<PathAndQuery, Error> {
-    let invalid = |why: &str| Error::new(ErrorKind::InvalidPath, format!("{path:?}: {why}"));
+    let invalid = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidPath,
+            format!("{:?}: {why}", redact::url(path)),
+        )
+    };
     if !path.starts_with('/') {
         return Err(invalid("a path starts with '/'"));
     }
@@ -149,7 +201,10 @@ fn validate_protocol(protocol: &str) -> Result<String, Error> {
     if protocol.is_empty() || !protocol.chars().all(is_tchar) {
         return Err(Error::new(
             ErrorKind::InvalidHeader,
-            format!("subprotocol {protocol:?} is not an HTTP token"),
+            format!(
+                "subprotocol {:?} is not an HTTP token",
+                redact::bad_token(protocol)
+            ),
         ));
     }
     Ok(protocol.to_owned())
@@ -190,6 +245,44 @@ mod tests {
         for name in ["Host", "upgrade", "Sec-WebSocket-Key", "connection"] {
             let err = Upgrade::new("/").header(name, "x").validate().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidHeader, "{name}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_queries_and_header_values() {
+        let upgrade = Upgrade::new("/p?token=SECRET")
+            .header("Authorization", "Bearer SECRET")
+            .header("origin", "https://app")
+            .protocol("chat");
+        let valid = upgrade.validate().unwrap();
+        for shown in [
+            format!("{upgrade:?}"),
+            format!("{upgrade:#?}"),
+            format!("{valid:?}"),
+            format!("{valid:#?}"),
+        ] {
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(shown.contains("/p?…"), "{shown}");
+            assert!(shown.contains("https://app"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(shown.contains("chat"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn errors_do_not_echo_secrets() {
+        let bad = [
+            Upgrade::new("p?token=SECRET"),
+            Upgrade::new("/p?token=SECRET#x"),
+            Upgrade::new("ws://u:SECRET@h/p"),
+            Upgrade::new("/").header("authorization: Bearer SECRET", "v"),
+            Upgrade::new("/").header("authorization", "Bearer SECRET\r\n"),
+            Upgrade::new("/").protocol("token SECRET"),
+        ];
+        for upgrade in bad {
+            let err = upgrade.validate().unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
         }
     }
 

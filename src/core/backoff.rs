@@ -24,18 +24,33 @@ impl Backoff {
     }
 
     /// The delay before the next attempt, or `None` when retries are exhausted.
+    ///
+    /// Never panics and never overflows, whatever the policy and however
+    /// many failures came before: the count saturates, the exponent is
+    /// capped, and any delay the arithmetic cannot represent (infinite,
+    /// NaN, past `Duration`) becomes `max_delay`.
     pub(crate) fn next_delay(&mut self) -> Option<Duration> {
         if let Some(max) = self.retry.max_retries {
             if self.failures >= max {
                 return None;
             }
         }
-        let exponent = self.failures.min(64) as i32;
+        // multiplier >= 1, so past 2^16 steps the delay is long at max_delay
+        // (or the multiplier is 1 and the exponent does not matter).
+        let exponent = self.failures.min(1 << 16) as i32;
         self.failures = self.failures.saturating_add(1);
+        let max_delay = self.retry.max_delay;
         let base = self.retry.initial_delay.as_secs_f64() * self.retry.multiplier.powi(exponent);
-        let capped = base.min(self.retry.max_delay.as_secs_f64());
+        // `f64::min` would pick max_delay over NaN; the comparison keeps
+        // that explicit.
+        let capped = if base.is_finite() && base <= max_delay.as_secs_f64() {
+            base
+        } else {
+            max_delay.as_secs_f64()
+        };
         let jittered = capped * (1.0 - self.retry.jitter * self.rng.next_unit());
-        Some(Duration::from_secs_f64(jittered.max(0.0)))
+        let delay = Duration::try_from_secs_f64(jittered.max(0.0)).unwrap_or(max_delay);
+        Some(delay.min(max_delay))
     }
 
     /// Forget past failures (after a connection stayed up long enough).
@@ -125,6 +140,58 @@ mod tests {
             (0..5).map(|_| b.next_delay()).collect()
         };
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn extreme_policies_saturate_at_max_delay() {
+        let max = crate::options::MAX_DURATION;
+        let policies = [
+            retry().multiplier(1e300).max_delay(max),
+            retry().multiplier(f64::MAX).max_delay(max),
+            retry().multiplier(1.0).initial_delay(max).max_delay(max),
+            retry().multiplier(2.0).max_delay(max).jitter(1.0),
+            // Invalid policies never reach a Backoff (open refuses them),
+            // but the arithmetic still does not panic on them.
+            retry().multiplier(f64::NAN),
+            retry()
+                .multiplier(f64::INFINITY)
+                .initial_delay(Duration::ZERO),
+            retry().jitter(f64::NAN),
+            retry().jitter(-5.0),
+        ];
+        for policy in policies {
+            let cap = policy.max_delay;
+            let mut backoff = Backoff::new(policy.clone(), 3);
+            for _ in 0..200 {
+                let delay = backoff.next_delay().expect("retries forever");
+                assert!(delay <= cap, "{policy:?}: {delay:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn huge_multipliers_reach_the_cap_on_the_second_retry() {
+        let max = crate::options::MAX_DURATION;
+        let mut backoff = Backoff::new(retry().multiplier(1e300).max_delay(max), 1);
+        assert_eq!(backoff.next_delay(), Some(Duration::from_millis(100)));
+        assert_eq!(backoff.next_delay(), Some(max));
+        assert_eq!(backoff.next_delay(), Some(max));
+    }
+
+    #[test]
+    fn the_failure_count_saturates() {
+        let mut backoff = Backoff::new(retry(), 1);
+        backoff.failures = u32::MAX - 1;
+        for _ in 0..3 {
+            assert_eq!(backoff.next_delay(), Some(Duration::from_secs(1)));
+        }
+        assert_eq!(backoff.failures, u32::MAX);
+        // With max_retries at u32::MAX, the last retry is the u32::MAX-th.
+        let mut backoff = Backoff::new(retry().max_retries(Some(u32::MAX)), 1);
+        backoff.failures = u32::MAX - 1;
+        assert_eq!(backoff.next_delay(), Some(Duration::from_secs(1)));
+        assert_eq!(backoff.next_delay(), None);
+        assert_eq!(backoff.next_delay(), None);
     }
 
     #[test]

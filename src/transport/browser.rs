@@ -39,11 +39,11 @@ use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 
 use super::buffered::InFlight;
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
-use crate::core::{Command, Outgoing};
+use crate::core::{Command, Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, CloseFrame, Frame};
 use crate::mailbox::Shared;
-use crate::options::{Heartbeat, Options};
+use crate::options::Options;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
 
@@ -60,29 +60,7 @@ impl Transport for BrowserTransport {
     type Socket = BrowserSocket;
 
     fn check_options(options: &Options) -> Result<(), Error> {
-        if !options.root_certificates.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "extra root certificates cannot be used in a browser, which trusts its own \
-                 certificate store only",
-            ));
-        }
-        if options.read_buffer_size.is_some() {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "read_buffer_size cannot be set in a browser, which reads the socket itself",
-            ));
-        }
-        if let Some(keepalive) = &options.keepalive {
-            if matches!(keepalive.heartbeat, Heartbeat::Ping) {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    "a browser cannot send ping frames: give the keepalive a heartbeat message \
-                     (Keepalive::heartbeat(Heartbeat::echo(..)) or Heartbeat::message(..))",
-                ));
-            }
-        }
-        Ok(())
+        crate::options::browser_unsupported(options)
     }
 
     fn check_upgrade(upgrade: &ValidUpgrade) -> Result<(), Error> {
@@ -140,16 +118,15 @@ impl Transport for BrowserTransport {
         options: &Options,
     ) -> BoxFuture<Result<Upgraded<BrowserSocket>, UpgradeFailure>> {
         let url = target.url_for(&upgrade);
-        // A browser hands over whole messages: both limits apply to them.
-        let max_message_size = match (options.max_frame_size, options.max_message_size) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        // A browser hands over whole messages: the message limit applies.
+        let limits = Limits {
+            message: options.message_limit(),
+            unread: options.event_queue_bytes,
         };
-        match Link::open(&url, &upgrade.protocols) {
+        match Link::open(&url, &upgrade.protocols, limits) {
             Ok(link) => Box::pin(Opening {
                 link: Some(link),
                 url,
-                max_message_size,
             }),
             Err(error) => Box::pin(std::future::ready(Err(UpgradeFailure::from(error)))),
         }
@@ -162,15 +139,89 @@ struct Closed {
     reason: String,
 }
 
+/// The bounds on what arrives: a browser cannot pause reading, so a
+/// message over the limit, or more unread bytes than the application lets
+/// wait, end the connection instead of growing memory.
+#[derive(Clone, Copy)]
+struct Limits {
+    message: usize,
+    unread: usize,
+}
+
 /// What the callbacks saw, waiting for the driver.
-#[derive(Default)]
 struct State {
     opened: bool,
     /// An `error` event arrived (before `close`, which always follows).
     errored: bool,
     incoming: VecDeque<Frame>,
+    incoming_bytes: usize,
+    limits: Limits,
+    /// A bound was broken: reported once `incoming` is drained.
+    overflow: Option<Error>,
     closed: Option<Closed>,
     waker: Option<Waker>,
+}
+
+impl State {
+    fn new(limits: Limits) -> State {
+        State {
+            opened: false,
+            errored: false,
+            incoming: VecDeque::new(),
+            incoming_bytes: 0,
+            limits,
+            overflow: None,
+            closed: None,
+            waker: None,
+        }
+    }
+
+    /// Keeps a message for the driver, unless it breaks a bound: then the
+    /// message is dropped at once and the error returned (the socket must
+    /// be closed; scripts may not send 1009, so it closes with 1000).
+    fn accept(&mut self, frame: Frame) -> Option<(Error, &'static str)> {
+        if self.overflow.is_some() {
+            return None;
+        }
+        let len = frame.len();
+        let broken = if len > self.limits.message {
+            Some((
+                Error::new(
+                    ErrorKind::MessageTooBig,
+                    format!(
+                        "a {len} byte message exceeds the limit of {} bytes",
+                        self.limits.message
+                    ),
+                ),
+                "message too big",
+            ))
+        } else if self.incoming_bytes > 0 && self.incoming_bytes + len > self.limits.unread {
+            Some((
+                Error::new(
+                    ErrorKind::QueueFull,
+                    format!(
+                        "more than {} bytes of events waited unread (Options::event_queue_bytes); \
+                         a browser cannot pause reading, so the connection ends",
+                        self.limits.unread
+                    ),
+                ),
+                "client too slow",
+            ))
+        } else {
+            None
+        };
+        match broken {
+            Some((error, reason)) => {
+                self.overflow = Some(error.clone());
+                Some((error, reason))
+            }
+            None => {
+                self.incoming_bytes += len;
+                self.incoming.push_back(frame);
+                None
+            }
+        }
+    }
 }
 
 impl State {
@@ -202,7 +253,7 @@ struct Link {
 }
 
 impl Link {
-    fn open(url: &str, protocols: &[String]) -> Result<Link, Error> {
+    fn open(url: &str, protocols: &[String], limits: Limits) -> Result<Link, Error> {
         let created = if protocols.is_empty() {
             WebSocket::new(url)
         } else {
@@ -213,13 +264,14 @@ impl Link {
             Error::new(
                 ErrorKind::Upgrade,
                 format!(
-                    "the browser refused to open a WebSocket to {url}: {}",
+                    "the browser refused to open a WebSocket to {}: {}",
+                    crate::redact::url(url),
                     js_message(&e)
                 ),
             )
         })?;
         ws.set_binary_type(BinaryType::Arraybuffer);
-        let state = Rc::new(RefCell::new(State::default()));
+        let state = Rc::new(RefCell::new(State::new(limits)));
 
         let on_open = {
             let state = state.clone();
@@ -230,6 +282,7 @@ impl Link {
         };
         let on_message = {
             let state = state.clone();
+            let ws = ws.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
                 let frame = if let Some(text) = data.as_string() {
@@ -241,7 +294,10 @@ impl Link {
                     tracing::warn!("wstether: ignoring a message of an unexpected type");
                     return;
                 };
-                state.borrow_mut().incoming.push_back(frame);
+                let broken = state.borrow_mut().accept(frame);
+                if let Some((_, reason)) = broken {
+                    let _ = ws.close_with_code_and_reason(1000, reason);
+                }
                 State::wake(&state);
             })
         };
@@ -305,7 +361,6 @@ fn js_message(value: &JsValue) -> String {
 struct Opening {
     link: Option<Link>,
     url: String,
-    max_message_size: Option<usize>,
 }
 
 impl Future for Opening {
@@ -341,7 +396,7 @@ impl Future for Opening {
                     "the WebSocket to {} did not open{code}: the server refused the upgrade or \
                      could not be reached (a browser hides the HTTP status and headers from \
                      scripts)",
-                    this.url
+                    crate::redact::url(&this.url)
                 ),
             ))));
         }
@@ -363,7 +418,6 @@ impl Future for Opening {
                 in_flight: InFlight::default(),
                 drain_timer: None,
                 end_reported: false,
-                max_message_size: this.max_message_size,
                 send_budget: 0,
             },
             protocol,
@@ -383,11 +437,6 @@ pub(crate) struct BrowserSocket {
     send_budget: u32,
     /// The close was reported: the next `poll_recv` ends the stream.
     end_reported: bool,
-    /// `Options::max_message_size`/`max_frame_size`, checked on arrival: a
-    /// browser has already received the message by then, but the
-    /// application never sees it and the connection ends (scripts may not
-    /// send 1009, so the browser closes with 1000 and says why).
-    max_message_size: Option<usize>,
 }
 
 impl BrowserSocket {
@@ -400,20 +449,12 @@ impl Socket for BrowserSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
         let mut state = self.link.state.borrow_mut();
         if let Some(frame) = state.incoming.pop_front() {
-            if let Some(max) = self.max_message_size.filter(|max| frame.len() > *max) {
-                let _ = self
-                    .link
-                    .ws
-                    .close_with_code_and_reason(1000, "message too big");
-                return Poll::Ready(Some(Err(Error::new(
-                    ErrorKind::MessageTooBig,
-                    format!(
-                        "a {} byte message exceeds the limit of {max} bytes",
-                        frame.len()
-                    ),
-                ))));
-            }
+            state.incoming_bytes -= frame.len();
             return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(error) = state.overflow.take() {
+            self.end_reported = true;
+            return Poll::Ready(Some(Err(error)));
         }
         if self.end_reported {
             return Poll::Ready(None);
@@ -470,27 +511,29 @@ impl Socket for BrowserSocket {
         }
     }
 
-    fn start_send(&mut self, out: Outgoing) -> Result<(), Error> {
+    fn start_send(&mut self, out: &Outgoing) -> Result<(), Error> {
         let size = u32::try_from(out.frame.len()).unwrap_or(u32::MAX).max(1);
         self.send_budget = self.send_budget.saturating_sub(size);
         let ws = &self.link.ws;
         let sent = match &out.frame {
-            Frame::Text(text) => ws.send_with_str(text),
-            Frame::Binary(data) => ws.send_with_u8_array(data),
-            Frame::Close(None) => ws.close(),
-            Frame::Close(Some(close)) => {
+            WireFrame::Text(text) => match std::str::from_utf8(text) {
+                Ok(text) => ws.send_with_str(text),
+                Err(_) => Err(JsValue::from_str("text frame is not UTF-8")),
+            },
+            WireFrame::Binary(data) => ws.send_with_u8_array(data),
+            WireFrame::Close(None) => ws.close(),
+            WireFrame::Close(Some(close)) => {
                 ws.close_with_code_and_reason(close.code.as_u16(), &close.reason)
             }
-            Frame::Ping(_) | Frame::Pong(_) => {
-                let error = Error::new(
+            WireFrame::Ping(_) | WireFrame::Pong(_) => {
+                return Err(Error::new(
                     ErrorKind::Unsupported,
                     "a browser cannot send ping or pong frames",
-                );
-                self.in_flight.push(out);
-                return Err(error);
+                ));
             }
         };
-        // Kept either way: a frame the browser refused comes back as unsent.
+        // Recorded either way: a frame the browser refused is not known
+        // written, so the core gives it back.
         self.in_flight.push(out);
         sent.map_err(|e| {
             Error::new(
@@ -510,9 +553,26 @@ impl Socket for BrowserSocket {
         Poll::Ready(Ok(()))
     }
 
-    fn take_unsent(&mut self) -> Vec<Outgoing> {
-        let buffered = u64::from(self.buffered());
-        self.in_flight.take(buffered)
+    fn written_through(&mut self) -> Option<Seq> {
+        self.in_flight.settle(u64::from(self.buffered()));
+        self.in_flight.written_through()
+    }
+
+    fn bytes_written(&self) -> u64 {
+        // The browser writes for itself; its buffer is bounded by
+        // `HIGH_WATER_BYTES` in `poll_ready`, and a flush never blocks.
+        0
+    }
+
+    fn start_fail_close(&mut self, code: u16) {
+        // Scripts may only send 1000 and 3000-4999: say why in the reason.
+        let reason = match code {
+            1002 => "protocol error",
+            1007 => "invalid UTF-8",
+            1009 => "message too big",
+            _ => "",
+        };
+        let _ = self.link.ws.close_with_code_and_reason(1000, reason);
     }
 }
 

@@ -2,6 +2,7 @@
 //! move bytes and report what happened; they never decide policy (when to
 //! retry, when a peer is dead): that is the core's job.
 
+use std::fmt;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, StatusCode};
@@ -11,6 +12,7 @@ use crate::core::{Outgoing, Seq};
 use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::options::Options;
+use crate::redact;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
 
@@ -29,7 +31,8 @@ cfg_if::cfg_if! {
 }
 
 /// Where a connection goes: a `ws://` or `wss://` URL's scheme and authority.
-#[derive(Debug, Clone)]
+/// Its `Debug` hides the URL's userinfo and query.
+#[derive(Clone)]
 pub(crate) struct Target {
     url: Url,
     pub(crate) secure: bool,
@@ -37,17 +40,31 @@ pub(crate) struct Target {
     pub(crate) port: u16,
 }
 
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &redact::url(self.url.as_str()))
+            .field("secure", &self.secure)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
 impl Target {
+    /// Parses the URL given to `open`. Error messages show it redacted
+    /// (no userinfo, no query): they end up in logs.
     pub(crate) fn parse(url: &str) -> Result<Target, Error> {
+        let shown = redact::url(url);
         let parsed = Url::parse(url)
-            .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("{url:?}")).with_source(e))?;
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("{shown:?}")).with_source(e))?;
         let secure = match parsed.scheme() {
             "ws" => false,
             "wss" => true,
             other => {
                 return Err(Error::new(
                     ErrorKind::UnsupportedScheme,
-                    format!("{other:?} in {url:?}: use ws:// or wss://"),
+                    format!("{other:?} in {shown:?}: use ws:// or wss://"),
                 ))
             }
         };
@@ -58,14 +75,14 @@ impl Target {
             _ => {
                 return Err(Error::new(
                     ErrorKind::InvalidUrl,
-                    format!("{url:?} has no host"),
+                    format!("{shown:?} has no host"),
                 ))
             }
         };
         if parsed.fragment().is_some() {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
-                format!("{url:?}: a WebSocket URL has no fragment"),
+                format!("{shown:?}: a WebSocket URL has no fragment"),
             ));
         }
         let port = parsed
@@ -203,5 +220,29 @@ mod tests {
         assert_eq!((ipv6.host.as_str(), ipv6.port), ("::1", 9000));
         let upgrade = crate::Upgrade::new("/ws?a=b").validate().unwrap();
         assert_eq!(ipv6.url_for(&upgrade), "ws://[::1]:9000/ws?a=b");
+    }
+
+    #[test]
+    fn secrets_in_urls_stay_out_of_errors_and_debug() {
+        let bad = [
+            "ws://user:hunter2@/x?token=SECRET",
+            "http://user:hunter2@h/x?token=SECRET",
+            "ws://user:hunter2@h/x?token=SECRET#f",
+            "ws://user:hunter2@h:99999/x?token=SECRET",
+            "not a url user:hunter2@h?token=SECRET",
+        ];
+        for url in bad {
+            let err = Target::parse(url).unwrap_err();
+            let shown = format!("{err} {err:?} {err:#?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        let target = Target::parse("ws://user:hunter2@h/x?token=SECRET").unwrap();
+        let shown = format!("{target:?} {target:#?}");
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("ws://…@h/x?…"), "{shown}");
     }
 }

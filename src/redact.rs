@@ -1,0 +1,257 @@
+//! Redaction: how URLs, paths and header values are shown in errors,
+//! `Debug` output and logs, so that credentials never are.
+//!
+//! A URL's userinfo (`user:password@`) and its query (`?token=...`) become
+//! `…`; a header value is shown only when its name is on a short safe list.
+//! Anything that cannot be parsed is cut before the first character that
+//! could start a secret, never echoed whole.
+
+use std::fmt;
+
+/// What stands in for a hidden part.
+const HIDDEN: &str = "…";
+
+/// What stands in for a hidden header value.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+/// The longest redacted URL or path shown; longer ones are cut (an error
+/// message is for people, and a megabyte of URL helps no one).
+const MAX_SHOWN_CHARS: usize = 200;
+
+/// Headers whose values carry no credentials and help debugging. Every
+/// other header value (`authorization`, `cookie`, `x-api-key`, anything
+/// custom) is hidden.
+const SAFE_HEADERS: &[&str] = &[
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "sec-websocket-version",
+    "user-agent",
+    "origin",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "content-type",
+    "cache-control",
+    "pragma",
+];
+
+/// A URL, or a path with its query, fit to show: `ws://…@host:port/path?…`.
+///
+/// The userinfo and the query become `…`, and so does a fragment. Input
+/// that is not a URL (a bare path, garbage) is cut at the first `?` or
+/// `#`, and everything up to its last `@` is hidden, so a secret is never
+/// echoed even when the input could not be understood.
+pub(crate) fn url(raw: &str) -> String {
+    let shown = match url::Url::parse(raw) {
+        Ok(parsed) if !parsed.cannot_be_a_base() => parsed_url(&parsed),
+        // `scheme:anything` (no `//`): nothing after the scheme is known to
+        // be harmless.
+        Ok(parsed) => format!("{}:{HIDDEN}", parsed.scheme()),
+        Err(_) => unparsed(raw),
+    };
+    shorten(shown)
+}
+
+fn parsed_url(parsed: &url::Url) -> String {
+    let mut shown = format!("{}://", parsed.scheme());
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        shown.push_str(HIDDEN);
+        shown.push('@');
+    }
+    shown.push_str(parsed.host_str().unwrap_or(""));
+    if let Some(port) = parsed.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown.push_str(parsed.path());
+    if parsed.query().is_some() {
+        shown.push('?');
+        shown.push_str(HIDDEN);
+    }
+    if parsed.fragment().is_some() {
+        shown.push('#');
+        shown.push_str(HIDDEN);
+    }
+    shown
+}
+
+/// Cuts what cannot be parsed: the query and fragment go, and so does
+/// whatever comes before an `@` (it may be `user:password`), keeping a
+/// leading `scheme://` for context.
+fn unparsed(raw: &str) -> String {
+    let (before_query, rest) = match raw.find(['?', '#']) {
+        Some(at) => (&raw[..at], &raw[at..at + 1]),
+        None => (raw, ""),
+    };
+    let mut shown = String::new();
+    match before_query.rfind('@') {
+        Some(at) => {
+            if let Some(scheme_end) = before_query[..at].find("://") {
+                shown.push_str(&before_query[..scheme_end + 3]);
+            }
+            shown.push_str(HIDDEN);
+            shown.push_str(&before_query[at..]);
+        }
+        None => shown.push_str(before_query),
+    }
+    if !rest.is_empty() {
+        shown.push_str(rest);
+        shown.push_str(HIDDEN);
+    }
+    shown
+}
+
+fn shorten(shown: String) -> String {
+    match shown.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((at, _)) => format!("{}{HIDDEN}", &shown[..at]),
+        None => shown,
+    }
+}
+
+/// Whether the value of header `name` may be shown (case-insensitive).
+pub(crate) fn is_safe_header(name: &str) -> bool {
+    SAFE_HEADERS
+        .iter()
+        .any(|safe| safe.eq_ignore_ascii_case(name))
+}
+
+/// The value of header `name` fit to show: itself for a safe-listed
+/// header, [`REDACTED`] for any other.
+pub(crate) fn header_value<'a>(name: &str, value: &'a str) -> &'a str {
+    if is_safe_header(name) {
+        value
+    } else {
+        REDACTED
+    }
+}
+
+/// A header name that failed validation, fit to show: the part before the
+/// first character that is not allowed in a name, then `…`. (A caller who
+/// wrote `"authorization: Bearer x"` as a name must not see the token.)
+pub(crate) fn bad_token(raw: &str) -> String {
+    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    match raw.find(|c: char| !is_tchar(c)) {
+        Some(at) => shorten(format!("{}{HIDDEN}", &raw[..at])),
+        None => shorten(raw.to_owned()),
+    }
+}
+
+/// One header fit to show: the name cut at its first invalid character
+/// ([`bad_token`]), the value per [`header_value`]. Subprotocols are shown
+/// one by one, each cut like a name: a malformed list must not echo
+/// whatever follows its first bad character.
+pub(crate) fn header(name: &str, value: &str) -> (String, String) {
+    let shown = if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+        value
+            .split(',')
+            .map(|protocol| bad_token(protocol.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        header_value(name, value).to_owned()
+    };
+    (bad_token(name), shown)
+}
+
+/// Shows headers as a list of `(name, value)`, each through [`header`].
+pub(crate) struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// From `(name, value)` text pairs.
+    pub(crate) fn new<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Headers {
+        Headers(
+            headers
+                .into_iter()
+                .map(|(name, value)| header(name, value))
+                .collect(),
+        )
+    }
+
+    /// From validated (or received) headers; a value that is not text is
+    /// shown as such, never as bytes.
+    pub(crate) fn from_http<'a>(
+        headers: impl IntoIterator<Item = (&'a http::HeaderName, &'a http::HeaderValue)>,
+    ) -> Headers {
+        Headers::new(
+            headers
+                .into_iter()
+                .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("<not UTF-8>"))),
+        )
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.0).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_and_query_are_hidden_in_urls() {
+        let cases = [
+            (
+                "ws://user:hunter2@127.0.0.1:1/x?token=SECRET",
+                "ws://…@127.0.0.1:1/x?…",
+            ),
+            ("wss://example.com/chat", "wss://example.com/chat"),
+            ("ws://:pw@h/", "ws://…@h/"),
+            ("ws://h/#frag", "ws://h/#…"),
+            ("ws://[::1]:9000/a?b", "ws://[::1]:9000/a?…"),
+            ("foo:user:hunter2@x", "foo:…"),
+            ("/p?token=SECRET", "/p?…"),
+            ("//user:hunter2@host/x?y", "…@host/x?…"),
+            ("not a url ?token=SECRET", "not a url ?…"),
+            (
+                "ws://us er:hunter2@ho st/x?token=SECRET",
+                "ws://…@ho st/x?…",
+            ),
+            ("ws://a@b@c/x", "ws://…@c/x"),
+            ("", ""),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(url(raw), shown, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn long_input_is_cut() {
+        let raw = format!("/{}", "a".repeat(10_000));
+        let shown = url(&raw);
+        assert_eq!(shown.chars().count(), MAX_SHOWN_CHARS + 1);
+        assert!(shown.ends_with(HIDDEN));
+    }
+
+    #[test]
+    fn only_safe_header_values_are_shown() {
+        assert_eq!(header_value("Sec-WebSocket-Protocol", "chat"), "chat");
+        assert_eq!(header_value("user-agent", "me"), "me");
+        assert_eq!(header_value("Authorization", "Bearer SECRET"), REDACTED);
+        assert_eq!(header_value("cookie", "a=SECRET"), REDACTED);
+        assert_eq!(header_value("x-custom", "SECRET"), REDACTED);
+    }
+
+    #[test]
+    fn bad_header_names_are_cut_at_the_first_bad_character() {
+        assert_eq!(bad_token("authorization: Bearer SECRET"), "authorization…");
+        assert_eq!(bad_token("x\r\ny"), "x…");
+        assert_eq!(bad_token("fine"), "fine");
+    }
+
+    #[test]
+    fn header_lists_hide_values() {
+        let headers = Headers::new([
+            ("authorization", "Bearer SECRET"),
+            ("origin", "https://a"),
+            ("authorization: Bearer SECRET", "v"),
+            ("Sec-WebSocket-Protocol", "a, b SECRET"),
+        ]);
+        let shown = format!("{headers:?}");
+        assert_eq!(
+            shown,
+            r#"[("authorization", "<redacted>"), ("origin", "https://a"), ("authorization…", "<redacted>"), ("Sec-WebSocket-Protocol", "a, b…")]"#
+        );
+    }
+}

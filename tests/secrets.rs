@@ -1,0 +1,332 @@
+//! Secrets stay out of everything wstether formats: URL userinfo
+//! (`user:hunter2@`), query strings (`?token=SECRET`) and header values
+//! (`authorization: Bearer SECRET`) never appear in an error's `Display` or
+//! `Debug`, in the `Debug` of an `Upgrade`, `Options`, `Connection` or
+//! event, nor in what wstether emits through `tracing`.
+#![cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use wstether::{Connection, Error, ErrorKind, Event, Events, Options, Retry, Upgrade};
+
+const SECRETS: [&str; 2] = ["SECRET", "hunter2"];
+
+/// A guard against hangs, not a synchronisation point.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Fails the test if `shown` contains a secret.
+fn assert_clean(what: &str, shown: &str) {
+    for secret in SECRETS {
+        assert!(!shown.contains(secret), "{what} shows {secret:?}: {shown}");
+    }
+}
+
+/// Every way an error is shown.
+fn assert_error_clean(what: &str, error: &Error) {
+    assert_clean(what, &error.to_string());
+    assert_clean(what, &format!("{error:?}"));
+    assert_clean(what, &format!("{error:#?}"));
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        assert_clean(what, &cause.to_string());
+        source = cause.source();
+    }
+}
+
+fn assert_debug_clean(what: &str, value: &impl std::fmt::Debug) {
+    assert_clean(what, &format!("{value:?}"));
+    assert_clean(what, &format!("{value:#?}"));
+}
+
+fn assert_event_clean(what: &str, event: &Event) {
+    assert_debug_clean(what, event);
+    match event {
+        Event::Error { error, .. } | Event::UpgradeFailed { error, .. } => {
+            assert_error_clean(what, error)
+        }
+        Event::Down { reason, .. } => assert_clean(what, &reason.to_string()),
+        _ => {}
+    }
+}
+
+/// An upgrade that carries secrets in its query and a header.
+fn secret_upgrade(path: &str) -> Upgrade {
+    Upgrade::new(path)
+        .header("authorization", "Bearer SECRET")
+        .header("cookie", "session=SECRET")
+        .protocol("chat")
+}
+
+fn options() -> Options {
+    Options::default().retry(Retry::never()).keepalive(None)
+}
+
+/// Every event until the stream ends, each checked.
+async fn drain_clean(what: &str, events: &mut Events) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, events.recv()).await {
+            Ok(Some(event)) => {
+                assert_event_clean(what, &event);
+                seen.push(event);
+            }
+            Ok(None) => return seen,
+            Err(_) => panic!("{what}: the event stream did not end; got {seen:?}"),
+        }
+    }
+}
+
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+// --- tracing capture ---
+
+/// Everything wstether emits through `tracing`, formatted: one global
+/// subscriber for the whole test binary, since the driver logs from its own
+/// task.
+fn captured() -> &'static Arc<Mutex<String>> {
+    static LOG: OnceLock<Arc<Mutex<String>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(String::new()));
+        tracing::subscriber::set_global_default(Capture(log.clone()))
+            .expect("no other tracing subscriber in this test binary");
+        log
+    })
+}
+
+/// A tiny subscriber: writes every span's and event's metadata and fields
+/// into a string. Enough to see what would reach a log.
+struct Capture(Arc<Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        let _ = write!(self.0, " {}={value}", field.name());
+    }
+}
+
+impl Capture {
+    fn write(&self, metadata: &tracing::Metadata<'_>, record: impl FnOnce(&mut Fields<'_>)) {
+        let mut log = self.0.lock().unwrap();
+        let _ = write!(
+            log,
+            "{} {} {}:",
+            metadata.level(),
+            metadata.target(),
+            metadata.name()
+        );
+        record(&mut Fields(&mut log));
+        log.push('\n');
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        self.write(span.metadata(), |fields| span.record(fields));
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        let mut log = self.0.lock().unwrap();
+        values.record(&mut Fields(&mut log));
+        log.push('\n');
+    }
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        self.write(event.metadata(), |fields| event.record(fields));
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Checks the capture works (a probe of ours is in it), then that it holds
+/// no secret.
+fn assert_log_clean(what: &str) {
+    let log = captured();
+    tracing::warn!(probe = "capture-works", "{what}");
+    let text = log.lock().unwrap().clone();
+    assert!(
+        text.contains("capture-works"),
+        "the capture is broken: {text}"
+    );
+    assert_clean(&format!("{what}: tracing output"), &text);
+}
+
+// --- tests ---
+
+#[tokio::test]
+async fn bad_urls_are_refused_without_echoing_secrets() {
+    captured();
+    let cases = [
+        ("ws://user:hunter2@/x?token=SECRET", ErrorKind::InvalidUrl),
+        (
+            "ws://user:hunter2@127.0.0.1:99999/x?token=SECRET",
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "ws://user:hunter2@127.0.0.1/x?token=SECRET#frag",
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "wss://user:hunter2@[::1/x?token=SECRET",
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "ws://us er:hunter2@ho st/?token=SECRET",
+            ErrorKind::InvalidUrl,
+        ),
+        ("garbage user:hunter2@ ?token=SECRET", ErrorKind::InvalidUrl),
+        ("?token=SECRET", ErrorKind::InvalidUrl),
+        (
+            "http://user:hunter2@127.0.0.1/x?token=SECRET",
+            ErrorKind::UnsupportedScheme,
+        ),
+        (
+            "mailto:hunter2@example.com?token=SECRET",
+            ErrorKind::UnsupportedScheme,
+        ),
+        (
+            "foo:user:hunter2@x?token=SECRET",
+            ErrorKind::UnsupportedScheme,
+        ),
+    ];
+    for (url, kind) in cases {
+        let error = Connection::open(url, options()).unwrap_err();
+        assert_eq!(error.kind(), kind, "{url}: {error}");
+        assert_error_clean(url, &error);
+    }
+    assert_log_clean("bad urls");
+}
+
+#[tokio::test]
+async fn bad_upgrades_are_refused_without_echoing_secrets() {
+    captured();
+    let port = closed_port().await;
+    let url = format!("ws://user:hunter2@127.0.0.1:{port}/x?token=SECRET");
+    let (conn, _events) = Connection::open(&url, options()).unwrap();
+    let cases = [
+        (secret_upgrade("p?token=SECRET"), ErrorKind::InvalidPath),
+        (
+            secret_upgrade("/p?token=SECRET#frag"),
+            ErrorKind::InvalidPath,
+        ),
+        (
+            secret_upgrade("ws://u:hunter2@h/p?token=SECRET"),
+            ErrorKind::InvalidPath,
+        ),
+        (
+            Upgrade::new("/p?token=SECRET").header("authorization", "Bearer SECRET\r\nx: 1"),
+            ErrorKind::InvalidHeader,
+        ),
+        (
+            Upgrade::new("/p?token=SECRET").header("x-token", "SECRET\0"),
+            ErrorKind::InvalidHeader,
+        ),
+        (
+            Upgrade::new("/p").header("authorization: Bearer SECRET", "v"),
+            ErrorKind::InvalidHeader,
+        ),
+        (
+            Upgrade::new("/p").protocol("token SECRET"),
+            ErrorKind::InvalidHeader,
+        ),
+        (
+            Upgrade::new("/p").header("sec-websocket-protocol", "a, token SECRET"),
+            ErrorKind::InvalidHeader,
+        ),
+    ];
+    for (upgrade, kind) in cases {
+        assert_debug_clean("upgrade", &upgrade);
+        let error = conn.ws_upgrade_with(upgrade).unwrap_err();
+        assert_eq!(error.kind(), kind, "{error}");
+        assert_error_clean("bad upgrade", &error);
+    }
+    assert_log_clean("bad upgrades");
+}
+
+#[tokio::test]
+async fn a_refused_connection_reports_without_secrets() {
+    captured();
+    let port = closed_port().await;
+    let url = format!("ws://user:hunter2@127.0.0.1:{port}/x?token=SECRET");
+    let secret_provider = || secret_upgrade("/p?token=SECRET");
+    let options = options()
+        .auto_upgrade_with(secret_provider)
+        .add_root_certificate_der(b"SECRET".to_vec());
+    assert_debug_clean("options", &options);
+    // The certificate is garbage: open refuses it, without showing it.
+    let error = Connection::open(&url, options).unwrap_err();
+    assert_error_clean("bad certificate", &error);
+
+    let (conn, mut events) = Connection::open(&url, self::options()).unwrap();
+    assert_debug_clean("connection", &conn);
+    assert_debug_clean("events", &events);
+    let upgrade = secret_upgrade("/p?token=SECRET");
+    assert_debug_clean("upgrade", &upgrade);
+    conn.ws_upgrade_with(upgrade).unwrap();
+    let seen = drain_clean("refused connection", &mut events).await;
+    assert!(
+        seen.iter().any(|event| matches!(
+            event,
+            Event::Error { error, .. } if error.kind() == ErrorKind::Connect
+        )),
+        "the refused dial is reported: {seen:?}"
+    );
+    assert_log_clean("refused connection");
+}
+
+/// Against a real server: the secrets do reach it (so the test would see
+/// them if they leaked), and no event shows them.
+#[cfg(feature = "testkit")]
+#[tokio::test]
+async fn upgrades_against_a_server_report_without_secrets() {
+    use wstether::testkit::TestServer;
+    captured();
+    let server = TestServer::start().await.unwrap();
+    let url = format!("ws://user:hunter2@{}/x?token=SECRET", server.addr());
+    for path in [
+        "/p?token=SECRET&reject=401",
+        // The server's answer carries a cookie: events must not show it.
+        "/p?token=SECRET&close=1008&reason=bye&header=set-cookie:SECRET",
+    ] {
+        let (conn, mut events) = Connection::open(&url, options()).unwrap();
+        conn.ws_upgrade_with(secret_upgrade(path)).unwrap();
+        let seen = drain_clean(path, &mut events).await;
+        assert!(
+            seen.iter()
+                .any(|event| matches!(event, Event::Upgraded { .. } | Event::UpgradeFailed { .. })),
+            "{path}: the upgrade was answered: {seen:?}"
+        );
+        if path.contains("set-cookie") {
+            // The cookie did arrive: its absence from Debug is redaction.
+            assert!(seen.iter().any(|event| matches!(
+                event,
+                Event::Upgraded { headers, .. } if headers.get("set-cookie").is_some_and(|v| v == "SECRET")
+            )));
+        }
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for request in requests {
+        assert!(request.path.contains("token=SECRET"), "{request:?}");
+        assert_eq!(request.header("authorization"), Some("Bearer SECRET"));
+    }
+    assert_log_clean("upgrades");
+}
