@@ -1,5 +1,6 @@
-//! Reconnecting after the server goes away: Down then Up, no re-upgrade
-//! unless asked (the seed's last paragraph), auto-upgrade as an opt-in.
+//! Reconnecting after the server goes away: Down then Up, and, as in Gun,
+//! the Websocket is not upgraded again unless the application asks (a new
+//! `ws_upgrade` on the new connection); auto-upgrade as an opt-in.
 #![cfg(feature = "testkit")]
 
 mod common;
