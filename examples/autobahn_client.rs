@@ -4,7 +4,7 @@
 //! `.ci/autobahn`), then:
 //!
 //! ```text
-//! cargo run --release --example autobahn_client -- 9001
+//! cargo run --release --features testkit --example autobahn_client -- 9001
 //! ```
 //!
 //! The port comes from the first argument, else `AUTOBAHN_PORT`, else

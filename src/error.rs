@@ -10,6 +10,12 @@ use crate::frame::Frame;
 type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong, for matching. New kinds may be added.
+///
+/// **Browser:** a browser tells scripts little about a failed `WebSocket`,
+/// so some kinds never occur there: [`ErrorKind::Connect`],
+/// [`ErrorKind::Tls`], [`ErrorKind::Protocol`] and
+/// [`ErrorKind::InvalidUtf8`]. Each kind below says what it is in a
+/// browser when that differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -18,46 +24,79 @@ pub enum ErrorKind {
     /// The URL's scheme is not `ws` or `wss`.
     UnsupportedScheme,
     /// A header name or value is malformed (CR, LF, NUL...) or is one that
-    /// the WebSocket handshake owns.
+    /// the WebSocket handshake owns. **Browser:** also a subprotocol offered
+    /// twice, which browsers refuse.
     InvalidHeader,
     /// The request path is malformed.
     InvalidPath,
-    /// A close code that may not be sent.
+    /// A close code that may not be sent. **Browser:** only 1000 and
+    /// 3000–4999 may be sent there.
     InvalidCloseCode,
     /// A frame that may not be sent (control payload over 125 bytes, close
     /// reason over 123 bytes).
     InvalidFrame,
     /// An option is out of range or contradicts another.
     InvalidOption,
-    /// This target cannot do what was asked (e.g. ping frames or custom
-    /// headers in a browser). Never silently ignored.
+    /// This target cannot do what was asked. Never silently ignored.
+    /// **Browser:** ping and pong frames, a ping keepalive, custom upgrade
+    /// headers, extra root certificates and `read_buffer_size`; natively,
+    /// nothing is refused this way today.
     Unsupported,
-    /// The send queue is full; the frames come back with the error.
+    /// The send queue is full; the frames come back with the error. The
+    /// same on both targets.
     QueueFull,
     /// The [`StreamRef`](crate::StreamRef) is not the connection's current
     /// Websocket (it is from before a reconnect, or was never upgraded).
     StaleStream,
     /// The connection has terminated (shut down, closed, or out of retries).
     Closed,
-    /// Connecting (TCP or TLS) failed.
+    /// Connecting (TCP) failed: the host did not resolve, or refused or
+    /// reset the connection. **Browser:** never; connecting is part of the
+    /// upgrade there, and a server that cannot be reached is an
+    /// [`ErrorKind::Upgrade`].
     Connect,
     /// The TLS handshake or certificate verification failed.
+    /// **Browser:** never; a TLS failure there is an [`ErrorKind::Upgrade`]
+    /// (the browser does not say why).
     Tls,
-    /// A deadline passed: connect, upgrade, close handshake, or the
-    /// keepalive's pong deadline.
+    /// A connect or upgrade deadline passed: the TCP connection (and TLS
+    /// handshake) took longer than
+    /// [`Retry::connect_timeout`](crate::Retry::connect_timeout), or the
+    /// server did not answer the upgrade within
+    /// [`Options::upgrade_timeout`](crate::Options::upgrade_timeout) (then in
+    /// [`Event::UpgradeFailed`](crate::Event::UpgradeFailed) and
+    /// [`DownReason::Error`](crate::DownReason::Error)).
+    ///
+    /// Other deadlines are not errors: a server that does not answer the
+    /// close handshake in time ends the connection as
+    /// [`DownReason::Shutdown`](crate::DownReason::Shutdown), and the
+    /// keepalive deadline as
+    /// [`DownReason::PeerDead`](crate::DownReason::PeerDead).
+    ///
+    /// **Browser:** only the upgrade deadline, which covers the whole
+    /// opening of the `WebSocket` (connecting, TLS and the upgrade).
     Timeout,
-    /// The server refused the Websocket upgrade or answered it wrongly.
+    /// The server refused the Websocket upgrade or answered it wrongly
+    /// (natively the status and headers are in
+    /// [`Event::UpgradeFailed`](crate::Event::UpgradeFailed)).
+    /// **Browser:** any failure to open the `WebSocket` — refused upgrade,
+    /// unreachable server, TLS failure — since the browser does not say
+    /// which.
     Upgrade,
     /// The peer broke the WebSocket protocol (bad framing, fragmented
-    /// control frame, reserved opcode...).
+    /// control frame, reserved opcode...). **Browser:** never; the browser
+    /// fails the socket itself, which shows as [`ErrorKind::Io`].
     Protocol,
-    /// A text message was not valid UTF-8.
+    /// A text message was not valid UTF-8. **Browser:** never; the
+    /// browser fails the socket itself, which shows as [`ErrorKind::Io`].
     InvalidUtf8,
     /// A frame or message exceeded the configured size limit.
     MessageTooBig,
-    /// An I/O error on the socket (reset, broken pipe...).
+    /// An I/O error on the socket (reset, broken pipe...). **Browser:** any
+    /// failure of an open `WebSocket` (closed without a close frame, a
+    /// frame the browser refused), as the browser does not say why.
     Io,
-    /// The retry policy gave up.
+    /// The retry policy gave up. The same on both targets.
     RetriesExhausted,
 }
 
@@ -149,7 +188,8 @@ impl Error {
         self.kind() == ErrorKind::QueueFull
     }
 
-    /// Whether a deadline passed.
+    /// Whether a connect or upgrade deadline passed (see
+    /// [`ErrorKind::Timeout`]).
     pub fn is_timeout(&self) -> bool {
         self.kind() == ErrorKind::Timeout
     }

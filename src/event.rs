@@ -15,18 +15,42 @@ use crate::frame::{CloseFrame, Frame};
 /// one; frames are sent on it and events carry it. A `StreamRef` goes stale
 /// when its connection goes down: sending on it then fails with
 /// [`ErrorKind::StaleStream`](crate::ErrorKind::StaleStream).
+///
+/// It displays as `#connection.stream`: `#3.2` is the second upgrade on
+/// the third [`Connection`](crate::Connection) opened in this process (in
+/// a browser: by this wasm module), and its `Debug` form is
+/// `StreamRef(#3.2)`. The connection number stays the same across
+/// reconnects; the stream number counts every upgrade of that connection,
+/// including those [`Options::auto_upgrade`](crate::Options::auto_upgrade)
+/// makes.
+/// `StreamRef`s compare by connection, then by stream, so later upgrades
+/// of a connection are greater. The same on both targets; the JavaScript
+/// facade hands out streams as numbers and names them with
+/// `WsTether.streamName(stream)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamRef(pub(crate) u64);
 
+impl StreamRef {
+    /// The process-wide number of the connection (from 1).
+    fn connection(self) -> u64 {
+        self.0 >> 32
+    }
+
+    /// The upgrade's number on its connection (from 1).
+    fn stream(self) -> u64 {
+        self.0 & 0xffff_ffff
+    }
+}
+
 impl fmt::Debug for StreamRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StreamRef({})", self.0)
+        write!(f, "StreamRef({self})")
     }
 }
 
 impl fmt::Display for StreamRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
+        write!(f, "#{}.{}", self.connection(), self.stream())
     }
 }
 
@@ -41,41 +65,66 @@ impl fmt::Display for StreamRef {
 #[non_exhaustive]
 pub enum Event {
     /// The connection is up (Gun's `gun_up`): natively, TCP (and TLS) are
-    /// connected and an upgrade can go out; in a browser, which has no
-    /// connection below the WebSocket, the connection is ready to upgrade.
+    /// connected and an upgrade can go out.
+    ///
+    /// **Browser:** `Up` is logical. A browser has no connection below the
+    /// WebSocket, so `Up` comes at once, before anything reached the
+    /// server; the network is first used by the upgrade, and a server that
+    /// cannot be reached shows as [`Event::UpgradeFailed`], not as a failed
+    /// connect.
     ///
     /// After a reconnect the Websocket is *not* upgraded again unless
     /// [`Options::auto_upgrade`](crate::Options::auto_upgrade) is set: call
     /// [`Connection::ws_upgrade`](crate::Connection::ws_upgrade).
     Up {
-        /// The number of this connection attempt since `open` (1 for the
-        /// first): above 1, this is a reconnect.
+        /// The number of this connection attempt since `open`, counting the
+        /// attempts that failed: 1 only when the first attempt succeeded,
+        /// and above 1 after a failed attempt or a reconnect.
         attempt: u32,
     },
-    /// The Websocket upgrade succeeded (Gun's `gun_upgrade`).
+    /// The Websocket upgrade succeeded (Gun's `gun_upgrade`): frames can be
+    /// sent on `stream`. In a browser this is the `WebSocket`'s `open`
+    /// event.
     Upgraded {
         /// The upgrade this answers.
         stream: StreamRef,
         /// The subprotocol the server chose, if any (always one the client offered).
         protocol: Option<String>,
-        /// The response headers (natively; in a browser only the
+        /// The response headers. **Browser:** only the
         /// `sec-websocket-protocol` and `sec-websocket-extensions` values
-        /// are known).
+        /// are known (the browser hides the rest from scripts).
         headers: HeaderMap,
     },
-    /// The Websocket upgrade failed (Gun's `gun_response` to an upgrade).
+    /// The Websocket upgrade failed (Gun's `gun_response` to an upgrade),
+    /// or did not finish before the upgrade deadline
+    /// ([`ErrorKind::Timeout`](crate::ErrorKind::Timeout)). The connection
+    /// goes down with it ([`Event::Down`]).
+    ///
+    /// **Browser:** the browser tells scripts only that the `WebSocket` did
+    /// not open, so a refused upgrade, an unreachable server and a TLS
+    /// failure all look the same here: `status` is `None`, `headers` is
+    /// empty and the error's kind is
+    /// [`ErrorKind::Upgrade`](crate::ErrorKind::Upgrade) (or
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)).
     UpgradeFailed {
         /// The upgrade this answers.
         stream: StreamRef,
-        /// The HTTP status, when the server answered with one. Always
-        /// `None` in a browser, which hides it from scripts.
+        /// The HTTP status, when the server answered with one. **Browser:**
+        /// always `None` (the browser hides it from scripts).
         status: Option<StatusCode>,
-        /// The response headers (empty in a browser).
+        /// The response headers. **Browser:** always empty.
         headers: HeaderMap,
         /// Why, for people and for matching.
         error: Error,
     },
-    /// One frame from the server (Gun's `gun_ws`).
+    /// One frame from the server (Gun's `gun_ws`). A close frame is
+    /// followed by [`Event::Down`] with
+    /// [`DownReason::ClosedByPeer`].
+    ///
+    /// **Browser:** never a ping or pong frame (the browser answers pings
+    /// itself and shows neither to scripts), and, once the application has
+    /// sent a close frame, the browser drops the messages still arriving
+    /// before the server's close.
     Frame {
         /// The Websocket it arrived on.
         stream: StreamRef,
@@ -85,13 +134,18 @@ pub enum Event {
     /// Something went wrong that does not, by itself, take the connection
     /// down (Gun's `gun_error`): a connect attempt failed, frames were sent
     /// on a stale stream (they are in [`Error::unsent`]), and so on.
+    ///
+    /// **Browser:** connect attempts do not fail (see [`Event::Up`]); an
+    /// unreachable server is reported by [`Event::UpgradeFailed`].
     Error {
         /// The Websocket concerned, if any.
         stream: Option<StreamRef>,
         /// What went wrong.
         error: Error,
     },
-    /// The connection went down (Gun's `gun_down`).
+    /// The connection went down (Gun's `gun_down`). The same on both
+    /// targets, except for the reasons a browser can tell apart (see
+    /// [`DownReason`]).
     Down {
         /// Why.
         reason: DownReason,
@@ -104,7 +158,8 @@ pub enum Event {
         /// `false` this is the last event and the event stream ends.
         will_reconnect: bool,
     },
-    /// A reconnect attempt is scheduled.
+    /// A reconnect attempt is scheduled (by
+    /// [`Options::retry`](crate::Options::retry)). The same on both targets.
     Reconnecting {
         /// The number of the attempt that will be made (counted since `open`).
         attempt: u32,
@@ -172,21 +227,37 @@ impl fmt::Debug for Event {
 }
 
 /// Why the connection went down.
+///
+/// **Browser:** a browser does not show why a `WebSocket` failed, so
+/// [`DownReason::UpgradeRejected`] never occurs there (a failed upgrade is
+/// [`DownReason::Error`]) and a socket failure is a [`DownReason::Error`]
+/// that carries no cause (kind [`ErrorKind::Io`](crate::ErrorKind::Io)).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum DownReason {
-    /// The server sent a close frame (code 1005 when it had none).
+    /// The server sent a close frame (code 1005 when it had none). The same
+    /// on both targets.
     ClosedByPeer(CloseFrame),
     /// The application closed: it sent a close frame or called
     /// [`Connection::shutdown`](crate::Connection::shutdown). No reconnect.
+    /// Also when the server did not answer the close frame before the close
+    /// deadline. The same on both targets.
     Shutdown,
-    /// The keepalive deadline passed with nothing heard from the peer.
+    /// The keepalive deadline passed with nothing heard from the peer (see
+    /// [`Options::keepalive`](crate::Options::keepalive)): natively, any
+    /// frame from the server counts, pongs included; in a browser, any
+    /// message counts, since pongs are not visible there.
     PeerDead,
-    /// The server refused the upgrade; natively its answer used up the
-    /// HTTP connection, so a new one is made by the retry policy.
+    /// The server refused the upgrade with an HTTP answer, which used up
+    /// the HTTP connection: a new one is made by the retry policy.
+    /// **Browser:** never; a failed upgrade there is [`DownReason::Error`].
     UpgradeRejected,
     /// The socket failed (reset, protocol error, TLS error...), closing as
-    /// 1006 from the application's point of view.
+    /// 1006 from the application's point of view; also a failed upgrade
+    /// without an HTTP answer (timeout, unreachable). **Browser:** the
+    /// browser gives no cause for a failed socket (kind
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io)) or a failed upgrade (kind
+    /// [`ErrorKind::Upgrade`](crate::ErrorKind::Upgrade)).
     Error(Error),
 }
 
@@ -224,5 +295,35 @@ mod tests {
             shown.contains("<redacted>") && shown.contains("\"chat\""),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn stream_ref_reads_as_connection_dot_stream() {
+        let first = StreamRef(1 << 32 | 1);
+        assert_eq!(first.to_string(), "#1.1");
+        assert_eq!(format!("{first:?}"), "StreamRef(#1.1)");
+        let later = StreamRef(3 << 32 | 2);
+        assert_eq!(later.to_string(), "#3.2");
+        assert_eq!(format!("{later:?}"), "StreamRef(#3.2)");
+        assert_eq!(
+            format!("{:?}", [first, later]),
+            "[StreamRef(#1.1), StreamRef(#3.2)]"
+        );
+        let extremes = StreamRef(u64::from(u32::MAX) << 32 | u64::from(u32::MAX));
+        assert_eq!(extremes.to_string(), "#4294967295.4294967295");
+    }
+
+    #[test]
+    fn stream_refs_order_by_connection_then_stream() {
+        let refs = [
+            StreamRef(1 << 32 | 1),
+            StreamRef(1 << 32 | 2),
+            StreamRef(1 << 32 | 10),
+            StreamRef(2 << 32 | 1),
+            StreamRef(10 << 32 | 1),
+        ];
+        for pair in refs.windows(2) {
+            assert!(pair[0] < pair[1], "{} < {}", pair[0], pair[1]);
+        }
     }
 }

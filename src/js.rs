@@ -3,7 +3,8 @@
 //! (see `www/`).
 //!
 //! It is the Rust API with JavaScript values: options are a plain object,
-//! streams are numbers, frames are strings (text) or `Uint8Array`s
+//! streams are numbers (shown as `#3.2` by [`WsTether::stream_name`],
+//! like [`StreamRef`]'s `Display`), frames are strings (text) or `Uint8Array`s
 //! (binary), events are plain objects `{ type: "up" | "upgraded" | ... }`
 //! delivered to a callback ([`WsTether::on_event`]) or pulled one at a
 //! time ([`WsTether::next`], [`WsTether::events`] for `for await`), and
@@ -188,6 +189,15 @@ impl WsTether {
             .ws_upgrade_with(upgrade)
             .map_err(|e| js_error(&e))?;
         Ok(stream.0 as f64)
+    }
+
+    /// How a stream is shown to people: `"#3.2"` for the second upgrade on
+    /// the third connection, as `StreamRef` displays in Rust. The number
+    /// itself is an opaque id: pass it back to `send` and `close`, and
+    /// compare it, but show this name.
+    #[wasm_bindgen(js_name = streamName)]
+    pub fn stream_name(stream: f64) -> Result<String, JsValue> {
+        Ok(stream_ref(stream)?.to_string())
     }
 
     /// Sends a message (a string: text; a `Uint8Array` or `ArrayBuffer`:

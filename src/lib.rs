@@ -51,6 +51,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
+// Every normal dependency is used (clippy -D warnings in .ci/test-all fails otherwise);
+// off in test builds, where the dev-dependencies would be reported.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod connection;
 mod core;

@@ -136,13 +136,26 @@ async fn a_full_queue_gives_frames_back_and_send_waits_for_room() {
 
 #[tokio::test]
 async fn a_slow_reader_is_not_flooded_and_loses_nothing() {
+    const QUEUE: u64 = 8;
+    const FRAMES: u64 = 20_000;
     let server = TestServer::start().await.unwrap();
-    let options = options().event_queue_len(8);
+    let options = options().event_queue_len(QUEUE as usize);
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
-    conn.ws_upgrade("/?send=20000&size=1024").unwrap();
+    conn.ws_upgrade(&format!("/?send={FRAMES}&size=1024"))
+        .unwrap();
     until(&mut events, common::is_upgraded).await;
-    // Read slowly at first: the socket is not drained meanwhile.
-    for i in 0..20000 {
+    // The bound: wstether reads from the socket only while the event queue
+    // has room, so it is ahead of the reader by at most one queue of
+    // events plus one batch the reader has taken (at most a queue too).
+    let bound = |delivered: u64| delivered + 2 * QUEUE;
+    // Nobody reads for a while (the scenario, not a synchronisation): the
+    // socket is not drained meanwhile.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let read = conn.stats().frames_received;
+    assert!(read <= bound(0), "{read} frames read with none delivered");
+    // Then slowly, then at full speed: the bound holds at every step, and
+    // every frame arrives, in order.
+    for i in 0..FRAMES {
         let Event::Frame {
             frame: Frame::Text(text),
             ..
@@ -150,10 +163,16 @@ async fn a_slow_reader_is_not_flooded_and_loses_nothing() {
         else {
             panic!("frame expected")
         };
-        assert!(text.starts_with(&format!("{i} ")));
+        assert!(text.starts_with(&format!("{i} ")), "frame {i}");
         if i < 5 {
-            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        let read = conn.stats().frames_received;
+        assert!(
+            read <= bound(i + 1),
+            "{read} frames read with {} delivered",
+            i + 1
+        );
     }
     drop(conn);
 }

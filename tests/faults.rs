@@ -49,6 +49,16 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The largest size (bytes) a TCP socket buffer can grow to: the last
+/// field of `/proc/sys/net/ipv4/{name}` (`tcp_wmem` or `tcp_rmem`), 64 MiB
+/// where it cannot be read.
+fn tcp_buffer_max(name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+        .ok()
+        .and_then(|text| text.split_whitespace().last()?.parse().ok())
+        .unwrap_or(64 << 20)
+}
+
 fn alive_tasks() -> usize {
     tokio::runtime::Handle::current()
         .metrics()
@@ -460,11 +470,31 @@ async fn a_slow_reader_gets_back_pressure_not_unbounded_buffering() {
         unread <= 2 * QUEUE as u64,
         "{unread} frames read while nobody read events"
     );
-    assert!(
-        server.live_connections() == 1,
-        "the server is still sending"
+    // Still nobody reading: still nothing more is read (a bound, not a
+    // slowdown).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        conn.stats().frames_received,
+        unread,
+        "frames read while nobody read events"
     );
-    // Reading resumes: every frame arrives, in order.
+    // The server is still sending, blocked mid-burst: its connection is
+    // open, and the socket buffers of both ends (at most the tcp_wmem and
+    // tcp_rmem maxima) hold far less than the burst, so most of it can only
+    // be written after reading resumes.
+    assert_eq!(
+        server.live_connections(),
+        1,
+        "the server's connection is open"
+    );
+    let buffered_max = tcp_buffer_max("tcp_wmem") + tcp_buffer_max("tcp_rmem");
+    let in_buffers = buffered_max / 1024 + 1;
+    assert!(
+        unread + 2 * in_buffers < FRAMES,
+        "the burst must not fit in the socket buffers ({buffered_max} bytes)"
+    );
+    // Reading resumes: every frame arrives, in order, most of them written
+    // by the server after the pause.
     for i in 0..FRAMES {
         let Event::Frame {
             frame: Frame::Text(text),

@@ -1,11 +1,13 @@
-//! Reconnecting after the server goes away: Down then Up, no re-upgrade
-//! unless asked (the seed's last paragraph), auto-upgrade as an opt-in.
+//! Reconnecting after the server goes away: Down then Up, and, as in Gun,
+//! the Websocket is not upgraded again unless the application asks (a new
+//! `ws_upgrade` on the new connection); auto-upgrade as an opt-in.
 #![cfg(feature = "testkit")]
 
 mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{next, options, rest, until};
 use wstether::testkit::TestServer;
@@ -41,26 +43,51 @@ async fn after_a_server_restart_it_reconnects_without_upgrading() {
         "{skipped:?}"
     );
 
-    // Up, but no Websocket: the old stream is stale, nothing was re-upgraded.
+    // Up, but no Websocket: the old stream is stale, and nothing is
+    // re-upgraded by itself: no event and no upgrade request for a while.
     let error = conn
         .ws_send(old, Frame::text("to the old socket"))
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::StaleStream);
     assert_eq!(error.into_unsent(), [Frame::text("to the old socket")]);
+    let quiet = tokio::time::timeout(Duration::from_millis(300), events.recv()).await;
+    assert!(quiet.is_err(), "no event after Up: {quiet:?}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "no upgrade request after the reconnect"
+    );
+
+    // The owner re-upgrades on the same connection, as with Gun: the new
+    // stream is that connection's next one, and the old one stays stale.
+    let new = conn.ws_upgrade("/ws").unwrap();
+    assert!(new > old, "{new} after {old}");
+    let (connection, stream) = old
+        .to_string()
+        .rsplit_once('.')
+        .map(|(c, s)| (c.to_owned(), s.parse::<u32>().unwrap()))
+        .unwrap();
+    assert_eq!(new.to_string(), format!("{connection}.{}", stream + 1));
+    let (event, _) = until(&mut events, common::is_upgraded).await;
+    assert!(
+        matches!(event, Event::Upgraded { stream, .. } if stream == new),
+        "{event:?}"
+    );
+    conn.ws_send(new, Frame::text("on the new stream")).unwrap();
+    assert!(
+        matches!(next(&mut events).await, Event::Frame { stream, frame } if stream == new && frame == Frame::text("on the new stream"))
+    );
+    let error = conn.ws_send(old, Frame::text("late")).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::StaleStream);
+
     conn.shutdown();
     let remaining = rest(&mut events).await;
     assert!(!remaining.iter().any(common::is_upgraded), "{remaining:?}");
     assert_eq!(
         server.requests().len(),
-        1,
-        "exactly one upgrade request was ever made"
+        2,
+        "one upgrade before the restart and the owner's one after it"
     );
-
-    // The owner re-upgrades, as with Gun: a fresh connection shows it works.
-    let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
-    let new = conn.ws_upgrade("/ws").unwrap();
-    assert_ne!(new, old);
-    until(&mut events, common::is_upgraded).await;
 }
 
 #[tokio::test]
@@ -105,7 +132,10 @@ async fn auto_upgrade_re_runs_the_last_upgrade_after_a_reconnect() {
     else {
         unreachable!()
     };
-    assert_ne!(second, first, "a new StreamRef for every upgrade");
+    assert!(
+        second > first,
+        "a new StreamRef for every upgrade: {second} after {first}"
+    );
     assert_eq!(protocol.as_deref(), Some("mychat"));
     let requests = server.requests();
     assert_eq!(requests.len(), 2);

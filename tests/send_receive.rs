@@ -1,5 +1,6 @@
-//! Sending one or many frames, receiving exactly one frame per event, and
-//! closing (the seed's "Sending data" and "Receiving data" sections).
+//! Sending one frame or a list of them (written in order), receiving
+//! exactly one frame per `Event::Frame`, and closing with a close frame,
+//! which ends the connection without a reconnect.
 #![cfg(feature = "testkit")]
 
 mod common;

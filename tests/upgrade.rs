@@ -1,5 +1,7 @@
 //! Upgrades: without and with headers, subprotocols, success and failure
-//! events (the seed's "HTTP upgrade" section).
+//! events: each upgrade gets a new `StreamRef`, answered by one
+//! `Event::Upgraded` (with the protocol the server chose) or one
+//! `Event::UpgradeFailed` (with the status and headers).
 #![cfg(feature = "testkit")]
 
 mod common;
@@ -35,7 +37,8 @@ async fn upgrade_without_headers_reaches_the_server() {
 async fn upgrade_with_headers_sends_them_and_negotiates_the_protocol() {
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
-    // As in the seed: the subprotocol given as a header.
+    // The subprotocol offered as a raw `sec-websocket-protocol` header, as
+    // Gun's users do, beside another custom header.
     let upgrade = Upgrade::new("/websocket?header=x-answer:42")
         .header("sec-websocket-protocol", "mychat")
         .header("authorization", "Bearer t0k3n");

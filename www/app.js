@@ -11,6 +11,9 @@ const RETRY = { initialDelayMs: 1000, maxDelayMs: 8000 };
 
 let tether = null; // the WsTether, while connected
 let stream = null; // the current stream id (a new one after each upgrade)
+
+/** A stream as people read it: "#3.2", the second upgrade on the third connection. */
+const name = (id) => WsTether.streamName(id);
 let upgradePath = "/";
 let autoUpgrade = true; // as chosen when connecting
 let upgradePending = false; // an upgrade is on its way (ours, or the automatic one)
@@ -113,20 +116,20 @@ function onEvent(event) {
     case "upgraded":
       stream = event.stream;
       upgradePending = false;
-      $("stream").textContent = `#${stream}`;
-      log("upgraded", `stream #${event.stream}, protocol ${event.protocol ?? "none"}`);
+      $("stream").textContent = name(stream);
+      log("upgraded", `stream ${name(event.stream)}, protocol ${event.protocol ?? "none"}`);
       setState("open");
       break;
     case "upgradeFailed":
-      log("upgradeFailed", `stream #${event.stream}: ${event.error.message}`);
+      log("upgradeFailed", `stream ${name(event.stream)}: ${event.error.message}`);
       upgradePending = false;
       setState("up", "upgrade failed");
       break;
     case "frame":
       if (event.kind === "close") {
-        log("frame", `close ${event.code}${event.reason ? ` ${show(event.reason)}` : ""} on #${event.stream}`);
+        log("frame", `close ${event.code}${event.reason ? ` ${show(event.reason)}` : ""} on ${name(event.stream)}`);
       } else {
-        log("frame", `${event.kind} ${show(event.data)} on #${event.stream}`);
+        log("frame", `${event.kind} ${show(event.data)} on ${name(event.stream)}`);
       }
       break;
     case "error":
@@ -201,7 +204,7 @@ function upgrade() {
     const id = tether.upgrade(upgradePath, protocol || null);
     upgradePending = true;
     setState($("state").dataset.state, $("state").textContent);
-    log("local", `upgrade ${upgradePath}${protocol ? ` (subprotocol ${protocol})` : ""} as stream #${id}`);
+    log("local", `upgrade ${upgradePath}${protocol ? ` (subprotocol ${protocol})` : ""} as stream ${name(id)}`);
   } catch (error) {
     log("error", error.message);
   }
@@ -212,7 +215,7 @@ function send(event) {
   const text = $("message").value;
   try {
     tether.send(stream, text);
-    log("sent", `text ${show(text)} on #${stream}`);
+    log("sent", `text ${show(text)} on ${name(stream)}`);
   } catch (error) {
     log("error", error.message);
   }

@@ -59,7 +59,10 @@ async fn native() -> Result<(), Box<dyn std::error::Error>> {
             } => {
                 println!("{} Upgraded {upgraded} (protocol {protocol:?})", stamp());
                 if !restarted {
-                    conn.ws_send(stream, [Frame::text("Hello!"), Frame::binary(vec![1, 2, 3])])?;
+                    conn.ws_send(
+                        stream,
+                        [Frame::text("Hello!"), Frame::binary(vec![1, 2, 3])],
+                    )?;
                 } else {
                     conn.ws_send(stream, [Frame::text("back again"), Frame::close_normal()])?;
                 }
@@ -78,11 +81,15 @@ async fn native() -> Result<(), Box<dyn std::error::Error>> {
                 killed_streams,
                 unsent,
                 will_reconnect,
-            } => println!(
-                "{} Down: {reason} (killed {killed_streams:?}, {} unsent, reconnect: {will_reconnect})",
-                stamp(),
-                unsent.len()
-            ),
+            } => {
+                let killed: Vec<String> = killed_streams.iter().map(|s| s.to_string()).collect();
+                println!(
+                    "{} Down: {reason} (killed [{}], {} unsent, reconnect: {will_reconnect})",
+                    stamp(),
+                    killed.join(", "),
+                    unsent.len()
+                )
+            }
             Event::Reconnecting { attempt, delay } => {
                 println!("{} Reconnecting: attempt {attempt} in {delay:?}", stamp())
             }

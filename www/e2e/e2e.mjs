@@ -105,6 +105,13 @@ try {
     await page.waitForSelector('#state[data-state="open"]', { timeout: WAIT_MS });
   });
 
+  let firstStream;
+  await check("the stream reads as #connection.stream", async () => {
+    firstStream = await page.textContent("#stream");
+    if (!/^#\d+\.1$/.test(firstStream)) throw new Error(`the stream shows as ${JSON.stringify(firstStream)}`);
+    await waitForLog(page, "upgraded", { text: `stream ${firstStream},` });
+  });
+
   await check("send text: the echo comes back as a Frame", async () => {
     await page.fill("#message", "hello from e2e");
     await page.click("#send");
@@ -126,6 +133,10 @@ try {
     await waitForLog(page, "up", { text: "(reconnected)" });
     await waitForLog(page, "upgraded", { before: upgrades });
     await page.waitForSelector('#state[data-state="open"]', { timeout: WAIT_MS });
+    // Same connection, its next upgrade: #N.1 becomes #N.2.
+    const again = await page.textContent("#stream");
+    const expected = firstStream.replace(/\.1$/, ".2");
+    if (again !== expected) throw new Error(`the new stream shows as ${JSON.stringify(again)}, expected ${expected}`);
   });
 
   await check("send on the new stream: echoed", async () => {
@@ -163,8 +174,10 @@ try {
         if (event.type === "down") seen.push(`${event.reasonKind}:${event.willReconnect}`);
       }
       const stale = kindOf(() => tether.send(stream, "late"));
+      const named = /^#\d+\.1$/.test(WsTether.streamName(stream)) ? "#N.1" : WsTether.streamName(stream);
+      const badName = kindOf(() => WsTether.streamName(1.5));
       tether.free();
-      return { bad, typo, badClose, seen: seen.join(" "), stale };
+      return { bad, typo, badClose, seen: seen.join(" "), stale, named, badName };
     }, new URL(await page.inputValue("#url")).origin), "the in-page facade check");
     const expected = {
       bad: "WsTetherError/InvalidOption",
@@ -172,6 +185,8 @@ try {
       badClose: "WsTetherError/InvalidCloseCode",
       seen: "up upgraded frame:binary bytes:1,2,3 frame:text frame:close down shutdown:false",
       stale: "WsTetherError/Closed",
+      named: "#N.1",
+      badName: "TypeError/undefined",
     };
     if (JSON.stringify(result) !== JSON.stringify(expected)) {
       throw new Error(`got ${JSON.stringify(result)}, expected ${JSON.stringify(expected)}`);
