@@ -56,7 +56,7 @@
 //!
 //! | parameter | effect |
 //! |---|---|
-//! | `ping_flood=1` | write Ping frames (payload `flood`, 7 bytes a frame) as fast as the socket takes them and **never read** again: the client's pongs pile up on its side. Ends when a write fails (the client left). |
+//! | `ping_flood=1` | write Ping frames (payload `flood`, or `size` bytes of `floodflo…` with `size=0..=125`) as fast as the socket takes them and **never read** again: the client's pongs pile up on its side. Ends when a write fails (the client left). |
 //! | `never_read=1` | never read and never write: the client's writes fill the TCP buffers. The TCP stays open until the server drops it ([`TestServer::drop_connections`], `stop`, or dropping the server). |
 //! | `trickle_ms=MS` | (1..=600000) write one binary message of `size` bytes (default 64 KiB here; the payload of frame 0 of a `send` burst), header included, **one byte every `MS` ms**, reading nothing meanwhile; then discard whatever comes until the client leaves. |
 //! | `claim_len=N` | (any `u64`) write one binary frame header claiming `N` payload bytes (shortest length encoding; `N` ≥ 2^63 sets the forbidden top bit), then 16 zero bytes, then hold the connection open, reading the client's frames until its close frame, whose code is recorded ([`TestServer::client_close_codes`]). Takes precedence over `bad_frame`. |

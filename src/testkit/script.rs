@@ -11,8 +11,10 @@ const MAX_SEND: u64 = 1_000_000;
 const MAX_SIZE: usize = 64 << 20;
 /// Size of the `trickle_ms` message when `size` is not given (64 KiB).
 pub(crate) const TRICKLE_DEFAULT_SIZE: usize = 64 << 10;
-/// Payload of every ping of a `ping_flood`.
+/// Payload of every ping of a `ping_flood` without `size`.
 pub(crate) const FLOOD_PING_PAYLOAD: &[u8] = b"flood";
+/// The largest payload of a control frame (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
 /// Largest `delay_ms` / `ping_every` accepted (10 minutes).
 const MAX_MS: u64 = 600_000;
 /// Largest close reason in bytes (a control frame carries at most 125 bytes).
@@ -254,12 +256,32 @@ impl Script {
                 _ => {}
             }
         }
+        if s.ping_flood && s.size_given && s.size > MAX_CONTROL_PAYLOAD {
+            return Err(format!(
+                "with ping_flood, size is the ping payload: at most {MAX_CONTROL_PAYLOAD}"
+            ));
+        }
         s.close = close_code.map(|c| (c, reason));
         Ok(s)
     }
 }
 
 impl Script {
+    /// The payload of every ping of a `ping_flood`: `size` bytes of
+    /// `floodflood…` if `size` was given, else `flood`.
+    pub(crate) fn flood_payload(&self) -> Vec<u8> {
+        if self.size_given {
+            FLOOD_PING_PAYLOAD
+                .iter()
+                .copied()
+                .cycle()
+                .take(self.size)
+                .collect()
+        } else {
+            FLOOD_PING_PAYLOAD.to_vec()
+        }
+    }
+
     /// The size of the `trickle_ms` message: `size` if given, else 64 KiB.
     pub(crate) fn trickle_size(&self) -> usize {
         if self.size_given {
@@ -357,6 +379,9 @@ mod tests {
     fn parses_hostile_modes() {
         let s = Script::from_target("/?ping_flood=1&never_read=1&claim_len=68719476736").unwrap();
         assert!(s.ping_flood && s.never_read);
+        assert_eq!(s.flood_payload(), b"flood");
+        let s = Script::from_target("/?ping_flood=1&size=7").unwrap();
+        assert_eq!(s.flood_payload(), b"floodfl");
         assert_eq!(s.claim_len, Some(1 << 36));
         let s = Script::from_target("/?trickle_ms=50").unwrap();
         assert_eq!(s.trickle, Some(Duration::from_millis(50)));
@@ -374,6 +399,7 @@ mod tests {
             "/?claim_len=18446744073709551616",
             "/?trickle_ms=0",
             "/?size=67108865",
+            "/?ping_flood=1&size=126",
         ] {
             assert!(Script::from_target(q).is_err(), "{q} should be rejected");
         }

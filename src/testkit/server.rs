@@ -17,9 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::script::{
-    binary_header, burst_payload, FrameKind, ProtocolChoice, Script, FLOOD_PING_PAYLOAD,
-};
+use super::script::{binary_header, burst_payload, FrameKind, ProtocolChoice, Script};
 use super::RecordedRequest;
 
 /// Largest request head (request line + headers) the server reads.
@@ -720,7 +718,7 @@ async fn handle_upgrade(
     // Hostile modes: none of them reads what the client sends (except
     // `claim_len`, which waits for the client's close frame).
     if script.ping_flood {
-        return ping_flood(&mut stream).await;
+        return ping_flood(&mut stream, &script.flood_payload()).await;
     }
     if script.never_read {
         // Neither read nor write: the client's writes fill the TCP buffers.
@@ -773,9 +771,9 @@ async fn handle_upgrade(
 
 /// `ping_flood=1`: writes small pings as fast as the socket takes them and
 /// never reads again, until the write fails (the client went away).
-async fn ping_flood(stream: &mut Stream) {
-    let mut ping = vec![0x89, FLOOD_PING_PAYLOAD.len() as u8];
-    ping.extend_from_slice(FLOOD_PING_PAYLOAD);
+async fn ping_flood(stream: &mut Stream, payload: &[u8]) {
+    let mut ping = vec![0x89, payload.len() as u8];
+    ping.extend_from_slice(payload);
     let batch = ping.repeat(FLOOD_BATCH_BYTES / ping.len());
     while stream.write_all(&batch).await.is_ok() {
         if stream.flush().await.is_err() {
