@@ -9,7 +9,9 @@
 //! every shape, protocol violations (invalid UTF-8, control frames over 125
 //! bytes or fragmented, continuations without a start, a new message inside
 //! a fragmented one, reserved bits and opcodes, masked server frames, lying
-//! lengths up to 2^64 - 1) and random bytes; split in random chunks (the
+//! lengths up to 2^64 - 1) and random bytes, against clients with the
+//! default limits or small ones (frame and message limits of 125 bytes to
+//! 70 000, read buffers of 64 bytes (the least accepted) to 8 KiB); split in random chunks (the
 //! first one possibly in the same write as the `101`), with small random
 //! delays or none; then it holds the connection a little and closes.
 //!
@@ -178,8 +180,10 @@ struct Expected {
     exact: bool,
 }
 
-/// Renders the items to bytes and computes what the client must deliver.
-fn render(items: &[Item]) -> (Vec<u8>, Expected) {
+/// Renders the items to bytes and computes what the client must deliver
+/// with `limit` as its frame and message size limits (`None`: the defaults,
+/// 16 and 64 MiB, above anything generated here).
+fn render(items: &[Item], limit: Option<usize>) -> (Vec<u8>, Expected) {
     let mut out = Vec::new();
     let mut expected = Expected {
         frames: Vec::new(),
@@ -213,6 +217,10 @@ fn render(items: &[Item]) -> (Vec<u8>, Expected) {
                             frame(&mut out, true, 0, OP_PING, &data(*ping, 1), None, None);
                         }
                     }
+                }
+                if limit.is_some_and(|limit| payload.len() > limit) {
+                    // Too big: refused with MessageTooBig, the end.
+                    ended = true;
                 }
                 if !ended {
                     expected.frames.push(message);
@@ -429,11 +437,26 @@ fn delivery() -> impl Strategy<Value = Delivery> {
 struct Case {
     items: Vec<Item>,
     delivery: Delivery,
+    /// The client's `max_frame_size` and `max_message_size` (`None`: the
+    /// defaults). At least 125, so control frames always fit.
+    limit: Option<usize>,
+    /// The client's `read_buffer_size` (`None`: the default).
+    read_buffer: Option<usize>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (prop::collection::vec(item(), 0..10), delivery())
-        .prop_map(|(items, delivery)| Case { items, delivery })
+    (
+        prop::collection::vec(item(), 0..10),
+        delivery(),
+        prop_oneof![2 => Just(None), 1 => (125..=70_000usize).prop_map(Some)],
+        prop_oneof![2 => Just(None), 1 => (64..=8_192usize).prop_map(Some)],
+    )
+        .prop_map(|(items, delivery, limit, read_buffer)| Case {
+            items,
+            delivery,
+            limit,
+            read_buffer,
+        })
 }
 
 // ----- the raw server -----
@@ -510,11 +533,20 @@ async fn serve(listener: TcpListener, bytes: Vec<u8>, delivery: Delivery) -> std
 
 // ----- the client and the properties -----
 
-fn client_options() -> Options {
-    Options::default()
+fn client_options(case: &Case) -> Options {
+    let mut options = Options::default()
         .retry(Retry::never())
         .keepalive(None::<Keepalive>)
-        .closing_timeout(Duration::from_secs(1))
+        .closing_timeout(Duration::from_secs(1));
+    if let Some(limit) = case.limit {
+        options = options
+            .max_frame_size(Some(limit))
+            .max_message_size(Some(limit));
+    }
+    if let Some(bytes) = case.read_buffer {
+        options = options.read_buffer_size(bytes);
+    }
+    options
 }
 
 fn specific(kind: ErrorKind) -> bool {
@@ -542,14 +574,14 @@ fn describe(frames: &[Frame]) -> Vec<String> {
 
 /// Runs one case against a fresh server; `Err` describes the broken property.
 async fn run_case(case: &Case) -> Result<(), String> {
-    let (bytes, expected) = render(&case.items);
+    let (bytes, expected) = render(&case.items, case.limit);
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let server = tokio::spawn(serve(listener, bytes, case.delivery.clone()));
 
-    let (conn, mut events) = Connection::open(&format!("ws://{addr}/"), client_options())
+    let (conn, mut events) = Connection::open(&format!("ws://{addr}/"), client_options(case))
         .map_err(|e| format!("open: {e}"))?;
     conn.ws_upgrade("/").map_err(|e| format!("upgrade: {e}"))?;
     let mut all = Vec::new();
@@ -701,7 +733,7 @@ fn the_model_expects_the_messages_before_the_first_violation() {
             ping_inside: None,
         },
     ];
-    let (bytes, expected) = render(&items);
+    let (bytes, expected) = render(&items, None);
     assert!(expected.exact);
     assert_eq!(expected.frames.len(), 1);
     assert!(matches!(&expected.frames[0], Frame::Text(t) if t.len() >= 5));
@@ -737,6 +769,8 @@ fn a_clean_sequence_is_delivered_whole() {
             with_101: true,
             hold_ms: 5,
         },
+        limit: None,
+        read_buffer: Some(64),
     };
     rt.block_on(run_case(&case)).unwrap();
 }
