@@ -595,7 +595,9 @@ async fn run_case(case: &Case) -> Result<(), String> {
     let summary = || {
         all.iter()
             .map(|e| match e {
-                Event::Frame { frame, .. } => format!("Frame({:?})", describe(&[frame.clone()])),
+                Event::Frame { frame, .. } => {
+                    format!("Frame({:?})", describe(std::slice::from_ref(frame)))
+                }
                 other => format!("{other:?}"),
             })
             .collect::<Vec<_>>()
