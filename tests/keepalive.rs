@@ -1,5 +1,6 @@
-//! Keepalive: automatic pings the server sees, the round-trip time, and a
-//! silent peer declared dead by the deadline.
+//! Keepalive: automatic pings the server sees, the round-trip time, a
+//! silent peer declared dead by the deadline, and a healthy peer *not*
+//! declared dead while the application pauses reading (issue 11, item 8).
 #![cfg(feature = "testkit")]
 
 mod common;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use common::{options, until};
 use wstether::testkit::TestServer;
-use wstether::{Connection, DownReason, Event, Frame, Heartbeat, Keepalive};
+use wstether::{Connection, DownReason, Event, Frame, Heartbeat, Keepalive, Retry};
 
 fn fast_keepalive() -> Keepalive {
     Keepalive::new(Duration::from_millis(30), Duration::from_millis(200))
@@ -97,4 +98,65 @@ async fn a_heartbeat_to_a_silent_server_is_a_dead_peer() {
             ..
         }
     ));
+}
+
+/// Frames of the steady stream sent while the application pauses reading
+/// (20 000 frames of 1 KiB: far more than the TCP buffers hold).
+const PAUSED_STREAM_FRAMES: u64 = 20_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_peer_is_not_declared_dead_while_the_application_pauses_reading() {
+    let server = TestServer::start().await.unwrap();
+    let options = options()
+        .retry(Retry::never())
+        .keepalive(Some(Keepalive::new(
+            Duration::from_millis(200),
+            Duration::from_millis(300),
+        )))
+        .event_queue_len(4);
+    let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
+    conn.ws_upgrade(&format!("/?send={PAUSED_STREAM_FRAMES}&size=1024"))
+        .unwrap();
+    until(&mut events, common::is_upgraded).await;
+    // The application stops reading for 1.5 s: the event queue fills,
+    // reading stops (back-pressure) and the server's stream waits in the
+    // TCP buffers, the pongs behind it. The server is healthy all along.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 0..PAUSED_STREAM_FRAMES {
+        match common::next(&mut events).await {
+            Event::Frame {
+                frame: Frame::Text(text),
+                ..
+            } => {
+                let id: u64 = text
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("a numbered frame");
+                assert_eq!(id, i, "frames in order");
+            }
+            Event::Down { reason, .. } => panic!(
+                "a healthy server was declared down ({reason:?}) after the application \
+                 paused reading for 1.5 s; {i} of {PAUSED_STREAM_FRAMES} frames read"
+            ),
+            other => panic!("unexpected event {other:?} before frame {i}"),
+        }
+    }
+    // Still up: a ping round trip completes after the pause.
+    let pings = server.pings().len();
+    tokio::time::timeout(common::PATIENCE, server.wait_for_pings(pings + 2))
+        .await
+        .expect("the keepalive goes on after the pause");
+    conn.shutdown();
+    let (down, skipped) = until(&mut events, common::is_down).await;
+    assert!(
+        matches!(
+            down,
+            Event::Down {
+                reason: DownReason::Shutdown,
+                ..
+            }
+        ),
+        "{down:?} after {skipped:?}"
+    );
 }

@@ -37,7 +37,7 @@
 //! | `reject=STATUS` | refuse the upgrade with this status (200..=599), header `x-testkit-reason: rejected` and a short body. |
 //! | `header=NAME:VALUE` | (repeatable) add this header to the 101 answer or to the rejection. |
 //! | `close=CODE`, `reason=TEXT`, `after=N` | after echoing `N` data frames (default 0, i.e. right after the upgrade and any `send` burst), send a close frame and complete the close handshake (the TCP is dropped if the client does not answer within 5 s). |
-//! | `send=N`, `size=BYTES`, `kind=text\|binary` | right after the upgrade, send `N` frames (default 16 bytes, text); frame `i` is `"{i} "` padded with `x` to `size` bytes (longer if `size` is too small for the prefix). |
+//! | `send=N`, `size=BYTES`, `kind=text\|binary` | right after the upgrade, send `N` frames (default 16 bytes, text; `N` at most 1 000 000, `size` at most 64 MiB, each frame a single WebSocket frame); frame `i` is `"{i} "` padded with `x` to `size` bytes (longer if `size` is too small for the prefix). The burst is streamed (flushed every MiB), so the server holds about one frame of it in memory, however slowly the client reads. |
 //! | `ping_every=MS` | send a Ping (`testkit-ping-{n}`) every `MS` milliseconds. |
 //! | `silent=1` | upgrade, then never answer anything (not even pings): a half-open peer. Received bytes are discarded unread by the WebSocket layer; the TCP stays open until the client leaves or the server drops it. |
 //! | `drop_after=N` | after echoing `N` data frames (0: right after the upgrade), drop the TCP abruptly. |
@@ -45,6 +45,21 @@
 //! | `garbage=1` | answer the upgrade request with non-HTTP bytes, then close. |
 //! | `bad_frame=KIND` | after the upgrade write a raw invalid frame: `utf8`, `fragmented_ping`, `reserved_opcode`, `oversize` (a binary header announcing 100 MiB) or `oversize_message` (a 512 KiB binary message in 8 fragments of 64 KiB); then read what the client sends until its close frame, whose code is recorded ([`TestServer::client_close_codes`]). |
 //! | `delay_ms=MS` | wait `MS` before answering the upgrade (success or rejection). |
+//!
+//! ## Hostile modes
+//!
+//! Servers that try to break the client's promises (bounded memory, dead
+//! peer detection, typed errors). Each starts right after the 101 answer and
+//! replaces the echo loop; of the other parameters only `size` (for
+//! `trickle_ms`) and `delay_ms` apply. If several are given, the first of
+//! this table wins.
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `ping_flood=1` | write Ping frames (payload `flood`, or `size` bytes of `floodflo…` with `size=0..=125`) as fast as the socket takes them and **never read** again: the client's pongs pile up on its side. Ends when a write fails (the client left). |
+//! | `never_read=1` | never read and never write: the client's writes fill the TCP buffers. The TCP stays open until the server drops it ([`TestServer::drop_connections`], `stop`, or dropping the server). |
+//! | `trickle_ms=MS` | (1..=600000) write one binary message of `size` bytes (default 64 KiB here; the payload of frame 0 of a `send` burst), header included, **one byte every `MS` ms**, reading nothing meanwhile; then discard whatever comes until the client leaves. |
+//! | `claim_len=N` | (any `u64`) write one binary frame header claiming `N` payload bytes (shortest length encoding; `N` ≥ 2^63 sets the forbidden top bit), then 16 zero bytes, then hold the connection open, reading the client's frames until its close frame, whose code is recorded ([`TestServer::client_close_codes`]). Takes precedence over `bad_frame`. |
 //!
 //! # HTTP control API (for browser tests)
 //!
@@ -232,7 +247,8 @@ impl TestServer {
     /// Sends a close frame with `code` and `reason` (at most 123 bytes) to every
     /// live, echoing WebSocket connection, and resolves once each has completed
     /// the close handshake (or timed out after 5 s). Connections in `silent`,
-    /// `bad_frame` or `no_upgrade` mode are not affected.
+    /// `bad_frame`, `no_upgrade` or a hostile mode (`ping_flood`,
+    /// `never_read`, `trickle_ms`, `claim_len`) are not affected.
     pub async fn close_connections(&self, code: u16, reason: &str) {
         self.core().close_connections(code, reason).await
     }

@@ -6,8 +6,15 @@ use std::time::Duration;
 
 /// Largest `send=N` accepted.
 const MAX_SEND: u64 = 1_000_000;
-/// Largest `size=BYTES` accepted (16 MiB, tungstenite's default frame limit).
-const MAX_SIZE: usize = 16 << 20;
+/// Largest `size=BYTES` accepted (64 MiB: wstether's default message limit,
+/// so that single frames above the 16 MiB default frame limit can be sent).
+const MAX_SIZE: usize = 64 << 20;
+/// Size of the `trickle_ms` message when `size` is not given (64 KiB).
+pub(crate) const TRICKLE_DEFAULT_SIZE: usize = 64 << 10;
+/// Payload of every ping of a `ping_flood` without `size`.
+pub(crate) const FLOOD_PING_PAYLOAD: &[u8] = b"flood";
+/// The largest payload of a control frame (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
 /// Largest `delay_ms` / `ping_every` accepted (10 minutes).
 const MAX_MS: u64 = 600_000;
 /// Largest close reason in bytes (a control frame carries at most 125 bytes).
@@ -98,6 +105,12 @@ pub(crate) struct Script {
     pub garbage: bool,
     pub bad_frame: Option<BadFrame>,
     pub delay: Option<Duration>,
+    /// `size` was given explicitly (else `trickle_ms` uses its own default).
+    pub size_given: bool,
+    pub ping_flood: bool,
+    pub never_read: bool,
+    pub claim_len: Option<u64>,
+    pub trickle: Option<Duration>,
 }
 
 impl Default for Script {
@@ -118,6 +131,11 @@ impl Default for Script {
             garbage: false,
             bad_frame: None,
             delay: None,
+            size_given: false,
+            ping_flood: false,
+            never_read: false,
+            claim_len: None,
+            trickle: None,
         }
     }
 }
@@ -203,6 +221,7 @@ impl Script {
                 }
                 "size" => {
                     s.size = number("size", value)?;
+                    s.size_given = true;
                     if s.size > MAX_SIZE {
                         return Err(format!("size must be at most {MAX_SIZE}"));
                     }
@@ -230,12 +249,65 @@ impl Script {
                     })
                 }
                 "delay_ms" => s.delay = Some(bounded_ms("delay_ms", value, 0)?),
+                "ping_flood" => s.ping_flood = flag("ping_flood", value)?,
+                "never_read" => s.never_read = flag("never_read", value)?,
+                "claim_len" => s.claim_len = Some(number("claim_len", value)?),
+                "trickle_ms" => s.trickle = Some(bounded_ms("trickle_ms", value, 1)?),
                 _ => {}
             }
+        }
+        if s.ping_flood && s.size_given && s.size > MAX_CONTROL_PAYLOAD {
+            return Err(format!(
+                "with ping_flood, size is the ping payload: at most {MAX_CONTROL_PAYLOAD}"
+            ));
         }
         s.close = close_code.map(|c| (c, reason));
         Ok(s)
     }
+}
+
+impl Script {
+    /// The payload of every ping of a `ping_flood`: `size` bytes of
+    /// `floodflood…` if `size` was given, else `flood`.
+    pub(crate) fn flood_payload(&self) -> Vec<u8> {
+        if self.size_given {
+            FLOOD_PING_PAYLOAD
+                .iter()
+                .copied()
+                .cycle()
+                .take(self.size)
+                .collect()
+        } else {
+            FLOOD_PING_PAYLOAD.to_vec()
+        }
+    }
+
+    /// The size of the `trickle_ms` message: `size` if given, else 64 KiB.
+    pub(crate) fn trickle_size(&self) -> usize {
+        if self.size_given {
+            self.size
+        } else {
+            TRICKLE_DEFAULT_SIZE
+        }
+    }
+}
+
+/// The header of an unmasked, final binary frame announcing `len` payload
+/// bytes, in the shortest encoding of RFC 6455 §5.2 (7, 16 or 64 bits).
+/// A `len` of 2^63 or more sets the most significant bit of the 64-bit
+/// length, which the RFC forbids: a lie of its own.
+pub(crate) fn binary_header(len: u64) -> Vec<u8> {
+    let mut v = vec![0x82];
+    if len < 126 {
+        v.push(len as u8);
+    } else if len <= u64::from(u16::MAX) {
+        v.push(126);
+        v.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        v.push(127);
+        v.extend_from_slice(&len.to_be_bytes());
+    }
+    v
 }
 
 /// Payload of frame `index` of a `send=N` burst: `"{index} "` padded with `x` to `size`.
@@ -301,6 +373,44 @@ mod tests {
         ] {
             assert!(Script::from_target(q).is_err(), "{q} should be rejected");
         }
+    }
+
+    #[test]
+    fn parses_hostile_modes() {
+        let s = Script::from_target("/?ping_flood=1&never_read=1&claim_len=68719476736").unwrap();
+        assert!(s.ping_flood && s.never_read);
+        assert_eq!(s.flood_payload(), b"flood");
+        let s = Script::from_target("/?ping_flood=1&size=7").unwrap();
+        assert_eq!(s.flood_payload(), b"floodfl");
+        assert_eq!(s.claim_len, Some(1 << 36));
+        let s = Script::from_target("/?trickle_ms=50").unwrap();
+        assert_eq!(s.trickle, Some(Duration::from_millis(50)));
+        assert_eq!(s.trickle_size(), TRICKLE_DEFAULT_SIZE);
+        let s = Script::from_target("/?trickle_ms=5&size=10").unwrap();
+        assert_eq!(s.trickle_size(), 10);
+        let s = Script::from_target("/?send=1&size=20971520").unwrap();
+        assert_eq!(s.size, 20 << 20);
+        let s = Script::from_target("/?claim_len=9223372036854775808").unwrap();
+        assert_eq!(s.claim_len, Some(1 << 63));
+        for q in [
+            "/?ping_flood=2",
+            "/?never_read=x",
+            "/?claim_len=-1",
+            "/?claim_len=18446744073709551616",
+            "/?trickle_ms=0",
+            "/?size=67108865",
+            "/?ping_flood=1&size=126",
+        ] {
+            assert!(Script::from_target(q).is_err(), "{q} should be rejected");
+        }
+    }
+
+    #[test]
+    fn binary_headers_use_the_shortest_length() {
+        assert_eq!(binary_header(5), [0x82, 5]);
+        assert_eq!(binary_header(126), [0x82, 126, 0, 126]);
+        assert_eq!(binary_header(1 << 16), [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(binary_header(1 << 63)[2], 0x80);
     }
 
     #[test]

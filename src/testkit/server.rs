@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::script::{burst_payload, FrameKind, ProtocolChoice, Script};
+use super::script::{binary_header, burst_payload, FrameKind, ProtocolChoice, Script};
 use super::RecordedRequest;
 
 /// Largest request head (request line + headers) the server reads.
@@ -26,6 +26,14 @@ const MAX_HEAD: usize = 16 * 1024;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest `down_ms` accepted by `/_control/restart`.
 const MAX_DOWN_MS: u64 = 60_000;
+/// A `send=N` burst is flushed to the socket whenever this many payload bytes
+/// were queued, so the server never holds more than about this much (plus
+/// one frame) of a burst in memory, whatever the client's reading speed.
+const BURST_FLUSH_BYTES: usize = 1 << 20;
+/// Bytes written per write call by `ping_flood` (many small pings at once).
+const FLOOD_BATCH_BYTES: usize = 64 << 10;
+/// Bytes written after the lying header of `claim_len`.
+const CLAIM_TAIL_BYTES: usize = 16;
 
 /// A server connection: plain TCP or TLS over it.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -707,8 +715,30 @@ async fn handle_upgrade(
         return;
     }
 
-    if let Some(bad) = script.bad_frame {
-        if stream.write_all(&bad.bytes()).await.is_ok() {
+    // Hostile modes: none of them reads what the client sends (except
+    // `claim_len`, which waits for the client's close frame).
+    if script.ping_flood {
+        return ping_flood(&mut stream, &script.flood_payload()).await;
+    }
+    if script.never_read {
+        // Neither read nor write: the client's writes fill the TCP buffers.
+        // The connection lasts until the server drops it.
+        return std::future::pending().await;
+    }
+    if let Some(every) = script.trickle {
+        return trickle(&mut stream, every, script.trickle_size()).await;
+    }
+    let raw = match (script.claim_len, script.bad_frame) {
+        (Some(len), _) => {
+            let mut bytes = binary_header(len);
+            bytes.extend(std::iter::repeat_n(0u8, CLAIM_TAIL_BYTES));
+            Some(bytes)
+        }
+        (None, Some(bad)) => Some(bad.bytes()),
+        (None, None) => None,
+    };
+    if let Some(raw) = raw {
+        if stream.write_all(&raw).await.is_ok() {
             let _ = stream.flush().await;
             // The client should fail the connection with a close frame:
             // read until it comes (its code is recorded) or the TCP ends.
@@ -739,6 +769,37 @@ async fn handle_upgrade(
     }
 }
 
+/// `ping_flood=1`: writes small pings as fast as the socket takes them and
+/// never reads again, until the write fails (the client went away).
+async fn ping_flood(stream: &mut Stream, payload: &[u8]) {
+    let mut ping = vec![0x89, payload.len() as u8];
+    ping.extend_from_slice(payload);
+    let batch = ping.repeat(FLOOD_BATCH_BYTES / ping.len());
+    while stream.write_all(&batch).await.is_ok() {
+        if stream.flush().await.is_err() {
+            break;
+        }
+    }
+}
+
+/// `trickle_ms=MS`: writes one binary message of `size` bytes (header
+/// included in the trickle) one byte every `every`, reading nothing; then
+/// holds the connection, discarding whatever comes. The payload is that of
+/// frame 0 of a `send` burst (`"0 xxx…"`).
+async fn trickle(stream: &mut Stream, every: Duration, size: usize) {
+    let payload = burst_payload(0, size);
+    let mut bytes = binary_header(payload.len() as u64);
+    bytes.extend_from_slice(payload.as_bytes());
+    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
+    for byte in bytes {
+        ticker.tick().await;
+        if stream.write_all(&[byte]).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+    }
+    hold(stream).await
+}
+
 /// Waits for the next tick of `ticker`, or forever without one.
 async fn tick(ticker: &mut Option<tokio::time::Interval>) {
     match ticker {
@@ -763,13 +824,23 @@ async fn run_ws(
     script: &Script,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    // The burst is streamed: each frame is built when there is room for
+    // it, and flushed every `BURST_FLUSH_BYTES`, so a burst of 100 frames
+    // of 8 MiB to a client that does not read costs the server about one
+    // frame of memory, not 800 MiB.
+    let mut unflushed = 0usize;
     for i in 0..script.send {
         let payload = burst_payload(i, script.size);
+        unflushed += payload.len();
         let msg = match script.kind {
             FrameKind::Text => Message::text(payload),
             FrameKind::Binary => Message::binary(payload.into_bytes()),
         };
         ws.feed(msg).await?;
+        if unflushed >= BURST_FLUSH_BYTES {
+            ws.flush().await?;
+            unflushed = 0;
+        }
     }
     ws.flush().await?;
 
