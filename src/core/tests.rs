@@ -801,7 +801,7 @@ fn an_upgrade_provider_runs_on_every_up_including_the_first() {
         h.upgrade_ok(None);
         assert_eq!(
             h.events(),
-            [format!("Up {round}"), format!("Upgraded #{round} None")]
+            [format!("Up {round}"), format!("Upgraded #0.{round} None")]
         );
         h.lose(Some(io_error()), Vec::new());
         h.events();
@@ -816,7 +816,7 @@ fn an_invalid_provided_upgrade_fails_without_dropping_the_connection() {
     let mut h = Harness::up(options);
     assert_eq!(
         h.events(),
-        ["Up 1", "UpgradeFailed #1 None InvalidPath unsent=[]"]
+        ["Up 1", "UpgradeFailed #0.1 None InvalidPath unsent=[]"]
     );
     assert!(h.actions().is_empty());
     let s = h.upgrade(Upgrade::new("/ok"));

@@ -380,9 +380,9 @@ mod tests {
         let s = Script::from_target("/?ping_flood=1&never_read=1&claim_len=68719476736").unwrap();
         assert!(s.ping_flood && s.never_read);
         assert_eq!(s.flood_payload(), b"flood");
+        assert_eq!(s.claim_len, Some(1 << 36));
         let s = Script::from_target("/?ping_flood=1&size=7").unwrap();
         assert_eq!(s.flood_payload(), b"floodfl");
-        assert_eq!(s.claim_len, Some(1 << 36));
         let s = Script::from_target("/?trickle_ms=50").unwrap();
         assert_eq!(s.trickle, Some(Duration::from_millis(50)));
         assert_eq!(s.trickle_size(), TRICKLE_DEFAULT_SIZE);
