@@ -250,7 +250,12 @@ impl<T: Transport> Driver<T> {
                 self.core.on_reading_paused(paused, now);
             }
             let mut bytes_left = room.bytes;
-            for _ in 0..room.events.min(READ_BUDGET) {
+            let reads = if paused {
+                0
+            } else {
+                room.events.min(READ_BUDGET)
+            };
+            for _ in 0..reads {
                 match open.socket.poll_recv(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
                         // tungstenite queued a pong: it must be flushed.

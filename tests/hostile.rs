@@ -419,26 +419,27 @@ async fn a_peer_that_never_reads_is_declared_dead_and_every_accepted_frame_is_ac
 // ----- bursts of large single frames (the testkit streams them) -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_20_mib_frame_is_refused_by_the_default_16_mib_frame_limit_and_taken_above_it() {
+async fn a_20_mib_single_frame_message_arrives_with_defaults_and_is_refused_below_a_lower_limit() {
     let _serial = serial().await;
     let server = ChildServer::start().await;
     let watchdog = Watchdog::start(ABORT_GROWTH_KIB);
     let what = "20 MiB frame";
     let path = "/?send=1&size=20971520&kind=binary";
 
+    // The frame limit follows the message limit (64 MiB) by default.
     let options = Options::default().retry(Retry::never()).keepalive(None);
-    let (conn, mut events) = Connection::open(&server.url("/"), options.clone()).unwrap();
+    let lower = options.clone().max_frame_size(Some(16 << 20));
+    let (conn, mut events) = Connection::open(&server.url("/"), lower).unwrap();
     conn.ws_upgrade(path).unwrap();
     until_upgraded(&watchdog, &mut events, what).await;
     let (down, before) = until_down(&watchdog, &mut events, 4, what).await;
     assert!(
         matches!(&down, Event::Down { reason: DownReason::Error(e), .. }
             if e.kind() == ErrorKind::MessageTooBig),
-        "{what}: over the default 16 MiB frame limit: {down:?} after {before:?}"
+        "{what}: over a 16 MiB frame limit: {down:?} after {before:?}"
     );
 
-    let (conn, mut events) =
-        Connection::open(&server.url("/"), options.max_frame_size(Some(32 << 20))).unwrap();
+    let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
     conn.ws_upgrade(path).unwrap();
     until_upgraded(&watchdog, &mut events, what).await;
     match next_event(&watchdog, &mut events, what).await {

@@ -16,22 +16,6 @@ use std::time::{Duration, Instant};
 use hostile_support::{serial, ChildServer, Watchdog, MIB_IN_KIB, PATIENCE};
 use wstether::{Connection, Event, Frame, Options, Retry};
 
-/// A stand-in for `Options::event_queue_bytes`, which the library is
-/// gaining (issue 11): the inherent method, once it exists, takes precedence
-/// over this one, so the test then runs against the real option.
-/// TODO(lead): delete this shim when `Options::event_queue_bytes` lands.
-#[allow(dead_code)]
-trait EventQueueBytesShim {
-    fn event_queue_bytes(self, bytes: usize) -> Self;
-}
-
-#[allow(dead_code)]
-impl EventQueueBytesShim for Options {
-    fn event_queue_bytes(self, _bytes: usize) -> Self {
-        self
-    }
-}
-
 const MESSAGES: u64 = 100;
 /// Each message: 8 MiB (8_388_608 bytes), one frame.
 const MESSAGE_BYTES: usize = 8 << 20;
@@ -79,6 +63,10 @@ async fn an_unread_burst_of_100_messages_of_8_mib_is_bounded_by_bytes_then_all_a
     // The application does not read: the burst arrives meanwhile.
     watchdog.sleep(what, NOT_READING).await;
     let growth_kib = watchdog.peak_growth_kib();
+    println!(
+        "{what}: frames received while unread: {}",
+        conn.stats().frames_received
+    );
     println!(
         "{what}: RSS growth {} MiB ({growth_kib} KiB) after {NOT_READING:?} unread",
         growth_kib / MIB_IN_KIB
