@@ -39,9 +39,14 @@
 //!         }
 //!         Event::UpgradeFailed { error, .. } => return Err(error),
 //!         Event::Frame { frame, .. } => println!("got {frame:?}"),
-//!         // The connection came back: upgrade again, as with Gun.
-//!         Event::Up { attempt } if attempt > 1 => stream = conn.ws_upgrade_with(upgrade.clone())?,
-//!         Event::Down { reason, unsent, .. } => println!("down: {reason}; {} unsent", unsent.len()),
+//!         Event::Down { reason, unsent, will_reconnect, .. } => {
+//!             println!("down: {reason}; {} unsent", unsent.len());
+//!             // A reconnect does not upgrade again (as with Gun): ask now;
+//!             // the upgrade waits for the connection to come back.
+//!             if will_reconnect {
+//!                 stream = conn.ws_upgrade_with(upgrade.clone())?;
+//!             }
+//!         }
 //!         _ => {}
 //!     }
 //! }

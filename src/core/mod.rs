@@ -885,7 +885,7 @@ impl Core {
             .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
         if uptime >= self.backoff.retry().reset_after {
             // The delays start again; attempt numbers keep counting, so
-            // `Up { attempt > 1 }` always means "this is a reconnect".
+            // `Up { attempt }` counts every dial since `open`.
             self.backoff.reset();
         }
         let stop_code = match &reason {

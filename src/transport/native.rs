@@ -129,10 +129,9 @@ impl Transport for NativeTransport {
             .write_buffer_size(WRITE_BUFFER)
             .max_write_buffer_size(WRITE_BUFFER + options.send_queue_bytes + (64 << 10));
         Box::pin(async move {
-            let mut request = url
-                .as_str()
-                .into_client_request()
-                .map_err(|e| Error::new(ErrorKind::InvalidUrl, url.clone()).with_source(e))?;
+            let mut request = url.as_str().into_client_request().map_err(|e| {
+                Error::new(ErrorKind::InvalidUrl, crate::redact::url(&url)).with_source(e)
+            })?;
             let headers = request.headers_mut();
             for (name, value) in upgrade.headers {
                 headers.append(name, value);
