@@ -186,3 +186,99 @@ async fn connect_reports_a_refused_upgrade() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Upgrade);
 }
+
+/// A one-shot server that answers the upgrade with a valid 101 plus the
+/// given extra header lines, then holds the connection until the client
+/// goes (a raw socket: the testkit never names extensions).
+async fn answer_101_with(extra: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 2048];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed before its request ended");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let request = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(
+            !request.contains("sec-websocket-extensions"),
+            "wstether offers no extension: {request}"
+        );
+        let key = String::from_utf8_lossy(&head)
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("a Sec-WebSocket-Key");
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
+            derive_accept_key(key.as_bytes())
+        );
+        tcp.write_all(answer.as_bytes()).await.unwrap();
+        // Hold until the client drops the connection.
+        while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn an_extension_the_client_did_not_offer_fails_the_upgrade() {
+    let (url, server) = answer_101_with("Sec-WebSocket-Extensions: permessage-deflate\r\n").await;
+    let options = options().retry(wstether::Retry::never());
+    let (conn, mut events) = Connection::open(&url, options).unwrap();
+    let stream = conn.ws_upgrade("/").unwrap();
+    let (event, before) = until(&mut events, |e| {
+        matches!(e, Event::UpgradeFailed { .. } | Event::Upgraded { .. })
+    })
+    .await;
+    let Event::UpgradeFailed {
+        stream: failed,
+        error,
+        ..
+    } = event
+    else {
+        panic!("an unoffered extension was accepted: {event:?} after {before:?}");
+    };
+    assert_eq!(failed, stream);
+    assert_eq!(error.kind(), ErrorKind::Upgrade);
+    assert!(error.to_string().contains("permessage-deflate"), "{error}");
+    let (down, _) = until(&mut events, common::is_down).await;
+    assert!(
+        matches!(
+            down,
+            Event::Down {
+                will_reconnect: false,
+                ..
+            }
+        ),
+        "{down:?}"
+    );
+    assert!(events.recv().await.is_none(), "the connection ended");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_same_101_without_extensions_upgrades() {
+    let (url, server) = answer_101_with("").await;
+    let (conn, mut events) = Connection::open(&url, options()).unwrap();
+    let stream = conn.ws_upgrade("/").unwrap();
+    let (event, _) = until(&mut events, |e| {
+        matches!(e, Event::UpgradeFailed { .. } | Event::Upgraded { .. })
+    })
+    .await;
+    assert!(
+        matches!(event, Event::Upgraded { stream: s, .. } if s == stream),
+        "{event:?}"
+    );
+    drop(conn);
+    drop(events);
+    server.await.unwrap();
+}
