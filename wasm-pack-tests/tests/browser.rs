@@ -587,10 +587,98 @@ async fn dropping_every_handle_closes_the_socket() {
     let live = stat(&control("/_control/stats").await, "live");
     assert!(live >= 2, "{live}");
     drop(conn);
+    // One last Down (nothing was queued, so nothing comes back), then the end.
+    let down = next(&mut events).await;
+    assert!(
+        matches!(
+            &down,
+            Event::Down {
+                reason: DownReason::Shutdown,
+                will_reconnect: false,
+                unsent,
+                ..
+            } if unsent.is_empty()
+        ),
+        "{down:?}"
+    );
     expect_end(&mut events, |_| false).await;
     let mut tries = 0;
     while stat(&control("/_control/stats").await, "live") >= live {
         tries += 1;
         assert!(tries < 500, "the socket stayed open");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_20_mib_single_frame_message_arrives_with_defaults() {
+    // The frame limit never refuses what the message limit (64 MiB) allows.
+    let (conn, mut events) = open(Options::default().retry(Retry::never())).await;
+    let (stream, _) = upgrade(
+        &conn,
+        &mut events,
+        Upgrade::new("/?send=1&size=20971520&kind=binary"),
+    )
+    .await;
+    match next_frame(&mut events, stream).await {
+        Frame::Binary(data) => assert_eq!(data.len(), 20 << 20),
+        other => panic!("expected the 20 MiB message, got {other:?}"),
+    }
+    conn.shutdown();
+}
+
+#[wasm_bindgen_test]
+async fn an_unread_burst_past_event_queue_bytes_ends_the_connection() {
+    // A browser cannot pause reading: past the byte bound (here 64 KiB
+    // queued and 64 KiB more arrived) the connection ends instead of
+    // growing memory, and what was queued is still delivered first.
+    let options = Options::default()
+        .retry(Retry::never())
+        .event_queue_len(4)
+        .event_queue_bytes(64 << 10);
+    let (conn, mut events) = open(options).await;
+    let (stream, _) = upgrade(
+        &conn,
+        &mut events,
+        Upgrade::new("/?send=200&size=16384&kind=binary"),
+    )
+    .await;
+    // The attack: 3.2 MB arrive while the application does not read.
+    gloo_timers::future::TimeoutFuture::new(500).await;
+    let mut frames = 0;
+    loop {
+        match next(&mut events).await {
+            Event::Frame { stream: s, .. } if s == stream => frames += 1,
+            Event::Down {
+                reason: DownReason::Error(error),
+                will_reconnect: false,
+                ..
+            } => {
+                assert_eq!(error.kind(), ErrorKind::QueueFull, "{error}");
+                break;
+            }
+            other => panic!("expected frames then Down(QueueFull), got {other:?}"),
+        }
+    }
+    // At most the queue (4 events) plus 64 KiB waiting (4 × 16 KiB) plus
+    // what the driver held: far fewer than the 200 sent.
+    assert!((1..200).contains(&frames), "{frames} frames delivered");
+    expect_end(&mut events, |_| false).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_provider_header_is_refused_at_upgrade_time() {
+    // A browser cannot send custom headers: an upgrade made by the
+    // provider is checked like one made by ws_upgrade, never sent without them.
+    let options = Options::default()
+        .retry(Retry::never())
+        .auto_upgrade_with(|| Upgrade::new("/").header("authorization", "Bearer t"));
+    let (_conn, mut events) = Connection::open(&ws_url("/"), options).expect("open");
+    assert!(matches!(next(&mut events).await, Event::Up { .. }));
+    match next(&mut events).await {
+        Event::UpgradeFailed { error, status, .. } => {
+            assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+            assert_eq!(status, None);
+        }
+        other => panic!("expected UpgradeFailed(Unsupported), got {other:?}"),
     }
 }
