@@ -1275,7 +1275,7 @@ impl Random {
 
 /// What the simulated driver holds (see `driver.rs`).
 #[derive(Debug)]
-enum Link {
+enum SimTransport {
     None,
     Dialing,
     Dialed,
@@ -1286,7 +1286,7 @@ enum Link {
 /// One core driven by random inputs, with the bookkeeping for the invariants.
 struct Sim {
     h: Harness,
-    link: Link,
+    link: SimTransport,
     streams: Vec<StreamRef>,
     /// Every application frame, by id: its payload length and how often it
     /// was written (flushed) or returned as unsent.
@@ -1295,6 +1295,8 @@ struct Sim {
     released_bytes: usize,
     last_probe: Option<Frame>,
     terminated: bool,
+    /// `Down`s after the core failed the connection for a protocol error.
+    failed_downs: usize,
 }
 
 /// Application frames carry their id: `Text("m7")`, `Binary(7)`,
@@ -1313,13 +1315,14 @@ impl Sim {
         let h = Harness::start(options, now, seed);
         let mut sim = Sim {
             h,
-            link: Link::None,
+            link: SimTransport::None,
             streams: Vec::new(),
             frames: Vec::new(),
             sent_bytes: 0,
             released_bytes: 0,
             last_probe: None,
             terminated: false,
+            failed_downs: 0,
         };
         sim.settle();
         sim
@@ -1352,26 +1355,35 @@ impl Sim {
         while let Some(action) = self.h.core.poll_action() {
             match action {
                 Action::Dial => {
-                    assert!(matches!(self.link, Link::None), "dial over {:?}", self.link);
-                    self.link = Link::Dialing;
+                    assert!(
+                        matches!(self.link, SimTransport::None),
+                        "dial over {:?}",
+                        self.link
+                    );
+                    self.link = SimTransport::Dialing;
                 }
                 Action::Upgrade(request) => {
                     assert!(
-                        matches!(self.link, Link::Dialed),
+                        matches!(self.link, SimTransport::Dialed),
                         "upgrade without a dialed link: {:?}",
                         self.link
                     );
-                    self.link = Link::Upgrading(request.protocols);
+                    self.link = SimTransport::Upgrading(request.protocols);
                 }
                 Action::Disconnect => {
-                    let unsent = match std::mem::replace(&mut self.link, Link::None) {
-                        Link::Open { in_flight } => in_flight,
+                    let unsent = match std::mem::replace(&mut self.link, SimTransport::None) {
+                        SimTransport::Open { in_flight } => in_flight,
                         _ => Vec::new(),
                     };
                     self.h.lose(None, unsent);
                 }
                 Action::FailClose { code } => {
-                    panic!("fail-close {code} without a protocol error from the peer")
+                    // The close frame goes out with the next flush.
+                    assert!(
+                        matches!(self.link, SimTransport::Open { .. }),
+                        "fail-close {code} without a socket: {:?}",
+                        self.link
+                    );
                 }
             }
         }
@@ -1384,6 +1396,16 @@ impl Sim {
                     _ => false,
                 };
                 assert!(closed, "after termination: {event:?}");
+            }
+            if let Event::Down {
+                reason: DownReason::Error(error),
+                ..
+            } = &event
+            {
+                self.failed_downs += usize::from(matches!(
+                    error.kind(),
+                    ErrorKind::Protocol | ErrorKind::InvalidUtf8 | ErrorKind::MessageTooBig
+                ));
             }
             let unsent: &[Frame] = match &event {
                 Event::Down { unsent, .. } => unsent,
@@ -1401,7 +1423,7 @@ impl Sim {
         );
         if self.h.core.is_terminated() {
             assert!(
-                matches!(self.link, Link::None),
+                matches!(self.link, SimTransport::None),
                 "terminated over {:?}",
                 self.link
             );
@@ -1409,7 +1431,7 @@ impl Sim {
             self.terminated = true;
         }
         assert!(
-            !self.h.core.has_outgoing() || matches!(self.link, Link::Open { .. }),
+            !self.h.core.has_outgoing() || matches!(self.link, SimTransport::Open { .. }),
             "outgoing frames without an open link: {:?}",
             self.link
         );
@@ -1441,38 +1463,38 @@ impl Sim {
             30 if rng.chance(10) => self.h.core.on_abandoned(now),
             31..=32 => self.h.command(Command::Probe),
             33..=42 => match self.link {
-                Link::Dialing if rng.chance(70) => {
-                    self.link = Link::Dialed;
+                SimTransport::Dialing if rng.chance(70) => {
+                    self.link = SimTransport::Dialed;
                     self.h.dial_ok();
                 }
-                Link::Dialing => {
-                    self.link = Link::None;
+                SimTransport::Dialing => {
+                    self.link = SimTransport::None;
                     self.h.dial_failed();
                 }
                 _ => {}
             },
             43..=52 => {
-                if let Link::Upgrading(offered) = &self.link {
+                if let SimTransport::Upgrading(offered) = &self.link {
                     let offered = offered.clone();
                     match rng.below(20) {
                         0 => {
-                            self.link = Link::Open {
+                            self.link = SimTransport::Open {
                                 in_flight: Vec::new(),
                             };
                             self.h.upgrade_ok(Some("not-offered"));
                         }
                         1 | 2 => {
-                            self.link = Link::None;
+                            self.link = SimTransport::None;
                             self.h.upgrade_rejected(403);
                         }
                         3 => {
-                            self.link = Link::None;
+                            self.link = SimTransport::None;
                             self.h
                                 .core
                                 .on_upgrade_failed(None, HeaderMap::new(), io_error(), now);
                         }
                         _ => {
-                            self.link = Link::Open {
+                            self.link = SimTransport::Open {
                                 in_flight: Vec::new(),
                             };
                             self.h.upgrade_ok(offered.first().map(String::as_str));
@@ -1481,7 +1503,7 @@ impl Sim {
                 }
             }
             53..=67 => {
-                if let Link::Open { in_flight } = &mut self.link {
+                if let SimTransport::Open { in_flight } = &mut self.link {
                     for _ in 0..rng.below(5) {
                         let Some(out) = self.h.core.pop_outgoing(now) else {
                             break;
@@ -1495,11 +1517,15 @@ impl Sim {
             }
             68..=75 => {
                 // The transport writes a random prefix of what it holds.
-                if let Link::Open { in_flight } = &mut self.link {
+                if let SimTransport::Open { in_flight } = &mut self.link {
                     let written = rng.below(in_flight.len() as u64 + 1) as usize;
                     let flushed: Vec<Outgoing> = in_flight.drain(..written).collect();
-                    if let Some(last) = flushed.last() {
-                        self.h.core.on_written(Some(last.seq));
+                    let last = flushed.last().map(|out| out.seq);
+                    if in_flight.is_empty() {
+                        // Everything is out: a failing connection may go now.
+                        self.h.core.on_flushed(last, now);
+                    } else {
+                        self.h.core.on_written(last);
                     }
                     for out in flushed.into_iter().filter(|out| !out.internal) {
                         self.count(&out.frame.into_frame(), "written");
@@ -1507,7 +1533,7 @@ impl Sim {
                 }
             }
             76..=85 => {
-                if matches!(self.link, Link::Open { .. }) {
+                if matches!(self.link, SimTransport::Open { .. }) {
                     let frame = match rng.below(10) {
                         0..=3 => Frame::text("from server"),
                         4 => Frame::Ping("p".into()),
@@ -1522,10 +1548,21 @@ impl Sim {
                     self.h.frame(frame);
                 }
             }
+            86 | 87 if matches!(self.link, SimTransport::Open { .. }) && rng.chance(40) => {
+                // The peer broke the protocol: the core fails the connection.
+                let kind = [
+                    ErrorKind::Protocol,
+                    ErrorKind::InvalidUtf8,
+                    ErrorKind::MessageTooBig,
+                ][rng.below(3) as usize];
+                self.h
+                    .core
+                    .on_socket_failed(Some(Error::new(kind, "peer")), now);
+            }
             86..=89 => {
-                if matches!(self.link, Link::Open { .. } | Link::Dialed) {
-                    let unsent = match std::mem::replace(&mut self.link, Link::None) {
-                        Link::Open { in_flight } => in_flight,
+                if matches!(self.link, SimTransport::Open { .. } | SimTransport::Dialed) {
+                    let unsent = match std::mem::replace(&mut self.link, SimTransport::None) {
+                        SimTransport::Open { in_flight } => in_flight,
                         _ => Vec::new(),
                     };
                     let error = rng.chance(50).then(io_error);
@@ -1559,7 +1596,7 @@ impl Sim {
             if self.terminated {
                 break;
             }
-            if let Link::Open { in_flight } = &mut self.link {
+            if let SimTransport::Open { in_flight } = &mut self.link {
                 while let Some(out) = self.h.core.pop_outgoing(self.h.now) {
                     in_flight.push(out);
                 }
@@ -1574,12 +1611,14 @@ impl Sim {
                         }
                     }
                 }
-                let Link::Open { in_flight } = std::mem::replace(&mut self.link, Link::None) else {
+                let SimTransport::Open { in_flight } =
+                    std::mem::replace(&mut self.link, SimTransport::None)
+                else {
                     unreachable!()
                 };
                 self.h.lose(None, in_flight);
-            } else if matches!(self.link, Link::Dialed | Link::Upgrading(_)) {
-                self.link = Link::None;
+            } else if matches!(self.link, SimTransport::Dialed | SimTransport::Upgrading(_)) {
+                self.link = SimTransport::None;
                 self.h.lose(None, Vec::new());
             } else if self.h.core.poll_timeout().is_some() {
                 self.h.advance_to_timeout();
@@ -1605,6 +1644,7 @@ fn random_inputs_keep_the_invariants() {
     let mut rng = Random::new(0x5EED);
     let mut now = Instant::now();
     let mut lifetimes = 0;
+    let mut failed_downs = 0;
     for options in &configs {
         let mut steps = 0;
         while steps < 10_000 {
@@ -1620,9 +1660,11 @@ fn random_inputs_keep_the_invariants() {
             sim.finish();
             now = sim.h.now;
             lifetimes += 1;
+            failed_downs += sim.failed_downs;
         }
     }
     assert!(lifetimes > 10);
+    assert!(failed_downs > 10, "fail-close paths taken: {failed_downs}");
 }
 
 /// The randomized run above as a property: proptest picks the seed, the
