@@ -47,11 +47,27 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// Whether a `WSTETHER_BENCH_SMOKE` value asks for smoke sizes. The script
+/// always sets the variable, to `1` or to nothing: set-but-empty (and `0`)
+/// means the full counts.
+fn is_smoke(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 fn count(scenario: &Scenario) -> usize {
-    match option_env!("WSTETHER_BENCH_SMOKE") {
-        Some(_) => (scenario.count / 100).max(2),
-        None => scenario.count,
+    if is_smoke(option_env!("WSTETHER_BENCH_SMOKE")) {
+        (scenario.count / 100).max(2)
+    } else {
+        scenario.count
     }
+}
+
+#[wasm_bindgen_test]
+fn an_empty_smoke_variable_means_full_counts() {
+    assert!(!is_smoke(None));
+    assert!(!is_smoke(Some("")));
+    assert!(!is_smoke(Some("0")));
+    assert!(is_smoke(Some("1")));
 }
 
 fn payload(size: usize, i: usize) -> Vec<u8> {
