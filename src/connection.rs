@@ -108,7 +108,7 @@ impl Connection {
         // the browser comes back online; the listeners go when the driver ends.
         #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
         let driver = {
-            let hooks = crate::transport::probe_hooks(Arc::downgrade(&shared));
+            let hooks = crate::page::probe_hooks(Arc::downgrade(&shared));
             async move {
                 let _hooks = hooks;
                 driver.await

@@ -9,19 +9,54 @@ use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::request::Upgrade;
 
-cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
-        /// Produces the upgrade request for each automatic upgrade.
-        pub(crate) type UpgradeProvider = Arc<dyn Fn() -> Upgrade>;
-        /// Recognises heartbeat replies.
-        pub(crate) type ReplyMatcher = Arc<dyn Fn(&Frame) -> bool>;
-    } else {
-        /// Produces the upgrade request for each automatic upgrade.
-        pub(crate) type UpgradeProvider = Arc<dyn Fn() -> Upgrade + Send + Sync>;
-        /// Recognises heartbeat replies.
-        pub(crate) type ReplyMatcher = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
-    }
+/// The bound on the closures a connection keeps ([`Options::auto_upgrade_with`]'s
+/// provider, [`Heartbeat::message`]'s matcher): `Send + Sync` natively, so
+/// that a [`Connection`](crate::Connection) is `Send + Sync` and its task
+/// can run on any thread; nothing in a browser, where everything runs on
+/// the page's one thread and closures may hold JavaScript values (which
+/// are not `Send`).
+///
+/// Implemented for every type that meets the bound; there is nothing to
+/// implement.
+#[doc = ""]
+#[cfg_attr(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    doc = "On this target (a browser): no bound."
+)]
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    doc = "On this target (native): `Send + Sync`."
+)]
+pub trait MaybeSendSync: sealed::SendSyncIfNative {}
+
+impl<T: ?Sized + sealed::SendSyncIfNative> MaybeSendSync for T {}
+
+mod sealed {
+    /// The target's half of [`MaybeSendSync`](super::MaybeSendSync).
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    pub trait SendSyncIfNative: Send + Sync {}
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    impl<T: ?Sized + Send + Sync> SendSyncIfNative for T {}
+
+    /// The target's half of [`MaybeSendSync`](super::MaybeSendSync).
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    pub trait SendSyncIfNative {}
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    impl<T: ?Sized> SendSyncIfNative for T {}
 }
+
+/// Recognises the server's reply to a heartbeat message
+/// ([`Heartbeat::Message`]'s `is_reply`): any `Fn(&Frame) -> bool` that
+/// is [`MaybeSendSync`]. Implemented for every such closure; build one
+/// with `Arc::new(|frame: &Frame| ..)` or use [`Heartbeat::message`].
+pub trait ReplyMatcher: Fn(&Frame) -> bool + MaybeSendSync {}
+
+impl<F: ?Sized + Fn(&Frame) -> bool + MaybeSendSync> ReplyMatcher for F {}
+
+/// Produces the upgrade request for each automatic upgrade.
+pub(crate) trait UpgradeProvider: Fn() -> Upgrade + MaybeSendSync {}
+
+impl<F: ?Sized + Fn() -> Upgrade + MaybeSendSync> UpgradeProvider for F {}
 
 /// The longest duration any option accepts: 24 days. A browser's
 /// `setTimeout` treats a delay above 2^31 - 1 ms (24.8 days) as zero, and
@@ -87,7 +122,7 @@ pub struct Options {
 pub(crate) enum AutoUpgrade {
     Off,
     RepeatLast,
-    Provider(UpgradeProvider),
+    Provider(Arc<dyn UpgradeProvider>),
 }
 
 impl Default for Options {
@@ -141,21 +176,18 @@ impl Options {
 
     /// Upgrade automatically on every `Up`, the first included, with the
     /// request `provider` returns, called afresh each time (so a token can
-    /// be refreshed per attempt).
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    /// be refreshed per attempt). The provider is [`MaybeSendSync`]: `Send +
+    /// Sync` natively, any closure in a browser.
+    ///
+    /// Its requests are checked as [`Connection::ws_upgrade_with`]'s are;
+    /// in a browser one with custom headers fails the upgrade
+    /// ([`ErrorKind::Unsupported`]), since a browser cannot send them.
+    ///
+    /// [`Connection::ws_upgrade_with`]: crate::Connection::ws_upgrade_with
     pub fn auto_upgrade_with(
         mut self,
-        provider: impl Fn() -> Upgrade + Send + Sync + 'static,
+        provider: impl Fn() -> Upgrade + MaybeSendSync + 'static,
     ) -> Options {
-        self.auto_upgrade = AutoUpgrade::Provider(Arc::new(provider));
-        self
-    }
-
-    /// Upgrade automatically on every `Up`, the first included, with the
-    /// request `provider` returns, called afresh each time (so a token can
-    /// be refreshed per attempt).
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-    pub fn auto_upgrade_with(mut self, provider: impl Fn() -> Upgrade + 'static) -> Options {
         self.auto_upgrade = AutoUpgrade::Provider(Arc::new(provider));
         self
     }
@@ -667,7 +699,7 @@ pub enum Heartbeat {
         /// The frame sent as a probe (text or binary).
         frame: Frame,
         /// Recognises the server's reply, to measure the round trip.
-        is_reply: ReplyMatcher,
+        is_reply: Arc<dyn ReplyMatcher>,
         /// Whether replies are kept out of the event stream.
         hide_replies: bool,
     },
@@ -675,23 +707,12 @@ pub enum Heartbeat {
 
 impl Heartbeat {
     /// A heartbeat message and a matcher for its reply; replies are hidden
-    /// from the event stream.
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    /// from the event stream. The matcher is [`MaybeSendSync`]: `Send +
+    /// Sync` natively, any closure in a browser.
     pub fn message(
         frame: Frame,
-        is_reply: impl Fn(&Frame) -> bool + Send + Sync + 'static,
+        is_reply: impl Fn(&Frame) -> bool + MaybeSendSync + 'static,
     ) -> Heartbeat {
-        Heartbeat::Message {
-            frame,
-            is_reply: Arc::new(is_reply),
-            hide_replies: true,
-        }
-    }
-
-    /// A heartbeat message and a matcher for its reply; replies are hidden
-    /// from the event stream.
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-    pub fn message(frame: Frame, is_reply: impl Fn(&Frame) -> bool + 'static) -> Heartbeat {
         Heartbeat::Message {
             frame,
             is_reply: Arc::new(is_reply),
@@ -704,7 +725,7 @@ impl Heartbeat {
         let expected = frame.clone();
         Heartbeat::Message {
             frame,
-            is_reply: Arc::new(move |reply| *reply == expected),
+            is_reply: Arc::new(move |reply: &Frame| *reply == expected),
             hide_replies: true,
         }
     }
