@@ -48,7 +48,18 @@ mod sealed {
 /// Recognises the server's reply to a heartbeat message
 /// ([`Heartbeat::Message`]'s `is_reply`): any `Fn(&Frame) -> bool` that
 /// is [`MaybeSendSync`]. Implemented for every such closure; build one
-/// with `Arc::new(|frame: &Frame| ..)` or use [`Heartbeat::message`].
+/// with `Arc::new(|frame: &Frame| ..)` or use [`Heartbeat::message`]:
+///
+/// ```
+/// use std::sync::Arc;
+/// use wstether::{Frame, Heartbeat};
+/// let heartbeat = Heartbeat::Message {
+///     frame: Frame::text("ping"),
+///     is_reply: Arc::new(|frame: &Frame| *frame == Frame::text("pong")),
+///     hide_replies: false,
+/// };
+/// # let _ = heartbeat;
+/// ```
 pub trait ReplyMatcher: Fn(&Frame) -> bool + MaybeSendSync {}
 
 impl<F: ?Sized + Fn(&Frame) -> bool + MaybeSendSync> ReplyMatcher for F {}
@@ -822,6 +833,18 @@ mod tests {
 
     fn retry(retry: Retry) -> Options {
         Options::default().retry(retry)
+    }
+
+    /// The closures an `Options` keeps are `Send + Sync` natively, so the
+    /// connection's task may run on any thread.
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[test]
+    fn options_are_send_and_sync_natively() {
+        fn send_sync<T: Send + Sync + ?Sized>() {}
+        send_sync::<Options>();
+        send_sync::<Heartbeat>();
+        send_sync::<dyn ReplyMatcher>();
+        send_sync::<dyn UpgradeProvider>();
     }
 
     #[test]

@@ -587,6 +587,17 @@ async fn dropping_every_handle_closes_the_socket() {
     let live = stat(&control("/_control/stats").await, "live");
     assert!(live >= 2, "{live}");
     drop(conn);
+    // Gun's `close/1`: at once, and whoever still reads the events is told,
+    // with the frames not written (none here), in a final `Down`.
+    match next(&mut events).await {
+        Event::Down {
+            reason: DownReason::Shutdown,
+            unsent,
+            will_reconnect: false,
+            ..
+        } => assert!(unsent.is_empty(), "{unsent:?}"),
+        other => panic!("expected Down(Shutdown), got {other:?}"),
+    }
     expect_end(&mut events, |_| false).await;
     let mut tries = 0;
     while stat(&control("/_control/stats").await, "live") >= live {
