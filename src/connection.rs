@@ -27,14 +27,24 @@ use crate::transport::{Platform, Target, Transport};
 /// and tells you everything through its [`Events`].
 ///
 /// Cheap to clone; every clone drives the same connection. Natively it is
-/// `Send + Sync`. When the last clone is dropped the connection closes at
-/// once (Gun's `close/1`); [`Connection::shutdown`] closes it gracefully.
+/// `Send + Sync`; in a browser it is neither (the connection lives on the
+/// page's one thread).
+///
+/// Dropping every clone closes the connection at once, like Gun's
+/// `close/1`: no close handshake waits for the frames still queued. Those
+/// frames are not lost silently: they come back in the final
+/// [`Event::Down`] (`reason:` [`DownReason::Shutdown`](crate::DownReason::Shutdown),
+/// `unsent`), for whoever still reads the [`Events`]; the stream then
+/// ends. [`Connection::shutdown`] closes gracefully instead, writing what
+/// is queued first.
 #[derive(Clone)]
 pub struct Connection {
     handle: Arc<Handle>,
 }
 
-/// Owned by the clones; its drop tells the driver nobody is left.
+/// Owned by the clones; its drop tells the driver nobody is left (the
+/// driver then closes at once and hands the unwritten frames back in the
+/// final `Down`).
 struct Handle {
     shared: Arc<Shared>,
     target: Target,
@@ -64,6 +74,18 @@ impl Connection {
     /// Natively this must be called within a tokio runtime (it spawns the
     /// connection's task with `tokio::spawn`); in a browser the task runs
     /// on the page's event loop.
+    ///
+    /// In a browser: there is no connection below the WebSocket, so
+    /// [`Event::Up`] comes at once and the whole connection (TCP, TLS, the
+    /// HTTP upgrade) is made by the upgrade; a server that cannot be
+    /// reached shows as an [`Event::UpgradeFailed`]. When the page becomes
+    /// visible again or the browser comes back online, the connection
+    /// probes the server at once, as [`Connection::probe`] does. Options a
+    /// browser cannot honour are refused here ([`ErrorKind::Unsupported`]):
+    /// a `connect_timeout` other than the default, `silence_pings(false)`,
+    /// `read_buffer_size`, extra root certificates and a
+    /// [`Heartbeat::Ping`](crate::Heartbeat::Ping) keepalive; see
+    /// [`Options`] for each.
     ///
     /// Fails at once, with nothing spawned, on a malformed URL
     /// ([`ErrorKind::InvalidUrl`]), a scheme other than `ws`/`wss`
@@ -108,7 +130,7 @@ impl Connection {
         // the browser comes back online; the listeners go when the driver ends.
         #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
         let driver = {
-            let hooks = crate::transport::probe_hooks(Arc::downgrade(&shared));
+            let hooks = crate::page::probe_hooks(Arc::downgrade(&shared));
             async move {
                 let _hooks = hooks;
                 driver.await
@@ -141,6 +163,12 @@ impl Connection {
     /// ([`ErrorKind::InvalidPath`]), what this target cannot send
     /// ([`ErrorKind::Unsupported`]), or a closed connection
     /// ([`ErrorKind::Closed`]).
+    ///
+    /// In a browser: custom headers cannot be sent (only subprotocols), so
+    /// an upgrade with any is refused with [`ErrorKind::Unsupported`], as is
+    /// a subprotocol offered twice ([`ErrorKind::InvalidHeader`]); and a
+    /// refused upgrade's HTTP status and headers are hidden from scripts
+    /// ([`Event::UpgradeFailed`] has `status: None`).
     pub fn ws_upgrade_with(&self, upgrade: Upgrade) -> Result<StreamRef, Error> {
         let request = upgrade.validate()?;
         Platform::check_upgrade(&request)?;
@@ -151,9 +179,14 @@ impl Connection {
         })
     }
 
-    /// Sends one frame or several, in order, like `gun:ws_send/2`. Returns
-    /// as soon as they are queued; they are written in order, batched
-    /// with whatever else is queued.
+    /// Sends one frame or several, in order, like `gun:ws_send/2`, without
+    /// waiting: the frames are queued at once or refused at once. It is
+    /// tokio's `try_send` under Gun's name: when the send queue
+    /// ([`Options::send_queue_bytes`](crate::Options::send_queue_bytes)) has
+    /// no room, it fails with [`ErrorKind::QueueFull`] and gives every frame
+    /// back in the error (none of them is queued; a list is never split).
+    /// [`Connection::send`] is the waiting form (tokio's `send`). Queued
+    /// frames are written in order, batched with whatever else is queued.
     ///
     /// A [`Frame::Close`](crate::Frame::Close), alone or last in a list,
     /// closes the connection cleanly and stops reconnecting, as
@@ -165,6 +198,19 @@ impl Connection {
     /// [`Connection::send`] to wait for room — [`ErrorKind::StaleStream`],
     /// [`ErrorKind::Closed`], or an invalid frame), and frames queued but
     /// never written come back in [`Event::Down`]'s `unsent`.
+    ///
+    /// One call's frames may hold at most
+    /// [`Options::send_queue_bytes`](crate::Options::send_queue_bytes)
+    /// payload bytes (8 MiB by default): a larger call is refused with
+    /// [`ErrorKind::InvalidFrame`], its frames in the error, since it could
+    /// never fit (and the native write buffer is sized by that bound).
+    /// Raise the option to send larger messages.
+    ///
+    /// In a browser: ping and pong frames cannot be sent (the browser
+    /// answers pings itself) and are refused with [`ErrorKind::Unsupported`];
+    /// a close frame may carry only 1000 or 3000–4999
+    /// ([`ErrorKind::InvalidCloseCode`] otherwise). A frame counts as
+    /// written once it has left the browser's send buffer.
     pub fn ws_send(&self, stream: StreamRef, frames: impl Into<Frames>) -> Result<(), Error> {
         let frames = check_frames(frames.into())?;
         match self.handle.shared.try_push_frames(stream, frames, None)? {
@@ -177,8 +223,23 @@ impl Connection {
         }
     }
 
-    /// Like [`Connection::ws_send`], but waits for room in the send queue
-    /// instead of failing with [`ErrorKind::QueueFull`].
+    /// Sends one frame or several, in order, waiting for room in the send
+    /// queue: tokio's `send`, where [`Connection::ws_send`] is its
+    /// `try_send`. Otherwise the same as `ws_send`: a list is queued whole,
+    /// a close frame ends the connection and stops reconnecting, and a stale
+    /// stream ([`ErrorKind::StaleStream`]), a closed connection
+    /// ([`ErrorKind::Closed`]) or an invalid frame fail at once, with the
+    /// frames in the error. It never fails with [`ErrorKind::QueueFull`].
+    ///
+    /// One call's frames may hold at most
+    /// [`Options::send_queue_bytes`](crate::Options::send_queue_bytes)
+    /// payload bytes: a larger call could never fit, so it fails at once
+    /// with [`ErrorKind::InvalidFrame`] instead of waiting forever. In a
+    /// browser the same frames are refused as by `ws_send` (ping, pong,
+    /// close codes other than 1000 and 3000–4999).
+    ///
+    /// Cancel safety: dropping the future before it completes queues none of
+    /// the frames.
     pub async fn send(&self, stream: StreamRef, frames: impl Into<Frames>) -> Result<(), Error> {
         let mut frames = Some(check_frames(frames.into())?);
         futures::future::poll_fn(|cx| {
@@ -209,12 +270,27 @@ impl Connection {
     }
 
     /// Sends a keepalive probe now instead of waiting for the interval (for
-    /// example when the app returns to the foreground).
+    /// example when the app returns to the foreground). Does nothing
+    /// without a [`Keepalive`](crate::Keepalive), while no Websocket is
+    /// open (before [`Event::Upgraded`]), or while a probe is already
+    /// waiting for its answer.
+    ///
+    /// Natively the probe is a ping frame; in a browser it is the
+    /// keepalive's heartbeat message ([`Heartbeat::Message`](crate::Heartbeat::Message)),
+    /// and the connection already probes by itself when the page becomes
+    /// visible again or the browser comes back online.
     pub fn probe(&self) {
         self.handle.shared.push_control(Command::Probe);
     }
 
-    /// The round-trip time of the last answered keepalive probe.
+    /// The round-trip time of the last answered keepalive probe; `None`
+    /// until one is answered (and always without a keepalive).
+    ///
+    /// Natively it is measured from a ping to its pong. In a browser, which
+    /// cannot send pings, it is measured from a heartbeat message to the
+    /// first frame its matcher recognises as the reply, so it includes the
+    /// server's time to answer; a browser has no keepalive by default, so
+    /// this stays `None` unless one is configured.
     pub fn rtt(&self) -> Option<Duration> {
         self.handle.shared.rtt()
     }

@@ -33,17 +33,24 @@ pub enum ErrorKind {
     /// 3000–4999 may be sent there.
     InvalidCloseCode,
     /// A frame that may not be sent (control payload over 125 bytes, close
-    /// reason over 123 bytes).
+    /// reason over 123 bytes), or frames that one `ws_send`/`send` call
+    /// cannot send because their payload exceeds
+    /// [`Options::send_queue_bytes`](crate::Options::send_queue_bytes)
+    /// (they could never fit); the frames come back with the error.
     InvalidFrame,
     /// An option is out of range or contradicts another.
     InvalidOption,
     /// This target cannot do what was asked. Never silently ignored.
     /// **Browser:** ping and pong frames, a ping keepalive, custom upgrade
-    /// headers, extra root certificates and `read_buffer_size`; natively,
-    /// nothing is refused this way today.
+    /// headers, extra root certificates, `read_buffer_size`, a
+    /// `connect_timeout` other than the default and `silence_pings(false)`;
+    /// natively, nothing is refused this way today.
     Unsupported,
     /// The send queue is full; the frames come back with the error. The
-    /// same on both targets.
+    /// same on both targets. **Browser:** also the reason a connection went
+    /// down when more than
+    /// [`Options::event_queue_bytes`](crate::Options::event_queue_bytes)
+    /// arrived unread (a browser cannot pause reading).
     QueueFull,
     /// The [`StreamRef`](crate::StreamRef) is not the connection's current
     /// Websocket (it is from before a reconnect, or was never upgraded).
@@ -90,7 +97,10 @@ pub enum ErrorKind {
     /// A text message was not valid UTF-8. **Browser:** never; the
     /// browser fails the socket itself, which shows as [`ErrorKind::Io`].
     InvalidUtf8,
-    /// A frame or message exceeded the configured size limit.
+    /// A frame or message from the server exceeded the configured size
+    /// limit: natively the connection closes with 1009. **Browser:** it
+    /// closes with 1000 and the reason `"message too big"` (scripts may not
+    /// send 1009).
     MessageTooBig,
     /// An I/O error on the socket (reset, broken pipe...). **Browser:** any
     /// failure of an open `WebSocket` (closed without a close frame, a

@@ -153,6 +153,8 @@ pub enum Event {
         killed_streams: Vec<StreamRef>,
         /// Frames that were queued but not confirmed written to the socket,
         /// in the order they were sent: they did not reach the server.
+        /// **Browser:** "written" means the frame has left the browser's
+        /// send buffer (`bufferedAmount`).
         unsent: Vec<Frame>,
         /// Whether wstether will reconnect (by the retry policy). When
         /// `false` this is the last event and the event stream ends.
@@ -241,7 +243,9 @@ pub enum DownReason {
     /// The application closed: it sent a close frame or called
     /// [`Connection::shutdown`](crate::Connection::shutdown). No reconnect.
     /// Also when the server did not answer the close frame before the close
-    /// deadline. The same on both targets.
+    /// deadline. Also when every [`Connection`](crate::Connection) handle
+    /// was dropped (Gun's `close/1`): the connection closes at once and the
+    /// frames not yet written are in `unsent`. The same on both targets.
     Shutdown,
     /// The keepalive deadline passed with nothing heard from the peer (see
     /// [`Options::keepalive`](crate::Options::keepalive)): natively, any

@@ -23,12 +23,25 @@ pub enum Frame {
     Text(String),
     /// A binary message.
     Binary(Bytes),
-    /// A ping (at most 125 bytes). Browsers cannot send pings.
+    /// A ping (at most 125 bytes). Pings from the server are answered by
+    /// wstether and hidden unless [`Options::silence_pings`](crate::Options::silence_pings)
+    /// is `false`.
+    ///
+    /// Browser: scripts can neither send nor see pings (the browser answers
+    /// them itself); sending one fails with [`ErrorKind::Unsupported`].
     Ping(Bytes),
-    /// A pong (at most 125 bytes). Browsers cannot send pongs.
+    /// A pong (at most 125 bytes).
+    ///
+    /// Browser: scripts can neither send nor see pongs; sending one fails
+    /// with [`ErrorKind::Unsupported`].
     Pong(Bytes),
     /// A close frame. `None` sends a close frame without a status code
     /// (seen by the peer as 1005).
+    ///
+    /// Browser: a close frame may carry only 1000 or 3000–4999 (see
+    /// [`CloseCode::is_sendable_by_browser`]); other codes fail with
+    /// [`ErrorKind::InvalidCloseCode`] when sent. Received close frames are
+    /// the same on both targets.
     Close(Option<CloseFrame>),
 }
 
@@ -48,6 +61,11 @@ impl Frame {
     /// Fails with [`ErrorKind::InvalidCloseCode`] for codes a client may not
     /// send (see [`CloseCode::new`]) and with [`ErrorKind::InvalidFrame`] for a
     /// reason longer than [`MAX_CLOSE_REASON_BYTES`].
+    ///
+    /// Browser: only 1000 and 3000–4999 may be sent; a frame built here
+    /// with another code is refused by
+    /// [`Connection::ws_send`](crate::Connection::ws_send) with
+    /// [`ErrorKind::InvalidCloseCode`].
     pub fn close(code: u16, reason: impl Into<String>) -> Result<Frame, Error> {
         let frame = CloseFrame::new(code, reason)?;
         Ok(Frame::Close(Some(frame)))
@@ -82,7 +100,9 @@ impl Frame {
     }
 
     /// Checks that this frame may be sent by a client: control payloads fit in
-    /// 125 bytes and close codes are sendable.
+    /// 125 bytes and close codes are sendable. (What only a browser refuses,
+    /// pings, pongs and close codes outside 1000 and 3000–4999, is checked
+    /// by `ws_send` in the browser.)
     pub(crate) fn validate_outgoing(&self) -> Result<(), Error> {
         match self {
             Frame::Ping(data) | Frame::Pong(data) if data.len() > MAX_CONTROL_PAYLOAD_BYTES => {
@@ -232,15 +252,20 @@ impl CloseCode {
     pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
     /// 1003: a data type the endpoint cannot accept.
     pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
-    /// 1005: no status code was present (never sent; synthesised locally).
+    /// 1005: no status code was present (never sent; synthesised locally,
+    /// the same on both targets).
     pub const NO_STATUS: CloseCode = CloseCode(1005);
-    /// 1006: closed without a close frame (never sent; synthesised locally).
+    /// 1006: closed without a close frame (never sent; synthesised locally,
+    /// the same on both targets).
     pub const ABNORMAL: CloseCode = CloseCode(1006);
     /// 1007: invalid payload data (e.g. invalid UTF-8 in a text message).
     pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
     /// 1008: policy violation.
     pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
-    /// 1009: message too big.
+    /// 1009: message too big. Sent natively when a message exceeds
+    /// [`Options::max_message_size`](crate::Options::max_message_size); a
+    /// browser may not send it, and closes with 1000 and the reason
+    /// `"message too big"` instead.
     pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
     /// 1010: a required extension was not negotiated.
     pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
@@ -279,12 +304,14 @@ impl CloseCode {
         self.0
     }
 
-    /// Whether a client may send this code on the wire.
+    /// Whether a client may send this code on the wire (natively; see
+    /// [`CloseCode::is_sendable_by_browser`] for a browser).
     pub fn is_sendable(code: u16) -> bool {
         matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 
-    /// Whether a script in a browser may send this code.
+    /// Whether a script in a browser may send this code: 1000 and
+    /// 3000–4999 only (the WebSocket API's rule).
     pub fn is_sendable_by_browser(code: u16) -> bool {
         code == 1000 || (3000..=4999).contains(&code)
     }

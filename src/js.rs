@@ -45,6 +45,18 @@ export interface WsTetherOptions {
     maxRetries?: number | null;
     /** The random share taken off each delay, 0 to 1 (default 0.5). */
     jitter?: number;
+    /** The growth factor per retry, at least 1 (default 2). */
+    multiplier?: number;
+    /** How long a connection must stay up before the retry count starts again, in ms (default 10000). */
+    resetAfterMs?: number;
+    /** Close codes from the server after which there is no reconnect (default [1003, 1007, 1008, 1010]). */
+    stopOnCloseCodes?: number[];
+    /**
+     * Native only: a browser has no connection below the WebSocket. Any value but the default
+     * (10000) throws a WsTetherError of kind "Unsupported"; `upgradeTimeoutMs` bounds the whole
+     * opening instead.
+     */
+    connectTimeoutMs?: number;
   };
   /**
    * Keeps the connection alive and notices a dead peer: after `intervalMs` of silence a
@@ -62,6 +74,36 @@ export interface WsTetherOptions {
   };
   /** Re-run the last upgrade after each reconnect (default false, as in Gun). */
   autoUpgrade?: boolean;
+  /** How long the whole opening (connect, TLS, upgrade) may take, in ms (default 10000). */
+  upgradeTimeoutMs?: number;
+  /** How long to wait for the server's close frame after ours, in ms (default 5000). */
+  closingTimeoutMs?: number;
+  /**
+   * The largest message accepted from the server, in bytes (default 64 MiB; `null`: 1 GiB). A
+   * larger one ends the connection (closed with 1000 "message too big": scripts may not send 1009).
+   */
+  maxMessageSize?: number | null;
+  /** Payload bytes that may wait to be sent (default 8 MiB); also the most one `send` may carry. */
+  sendQueueBytes?: number;
+  /** Events that may wait unread (default 1024). */
+  eventQueueLen?: number;
+  /**
+   * Payload bytes of unread messages that may wait (default 16 MiB). A browser cannot pause
+   * reading, so exceeding it ends the connection (`down` with an error of kind "QueueFull").
+   */
+  eventQueueBytes?: number;
+  /**
+   * Native only: `false` throws a WsTetherError of kind "Unsupported" (a browser answers pings
+   * itself and never shows them); `true` is the default.
+   */
+  silencePings?: boolean;
+  /** Native only: any value throws a WsTetherError of kind "Unsupported" (a browser reads for itself). */
+  readBufferSize?: number;
+  /**
+   * Native only: any certificate throws a WsTetherError of kind "Unsupported" (a browser trusts its
+   * own store).
+   */
+  rootCertificates?: (Uint8Array | ArrayBuffer)[];
 }
 
 /** An error thrown (or carried by an event) by wstether. */
@@ -150,7 +192,10 @@ impl WsTether {
     /// Opens a connection to `url` (`ws://` or `wss://`) and starts
     /// connecting in the background; the first event is `up` (or `error`
     /// and `reconnecting`). Throws a `WsTetherError` on a malformed URL or
-    /// options.
+    /// options (kind `InvalidUrl`, `InvalidOption`...), and on an option a
+    /// browser cannot honour (kind `Unsupported`: `silencePings: false`,
+    /// `readBufferSize`, `rootCertificates`, a `retry.connectTimeoutMs`
+    /// other than the default), as `Connection::open` does in Rust.
     pub fn open(url: &str, options: Option<JsOptions>) -> Result<WsTether, JsValue> {
         let options = match options {
             Some(options) => parse_options(&object_of(&options, "options")?)?,
@@ -338,8 +383,31 @@ async fn pump(mut events: Events, callback: Rc<RefCell<Option<Function>>>) {
 
 // --- options ---
 
+/// The options, as `WsTetherOptions` describes them. Durations go through
+/// [`duration_from_millis`] and every value is checked by
+/// [`Options::validate`] at `open`; options a browser cannot honour are
+/// taken as given, so that `open` refuses them (`Unsupported`) exactly as
+/// it does in Rust, never ignored.
 fn parse_options(object: &Object) -> Result<Options, JsValue> {
-    check_keys(object, "options", &["retry", "keepalive", "autoUpgrade"])?;
+    let name = "options";
+    check_keys(
+        object,
+        name,
+        &[
+            "retry",
+            "keepalive",
+            "autoUpgrade",
+            "upgradeTimeoutMs",
+            "closingTimeoutMs",
+            "maxMessageSize",
+            "sendQueueBytes",
+            "eventQueueLen",
+            "eventQueueBytes",
+            "silencePings",
+            "readBufferSize",
+            "rootCertificates",
+        ],
+    )?;
     let mut options = Options::default();
     if let Some(retry) = field(object, "retry")? {
         if retry == JsValue::FALSE {
@@ -364,6 +432,54 @@ fn parse_options(object: &Object) -> Result<Options, JsValue> {
             .ok_or_else(|| invalid_option("options.autoUpgrade must be a boolean"))?;
         options = options.auto_upgrade(auto);
     }
+    if let Some(ms) = millis(object, name, "upgradeTimeoutMs")? {
+        options = options.upgrade_timeout(ms);
+    }
+    if let Some(ms) = millis(object, name, "closingTimeoutMs")? {
+        options = options.closing_timeout(ms);
+    }
+    if let Some(value) = field(object, "maxMessageSize")? {
+        options = options.max_message_size(if value.is_null() {
+            None
+        } else {
+            Some(size(&value, name, "maxMessageSize")?)
+        });
+    }
+    if let Some(value) = field(object, "sendQueueBytes")? {
+        options = options.send_queue_bytes(size(&value, name, "sendQueueBytes")?);
+    }
+    if let Some(value) = field(object, "eventQueueLen")? {
+        options = options.event_queue_len(size(&value, name, "eventQueueLen")?);
+    }
+    if let Some(value) = field(object, "eventQueueBytes")? {
+        options = options.event_queue_bytes(size(&value, name, "eventQueueBytes")?);
+    }
+    if let Some(value) = field(object, "silencePings")? {
+        let silence = value
+            .as_bool()
+            .ok_or_else(|| invalid_option("options.silencePings must be a boolean"))?;
+        options = options.silence_pings(silence);
+    }
+    if let Some(value) = field(object, "readBufferSize")? {
+        options = options.read_buffer_size(size(&value, name, "readBufferSize")?);
+    }
+    if let Some(value) = field(object, "rootCertificates")? {
+        if !Array::is_array(&value) {
+            return Err(invalid_option(
+                "options.rootCertificates must be an array of Uint8Array or ArrayBuffer",
+            ));
+        }
+        for certificate in Array::from(&value).iter() {
+            let der =
+                match frame_from_js(&certificate) {
+                    Ok(Frame::Binary(der)) => der,
+                    _ => return Err(invalid_option(
+                        "options.rootCertificates must be an array of Uint8Array or ArrayBuffer",
+                    )),
+                };
+            options = options.add_root_certificate_der(der.to_vec());
+        }
+    }
     Ok(options)
 }
 
@@ -372,7 +488,16 @@ fn parse_retry(object: &Object) -> Result<Retry, JsValue> {
     check_keys(
         object,
         name,
-        &["initialDelayMs", "maxDelayMs", "maxRetries", "jitter"],
+        &[
+            "initialDelayMs",
+            "maxDelayMs",
+            "maxRetries",
+            "jitter",
+            "multiplier",
+            "resetAfterMs",
+            "stopOnCloseCodes",
+            "connectTimeoutMs",
+        ],
     )?;
     let mut retry = Retry::default();
     if let Some(ms) = millis(object, name, "initialDelayMs")? {
@@ -396,6 +521,33 @@ fn parse_retry(object: &Object) -> Result<Retry, JsValue> {
     }
     if let Some(jitter) = field(object, "jitter")? {
         retry = retry.jitter(number(&jitter, name, "jitter")?);
+    }
+    if let Some(multiplier) = field(object, "multiplier")? {
+        retry = retry.multiplier(number(&multiplier, name, "multiplier")?);
+    }
+    if let Some(ms) = millis(object, name, "resetAfterMs")? {
+        retry = retry.reset_after(ms);
+    }
+    if let Some(ms) = millis(object, name, "connectTimeoutMs")? {
+        retry = retry.connect_timeout(ms);
+    }
+    if let Some(codes) = field(object, "stopOnCloseCodes")? {
+        let bad = || {
+            invalid_option(&format!(
+                "{name}.stopOnCloseCodes must be an array of close codes (0 to 65535)"
+            ))
+        };
+        if !Array::is_array(&codes) {
+            return Err(bad());
+        }
+        let codes = Array::from(&codes)
+            .iter()
+            .map(|code| match code.as_f64() {
+                Some(n) if n.fract() == 0.0 && (0.0..=65535.0).contains(&n) => Ok(n as u16),
+                _ => Err(bad()),
+            })
+            .collect::<Result<Vec<u16>, _>>()?;
+        retry = retry.stop_on_close_codes(codes);
     }
     Ok(retry)
 }
@@ -460,6 +612,19 @@ fn number(value: &JsValue, name: &str, key: &str) -> Result<f64, JsValue> {
             "{name}.{key} must be a number of at least 0"
         ))),
     }
+}
+
+/// A size or a count: a whole number that fits a `usize` (4 GiB - 1 on
+/// wasm32); the option's own bound is checked at `open`.
+fn size(value: &JsValue, name: &str, key: &str) -> Result<usize, JsValue> {
+    let n = number(value, name, key)?;
+    if n.fract() != 0.0 || n > usize::MAX as f64 {
+        return Err(invalid_option(&format!(
+            "{name}.{key} must be a whole number of at most {}",
+            usize::MAX
+        )));
+    }
+    Ok(n as usize)
 }
 
 /// A duration in milliseconds. Conversion is checked (`1e300` is an

@@ -111,6 +111,8 @@ mod frame;
 mod js;
 mod mailbox;
 mod options;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod page;
 mod redact;
 mod request;
 mod rt;
@@ -131,7 +133,9 @@ pub use event::{DownReason, Event, StreamRef};
 pub use frame::{
     CloseCode, CloseFrame, Frame, Frames, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES,
 };
-pub use options::{Heartbeat, Keepalive, Options, Retry, MAX_MESSAGE_SIZE_CEILING};
+pub use options::{
+    Heartbeat, Keepalive, MaybeSendSync, Options, ReplyMatcher, Retry, MAX_MESSAGE_SIZE_CEILING,
+};
 pub use request::Upgrade;
 pub use stats::Stats;
 

@@ -9,19 +9,65 @@ use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::request::Upgrade;
 
-cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
-        /// Produces the upgrade request for each automatic upgrade.
-        pub(crate) type UpgradeProvider = Arc<dyn Fn() -> Upgrade>;
-        /// Recognises heartbeat replies.
-        pub(crate) type ReplyMatcher = Arc<dyn Fn(&Frame) -> bool>;
-    } else {
-        /// Produces the upgrade request for each automatic upgrade.
-        pub(crate) type UpgradeProvider = Arc<dyn Fn() -> Upgrade + Send + Sync>;
-        /// Recognises heartbeat replies.
-        pub(crate) type ReplyMatcher = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
-    }
+/// The bound on the closures a connection keeps ([`Options::auto_upgrade_with`]'s
+/// provider, [`Heartbeat::message`]'s matcher): `Send + Sync` natively, so
+/// that a [`Connection`](crate::Connection) is `Send + Sync` and its task
+/// can run on any thread; nothing in a browser, where everything runs on
+/// the page's one thread and closures may hold JavaScript values (which
+/// are not `Send`).
+///
+/// Implemented for every type that meets the bound; there is nothing to
+/// implement.
+#[doc = ""]
+#[cfg_attr(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    doc = "On this target (a browser): no bound."
+)]
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    doc = "On this target (native): `Send + Sync`."
+)]
+pub trait MaybeSendSync: sealed::SendSyncIfNative {}
+
+impl<T: ?Sized + sealed::SendSyncIfNative> MaybeSendSync for T {}
+
+mod sealed {
+    /// The target's half of [`MaybeSendSync`](super::MaybeSendSync).
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    pub trait SendSyncIfNative: Send + Sync {}
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    impl<T: ?Sized + Send + Sync> SendSyncIfNative for T {}
+
+    /// The target's half of [`MaybeSendSync`](super::MaybeSendSync).
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    pub trait SendSyncIfNative {}
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    impl<T: ?Sized> SendSyncIfNative for T {}
 }
+
+/// Recognises the server's reply to a heartbeat message
+/// ([`Heartbeat::Message`]'s `is_reply`): any `Fn(&Frame) -> bool` that
+/// is [`MaybeSendSync`]. Implemented for every such closure; build one
+/// with `Arc::new(|frame: &Frame| ..)` or use [`Heartbeat::message`]:
+///
+/// ```
+/// use std::sync::Arc;
+/// use wstether::{Frame, Heartbeat};
+/// let heartbeat = Heartbeat::Message {
+///     frame: Frame::text("ping"),
+///     is_reply: Arc::new(|frame: &Frame| *frame == Frame::text("pong")),
+///     hide_replies: false,
+/// };
+/// # let _ = heartbeat;
+/// ```
+pub trait ReplyMatcher: Fn(&Frame) -> bool + MaybeSendSync {}
+
+impl<F: ?Sized + Fn(&Frame) -> bool + MaybeSendSync> ReplyMatcher for F {}
+
+/// Produces the upgrade request for each automatic upgrade.
+pub(crate) trait UpgradeProvider: Fn() -> Upgrade + MaybeSendSync {}
+
+impl<F: ?Sized + Fn() -> Upgrade + MaybeSendSync> UpgradeProvider for F {}
 
 /// The longest duration any option accepts: 24 days. A browser's
 /// `setTimeout` treats a delay above 2^31 - 1 ms (24.8 days) as zero, and
@@ -87,7 +133,7 @@ pub struct Options {
 pub(crate) enum AutoUpgrade {
     Off,
     RepeatLast,
-    Provider(UpgradeProvider),
+    Provider(Arc<dyn UpgradeProvider>),
 }
 
 impl Default for Options {
@@ -120,9 +166,14 @@ impl Options {
     }
 
     /// The keepalive, or `None` for none. Natively the default pings every
-    /// 20 s and declares the peer dead 10 s after an unanswered ping; in a
-    /// browser there is no default, since a heartbeat needs the server's
-    /// cooperation (see [`Heartbeat::Message`]).
+    /// 20 s and declares the peer dead 10 s after an unanswered ping.
+    ///
+    /// In a browser there is no default, since a heartbeat needs the
+    /// server's cooperation (see [`Heartbeat::Message`]); a browser cannot
+    /// send pings, so a keepalive with [`Heartbeat::Ping`] (what
+    /// [`Keepalive::new`] makes) is refused at
+    /// [`Connection::open`](crate::Connection::open) with
+    /// [`ErrorKind::Unsupported`].
     pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Options {
         self.keepalive = keepalive;
         self
@@ -141,21 +192,18 @@ impl Options {
 
     /// Upgrade automatically on every `Up`, the first included, with the
     /// request `provider` returns, called afresh each time (so a token can
-    /// be refreshed per attempt).
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    /// be refreshed per attempt). The provider is [`MaybeSendSync`]: `Send +
+    /// Sync` natively, any closure in a browser.
+    ///
+    /// Its requests are checked as [`Connection::ws_upgrade_with`]'s are;
+    /// in a browser one with custom headers fails the upgrade
+    /// ([`ErrorKind::Unsupported`]), since a browser cannot send them.
+    ///
+    /// [`Connection::ws_upgrade_with`]: crate::Connection::ws_upgrade_with
     pub fn auto_upgrade_with(
         mut self,
-        provider: impl Fn() -> Upgrade + Send + Sync + 'static,
+        provider: impl Fn() -> Upgrade + MaybeSendSync + 'static,
     ) -> Options {
-        self.auto_upgrade = AutoUpgrade::Provider(Arc::new(provider));
-        self
-    }
-
-    /// Upgrade automatically on every `Up`, the first included, with the
-    /// request `provider` returns, called afresh each time (so a token can
-    /// be refreshed per attempt).
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-    pub fn auto_upgrade_with(mut self, provider: impl Fn() -> Upgrade + 'static) -> Options {
         self.auto_upgrade = AutoUpgrade::Provider(Arc::new(provider));
         self
     }
@@ -163,6 +211,11 @@ impl Options {
     /// Whether ping and pong frames from the server are hidden from the
     /// event stream (default `true`, as Gun's `silence_pings`). Pings are
     /// always answered.
+    ///
+    /// In a browser, which answers pings itself and never shows ping or
+    /// pong frames to scripts, `silence_pings(false)` cannot be honoured: it
+    /// is refused at [`Connection::open`](crate::Connection::open) with
+    /// [`ErrorKind::Unsupported`].
     pub fn silence_pings(mut self, silence: bool) -> Options {
         self.silence_pings = silence;
         self
@@ -178,13 +231,26 @@ impl Options {
     /// beyond it: the message limit applies. `Some(0)` and values above the
     /// ceiling make [`Connection::open`](crate::Connection::open) fail with
     /// [`ErrorKind::InvalidOption`].
+    ///
+    /// In a browser, which hands whole messages to scripts and never shows
+    /// frames, this limit has no effect: only
+    /// [`Options::max_message_size`] applies.
     pub fn max_frame_size(mut self, bytes: Option<usize>) -> Options {
         self.max_frame_size = bytes;
         self
     }
 
     /// The largest message accepted from the server (default 64 MiB).
-    /// A larger one closes the connection with 1009.
+    /// A larger one is never delivered: natively it is refused while it is
+    /// read, the connection closes with 1009 ("message too big") and goes
+    /// `Down` with [`ErrorKind::MessageTooBig`], then reconnects by the
+    /// retry policy.
+    ///
+    /// In a browser the message has already been received whole when a
+    /// script first sees it, and scripts may not send 1009: the message is
+    /// dropped and the connection closes with 1000 and the reason
+    /// `"message too big"`, then goes `Down` with
+    /// [`ErrorKind::MessageTooBig`] as natively.
     ///
     /// `None`: the ceiling, [`MAX_MESSAGE_SIZE_CEILING`] (1 GiB) — the
     /// largest allocation wstether accepts; a peer's claimed length is never
@@ -199,9 +265,15 @@ impl Options {
     /// How many payload bytes may wait in the send queue (default 8 MiB).
     /// Past that, [`Connection::ws_send`](crate::Connection::ws_send) fails
     /// with [`ErrorKind::QueueFull`] and gives the frames back, and
-    /// [`Connection::send`](crate::Connection::send) waits. A single frame
-    /// larger than this is accepted when the queue is empty. At least 1
+    /// [`Connection::send`](crate::Connection::send) waits. At least 1
     /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    ///
+    /// It is also the largest message one call can send: the frames of one
+    /// `ws_send` or `send` may hold at most this many payload bytes (8 MiB
+    /// by default); a larger call is refused with
+    /// [`ErrorKind::InvalidFrame`] and its frames given back, since it
+    /// could never fit (natively, the write buffer is sized by this bound).
+    /// Raise it to send larger messages.
     pub fn send_queue_bytes(mut self, bytes: usize) -> Options {
         self.send_queue_bytes = bytes;
         self
@@ -212,6 +284,10 @@ impl Options {
     /// server down instead of growing memory. From 1 to 2^20 (1,048,576);
     /// other values make [`Connection::open`](crate::Connection::open) fail
     /// with [`ErrorKind::InvalidOption`].
+    ///
+    /// In a browser, which cannot pause a WebSocket, messages go on
+    /// arriving while the queue is full; they wait in the transport, bounded
+    /// by [`Options::event_queue_bytes`].
     pub fn event_queue_len(mut self, len: usize) -> Options {
         self.event_queue_len = len;
         self
@@ -221,9 +297,13 @@ impl Options {
     /// Like [`Options::event_queue_len`], reaching it stops reading the
     /// socket natively, so a slow reader of large messages holds at most
     /// about this much plus one message (up to
-    /// [`Options::max_message_size`]). In a browser, which cannot stop
-    /// reading, the same bound fails the connection instead: `Down` with
-    /// [`ErrorKind::MessageTooBig`].
+    /// [`Options::max_message_size`]). At least 1
+    /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    ///
+    /// In a browser, which cannot pause reading, exceeding it ends the
+    /// connection instead: the socket closes with 1000 and the reason
+    /// `"client too slow"`, and the connection goes `Down` with
+    /// [`ErrorKind::QueueFull`] (then reconnects by the retry policy).
     pub fn event_queue_bytes(mut self, bytes: usize) -> Options {
         self.event_queue_bytes = bytes;
         self
@@ -232,6 +312,10 @@ impl Options {
     /// How long the server has to answer an upgrade (default 10 s). Longer
     /// than zero and at most 24 days ([`ErrorKind::InvalidOption`]
     /// otherwise, at `open`).
+    ///
+    /// In a browser, where the upgrade makes the whole connection (there is
+    /// no connection below the WebSocket), it bounds the whole opening:
+    /// DNS, TCP, TLS and the upgrade.
     pub fn upgrade_timeout(mut self, timeout: Duration) -> Options {
         self.upgrade_timeout = timeout;
         self
@@ -240,13 +324,18 @@ impl Options {
     /// How long to wait for the server's close frame after sending ours
     /// (default 5 s); then the socket is dropped. Longer than zero and at
     /// most 24 days ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    ///
+    /// In a browser the messages the server sends in that time are dropped
+    /// by the browser, which delivers nothing once the page has closed.
     pub fn closing_timeout(mut self, timeout: Duration) -> Options {
         self.closing_timeout = timeout;
         self
     }
 
     /// Trusts one more root certificate (DER), beside the webpki roots, for
-    /// `wss://`. Native only: browsers use their own trust store, and
+    /// `wss://`.
+    ///
+    /// Native only: browsers use their own trust store, and
     /// [`Connection::open`](crate::Connection::open) refuses this option
     /// there with [`ErrorKind::Unsupported`].
     pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Options {
@@ -258,10 +347,12 @@ impl Options {
     /// (default 4 KiB, which keeps an idle connection small; the socket itself
     /// is read up to 64 KiB at a time whatever this is). Raise it (e.g. to
     /// 128 KiB) for bulk transfers of large messages: fewer, larger copies
-    /// (about 10% more throughput on 16 MiB messages here). Native only: a browser reads for
-    /// itself, and [`Connection::open`](crate::Connection::open) refuses this
-    /// option there with [`ErrorKind::Unsupported`]. From 64 bytes to
-    /// 64 MiB ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// (about 10% more throughput on 16 MiB messages here). From 64 bytes
+    /// to 64 MiB ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    ///
+    /// Native only: a browser reads for itself, and
+    /// [`Connection::open`](crate::Connection::open) refuses this option
+    /// there with [`ErrorKind::Unsupported`].
     pub fn read_buffer_size(mut self, bytes: usize) -> Options {
         self.read_buffer_size = Some(bytes);
         self
@@ -545,10 +636,12 @@ impl Retry {
 
     /// How long one connect attempt (TCP and TLS) may take (default 10 s).
     /// Longer than zero and at most 24 days ([`ErrorKind::InvalidOption`]
-    /// otherwise, at `open`). Native only: a browser has no connection
-    /// below the WebSocket, so it refuses any other value with
-    /// [`ErrorKind::Unsupported`]; use
-    /// [`Options::upgrade_timeout`] there.
+    /// otherwise, at `open`).
+    ///
+    /// Native only: a browser has no connection below the WebSocket, so
+    /// [`Connection::open`](crate::Connection::open) refuses any value but
+    /// the default there with [`ErrorKind::Unsupported`]; use
+    /// [`Options::upgrade_timeout`], which bounds the whole opening.
     pub fn connect_timeout(mut self, timeout: Duration) -> Retry {
         self.connect_timeout = timeout;
         self
@@ -608,6 +701,10 @@ impl Keepalive {
     /// peer `timeout` to answer, with ping frames. Both must be longer than
     /// zero and at most 24 days ([`ErrorKind::InvalidOption`] otherwise, at
     /// `open`).
+    ///
+    /// A browser cannot send pings: give it a heartbeat message with
+    /// [`Keepalive::heartbeat`], or [`Connection::open`](crate::Connection::open)
+    /// refuses the keepalive there with [`ErrorKind::Unsupported`].
     pub fn new(interval: Duration, timeout: Duration) -> Keepalive {
         Keepalive {
             interval,
@@ -659,15 +756,22 @@ impl fmt::Debug for Keepalive {
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Heartbeat {
-    /// A ping frame; the matching pong measures the round trip. Native only.
+    /// A ping frame; the matching pong measures the round trip (the
+    /// default of [`Keepalive::new`]).
+    ///
+    /// Native only: a browser cannot send pings, and
+    /// [`Connection::open`](crate::Connection::open) refuses it there with
+    /// [`ErrorKind::Unsupported`].
     Ping,
     /// An application message (e.g. text `"ping"`), for browsers and for
-    /// servers that expect an app-level heartbeat.
+    /// servers that expect an app-level heartbeat: the server must answer
+    /// it. The same on both targets; the only keepalive a browser can send.
     Message {
         /// The frame sent as a probe (text or binary).
         frame: Frame,
-        /// Recognises the server's reply, to measure the round trip.
-        is_reply: ReplyMatcher,
+        /// Recognises the server's reply, to measure the round trip (see
+        /// [`ReplyMatcher`]).
+        is_reply: Arc<dyn ReplyMatcher>,
         /// Whether replies are kept out of the event stream.
         hide_replies: bool,
     },
@@ -675,23 +779,12 @@ pub enum Heartbeat {
 
 impl Heartbeat {
     /// A heartbeat message and a matcher for its reply; replies are hidden
-    /// from the event stream.
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    /// from the event stream. The matcher is [`MaybeSendSync`]: `Send +
+    /// Sync` natively, any closure in a browser.
     pub fn message(
         frame: Frame,
-        is_reply: impl Fn(&Frame) -> bool + Send + Sync + 'static,
+        is_reply: impl Fn(&Frame) -> bool + MaybeSendSync + 'static,
     ) -> Heartbeat {
-        Heartbeat::Message {
-            frame,
-            is_reply: Arc::new(is_reply),
-            hide_replies: true,
-        }
-    }
-
-    /// A heartbeat message and a matcher for its reply; replies are hidden
-    /// from the event stream.
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-    pub fn message(frame: Frame, is_reply: impl Fn(&Frame) -> bool + 'static) -> Heartbeat {
         Heartbeat::Message {
             frame,
             is_reply: Arc::new(is_reply),
@@ -704,7 +797,7 @@ impl Heartbeat {
         let expected = frame.clone();
         Heartbeat::Message {
             frame,
-            is_reply: Arc::new(move |reply| *reply == expected),
+            is_reply: Arc::new(move |reply: &Frame| *reply == expected),
             hide_replies: true,
         }
     }
@@ -740,6 +833,18 @@ mod tests {
 
     fn retry(retry: Retry) -> Options {
         Options::default().retry(retry)
+    }
+
+    /// The closures an `Options` keeps are `Send + Sync` natively, so the
+    /// connection's task may run on any thread.
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[test]
+    fn options_are_send_and_sync_natively() {
+        fn send_sync<T: Send + Sync + ?Sized>() {}
+        send_sync::<Options>();
+        send_sync::<Heartbeat>();
+        send_sync::<dyn ReplyMatcher>();
+        send_sync::<dyn UpgradeProvider>();
     }
 
     #[test]

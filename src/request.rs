@@ -38,6 +38,13 @@ const HANDSHAKE_HEADERS: &[&str] = &[
 /// [`Connection::ws_upgrade_with`](crate::Connection::ws_upgrade_with) fail
 /// with [`ErrorKind::InvalidHeader`].
 ///
+/// Browser: a browser cannot send custom headers, only subprotocols, so an
+/// upgrade with any header (other than `sec-websocket-protocol`, read as
+/// subprotocols) is refused by `ws_upgrade_with` with
+/// [`ErrorKind::Unsupported`]; a subprotocol offered twice is refused with
+/// [`ErrorKind::InvalidHeader`]. Put a token in the path's query or in a
+/// first message instead.
+///
 /// Its `Debug` output hides secrets: the query of the path becomes `?…`,
 /// and header values are shown only for a few harmless headers
 /// (`sec-websocket-protocol`, `user-agent`, `origin`, `accept-language`,
@@ -62,12 +69,18 @@ impl Upgrade {
     }
 
     /// Adds a header to the upgrade request.
+    ///
+    /// Browser: refused when the upgrade is made
+    /// ([`ErrorKind::Unsupported`]): a browser cannot send custom headers.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Upgrade {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// Adds headers to the upgrade request.
+    ///
+    /// Browser: refused when the upgrade is made
+    /// ([`ErrorKind::Unsupported`]): a browser cannot send custom headers.
     pub fn headers<I, K, V>(mut self, headers: I) -> Upgrade
     where
         I: IntoIterator<Item = (K, V)>,
@@ -79,7 +92,9 @@ impl Upgrade {
         self
     }
 
-    /// Offers a subprotocol (`sec-websocket-protocol`), in order of preference.
+    /// Offers a subprotocol (`sec-websocket-protocol`), in order of
+    /// preference. The same on both targets: the one way to pass a value in
+    /// a browser's upgrade request (which refuses offering one twice).
     pub fn protocol(mut self, protocol: impl Into<String>) -> Upgrade {
         self.protocols.push(protocol.into());
         self

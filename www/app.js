@@ -17,6 +17,10 @@ const name = (id) => WsTether.streamName(id);
 let upgradePath = "/";
 let autoUpgrade = true; // as chosen when connecting
 let upgradePending = false; // an upgrade is on its way (ours, or the automatic one)
+// The connection went down and will come back: the next "up" is a reconnect.
+// (Not `event.attempt > 1`: attempt counts dial attempts since open, so it is
+// also above 1 when the first attempts failed and nothing was ever up.)
+let wasDown = false;
 let countdown = null; // { attempt, at } while a reconnect is scheduled
 const started = performance.now();
 
@@ -109,8 +113,10 @@ function onEvent(event) {
     case "up":
       countdown = null;
       $("attempt").textContent = String(event.attempt);
-      log("up", `attempt ${event.attempt}${event.attempt > 1 ? " (reconnected)" : ""}`);
-      upgradePending ||= event.attempt > 1 && autoUpgrade;
+      log("up", `attempt ${event.attempt}${wasDown ? " (reconnected)" : ""}`);
+      // After a reconnect, auto-upgrade re-runs the last upgrade by itself.
+      upgradePending ||= wasDown && autoUpgrade;
+      wasDown = false;
       setState("up", upgradePending ? "up, upgrading…" : "up, not upgraded");
       break;
     case "upgraded":
@@ -141,6 +147,7 @@ function onEvent(event) {
       log("down", `${event.reason}${unsent}; ${next}`);
       stream = null;
       upgradePending = false;
+      wasDown = event.willReconnect;
       $("stream").textContent = "—";
       if (event.willReconnect) {
         setState("down");
@@ -182,6 +189,7 @@ function connect() {
   upgradePath = url.pathname + url.search;
   const base = `${url.protocol}//${url.host}`;
   autoUpgrade = $("auto-upgrade").checked;
+  wasDown = false;
   try {
     tether = WsTether.open(base, {
       retry: RETRY,

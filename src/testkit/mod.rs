@@ -86,7 +86,7 @@ mod server;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use server::Core;
+use server::ServerCore;
 
 /// An upgrade request seen by the [`TestServer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl RecordedRequest {
 
 /// Stops the server when the last handle is dropped.
 struct Owner {
-    core: Arc<Core>,
+    core: Arc<ServerCore>,
 }
 
 impl Drop for Owner {
@@ -139,7 +139,7 @@ impl std::fmt::Debug for TestServer {
 }
 
 impl TestServer {
-    fn core(&self) -> &Arc<Core> {
+    fn core(&self) -> &Arc<ServerCore> {
         &self.owner.core
     }
 
@@ -150,7 +150,7 @@ impl TestServer {
 
     /// Starts a server on `addr` (port 0: chosen by the OS).
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<TestServer> {
-        let core = Core::start(addr, None).await?;
+        let core = ServerCore::start(addr, None).await?;
         Ok(TestServer {
             owner: Arc::new(Owner { core }),
         })
@@ -186,7 +186,7 @@ impl TestServer {
             .map_err(|e| invalid(format!("certificate: {e}")))?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let core = Core::start(addr, Some(acceptor)).await?;
+        let core = ServerCore::start(addr, Some(acceptor)).await?;
         Ok(TestServer {
             owner: Arc::new(Owner { core }),
         })

@@ -44,7 +44,7 @@ type Stream = Box<dyn Io>;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A command sent to a live WebSocket connection.
-enum Command {
+enum ControlCommand {
     Close(u16, String),
 }
 
@@ -53,13 +53,13 @@ struct Conn {
     abort: Option<AbortHandle>,
     /// An abort was requested before `abort` was set.
     doomed: bool,
-    commands: mpsc::UnboundedSender<Command>,
-    /// Upgraded and driven by the echo loop (so it obeys [`Command`]s).
+    commands: mpsc::UnboundedSender<ControlCommand>,
+    /// Upgraded and driven by the echo loop (so it obeys [`ControlCommand`]s).
     websocket: bool,
 }
 
 #[derive(Default)]
-struct State {
+struct ServerState {
     requests: Vec<RecordedRequest>,
     pings: Vec<Vec<u8>>,
     client_close_codes: Vec<u16>,
@@ -74,12 +74,12 @@ struct State {
     token: Option<String>,
 }
 
-/// State shared by the handle, the accept loop and every connection task.
-pub(crate) struct Core {
+/// The server's state, shared by the handle, the accept loop and every connection task.
+pub(crate) struct ServerCore {
     addr: SocketAddr,
     /// Set for a TLS server (`wss://`).
     tls: Option<tokio_rustls::TlsAcceptor>,
-    state: Mutex<State>,
+    state: Mutex<ServerState>,
     /// Bumped on every change, so waiters re-check their condition.
     version: watch::Sender<u64>,
 }
@@ -97,17 +97,17 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-impl Core {
+impl ServerCore {
     /// Binds `addr` and starts accepting.
     pub(crate) async fn start(
         addr: SocketAddr,
         tls: Option<tokio_rustls::TlsAcceptor>,
-    ) -> std::io::Result<Arc<Core>> {
+    ) -> std::io::Result<Arc<ServerCore>> {
         let listener = bind(addr)?;
-        let core = Arc::new(Core {
+        let core = Arc::new(ServerCore {
             addr: listener.local_addr()?,
             tls,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(ServerState::default()),
             version: watch::channel(0).0,
         });
         core.spawn_accept(listener);
@@ -122,19 +122,19 @@ impl Core {
         self.tls.is_some()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, ServerState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Applies `f` to the state and wakes every waiter.
-    fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+    fn update<R>(&self, f: impl FnOnce(&mut ServerState) -> R) -> R {
         let r = f(&mut self.lock());
         self.version.send_modify(|v| *v = v.wrapping_add(1));
         r
     }
 
     /// Resolves once `cond` holds (checked after every change, no polling).
-    async fn wait_until(&self, mut cond: impl FnMut(&State) -> bool) {
+    async fn wait_until(&self, mut cond: impl FnMut(&ServerState) -> bool) {
         let mut rx = self.version.subscribe();
         loop {
             if cond(&self.lock()) {
@@ -320,7 +320,11 @@ impl Core {
             st.conns
                 .iter()
                 .filter(|(_, c)| c.websocket)
-                .filter(|(_, c)| c.commands.send(Command::Close(code, reason.into())).is_ok())
+                .filter(|(_, c)| {
+                    c.commands
+                        .send(ControlCommand::Close(code, reason.into()))
+                        .is_ok()
+                })
                 .map(|(id, _)| *id)
                 .collect()
         };
@@ -370,7 +374,7 @@ impl Core {
 
 /// Removes a connection from the live set when its task ends or is aborted.
 struct ConnGuard {
-    core: Arc<Core>,
+    core: Arc<ServerCore>,
     id: u64,
 }
 
@@ -522,7 +526,7 @@ async fn hold(stream: &mut Stream) {
 async fn handle_conn(
     guard: &ConnGuard,
     mut stream: Stream,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: mpsc::UnboundedReceiver<ControlCommand>,
 ) {
     let Ok((head, rest)) = read_head(&mut stream).await else {
         return;
@@ -632,7 +636,7 @@ async fn handle_upgrade(
     mut stream: Stream,
     head: Head,
     rest: Vec<u8>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: mpsc::UnboundedReceiver<ControlCommand>,
 ) {
     let core = &guard.core;
     let offered: Vec<String> = head
@@ -819,10 +823,10 @@ fn close_frame(code: u16, reason: &str) -> CloseFrame {
 
 /// The echo loop of an upgraded connection, following `script`.
 async fn run_ws(
-    core: &Core,
+    core: &ServerCore,
     mut ws: WebSocketStream<Stream>,
     script: &Script,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::UnboundedReceiver<ControlCommand>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     // The burst is streamed: each frame is built when there is room for
     // it, and flushed every `BURST_FLUSH_BYTES`, so a burst of 100 frames
@@ -865,7 +869,7 @@ async fn run_ws(
     loop {
         tokio::select! {
             cmd = commands.recv(), if commands_open && closing.is_none() => match cmd {
-                Some(Command::Close(code, reason)) => {
+                Some(ControlCommand::Close(code, reason)) => {
                     ws.close(Some(close_frame(code, &reason))).await?;
                     closing = Some(Instant::now() + CLOSE_TIMEOUT);
                 }

@@ -27,7 +27,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Weak;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -39,10 +38,9 @@ use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 
 use super::buffered::InFlight;
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
-use crate::core::{Command, Outgoing, Seq, WireFrame};
+use crate::core::{Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, CloseFrame, Frame};
-use crate::mailbox::Shared;
 use crate::options::Options;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
@@ -123,9 +121,9 @@ impl Transport for BrowserTransport {
             message: options.message_limit(),
             unread: options.event_queue_bytes,
         };
-        match Link::open(&url, &upgrade.protocols, limits) {
-            Ok(link) => Box::pin(Opening {
-                link: Some(link),
+        match JsWebSocket::open(&url, &upgrade.protocols, limits) {
+            Ok(socket) => Box::pin(Opening {
+                socket: Some(socket),
                 url,
             }),
             Err(error) => Box::pin(std::future::ready(Err(UpgradeFailure::from(error)))),
@@ -149,7 +147,7 @@ struct Limits {
 }
 
 /// What the callbacks saw, waiting for the driver.
-struct State {
+struct SocketState {
     opened: bool,
     /// An `error` event arrived (before `close`, which always follows).
     errored: bool,
@@ -162,9 +160,9 @@ struct State {
     waker: Option<Waker>,
 }
 
-impl State {
-    fn new(limits: Limits) -> State {
-        State {
+impl SocketState {
+    fn new(limits: Limits) -> SocketState {
+        SocketState {
             opened: false,
             errored: false,
             incoming: VecDeque::new(),
@@ -224,8 +222,8 @@ impl State {
     }
 }
 
-impl State {
-    fn wake(state: &RefCell<State>) {
+impl SocketState {
+    fn wake(state: &RefCell<SocketState>) {
         // Take the waker out before waking, so no borrow is held meanwhile.
         let waker = state.borrow_mut().waker.take();
         if let Some(waker) = waker {
@@ -243,17 +241,17 @@ impl State {
 
 /// A `WebSocket` and its callbacks; dropping it clears every handler and
 /// closes the socket if it is still connecting or open.
-struct Link {
+struct JsWebSocket {
     ws: WebSocket,
-    state: Rc<RefCell<State>>,
+    state: Rc<RefCell<SocketState>>,
     _on_open: Closure<dyn FnMut(Event)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(Event)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
 
-impl Link {
-    fn open(url: &str, protocols: &[String], limits: Limits) -> Result<Link, Error> {
+impl JsWebSocket {
+    fn open(url: &str, protocols: &[String], limits: Limits) -> Result<JsWebSocket, Error> {
         let created = if protocols.is_empty() {
             WebSocket::new(url)
         } else {
@@ -271,13 +269,13 @@ impl Link {
             )
         })?;
         ws.set_binary_type(BinaryType::Arraybuffer);
-        let state = Rc::new(RefCell::new(State::new(limits)));
+        let state = Rc::new(RefCell::new(SocketState::new(limits)));
 
         let on_open = {
             let state = state.clone();
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
                 state.borrow_mut().opened = true;
-                State::wake(&state);
+                SocketState::wake(&state);
             })
         };
         let on_message = {
@@ -298,14 +296,14 @@ impl Link {
                 if let Some((_, reason)) = broken {
                     let _ = ws.close_with_code_and_reason(1000, reason);
                 }
-                State::wake(&state);
+                SocketState::wake(&state);
             })
         };
         let on_error = {
             let state = state.clone();
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
                 state.borrow_mut().errored = true;
-                State::wake(&state);
+                SocketState::wake(&state);
             })
         };
         let on_close = {
@@ -315,14 +313,14 @@ impl Link {
                     code: event.code(),
                     reason: event.reason(),
                 });
-                State::wake(&state);
+                SocketState::wake(&state);
             })
         };
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        Ok(Link {
+        Ok(JsWebSocket {
             ws,
             state,
             _on_open: on_open,
@@ -333,7 +331,7 @@ impl Link {
     }
 }
 
-impl Drop for Link {
+impl Drop for JsWebSocket {
     fn drop(&mut self) {
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
@@ -359,7 +357,7 @@ fn js_message(value: &JsValue) -> String {
 /// The upgrade in progress: resolves on `open`, or fails on `error` or
 /// `close` before it.
 struct Opening {
-    link: Option<Link>,
+    socket: Option<JsWebSocket>,
     url: String,
 }
 
@@ -368,14 +366,14 @@ impl Future for Opening {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(link) = &this.link else {
+        let Some(socket) = &this.socket else {
             return Poll::Ready(Err(UpgradeFailure::from(Error::new(
                 ErrorKind::Upgrade,
                 "the upgrade was polled after it finished",
             ))));
         };
         let failed = {
-            let mut state = link.state.borrow_mut();
+            let mut state = socket.state.borrow_mut();
             if state.opened {
                 None
             } else if state.errored || state.closed.is_some() {
@@ -385,7 +383,7 @@ impl Future for Opening {
                 return Poll::Pending;
             }
         };
-        let Some(link) = this.link.take() else {
+        let Some(socket) = this.socket.take() else {
             return Poll::Pending;
         };
         if let Some(code) = failed {
@@ -400,11 +398,14 @@ impl Future for Opening {
                 ),
             ))));
         }
-        let protocol = Some(link.ws.protocol()).filter(|p| !p.is_empty());
+        let protocol = Some(socket.ws.protocol()).filter(|p| !p.is_empty());
         let mut headers = HeaderMap::new();
         for (name, value) in [
-            (http::header::SEC_WEBSOCKET_PROTOCOL, link.ws.protocol()),
-            (http::header::SEC_WEBSOCKET_EXTENSIONS, link.ws.extensions()),
+            (http::header::SEC_WEBSOCKET_PROTOCOL, socket.ws.protocol()),
+            (
+                http::header::SEC_WEBSOCKET_EXTENSIONS,
+                socket.ws.extensions(),
+            ),
         ] {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 if !value.is_empty() {
@@ -414,7 +415,7 @@ impl Future for Opening {
         }
         Poll::Ready(Ok(Upgraded {
             socket: BrowserSocket {
-                link,
+                socket,
                 in_flight: InFlight::default(),
                 drain_timer: None,
                 end_reported: false,
@@ -428,7 +429,7 @@ impl Future for Opening {
 
 /// An open browser Websocket.
 pub(crate) struct BrowserSocket {
-    link: Link,
+    socket: JsWebSocket,
     in_flight: InFlight,
     /// Re-polls a full buffer.
     drain_timer: Option<TimeoutFuture>,
@@ -441,13 +442,13 @@ pub(crate) struct BrowserSocket {
 
 impl BrowserSocket {
     fn buffered(&self) -> u32 {
-        self.link.ws.buffered_amount()
+        self.socket.ws.buffered_amount()
     }
 }
 
 impl Socket for BrowserSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
-        let mut state = self.link.state.borrow_mut();
+        let mut state = self.socket.state.borrow_mut();
         if let Some(frame) = state.incoming.pop_front() {
             state.incoming_bytes -= frame.len();
             return Poll::Ready(Some(Ok(frame)));
@@ -482,11 +483,11 @@ impl Socket for BrowserSocket {
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         {
-            let mut state = self.link.state.borrow_mut();
+            let mut state = self.socket.state.borrow_mut();
             if self.send_budget > 0 && state.closed.is_none() {
                 return Poll::Ready(Ok(()));
             }
-            if state.closed.is_some() || self.link.ws.ready_state() != WebSocket::OPEN {
+            if state.closed.is_some() || self.socket.ws.ready_state() != WebSocket::OPEN {
                 // Closing: what is queued stays queued; the close event
                 // (which wakes us) ends the socket and it comes back unsent.
                 state.register(cx);
@@ -514,7 +515,7 @@ impl Socket for BrowserSocket {
     fn start_send(&mut self, out: &Outgoing) -> Result<(), Error> {
         let size = u32::try_from(out.frame.len()).unwrap_or(u32::MAX).max(1);
         self.send_budget = self.send_budget.saturating_sub(size);
-        let ws = &self.link.ws;
+        let ws = &self.socket.ws;
         let sent = match &out.frame {
             WireFrame::Text(text) => match std::str::from_utf8(text) {
                 Ok(text) => ws.send_with_str(text),
@@ -572,69 +573,6 @@ impl Socket for BrowserSocket {
             1009 => "message too big",
             _ => "",
         };
-        let _ = self.link.ws.close_with_code_and_reason(1000, reason);
-    }
-}
-
-/// Probes the connection when the page becomes visible again or the
-/// browser comes back online (where a dead connection is most likely and
-/// the keepalive interval would find it late). Dropping it removes the
-/// listeners; it holds the connection only weakly.
-pub(crate) struct ProbeHooks {
-    window: web_sys::Window,
-    document: Option<web_sys::Document>,
-    on_visibility: Closure<dyn FnMut(Event)>,
-    on_online: Closure<dyn FnMut(Event)>,
-}
-
-/// Installs the [`ProbeHooks`] of a connection (none outside a window, e.g.
-/// in a worker).
-pub(crate) fn probe_hooks(shared: Weak<Shared>) -> Option<ProbeHooks> {
-    let window = web_sys::window()?;
-    let document = window.document();
-    let probe = move || {
-        if let Some(shared) = shared.upgrade() {
-            shared.push_control(Command::Probe);
-        }
-    };
-    let on_visibility = {
-        let probe = probe.clone();
-        let document = document.clone();
-        Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-            let visible = document
-                .as_ref()
-                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
-            if visible {
-                probe();
-            }
-        })
-    };
-    let on_online = Closure::<dyn FnMut(Event)>::new(move |_: Event| probe());
-    if let Some(document) = &document {
-        let _ = document.add_event_listener_with_callback(
-            "visibilitychange",
-            on_visibility.as_ref().unchecked_ref(),
-        );
-    }
-    let _ = window.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
-    Some(ProbeHooks {
-        window,
-        document,
-        on_visibility,
-        on_online,
-    })
-}
-
-impl Drop for ProbeHooks {
-    fn drop(&mut self) {
-        if let Some(document) = &self.document {
-            let _ = document.remove_event_listener_with_callback(
-                "visibilitychange",
-                self.on_visibility.as_ref().unchecked_ref(),
-            );
-        }
-        let _ = self
-            .window
-            .remove_event_listener_with_callback("online", self.on_online.as_ref().unchecked_ref());
+        let _ = self.socket.ws.close_with_code_and_reason(1000, reason);
     }
 }

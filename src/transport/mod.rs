@@ -22,7 +22,7 @@ mod buffered;
 cfg_if::cfg_if! {
     if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
         mod browser;
-        pub(crate) use browser::{probe_hooks, BrowserTransport as Platform};
+        pub(crate) use browser::BrowserTransport as Platform;
     } else {
         mod coalesce;
         mod native;

@@ -162,6 +162,14 @@ try {
       };
       const bad = kindOf(() => WsTether.open(wsUrl, { retry: { jitter: 2 } }));
       const typo = kindOf(() => WsTether.open(wsUrl, { autoUpgrad: true }));
+      // What a browser cannot honour is refused, never ignored.
+      const unsupported = [
+        { silencePings: false },
+        { readBufferSize: 1 << 16 },
+        { rootCertificates: [new Uint8Array([1, 2, 3])] },
+        { retry: { connectTimeoutMs: 1000 } },
+      ].map((options) => kindOf(() => WsTether.open(wsUrl, options)));
+      const badSize = kindOf(() => WsTether.open(wsUrl, { sendQueueBytes: 0 }));
       const tether = WsTether.open(wsUrl, { retry: false });
       const stream = tether.upgrade("/", null);
       const badClose = kindOf(() => tether.close(stream, 1001));
@@ -177,11 +185,13 @@ try {
       const named = /^#\d+\.1$/.test(WsTether.streamName(stream)) ? "#N.1" : WsTether.streamName(stream);
       const badName = kindOf(() => WsTether.streamName(1.5));
       tether.free();
-      return { bad, typo, badClose, seen: seen.join(" "), stale, named, badName };
+      return { bad, typo, unsupported: unsupported.join(" "), badSize, badClose, seen: seen.join(" "), stale, named, badName };
     }, new URL(await page.inputValue("#url")).origin), "the in-page facade check");
     const expected = {
       bad: "WsTetherError/InvalidOption",
       typo: "WsTetherError/InvalidOption",
+      unsupported: Array(4).fill("WsTetherError/Unsupported").join(" "),
+      badSize: "WsTetherError/InvalidOption",
       badClose: "WsTetherError/InvalidCloseCode",
       seen: "up upgraded frame:binary bytes:1,2,3 frame:text frame:close down shutdown:false",
       stale: "WsTetherError/Closed",
