@@ -133,8 +133,8 @@ pub use frame::{
 };
 pub use options::{Heartbeat, Keepalive, Options, Retry, MAX_MESSAGE_SIZE_CEILING};
 pub use request::Upgrade;
-pub use transport::proxy::Proxy;
 pub use stats::Stats;
+pub use transport::proxy::Proxy;
 
 // The README's examples compile as doctests.
 #[cfg(doctest)]

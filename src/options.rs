@@ -1284,7 +1284,10 @@ mod tests {
         for (options, why) in [
             (Options::default().proxy(proxy), "proxy"),
             (Options::default().no_proxy(), "proxy"),
-            (Options::default().tls_native_roots(true), "tls_native_roots"),
+            (
+                Options::default().tls_native_roots(true),
+                "tls_native_roots",
+            ),
         ] {
             let err = browser_unsupported(&options.keepalive(None)).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Unsupported);

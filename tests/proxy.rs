@@ -188,7 +188,10 @@ impl Daemon {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start the {:?} proxy ({e}): run .ci/setup", self.kind)
+                panic!(
+                    "cannot start the {:?} proxy ({e}): run .ci/setup",
+                    self.kind
+                )
             });
         self.child = Some(child);
         // Ready once it accepts connections (the probe is not a CONNECT).
@@ -201,7 +204,11 @@ impl Daemon {
                     self.log()
                 );
             }
-            assert!(Instant::now() < deadline, "the {:?} proxy did not start", self.kind);
+            assert!(
+                Instant::now() < deadline,
+                "the {:?} proxy did not start",
+                self.kind
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -398,7 +405,8 @@ async fn an_http_proxy_with_basic_auth() {
         conn.shutdown();
 
         let anonymous = Proxy::http(&format!("http://127.0.0.1:{}", daemon.port)).unwrap();
-        let (conn, mut events) = Connection::open(&server.url(""), options.proxy(anonymous)).unwrap();
+        let (conn, mut events) =
+            Connection::open(&server.url(""), options.proxy(anonymous)).unwrap();
         conn.ws_upgrade("/").unwrap();
         let Event::Error { error, .. } = next(&mut events).await else {
             panic!("a proxy error first")
@@ -439,7 +447,10 @@ async fn a_wrong_password_is_a_typed_error_without_hammering() {
     let status = first.proxy_status().map(|s| s.as_u16());
     assert_eq!(status, Some(401), "{first}");
     let shown = format!("{first} {first:?}");
-    assert!(!shown.contains("hunter2") && !shown.contains(USER), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains(USER),
+        "{shown}"
+    );
     assert!(shown.contains("401") && shown.contains(&format!("127.0.0.1:{}", daemon.port)));
     // Attempts at 0, ~0.1, ~0.3, ~0.7, ~1.5 s (jitter ±50%): at most 6.
     let attempts = daemon.tunnels_to(port);
@@ -461,7 +472,10 @@ async fn a_wrong_password_is_a_typed_error_without_hammering() {
     assert_eq!(error.kind(), ErrorKind::Proxy, "{error}");
     assert_eq!(error.proxy_status(), None);
     let shown = format!("{error} {error:?}");
-    assert!(!shown.contains("hunter2") && !shown.contains(USER), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains(USER),
+        "{shown}"
+    );
 }
 
 /// tinyproxy allows CONNECT to its `ConnectPort`s only: another port is
@@ -478,7 +492,10 @@ async fn the_proxy_refuses_the_target() {
     };
     assert_eq!(error.kind(), ErrorKind::Proxy, "{error}");
     assert_eq!(error.proxy_status().map(|s| s.as_u16()), Some(403));
-    assert!(matches!(next(&mut events).await, Event::Reconnecting { .. }));
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Reconnecting { .. }
+    ));
     daemon.wait_for_tunnels(server.addr().port(), 1);
     assert!(server.requests().is_empty());
 }
@@ -571,7 +588,10 @@ fn run_child(secure: bool, host: &str, vars: &[(&str, String)]) -> u16 {
     let mut command = Command::new(exe);
     command
         .args(["--exact", "env_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, format!("{}:{host}", if secure { "wss" } else { "ws" }))
+        .env(
+            CHILD_ENV,
+            format!("{}:{host}", if secure { "wss" } else { "ws" }),
+        )
         .stdin(Stdio::null());
     for var in PROXY_VARS {
         command.env_remove(var);
@@ -675,7 +695,10 @@ async fn url_userinfo_is_sent_as_basic_auth() {
     conn.ws_upgrade_with(wstether::Upgrade::new("/").header("authorization", "Bearer t"))
         .unwrap();
     until(&mut events, common::is_upgraded).await;
-    assert_eq!(server.requests()[1].header("authorization"), Some("Bearer t"));
+    assert_eq!(
+        server.requests()[1].header("authorization"),
+        Some("Bearer t")
+    );
 }
 
 /// The operating system's store, beside the bundled and added roots.

@@ -109,8 +109,9 @@ async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
     credentials: Option<&Credentials>,
     proxy: &str,
 ) -> Result<(), Error> {
-    let io_error =
-        |e: io::Error| Error::new(ErrorKind::Proxy, format!("CONNECT through {proxy}")).with_source(e);
+    let io_error = |e: io::Error| {
+        Error::new(ErrorKind::Proxy, format!("CONNECT through {proxy}")).with_source(e)
+    };
     io.write_all(&connect_request(host, port, credentials))
         .await
         .map_err(io_error)?;
