@@ -39,7 +39,8 @@ pub enum ErrorKind {
     InvalidOption,
     /// This target cannot do what was asked. Never silently ignored.
     /// **Browser:** ping and pong frames, a ping keepalive, custom upgrade
-    /// headers, extra root certificates and `read_buffer_size`; natively,
+    /// headers, extra root certificates, `read_buffer_size`, a proxy
+    /// choice (`Options::proxy`, `no_proxy`) and `tls_native_roots`; natively,
     /// nothing is refused this way today.
     Unsupported,
     /// The send queue is full; the frames come back with the error. The
