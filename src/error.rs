@@ -43,7 +43,8 @@ pub enum ErrorKind {
     /// This target cannot do what was asked. Never silently ignored.
     /// **Browser:** ping and pong frames, a ping keepalive, custom upgrade
     /// headers, extra root certificates, `read_buffer_size`, a
-    /// `connect_timeout` other than the default and `silence_pings(false)`;
+    /// `connect_timeout` other than the default, `silence_pings(false)`, a
+    /// proxy choice (`Options::proxy`, `no_proxy`) and `tls_native_roots`;
     /// natively, nothing is refused this way today.
     Unsupported,
     /// The send queue is full; the frames come back with the error. The
@@ -108,6 +109,18 @@ pub enum ErrorKind {
     Io,
     /// The retry policy gave up. The same on both targets.
     RetriesExhausted,
+    /// A proxy (see [`Proxy`](crate::Proxy)) could not be reached, refused
+    /// the tunnel, or answered wrongly: a CONNECT answered with something
+    /// other than 2xx (its status is in [`Error::proxy_status`]: 407 for
+    /// missing or wrong credentials, 403 for a target the proxy does not
+    /// allow, 502 when the proxy could not reach the target...), a SOCKS5
+    /// proxy that refused the credentials or the connection, or a proxy
+    /// environment variable that is not a proxy URL. Like
+    /// [`ErrorKind::Connect`], it is followed by a retry with the retry
+    /// policy's backoff. The message never shows credentials.
+    /// **Browser:** never; a browser uses the system's proxy settings and
+    /// does not tell scripts about them.
+    Proxy,
 }
 
 impl ErrorKind {
@@ -133,6 +146,7 @@ impl ErrorKind {
             ErrorKind::MessageTooBig => "message too big",
             ErrorKind::Io => "I/O error",
             ErrorKind::RetriesExhausted => "retries exhausted",
+            ErrorKind::Proxy => "proxy error",
         }
     }
 }
@@ -149,6 +163,7 @@ struct Inner {
     message: String,
     source: Option<Source>,
     unsent: Vec<Frame>,
+    proxy_status: Option<http::StatusCode>,
 }
 
 impl Error {
@@ -159,6 +174,7 @@ impl Error {
                 message: message.into(),
                 source: None,
                 unsent: Vec::new(),
+                proxy_status: None,
             }),
         }
     }
@@ -174,6 +190,22 @@ impl Error {
     pub(crate) fn with_unsent(mut self, frames: Vec<Frame>) -> Error {
         self.inner.unsent = frames;
         self
+    }
+
+    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    pub(crate) fn with_proxy_status(mut self, status: http::StatusCode) -> Error {
+        self.inner.proxy_status = Some(status);
+        self
+    }
+
+    /// The status a proxy answered a CONNECT with, for an
+    /// [`ErrorKind::Proxy`] error from an HTTP proxy that refused the
+    /// tunnel (`407 Proxy Authentication Required`, `403 Forbidden`,
+    /// `502 Bad Gateway`...). `None` for every other error, including a
+    /// SOCKS5 refusal (its reply code is in the message) and a proxy that
+    /// could not be reached.
+    pub fn proxy_status(&self) -> Option<http::StatusCode> {
+        self.inner.proxy_status
     }
 
     /// What went wrong.
@@ -220,6 +252,9 @@ impl fmt::Debug for Error {
         }
         if !self.inner.unsent.is_empty() {
             d.field("unsent", &self.inner.unsent.len());
+        }
+        if let Some(status) = self.inner.proxy_status {
+            d.field("proxy_status", &status.as_u16());
         }
         d.finish()
     }

@@ -138,6 +138,7 @@ pub use options::{
 };
 pub use request::Upgrade;
 pub use stats::Stats;
+pub use transport::proxy::Proxy;
 
 // The README's examples compile as doctests.
 #[cfg(doctest)]

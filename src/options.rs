@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::request::Upgrade;
+use crate::transport::proxy::Proxy;
 
 /// The bound on the closures a connection keeps ([`Options::auto_upgrade_with`]'s
 /// provider, [`Heartbeat::message`]'s matcher): `Send + Sync` natively, so
@@ -127,6 +128,10 @@ pub struct Options {
     #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
     pub(crate) root_certificates: Vec<Vec<u8>>,
     pub(crate) read_buffer_size: Option<usize>,
+    /// `None`: [`Options::no_proxy`].
+    pub(crate) proxy: Option<Proxy>,
+    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    pub(crate) tls_native_roots: bool,
 }
 
 #[derive(Clone)]
@@ -154,6 +159,8 @@ impl Default for Options {
             closing_timeout: Duration::from_secs(5),
             root_certificates: Vec::new(),
             read_buffer_size: None,
+            proxy: Some(Proxy::from_env()),
+            tls_native_roots: false,
         }
     }
 }
@@ -358,6 +365,44 @@ impl Options {
         self
     }
 
+    /// The proxy to connect through (default: [`Proxy::from_env`], the
+    /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` variables read at
+    /// each dial). The proxy handshake (HTTP CONNECT or SOCKS5) is made
+    /// again on every reconnect. A proxy that fails is an
+    /// [`ErrorKind::Proxy`] (with the proxy's status in
+    /// [`Error::proxy_status`] for an HTTP proxy), retried with the retry
+    /// policy's backoff. **Browser:** only the default is accepted; any
+    /// other proxy is refused at `open` with [`ErrorKind::Unsupported`]: a
+    /// browser uses the system's proxy settings, and scripts cannot choose.
+    pub fn proxy(mut self, proxy: Proxy) -> Options {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Connects directly, without a proxy, whatever the environment says.
+    /// **Browser:** refused at `open` with [`ErrorKind::Unsupported`] (the
+    /// browser's proxy settings cannot be bypassed by a script).
+    pub fn no_proxy(mut self) -> Options {
+        self.proxy = None;
+        self
+    }
+
+    /// Also trusts the operating system's certificate store for `wss://`
+    /// (and `https://` proxies), beside the bundled webpki roots and the
+    /// [added](Options::add_root_certificate_der) ones (default `false`:
+    /// the bundled roots give the same answer on every machine). Turn it on
+    /// behind a TLS-inspecting corporate proxy whose root the
+    /// administrators installed in the system store, as a browser trusts
+    /// it. The store is read once per process (on Linux from the
+    /// `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution's bundle); a store
+    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`].
+    /// **Browser:** a browser always uses its own store; `true` is refused
+    /// at `open` with [`ErrorKind::Unsupported`].
+    pub fn tls_native_roots(mut self, enabled: bool) -> Options {
+        self.tls_native_roots = enabled;
+        self
+    }
+
     /// Checks every option against its bounds: the one place where options
     /// are validated, at `open`. The error names the option and its bound.
     pub(crate) fn validate(&self) -> Result<(), Error> {
@@ -437,6 +482,18 @@ pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
              WebSocket: use Options::upgrade_timeout, which bounds the whole opening",
         );
     }
+    if !options.proxy.as_ref().is_some_and(Proxy::is_from_env) {
+        return unsupported(
+            "a proxy (or no_proxy) cannot be chosen in a browser, which uses the system's proxy \
+             settings (or its own) for every WebSocket",
+        );
+    }
+    if options.tls_native_roots {
+        return unsupported(
+            "tls_native_roots cannot be set in a browser, which always trusts its own \
+             certificate store",
+        );
+    }
     if !options.silence_pings {
         return unsupported(
             "silence_pings(false) cannot be honoured in a browser, which answers pings itself \
@@ -475,6 +532,8 @@ impl fmt::Debug for Options {
             .field("closing_timeout", &self.closing_timeout)
             .field("root_certificates", &self.root_certificates.len())
             .field("read_buffer_size", &self.read_buffer_size)
+            .field("proxy", &self.proxy)
+            .field("tls_native_roots", &self.tls_native_roots)
             .finish()
     }
 }
@@ -1322,5 +1381,27 @@ mod tests {
         for options in accepted {
             browser_unsupported(&options).unwrap();
         }
+    }
+
+    #[test]
+    fn the_browser_refuses_proxy_choices() {
+        let proxy = crate::Proxy::http("http://user:pw@proxy:3128").unwrap();
+        for (options, why) in [
+            (Options::default().proxy(proxy), "proxy"),
+            (Options::default().no_proxy(), "proxy"),
+            (
+                Options::default().tls_native_roots(true),
+                "tls_native_roots",
+            ),
+        ] {
+            let err = browser_unsupported(&options.keepalive(None)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unsupported);
+            assert!(err.to_string().contains(why), "{err}");
+        }
+        let from_env = Options::default()
+            .proxy(crate::Proxy::from_env())
+            .tls_native_roots(false)
+            .keepalive(None);
+        browser_unsupported(&from_env).unwrap();
     }
 }

@@ -18,6 +18,7 @@ use crate::rt::BoxFuture;
 
 #[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
 mod buffered;
+pub(crate) mod proxy;
 
 cfg_if::cfg_if! {
     if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
@@ -26,6 +27,8 @@ cfg_if::cfg_if! {
     } else {
         mod coalesce;
         mod native;
+        mod no_proxy;
+        mod tunnel;
         pub(crate) use native::NativeTransport as Platform;
     }
 }
@@ -102,6 +105,20 @@ impl Target {
             Some(query) => format!("{}?{query}", self.url.path()),
             None => self.url.path().to_owned(),
         }
+    }
+
+    /// `Authorization: Basic …` from the URL's userinfo
+    /// (`wss://user:password@host/`, percent-decoded), as Python's
+    /// `websockets` sends it; `None` without userinfo.
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    pub(crate) fn basic_auth(&self) -> Option<http::HeaderValue> {
+        if self.url.username().is_empty() && self.url.password().is_none() {
+            return None;
+        }
+        let credentials = proxy::credentials(self.url.username(), self.url.password());
+        let mut value = http::HeaderValue::from_str(&credentials.basic()).ok()?;
+        value.set_sensitive(true);
+        Some(value)
     }
 
     /// `scheme://authority` + the upgrade's path and query.

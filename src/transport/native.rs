@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -20,6 +20,8 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::coalesce::Coalesce;
+use super::proxy;
+use super::tunnel::{self, Tunnel};
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
 use crate::core::{Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
@@ -61,8 +63,13 @@ impl Transport for NativeTransport {
             ));
         }
         for der in &options.root_certificates {
-            tls_config(std::slice::from_ref(der)).map_err(|e| {
+            tls_config(std::slice::from_ref(der), false).map_err(|e| {
                 Error::new(ErrorKind::InvalidOption, "root certificate").with_source(e)
+            })?;
+        }
+        if options.tls_native_roots {
+            native_roots().map_err(|why| {
+                Error::new(ErrorKind::InvalidOption, format!("tls_native_roots: {why}"))
             })?;
         }
         Ok(())
@@ -79,28 +86,32 @@ impl Transport for NativeTransport {
     fn dial(target: &Target, options: &Options) -> BoxFuture<Result<Self::Dialed, Error>> {
         let target = target.clone();
         let roots = options.root_certificates.clone();
+        let native_roots = options.tls_native_roots;
+        // Read now, at every dial: the environment may have changed.
+        let route = proxy::route(options.proxy.as_ref(), target.secure, &target.host);
         Box::pin(async move {
+            let tls = || {
+                tls_config(&roots, native_roots)
+                    .map(Arc::new)
+                    .map_err(|e| Error::new(ErrorKind::Tls, "TLS configuration").with_source(e))
+            };
             let address = format!("{}:{}", bracket_ipv6(&target.host), target.port);
-            let tcp = TcpStream::connect((target.host.as_str(), target.port))
-                .await
-                .map_err(|e| Error::new(ErrorKind::Connect, address.clone()).with_source(e))?;
-            // Small frames should leave at once; wstether batches writes itself.
-            tcp.set_nodelay(true)
-                .map_err(|e| Error::new(ErrorKind::Connect, address.clone()).with_source(e))?;
+            let tunnel = match route? {
+                Some(server) => tunnel::open(&server, &target.host, target.port, tls).await?,
+                None => Tunnel::Tcp(tcp(&target.host, target.port, &address).await?),
+            };
             let written = Arc::new(AtomicU64::new(0));
             if !target.secure {
-                let io = Box::new(Coalesce::new(tcp, written.clone()));
+                let io = Box::new(Coalesce::new(tunnel, written.clone()));
                 return Ok(Dialed { io, written });
             }
-            let config = tls_config(&roots)
-                .map_err(|e| Error::new(ErrorKind::Tls, "TLS configuration").with_source(e))?;
             let name =
                 rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
                     Error::new(ErrorKind::Tls, format!("server name {:?}", target.host))
                         .with_source(e)
                 })?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(name, tcp)
+            let tls = tokio_rustls::TlsConnector::from(tls()?)
+                .connect(name, tunnel)
                 .await
                 .map_err(|e| {
                     Error::new(ErrorKind::Tls, format!("handshake with {address}")).with_source(e)
@@ -117,6 +128,7 @@ impl Transport for NativeTransport {
         options: &Options,
     ) -> BoxFuture<Result<Upgraded<Self::Socket>, UpgradeFailure>> {
         let url = target.url_for(&upgrade);
+        let basic_auth = target.basic_auth();
         let config = WebSocketConfig::default()
             .read_buffer_size(options.read_buffer_size.unwrap_or(DEFAULT_READ_BUFFER))
             .max_frame_size(Some(options.frame_limit()))
@@ -135,6 +147,12 @@ impl Transport for NativeTransport {
             let headers = request.headers_mut();
             for (name, value) in upgrade.headers {
                 headers.append(name, value);
+            }
+            // The URL's userinfo, unless the upgrade brings its own.
+            if let Some(basic) = basic_auth {
+                if !headers.contains_key(http::header::AUTHORIZATION) {
+                    headers.insert(http::header::AUTHORIZATION, basic);
+                }
             }
             if !upgrade.protocols.is_empty() {
                 let offered =
@@ -207,6 +225,17 @@ impl Transport for NativeTransport {
     }
 }
 
+/// A direct TCP connection to the target.
+async fn tcp(host: &str, port: u16, address: &str) -> Result<TcpStream, Error> {
+    let tcp = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Connect, address.to_owned()).with_source(e))?;
+    // Small frames should leave at once; wstether batches writes itself.
+    tcp.set_nodelay(true)
+        .map_err(|e| Error::new(ErrorKind::Connect, address.to_owned()).with_source(e))?;
+    Ok(tcp)
+}
+
 fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') {
         format!("[{host}]")
@@ -215,9 +244,38 @@ fn bracket_ipv6(host: &str) -> String {
     }
 }
 
-fn tls_config(extra_roots_der: &[Vec<u8>]) -> Result<rustls::ClientConfig, rustls::Error> {
+/// The operating system's certificate store, read once per process
+/// ([`Options::tls_native_roots`]); the error says why it could not be.
+fn native_roots() -> Result<&'static [rustls::pki_types::CertificateDer<'static>], String> {
+    static ROOTS: OnceLock<Result<Vec<rustls::pki_types::CertificateDer<'static>>, String>> =
+        OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            if found.certs.is_empty() {
+                let why: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
+                return Err(format!(
+                    "no certificate found in the operating system's store ({})",
+                    why.join("; ")
+                ));
+            }
+            Ok(found.certs)
+        })
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+fn tls_config(
+    extra_roots_der: &[Vec<u8>],
+    native: bool,
+) -> Result<rustls::ClientConfig, rustls::Error> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if native {
+        let certs = native_roots().map_err(rustls::Error::General)?;
+        // Skips what rustls cannot parse (some stores hold odd certificates).
+        roots.add_parsable_certificates(certs.iter().cloned());
+    }
     for der in extra_roots_der {
         roots.add(rustls::pki_types::CertificateDer::from(der.clone()))?;
     }

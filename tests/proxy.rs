@@ -1,0 +1,711 @@
+//! Proxies, against real proxy servers started by the tests on loopback
+//! (installed by `.ci/setup`): Debian's `tinyproxy` (HTTP CONNECT, with and
+//! without `BasicAuth`), Debian's `dante-server` (`danted`, SOCKS5 without
+//! authentication) and `pproxy` from PyPI in a venv (SOCKS5 with a user
+//! name and password: dante's `username` method checks system accounts,
+//! which a test cannot create). Every test checks that the traffic really
+//! went through the proxy, in the proxy's own log.
+//!
+//! The environment variables are tested in a child process (this binary
+//! re-executed with the environment set), so tests never race on the
+//! process environment.
+#![cfg(feature = "testkit")]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{next, options, until, PATIENCE};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use wstether::testkit::TestServer;
+use wstether::{Connection, ErrorKind, Event, Frame, Options, Proxy};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "s3cret-pw";
+/// [`PASSWORD`] percent-encoded for a URL's userinfo.
+const PASSWORD_IN_URL: &str = "s3cret%2Dpw";
+
+// ----- proxy daemons -----
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// tinyproxy, HTTP CONNECT.
+    Tinyproxy,
+    /// danted, SOCKS5 without authentication.
+    Dante,
+    /// pproxy, SOCKS5 with a user name and password.
+    Pproxy,
+}
+
+/// A proxy daemon in the foreground, in its own process group, killed
+/// (group and all) on drop.
+struct Daemon {
+    kind: Kind,
+    dir: PathBuf,
+    port: u16,
+    auth: bool,
+    child: Option<Child>,
+}
+
+/// A port free now on 127.0.0.1 (bound, then released for the daemon).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "wstether-proxy-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// pproxy from the venv `.ci/setup` makes, or from `PATH`.
+fn pproxy() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/proxy-venv/bin/pproxy");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("pproxy")
+    }
+}
+
+impl Daemon {
+    /// tinyproxy; `allowed_port`: the only CONNECT port it allows
+    /// (`Daemon::start` with `None`: any).
+    fn tinyproxy(auth: bool, allowed_port: u16) -> Daemon {
+        Daemon::start(Kind::Tinyproxy, auth, Some(allowed_port))
+    }
+
+    fn dante() -> Daemon {
+        Daemon::start(Kind::Dante, false, None)
+    }
+
+    fn pproxy() -> Daemon {
+        Daemon::start(Kind::Pproxy, true, None)
+    }
+
+    fn start(kind: Kind, auth: bool, allowed_port: Option<u16>) -> Daemon {
+        let dir = temp_dir(&format!("{kind:?}"));
+        let port = free_port();
+        let log = dir.join("proxy.log");
+        let config = match kind {
+            Kind::Tinyproxy => {
+                let mut config = format!(
+                    "Port {port}\nListen 127.0.0.1\nTimeout 600\nLogFile \"{}\"\n\
+                     LogLevel Connect\nMaxClients 100\nAllow 127.0.0.1\n",
+                    log.display()
+                );
+                if let Some(allowed) = allowed_port {
+                    config.push_str(&format!("ConnectPort {allowed}\n"));
+                }
+                if auth {
+                    config.push_str(&format!("BasicAuth {USER} {PASSWORD}\n"));
+                }
+                config
+            }
+            Kind::Dante => {
+                // Only root may switch users (as CI runs).
+                let root = std::fs::metadata("/proc/self")
+                    .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+                    .unwrap_or(false);
+                let users = if root {
+                    "user.privileged: root\nuser.unprivileged: nobody\n"
+                } else {
+                    ""
+                };
+                format!(
+                    "logoutput: {}\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
+                     socksmethod: none\nclientmethod: none\n{users}\
+                     client pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  log: connect error\n}}\n\
+                     socks pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  command: connect\n  \
+                     log: connect error\n}}\n",
+                    log.display()
+                )
+            }
+            Kind::Pproxy => String::new(),
+        };
+        std::fs::write(dir.join("proxy.conf"), config).unwrap();
+        let mut daemon = Daemon {
+            kind,
+            dir,
+            port,
+            auth,
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        use std::os::unix::process::CommandExt;
+        let conf = self.dir.join("proxy.conf");
+        let mut command = match self.kind {
+            Kind::Tinyproxy => {
+                let mut c = Command::new("tinyproxy");
+                c.arg("-d").arg("-c").arg(&conf);
+                c
+            }
+            Kind::Dante => {
+                let mut c = Command::new("danted");
+                c.arg("-f").arg(&conf).args(["-N", "1"]);
+                c
+            }
+            Kind::Pproxy => {
+                let mut c = Command::new(pproxy());
+                c.arg("-l")
+                    .arg(format!(
+                        "socks5://127.0.0.1:{}#{USER}:{PASSWORD}",
+                        self.port
+                    ))
+                    // Otherwise pproxy lets an address that authenticated
+                    // once in without credentials for 30 days.
+                    .args(["--auth", "0", "-v"])
+                    .env("PYTHONUNBUFFERED", "1");
+                c
+            }
+        };
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("stdout.log"))
+            .unwrap();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start the {:?} proxy ({e}): run .ci/setup",
+                    self.kind
+                )
+            });
+        self.child = Some(child);
+        // Ready once it accepts connections (the probe is not a CONNECT).
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "the {:?} proxy exited ({status}): {}",
+                    self.kind,
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the {:?} proxy did not start",
+                self.kind
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the daemon's whole process group (dante forks workers).
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) the daemon's process group.
+    fn signal(&self, signal: &str) {
+        let id = self.child.as_ref().unwrap().id();
+        Command::new("kill")
+            .args([signal, "--", &format!("-{id}")])
+            .status()
+            .unwrap();
+    }
+
+    /// Everything the daemon logged.
+    fn log(&self) -> String {
+        let mut text = String::new();
+        for file in ["proxy.log", "stdout.log"] {
+            text.push_str(&std::fs::read_to_string(self.dir.join(file)).unwrap_or_default());
+        }
+        text
+    }
+
+    /// How many tunnels to `port` the daemon logged.
+    fn tunnels_to(&self, port: u16) -> usize {
+        let log = self.log();
+        log.lines()
+            .filter(|line| match self.kind {
+                Kind::Tinyproxy => {
+                    line.contains("CONNECT ") && line.contains(&format!(":{port} HTTP/"))
+                }
+                Kind::Dante => {
+                    let target = format!(".{port}");
+                    line.contains("tcp/connect [")
+                        && line.split_whitespace().any(|word| word.ends_with(&target))
+                }
+                Kind::Pproxy => line.contains("->") && line.ends_with(&format!(":{port}")),
+            })
+            .count()
+    }
+
+    /// Waits until the daemon logged `n` tunnels to `port` (logs are
+    /// written a little after the fact).
+    fn wait_for_tunnels(&self, port: u16, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.tunnels_to(port) < n {
+            assert!(
+                Instant::now() < deadline,
+                "the {:?} proxy logged {} tunnels to port {port}, not {n}:\n{}",
+                self.kind,
+                self.tunnels_to(port),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The proxy URL, with credentials when the daemon wants them
+    /// (`password` overrides the right one).
+    fn url(&self, scheme: &str, password: Option<&str>) -> String {
+        if self.auth {
+            let password = password.unwrap_or(PASSWORD_IN_URL);
+            format!("{scheme}://{USER}:{password}@127.0.0.1:{}", self.port)
+        } else {
+            format!("{scheme}://127.0.0.1:{}", self.port)
+        }
+    }
+
+    fn proxy(&self) -> Proxy {
+        match self.kind {
+            Kind::Tinyproxy => Proxy::http(&self.url("http", None)).unwrap(),
+            // dante resolves `localhost` itself; pproxy gets an address.
+            Kind::Dante => Proxy::socks5(&self.url("socks5h", None)).unwrap(),
+            Kind::Pproxy => Proxy::socks5(&self.url("socks5", None)).unwrap(),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ----- test servers -----
+
+/// A test CA and a TLS testkit server for `localhost` signed by it.
+async fn tls_server() -> (TestServer, Vec<u8>) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_der = params.self_signed(&ca_key).unwrap().der().to_vec();
+    let issuer = Issuer::new(params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let server = TestServer::start_tls(vec![cert.der().to_vec()], key.serialize_der())
+        .await
+        .unwrap();
+    (server, ca_der)
+}
+
+/// A ws or wss testkit server and the options that trust it.
+async fn server(secure: bool) -> (TestServer, Options) {
+    if secure {
+        let (server, ca) = tls_server().await;
+        (server, options().add_root_certificate_der(ca))
+    } else {
+        (TestServer::start().await.unwrap(), options())
+    }
+}
+
+/// Upgrades, sends a frame and gets its echo back.
+async fn echo(conn: &Connection, events: &mut wstether::Events, text: &str) {
+    let stream = conn.ws_upgrade("/echo").unwrap();
+    until(events, common::is_upgraded).await;
+    conn.ws_send(stream, Frame::text(text)).unwrap();
+    let (frame, _) = until(events, |e| matches!(e, Event::Frame { .. })).await;
+    assert!(matches!(frame, Event::Frame { frame, .. } if frame == Frame::text(text)));
+}
+
+// ----- ws and wss through each proxy -----
+
+async fn through(kind: Kind, secure: bool) {
+    let (server, options) = server(secure).await;
+    let port = server.addr().port();
+    let daemon = match kind {
+        Kind::Tinyproxy => Daemon::tinyproxy(false, port),
+        Kind::Dante => Daemon::dante(),
+        Kind::Pproxy => Daemon::pproxy(),
+    };
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options.proxy(daemon.proxy())).unwrap();
+    echo(&conn, &mut events, "through the proxy").await;
+    daemon.wait_for_tunnels(port, 1);
+    conn.shutdown();
+}
+
+#[tokio::test]
+async fn ws_through_an_http_proxy() {
+    through(Kind::Tinyproxy, false).await;
+}
+
+#[tokio::test]
+async fn wss_through_an_http_proxy() {
+    through(Kind::Tinyproxy, true).await;
+}
+
+#[tokio::test]
+async fn ws_through_a_socks5h_proxy() {
+    through(Kind::Dante, false).await;
+}
+
+#[tokio::test]
+async fn wss_through_a_socks5h_proxy() {
+    through(Kind::Dante, true).await;
+}
+
+#[tokio::test]
+async fn ws_through_a_socks5_proxy_with_a_password() {
+    through(Kind::Pproxy, false).await;
+}
+
+#[tokio::test]
+async fn wss_through_a_socks5_proxy_with_a_password() {
+    through(Kind::Pproxy, true).await;
+}
+
+/// Basic auth: the right password opens the tunnel (ws and wss); without
+/// credentials the proxy answers 407.
+#[tokio::test]
+async fn an_http_proxy_with_basic_auth() {
+    for secure in [false, true] {
+        let (server, options) = server(secure).await;
+        let port = server.addr().port();
+        let daemon = Daemon::tinyproxy(true, port);
+        let (conn, mut events) =
+            Connection::open(&server.url(""), options.clone().proxy(daemon.proxy())).unwrap();
+        echo(&conn, &mut events, "authenticated").await;
+        daemon.wait_for_tunnels(port, 1);
+        conn.shutdown();
+
+        let anonymous = Proxy::http(&format!("http://127.0.0.1:{}", daemon.port)).unwrap();
+        let (conn, mut events) =
+            Connection::open(&server.url(""), options.proxy(anonymous)).unwrap();
+        conn.ws_upgrade("/").unwrap();
+        let Event::Error { error, .. } = next(&mut events).await else {
+            panic!("a proxy error first")
+        };
+        assert_eq!(error.kind(), ErrorKind::Proxy, "{error}");
+        assert_eq!(error.proxy_status().map(|s| s.as_u16()), Some(407));
+        assert_eq!(server.requests().len(), 1, "only the authenticated upgrade");
+    }
+}
+
+// ----- failures -----
+
+/// A wrong password: a typed error with the status, no credentials in it,
+/// and retries spaced by the backoff (the default policy: 100 ms doubling),
+/// not hammering the proxy.
+#[tokio::test]
+async fn a_wrong_password_is_a_typed_error_without_hammering() {
+    let server = TestServer::start().await.unwrap();
+    let port = server.addr().port();
+    let daemon = Daemon::tinyproxy(true, port);
+    let proxy = Proxy::http(&daemon.url("http", Some("wrong-hunter2"))).unwrap();
+    let defaults = Options::default().keepalive(None).proxy(proxy);
+    let (conn, mut events) = Connection::open(&server.url(""), defaults).unwrap();
+    conn.ws_upgrade("/").unwrap();
+    let started = Instant::now();
+    let mut errors = Vec::new();
+    while started.elapsed() < Duration::from_millis(1500) {
+        match tokio::time::timeout(Duration::from_millis(100), events.recv()).await {
+            Ok(Some(Event::Error { error, .. })) => errors.push(error),
+            Ok(Some(Event::Reconnecting { .. })) | Err(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    conn.shutdown();
+    let first = &errors[0];
+    assert_eq!(first.kind(), ErrorKind::Proxy, "{first}");
+    // tinyproxy answers 407 without credentials, 401 to wrong ones.
+    let status = first.proxy_status().map(|s| s.as_u16());
+    assert_eq!(status, Some(401), "{first}");
+    let shown = format!("{first} {first:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains(USER),
+        "{shown}"
+    );
+    assert!(shown.contains("401") && shown.contains(&format!("127.0.0.1:{}", daemon.port)));
+    // Attempts at 0, ~0.1, ~0.3, ~0.7, ~1.5 s (jitter ±50%): at most 6.
+    let attempts = daemon.tunnels_to(port);
+    assert!(
+        (2..=6).contains(&errors.len()) && (2..=6).contains(&attempts),
+        "{} errors and {attempts} CONNECTs in 1.5 s",
+        errors.len()
+    );
+    assert!(server.requests().is_empty());
+
+    // The same at a SOCKS5 proxy: a typed error, no status.
+    let daemon = Daemon::pproxy();
+    let proxy = Proxy::socks5(&daemon.url("socks5", Some("wrong-hunter2"))).unwrap();
+    let (conn, mut events) = Connection::open(&server.url(""), options().proxy(proxy)).unwrap();
+    conn.ws_upgrade("/").unwrap();
+    let Event::Error { error, .. } = next(&mut events).await else {
+        panic!("a proxy error first")
+    };
+    assert_eq!(error.kind(), ErrorKind::Proxy, "{error}");
+    assert_eq!(error.proxy_status(), None);
+    let shown = format!("{error} {error:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains(USER),
+        "{shown}"
+    );
+}
+
+/// tinyproxy allows CONNECT to its `ConnectPort`s only: another port is
+/// answered 403.
+#[tokio::test]
+async fn the_proxy_refuses_the_target() {
+    let server = TestServer::start().await.unwrap();
+    let daemon = Daemon::tinyproxy(false, 1);
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options().proxy(daemon.proxy())).unwrap();
+    conn.ws_upgrade("/").unwrap();
+    let Event::Error { error, .. } = next(&mut events).await else {
+        panic!("a proxy error first")
+    };
+    assert_eq!(error.kind(), ErrorKind::Proxy, "{error}");
+    assert_eq!(error.proxy_status().map(|s| s.as_u16()), Some(403));
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Reconnecting { .. }
+    ));
+    daemon.wait_for_tunnels(server.addr().port(), 1);
+    assert!(server.requests().is_empty());
+}
+
+/// The proxy dies with frames in flight: Down with the frames not written,
+/// then a reconnect through the restarted proxy (a new CONNECT), and the
+/// automatic upgrade.
+#[tokio::test]
+async fn the_proxy_killed_mid_stream_then_a_reconnect_through_it() {
+    let server = TestServer::start().await.unwrap();
+    let port = server.addr().port();
+    let mut daemon = Daemon::tinyproxy(false, port);
+    let options = options()
+        .proxy(daemon.proxy())
+        .auto_upgrade(true)
+        .send_queue_bytes(64 << 20);
+    let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
+    let stream = conn.ws_upgrade("/").unwrap();
+    until(&mut events, common::is_upgraded).await;
+    daemon.wait_for_tunnels(port, 1);
+
+    // Frozen, the proxy reads nothing: the socket buffers fill up (a few
+    // MiB on loopback) and the last frames cannot leave.
+    daemon.signal("-STOP");
+    let big = Frame::binary(vec![7u8; 1 << 20]);
+    for _ in 0..24 {
+        conn.ws_send(stream, big.clone()).unwrap();
+    }
+    let markers: Vec<Frame> = (0..3).map(|i| Frame::text(format!("marker {i}"))).collect();
+    conn.ws_send(stream, markers.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.kill();
+
+    let (down, _) = until(&mut events, common::is_down).await;
+    let Event::Down {
+        unsent,
+        will_reconnect,
+        killed_streams,
+        ..
+    } = down
+    else {
+        unreachable!()
+    };
+    assert!(will_reconnect);
+    assert_eq!(killed_streams, [stream]);
+    assert!(
+        unsent.ends_with(&markers),
+        "the frames not written come back: {} frames",
+        unsent.len()
+    );
+
+    daemon.spawn();
+    let (up, _) = until(&mut events, common::is_up).await;
+    assert!(matches!(up, Event::Up { attempt } if attempt >= 2));
+    let (upgraded, _) = until(&mut events, common::is_upgraded).await;
+    let Event::Upgraded { stream, .. } = upgraded else {
+        unreachable!()
+    };
+    conn.ws_send(stream, Frame::text("again")).unwrap();
+    let (frame, _) = until(&mut events, |e| matches!(e, Event::Frame { .. })).await;
+    assert!(matches!(frame, Event::Frame { frame, .. } if frame == Frame::text("again")));
+    // Both tunnels are in the log (the restarted daemon appends to it).
+    daemon.wait_for_tunnels(port, 2);
+}
+
+// ----- the environment, in a child process -----
+
+/// Tells a re-executed test binary which environment case to run.
+const CHILD_ENV: &str = "WSTETHER_PROXY_CHILD";
+/// What the child prints: the port of its test server.
+const CHILD_PORT: &str = "PROXY-CHILD-PORT:";
+
+const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+];
+
+/// Runs `env_child` in this binary, re-executed with `vars` as the only
+/// proxy variables and the client target `ws`/`wss` at `host`; returns the
+/// port of the child's test server.
+fn run_child(secure: bool, host: &str, vars: &[(&str, String)]) -> u16 {
+    let exe = std::env::current_exe().unwrap();
+    let mut command = Command::new(exe);
+    command
+        .args(["--exact", "env_child", "--nocapture", "--test-threads=1"])
+        .env(
+            CHILD_ENV,
+            format!("{}:{host}", if secure { "wss" } else { "ws" }),
+        )
+        .stdin(Stdio::null());
+    for var in PROXY_VARS {
+        command.env_remove(var);
+    }
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let out = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the child failed ({vars:?}):\n{text}");
+    text.lines()
+        .find_map(|line| line.split_once(CHILD_PORT).map(|(_, port)| port))
+        .and_then(|port| port.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port from the child:\n{text}"))
+}
+
+/// The child: `Options::default()` (the environment's proxy), a test
+/// server, an echo; prints the server's port.
+#[tokio::test]
+async fn env_child() {
+    let Ok(case) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (scheme, host) = case.split_once(':').unwrap();
+    let (server, options) = server(scheme == "wss").await;
+    let port = server.addr().port();
+    println!("{CHILD_PORT}{port}");
+    let url = format!("{scheme}://{host}:{port}/");
+    // `options` leaves the proxy at its default: `Proxy::from_env()`.
+    let (conn, mut events) = Connection::open(&url, options).unwrap();
+    echo(&conn, &mut events, "from the environment").await;
+}
+
+#[test]
+fn http_proxy_and_no_proxy_from_the_environment() {
+    let daemon = Daemon::start(Kind::Tinyproxy, true, None);
+    let proxy = daemon.url("http", None);
+    // ws:// reads HTTP_PROXY; the credentials prove the way.
+    let port = run_child(false, "127.0.0.1", &[("HTTP_PROXY", proxy.clone())]);
+    daemon.wait_for_tunnels(port, 1);
+    // NO_PROXY names the target (a CIDR block here): direct.
+    let vars = [
+        ("HTTP_PROXY", proxy.clone()),
+        ("NO_PROXY", "example.com, 127.0.0.0/8".to_string()),
+    ];
+    let port = run_child(false, "127.0.0.1", &vars);
+    // A domain suffix, lower-case variables.
+    let vars = [
+        ("http_proxy", proxy.clone()),
+        ("no_proxy", ".localhost".to_string()),
+    ];
+    let port2 = run_child(false, "localhost", &vars);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(daemon.tunnels_to(port) + daemon.tunnels_to(port2), 0);
+    // HTTPS_PROXY is not for ws://.
+    let vars = [("HTTPS_PROXY", "http://127.0.0.1:1".to_string())];
+    run_child(false, "127.0.0.1", &vars);
+}
+
+#[test]
+fn https_proxy_and_all_proxy_from_the_environment() {
+    let dante = Daemon::dante();
+    // wss:// reads HTTPS_PROXY (HTTP_PROXY, which would fail, is not for it).
+    let vars = [
+        ("HTTPS_PROXY", dante.url("socks5h", None)),
+        ("HTTP_PROXY", "http://127.0.0.1:1".to_string()),
+    ];
+    let port = run_child(true, "localhost", &vars);
+    dante.wait_for_tunnels(port, 1);
+    // ALL_PROXY when the scheme's own variable is unset.
+    let pproxy = Daemon::pproxy();
+    let vars = [("ALL_PROXY", pproxy.url("socks5", None))];
+    let port = run_child(false, "127.0.0.1", &vars);
+    pproxy.wait_for_tunnels(port, 1);
+}
+
+// ----- the networks where a browser works -----
+
+/// `ws://user:password@host/`: `Authorization: Basic` on the upgrade, as
+/// Python's `websockets` sends it; an explicit header wins.
+#[tokio::test]
+async fn url_userinfo_is_sent_as_basic_auth() {
+    let server = TestServer::start().await.unwrap();
+    let url = format!("ws://{USER}:{PASSWORD_IN_URL}@{}/", server.addr());
+    let (conn, mut events) = Connection::open(&url, options().no_proxy()).unwrap();
+    echo(&conn, &mut events, "basic").await;
+    let expected = format!(
+        "Basic {}",
+        "YWxpY2U6czNjcmV0LXB3" // base64("alice:s3cret-pw")
+    );
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some(expected.as_str())
+    );
+    conn.shutdown();
+    let (conn, mut events) = Connection::open(&url, options().no_proxy()).unwrap();
+    conn.ws_upgrade_with(wstether::Upgrade::new("/").header("authorization", "Bearer t"))
+        .unwrap();
+    until(&mut events, common::is_upgraded).await;
+    assert_eq!(
+        server.requests()[1].header("authorization"),
+        Some("Bearer t")
+    );
+}
+
+/// The operating system's store, beside the bundled and added roots.
+#[tokio::test]
+async fn the_operating_system_store_can_be_trusted_too() {
+    let (server, options) = server(true).await;
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options.tls_native_roots(true)).unwrap();
+    echo(&conn, &mut events, "native roots").await;
+}
