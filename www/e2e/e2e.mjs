@@ -170,6 +170,15 @@ try {
         { retry: { connectTimeoutMs: 1000 } },
       ].map((options) => kindOf(() => WsTether.open(wsUrl, options)));
       const badSize = kindOf(() => WsTether.open(wsUrl, { sendQueueBytes: 0 }));
+      // Extreme values are typed errors, never a panic (a panic would throw a RuntimeError).
+      const extremes = [
+        { retry: { maxDelayMs: 1e300 } },
+        { retry: { initialDelayMs: 0 } },
+        { retry: { initialDelayMs: -1 } },
+        { upgradeTimeoutMs: NaN },
+        { closingTimeoutMs: Infinity },
+        { keepalive: { intervalMs: 1e300, timeoutMs: 1000, heartbeat: "hb" } },
+      ].map((options) => kindOf(() => WsTether.open(wsUrl, options)));
       const tether = WsTether.open(wsUrl, { retry: false });
       const stream = tether.upgrade("/", null);
       const badClose = kindOf(() => tether.close(stream, 1001));
@@ -185,13 +194,14 @@ try {
       const named = /^#\d+\.1$/.test(WsTether.streamName(stream)) ? "#N.1" : WsTether.streamName(stream);
       const badName = kindOf(() => WsTether.streamName(1.5));
       tether.free();
-      return { bad, typo, unsupported: unsupported.join(" "), badSize, badClose, seen: seen.join(" "), stale, named, badName };
+      return { bad, typo, unsupported: unsupported.join(" "), badSize, extremes: extremes.join(" "), badClose, seen: seen.join(" "), stale, named, badName };
     }, new URL(await page.inputValue("#url")).origin), "the in-page facade check");
     const expected = {
       bad: "WsTetherError/InvalidOption",
       typo: "WsTetherError/InvalidOption",
       unsupported: Array(4).fill("WsTetherError/Unsupported").join(" "),
       badSize: "WsTetherError/InvalidOption",
+      extremes: Array(6).fill("WsTetherError/InvalidOption").join(" "),
       badClose: "WsTetherError/InvalidCloseCode",
       seen: "up upgraded frame:binary bytes:1,2,3 frame:text frame:close down shutdown:false",
       stale: "WsTetherError/Closed",
