@@ -108,6 +108,14 @@ pub enum ErrorKind {
     Io,
     /// The retry policy gave up. The same on both targets.
     RetriesExhausted,
+    /// The server refused the upgrade with an HTTP status that the retry
+    /// policy does not retry ([`Retry::decision`](crate::Retry::decision):
+    /// by default 3xx, 4xx other than 408 and 429, and 401 without an
+    /// upgrade provider), so the connection ends. Comes as an
+    /// [`Event::Error`](crate::Event::Error) just before the final
+    /// [`Event::Down`](crate::Event::Down); the message names the status.
+    /// **Browser:** never (the browser hides the status).
+    UpgradeRefused,
 }
 
 impl ErrorKind {
@@ -133,6 +141,7 @@ impl ErrorKind {
             ErrorKind::MessageTooBig => "message too big",
             ErrorKind::Io => "I/O error",
             ErrorKind::RetriesExhausted => "retries exhausted",
+            ErrorKind::UpgradeRefused => "upgrade refused, not retried",
         }
     }
 }
