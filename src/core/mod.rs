@@ -216,8 +216,8 @@ pub(crate) struct Core {
     connection: u64,
     /// When the core was made (for `terminate`'s lifetime).
     born: Instant,
-    /// When the dial in progress started.
-    dial_started: Instant,
+    /// When the dial in progress started (taken when its end is reported).
+    dial_started: Option<Instant>,
     /// The upgrade in flight and when it went out.
     upgrade_started: Option<(StreamRef, Instant)>,
     /// Since when a Websocket has been open, and the total of past ones.
@@ -266,7 +266,7 @@ impl Core {
             observe: Observe::new(options.observer.clone()),
             connection: 0,
             born: now,
-            dial_started: now,
+            dial_started: None,
             upgrade_started: None,
             open_since: None,
             time_connected: Duration::ZERO,
@@ -465,7 +465,7 @@ impl Core {
         self.up_since = Some(now);
         self.close_received = None;
         self.ups += 1;
-        let duration = now.saturating_duration_since(self.dial_started);
+        let duration = self.dial_duration(now);
         tracing::debug!(
             attempt = self.attempt,
             duration_ms = duration.as_secs_f64() * 1e3,
@@ -987,7 +987,7 @@ impl Core {
         self.phase = Phase::Dialing {
             deadline: later(now, self.backoff.retry().connect_timeout),
         };
-        self.dial_started = now;
+        self.dial_started = Some(now);
         tracing::debug!(attempt = self.attempt, "wstether: connecting");
         let (connection, attempt) = (self.connection, self.attempt);
         self.observe.call(|o| o.connect_start(connection, attempt));
@@ -1042,7 +1042,7 @@ impl Core {
     }
 
     fn dial_failed(&mut self, error: Error, now: Instant) {
-        let duration = now.saturating_duration_since(self.dial_started);
+        let duration = self.dial_duration(now);
         tracing::warn!(
             attempt = self.attempt,
             duration_ms = duration.as_secs_f64() * 1e3,
@@ -1240,10 +1240,25 @@ impl Core {
             .call(|o| o.upgrade_answered(stream, status, protocol, duration, error));
     }
 
+    /// How long the dial that just ended took (its end is reported once).
+    fn dial_duration(&mut self, now: Instant) -> Duration {
+        self.dial_started
+            .take()
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+    }
+
     /// The connection has ended for good.
     fn terminate(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Terminated) {
             return;
+        }
+        if let Some(started) = self.dial_started.take() {
+            // Every connect_start has its connect_end.
+            let error = Error::new(ErrorKind::Closed, "the connection ended while connecting");
+            let duration = now.saturating_duration_since(started);
+            let (connection, attempt) = (self.connection, self.attempt);
+            self.observe
+                .call(|o| o.connect_end(connection, attempt, duration, Some(&error)));
         }
         self.phase = Phase::Terminated;
         let lifetime = now.saturating_duration_since(self.born);

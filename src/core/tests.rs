@@ -1545,9 +1545,98 @@ enum SimTransport {
     Open { in_flight: Vec<Outgoing> },
 }
 
+/// An observer that counts what it is told, to compare with the core's
+/// counters and events. It panics at its `panic_at`-th call, if set (the
+/// connection must not notice).
+#[derive(Default)]
+struct Counting {
+    calls: AtomicUsize,
+    panic_at: Option<usize>,
+    connect_start: AtomicUsize,
+    connect_end: AtomicUsize,
+    upgrade_sent: AtomicUsize,
+    upgrade_answered: AtomicUsize,
+    sent_frames: AtomicUsize,
+    sent_messages: AtomicUsize,
+    sent_bytes: AtomicUsize,
+    received_frames: AtomicUsize,
+    received_messages: AtomicUsize,
+    received_bytes: AtomicUsize,
+    disconnects: AtomicUsize,
+    reconnects: AtomicUsize,
+    terminates: AtomicUsize,
+}
+
+impl Counting {
+    fn tick(&self, counter: &AtomicUsize, by: usize) {
+        let call = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.panic_at == Some(call) {
+            panic!("the test observer panics at call {call}");
+        }
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
+
+    fn get(counter: &AtomicUsize) -> u64 {
+        counter.load(Ordering::Relaxed) as u64
+    }
+}
+
+impl crate::observer::Observer for Counting {
+    fn connect_start(&self, _: u64, _: u32) {
+        self.tick(&self.connect_start, 1);
+    }
+    fn connect_end(&self, _: u64, _: u32, _: Duration, _: Option<&Error>) {
+        self.tick(&self.connect_end, 1);
+    }
+    fn upgrade_sent(&self, _: StreamRef) {
+        self.tick(&self.upgrade_sent, 1);
+    }
+    fn upgrade_answered(
+        &self,
+        _: StreamRef,
+        _: Option<StatusCode>,
+        _: Option<&str>,
+        _: Duration,
+        _: Option<&Error>,
+    ) {
+        self.tick(&self.upgrade_answered, 1);
+    }
+    fn frame_sent(&self, _: StreamRef, frame: FrameInfo) {
+        if !frame.internal {
+            self.tick(&self.sent_frames, 1);
+            if frame.opcode.is_message() {
+                self.sent_messages.fetch_add(1, Ordering::Relaxed);
+                self.sent_bytes.fetch_add(frame.len, Ordering::Relaxed);
+            }
+        }
+    }
+    fn frame_received(&self, _: StreamRef, frame: FrameInfo) {
+        self.tick(&self.received_frames, 1);
+        if frame.opcode.is_message() {
+            self.received_messages.fetch_add(1, Ordering::Relaxed);
+            self.received_bytes.fetch_add(frame.len, Ordering::Relaxed);
+        }
+    }
+    fn disconnect(&self, _: u64, _: &DownReason, _: Duration) {
+        self.tick(&self.disconnects, 1);
+    }
+    fn reconnect_scheduled(&self, _: u64, _: u32, _: Duration) {
+        self.tick(&self.reconnects, 1);
+    }
+    fn terminate(&self, _: u64, _: Duration) {
+        self.tick(&self.terminates, 1);
+    }
+}
+
 /// One core driven by random inputs, with the bookkeeping for the invariants.
 struct Sim {
     h: Harness,
+    /// What the observer was told, and what the core counted and said.
+    observer: Arc<Counting>,
+    written: Written,
+    received: Received,
+    downs: u64,
+    reconnecting: u64,
     link: SimTransport,
     streams: Vec<StreamRef>,
     /// Every application frame, by id: its payload length and how often it
@@ -1574,9 +1663,24 @@ fn frame_id(frame: &Frame) -> Option<usize> {
 
 impl Sim {
     fn new(options: &Options, now: Instant, seed: u64) -> Sim {
-        let h = Harness::start(options, now, seed);
+        Sim::observed(options, now, seed, None)
+    }
+
+    /// With an observer that panics at its `panic_at`-th call.
+    fn observed(options: &Options, now: Instant, seed: u64, panic_at: Option<usize>) -> Sim {
+        let observer = Arc::new(Counting {
+            panic_at,
+            ..Counting::default()
+        });
+        let options = options.clone().observer(observer.clone());
+        let h = Harness::start(&options, now, seed);
         let mut sim = Sim {
             h,
+            observer,
+            written: Written::default(),
+            received: Received::default(),
+            downs: 0,
+            reconnecting: 0,
             link: SimTransport::None,
             streams: Vec::new(),
             frames: Vec::new(),
@@ -1650,6 +1754,8 @@ impl Sim {
             }
         }
         for event in self.h.raw_events() {
+            self.downs += u64::from(matches!(event, Event::Down { .. }));
+            self.reconnecting += u64::from(matches!(event, Event::Reconnecting { .. }));
             if was_terminated {
                 let closed = match &event {
                     Event::Error { error, .. } | Event::UpgradeFailed { error, .. } => {
@@ -1679,6 +1785,15 @@ impl Sim {
             }
         }
         self.released_bytes += self.h.core.take_released_bytes();
+        // What the driver reports to the handles' Stats.
+        let written = self.h.core.take_written();
+        self.written.frames += written.frames;
+        self.written.messages += written.messages;
+        self.written.bytes += written.bytes;
+        let received = self.h.core.take_received();
+        self.received.frames += received.frames;
+        self.received.messages += received.messages;
+        self.received.bytes += received.bytes;
         assert!(
             self.released_bytes <= self.sent_bytes,
             "released more than sent"
@@ -1747,7 +1862,16 @@ impl Sim {
                         }
                         1 | 2 => {
                             self.link = SimTransport::None;
-                            self.h.upgrade_rejected(403);
+                            match rng.below(5) {
+                                0 => self.h.upgrade_rejected(403),
+                                1 => self.h.upgrade_rejected(401),
+                                2 => self.h.upgrade_rejected(503),
+                                3 => self.h.upgrade_rejected_with(429, &[("retry-after", "2")]),
+                                _ => self.h.upgrade_rejected_with(
+                                    503,
+                                    &[("retry-after", "Sun, 06 Nov 1994 08:49:40 GMT")],
+                                ),
+                            }
                         }
                         3 => {
                             self.link = SimTransport::None;
@@ -1896,6 +2020,62 @@ impl Sim {
             assert_eq!(*count, 1, "frame m{id} written or returned {count} times");
         }
         assert_eq!(self.released_bytes, self.sent_bytes);
+        self.check_observer();
+    }
+
+    /// The observer was told what the core counted and said (unless it
+    /// panicked: then it was told a prefix, and never called again).
+    fn check_observer(&self) {
+        let o = &*self.observer;
+        let calls = o.calls.load(Ordering::Relaxed);
+        if o.panic_at.is_some_and(|at| calls >= at) {
+            assert_eq!(Some(calls), o.panic_at, "called after it panicked");
+            return;
+        }
+        let get = Counting::get;
+        assert_eq!(get(&o.sent_frames), self.written.frames);
+        assert_eq!(get(&o.sent_messages), self.written.messages);
+        assert_eq!(get(&o.sent_bytes), self.written.bytes);
+        assert_eq!(get(&o.received_frames), self.received.frames);
+        assert_eq!(get(&o.received_messages), self.received.messages);
+        assert_eq!(get(&o.received_bytes), self.received.bytes);
+        let written = self.frames.iter().filter(|(_, n)| *n == 1).count() as u64;
+        assert!(
+            self.written.frames <= written,
+            "written frames are counted once"
+        );
+        assert_eq!(
+            get(&o.connect_start),
+            get(&o.connect_end),
+            "every connect ends"
+        );
+        assert_eq!(
+            get(&o.upgrade_sent),
+            get(&o.upgrade_answered),
+            "every upgrade is answered"
+        );
+        assert_eq!(get(&o.disconnects), self.downs);
+        assert_eq!(get(&o.reconnects), self.reconnecting);
+        assert_eq!(get(&o.terminates), 1);
+    }
+}
+
+#[test]
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+fn a_panicking_observer_breaks_nothing() {
+    let mut rng = Random::new(0xBAD);
+    let mut now = Instant::now();
+    for panic_at in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144] {
+        let mut sim = Sim::observed(&keepalive_options(), now, rng.next(), Some(panic_at));
+        for _ in 0..1_000 {
+            sim.step(&mut rng);
+            if sim.terminated {
+                break;
+            }
+        }
+        // Every frame written or returned exactly once, as without it.
+        sim.finish();
+        now = sim.h.now;
     }
 }
 
