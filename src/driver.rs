@@ -141,7 +141,9 @@ impl<T: Transport> Driver<T> {
     fn execute(&mut self, action: Action, now: Instant) {
         match action {
             Action::Dial => {
-                self.span.record("attempt", self.core.attempt());
+                let attempt = self.core.attempt();
+                self.span.record("attempt", attempt);
+                tracing::debug!(attempt, "wstether: connecting");
                 self.stage = Stage::Dialing(T::dial(&self.target, &self.options));
             }
             Action::Upgrade(request) => match std::mem::replace(&mut self.stage, Stage::Idle) {

@@ -468,7 +468,7 @@ impl Core {
         let duration = self.dial_duration(now);
         tracing::debug!(
             attempt = self.attempt,
-            duration_ms = duration.as_secs_f64() * 1e3,
+            duration = ?duration,
             "wstether: connected"
         );
         let (connection, attempt) = (self.connection, self.attempt);
@@ -654,7 +654,7 @@ impl Core {
                 None => sample,
             });
             tracing::trace!(
-                rtt_ms = sample.as_secs_f64() * 1e3,
+                rtt = ?sample,
                 "wstether: round trip measured"
             );
         }
@@ -988,7 +988,6 @@ impl Core {
             deadline: later(now, self.backoff.retry().connect_timeout),
         };
         self.dial_started = Some(now);
-        tracing::debug!(attempt = self.attempt, "wstether: connecting");
         let (connection, attempt) = (self.connection, self.attempt);
         self.observe.call(|o| o.connect_start(connection, attempt));
         self.actions.push_back(Action::Dial);
@@ -1045,7 +1044,7 @@ impl Core {
         let duration = self.dial_duration(now);
         tracing::warn!(
             attempt = self.attempt,
-            duration_ms = duration.as_secs_f64() * 1e3,
+            duration = ?duration,
             %error,
             "wstether: connect failed"
         );
@@ -1078,7 +1077,7 @@ impl Core {
         let (connection, attempt) = (self.connection, self.attempt.saturating_add(1));
         tracing::info!(
             next_attempt = attempt,
-            delay_ms = delay.as_secs_f64() * 1e3,
+            delay = ?delay,
             "wstether: reconnect scheduled"
         );
         self.observe
@@ -1169,18 +1168,21 @@ impl Core {
                 Next::Stop(..) => None,
             }
         };
+        if let (Next::Stop(stream, error), false) = (&next, self.close_queued) {
+            tracing::warn!(%stream, %error, "wstether: upgrade refused, not retried");
+        }
         match &reason {
             DownReason::Error(_) | DownReason::PeerDead | DownReason::UpgradeRejected => {
                 tracing::warn!(
                     reason = %reason,
-                    connected_ms = connected_for.as_secs_f64() * 1e3,
+                    connected = ?connected_for,
                     will_reconnect = delay.is_some(),
                     "wstether: down"
                 )
             }
             _ => tracing::info!(
                 reason = %reason,
-                connected_ms = connected_for.as_secs_f64() * 1e3,
+                connected = ?connected_for,
                 will_reconnect = delay.is_some(),
                 "wstether: down"
             ),
@@ -1189,7 +1191,6 @@ impl Core {
         self.observe
             .call(|o| o.disconnect(connection, &reason, connected_for));
         if let (Next::Stop(stream, error), false) = (next, self.close_queued) {
-            tracing::warn!(%stream, %error, "wstether: upgrade refused, not retried");
             self.events.push_back(Event::Error {
                 stream: Some(stream),
                 error,
@@ -1227,14 +1228,21 @@ impl Core {
         };
         let duration = now.saturating_duration_since(sent);
         let status_code = status.map(|s| s.as_u16());
-        let duration_ms = duration.as_secs_f64() * 1e3;
         match error {
-            None => {
-                tracing::info!(%stream, status = status_code, protocol, duration_ms, "wstether: upgraded")
-            }
-            Some(error) => {
-                tracing::warn!(%stream, status = status_code, duration_ms, %error, "wstether: upgrade failed")
-            }
+            None => tracing::info!(
+                %stream,
+                status = status_code,
+                protocol,
+                ?duration,
+                "wstether: upgraded"
+            ),
+            Some(error) => tracing::warn!(
+                %stream,
+                status = status_code,
+                ?duration,
+                %error,
+                "wstether: upgrade failed"
+            ),
         }
         self.observe
             .call(|o| o.upgrade_answered(stream, status, protocol, duration, error));
@@ -1263,7 +1271,7 @@ impl Core {
         self.phase = Phase::Terminated;
         let lifetime = now.saturating_duration_since(self.born);
         tracing::info!(
-            lifetime_ms = lifetime.as_secs_f64() * 1e3,
+            lifetime = ?lifetime,
             "wstether: terminated"
         );
         let connection = self.connection;
