@@ -112,7 +112,7 @@ impl Connection {
             options.event_queue_len,
             options.event_queue_bytes,
         ));
-        let span = Driver::<T>::span(shared.stream_ids.connection(), &target);
+        let span = Driver::<T>::span(shared.stream_ids.connection(), &target, 1);
         // The core's first dial is traced in the connection's span too.
         let core = span
             .in_scope(|| {

@@ -70,8 +70,10 @@ pub(crate) struct Driver<T: Transport> {
     abandoned: bool,
     /// The driver ended normally: its `Drop` has nothing to hand back.
     finished: bool,
-    /// The connection's span (`wstether` with `conn`, `host`, `port` and
-    /// `attempt`), entered on every poll: whatever the core traces is in it.
+    /// The span of the connection's current attempt (`wstether` with
+    /// `conn`, `host`, `port` and `attempt`), entered on every poll:
+    /// whatever the core traces is in it. A new one for every dial (a
+    /// field recorded again would be shown twice by some subscribers).
     span: tracing::Span,
 }
 
@@ -101,16 +103,16 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    /// The connection's span: `wstether` with `conn` (the `3` of a
-    /// `StreamRef` `#3.2`), `host`, `port` and `attempt`. The host only:
+    /// The span of one connect attempt: `wstether` with `conn` (the `3` of
+    /// a `StreamRef` `#3.2`), `host`, `port` and `attempt`. The host only:
     /// the URL's userinfo and query never get into it.
-    pub(crate) fn span(connection: u64, target: &Target) -> tracing::Span {
+    pub(crate) fn span(connection: u64, target: &Target, attempt: u32) -> tracing::Span {
         tracing::info_span!(
             "wstether",
             conn = connection,
             host = %target.host,
             port = target.port,
-            attempt = 1u32,
+            attempt,
         )
     }
 
@@ -142,8 +144,12 @@ impl<T: Transport> Driver<T> {
         match action {
             Action::Dial => {
                 let attempt = self.core.attempt();
-                self.span.record("attempt", attempt);
-                tracing::debug!(attempt, "wstether: connecting");
+                if attempt > 1 {
+                    let connection = self.shared.stream_ids.connection();
+                    self.span = Self::span(connection, &self.target, attempt);
+                }
+                let _entered = self.span.enter();
+                tracing::debug!("wstether: connecting");
                 self.stage = Stage::Dialing(T::dial(&self.target, &self.options));
             }
             Action::Upgrade(request) => match std::mem::replace(&mut self.stage, Stage::Idle) {
@@ -400,9 +406,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // The driver holds only boxed futures and owned sockets: it is Unpin.
         let this = self.get_mut();
-        let span = this.span.clone();
-        let _entered = span.enter();
         for _ in 0..LOOP_BUDGET {
+            // Per turn: a dial makes a new span for its attempt.
+            let span = this.span.clone();
+            let _entered = span.enter();
             let mut commands = std::mem::take(&mut this.commands);
             // Every handle gone: close at once, as Gun's `close/1`; the
             // commands already queued are still taken, so nothing is lost.

@@ -357,7 +357,8 @@ async fn the_trace_shows_every_step_in_the_connections_span_without_secrets() {
     rest(&mut events).await;
 
     let id = conn.id();
-    let span = format!("[wstether: conn={id} host=127.0.0.1 port={port} attempt=1");
+    let span = format!("[wstether: conn={id} host=127.0.0.1 port={port} attempt=1]");
+    let span2 = format!("[wstether: conn={id} host=127.0.0.1 port={port} attempt=2]");
     let log = capture.log.lock().unwrap().clone();
     let ours: Vec<&str> = log
         .lines()
@@ -368,8 +369,8 @@ async fn the_trace_shows_every_step_in_the_connections_span_without_secrets() {
         assert!(!log.contains(secret), "{secret} in the trace:\n{log}");
     }
     let expect = [
-        ("DEBUG wstether: connecting attempt=1", span.as_str()),
-        ("DEBUG wstether: connected attempt=1 duration=", ""),
+        ("DEBUG wstether: connecting [", span.as_str()),
+        ("DEBUG wstether: connected attempt=1 duration=", &span),
         (
             "DEBUG wstether: upgrade sent stream=#",
             "path=/chat?… protocols=[\"chat\"]",
@@ -383,8 +384,10 @@ async fn the_trace_shows_every_step_in_the_connections_span_without_secrets() {
             "INFO wstether: reconnect scheduled next_attempt=2 delay=",
             "",
         ),
-        ("DEBUG wstether: connecting attempt=2", "attempt=2]"),
+        ("DEBUG wstether: connecting [", &span2),
         ("WARN wstether: upgrade failed stream=#", "status=403"),
+        ("INFO wstether: upgraded stream=#", &span),
+        ("WARN wstether: upgrade failed stream=#", &span2),
         (
             "WARN wstether: upgrade refused, not retried",
             "403 Forbidden",
