@@ -108,6 +108,7 @@ impl<T: Transport> Driver<T> {
     /// the URL's userinfo and query never get into it.
     pub(crate) fn span(connection: u64, target: &Target, attempt: u32) -> tracing::Span {
         tracing::info_span!(
+            parent: None,
             "wstether",
             conn = connection,
             host = %target.host,
@@ -178,18 +179,22 @@ impl<T: Transport> Driver<T> {
     }
 
     fn poll_stage(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        // A dial or upgrade that ends is reported at the time it ended, not
+        // the turn's start (the turn may have started it: its duration
+        // would read zero); this is the turn's last step, so time still
+        // never goes back for the core.
         match &mut self.stage {
             Stage::Idle | Stage::Dialed(_) => false,
             Stage::Dialing(future) => match future.as_mut().poll(cx) {
                 Poll::Pending => false,
                 Poll::Ready(Ok(dialed)) => {
                     self.stage = Stage::Dialed(dialed);
-                    self.core.on_dialed(now);
+                    self.core.on_dialed(Instant::now());
                     true
                 }
                 Poll::Ready(Err(error)) => {
                     self.stage = Stage::Idle;
-                    self.core.on_dial_failed(error, now);
+                    self.core.on_dial_failed(error, Instant::now());
                     true
                 }
             },
@@ -203,7 +208,7 @@ impl<T: Transport> Driver<T> {
                     });
                     self.reading_paused = false;
                     self.core
-                        .on_upgraded(upgraded.protocol, upgraded.headers, now);
+                        .on_upgraded(upgraded.protocol, upgraded.headers, Instant::now());
                     true
                 }
                 Poll::Ready(Err(failure)) => {
@@ -212,7 +217,7 @@ impl<T: Transport> Driver<T> {
                         failure.status,
                         failure.headers,
                         failure.error,
-                        now,
+                        Instant::now(),
                         unix_now(),
                     );
                     true

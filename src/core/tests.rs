@@ -1294,7 +1294,6 @@ fn stopped(status: u16) -> Vec<String> {
 }
 
 /// The events of a retried refusal.
-
 fn retried(status: u16, delay: &str) -> Vec<String> {
     vec![
         format!("UpgradeFailed #0.1 Some({status}) Upgrade unsent=[]"),
