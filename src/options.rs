@@ -582,7 +582,9 @@ pub struct Retry {
 impl Default for Retry {
     /// Retry forever; 100 ms doubling up to 30 s, half of it jittered;
     /// reset after 10 s up; 10 s connect timeout; stop on close codes
-    /// 1003, 1007, 1008 and 1010, which a reconnect would only meet again.
+    /// 1003, 1007, 1008 and 1010, which a reconnect would only meet again;
+    /// after a refused upgrade, decide by its status (see
+    /// [`Retry::decision`]: 3xx and most 4xx stop).
     fn default() -> Retry {
         Retry {
             max_retries: None,
