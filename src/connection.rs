@@ -112,19 +112,25 @@ impl Connection {
             options.event_queue_len,
             options.event_queue_bytes,
         ));
-        let core = Core::new(
-            &options,
-            shared.stream_ids.clone(),
-            crate::rt::seed(),
-            Instant::now(),
-        )
-        .with_upgrade_check(T::check_upgrade);
+        let span = Driver::<T>::span(shared.stream_ids.connection(), &target, 1);
+        // The core's first dial is traced in the connection's span too.
+        let core = span
+            .in_scope(|| {
+                Core::new(
+                    &options,
+                    shared.stream_ids.clone(),
+                    crate::rt::seed(),
+                    Instant::now(),
+                )
+            })
+            .with_upgrade_check(T::check_upgrade);
         let driver: Driver<T> = Driver::new(
             core,
             shared.clone(),
             events.clone(),
             target.clone(),
             options,
+            span,
         );
         // In a browser, probe the peer when the page becomes visible again or
         // the browser comes back online; the listeners go when the driver ends.
@@ -293,6 +299,14 @@ impl Connection {
     /// this stays `None` unless one is configured.
     pub fn rtt(&self) -> Option<Duration> {
         self.handle.shared.rtt()
+    }
+
+    /// The connection's process-wide number (in a browser: this wasm
+    /// module's), the `3` of its [`StreamRef`]s `#3.1`, `#3.2`...: the
+    /// number an [`Observer`](crate::Observer) is given and the `conn`
+    /// field of its `tracing` span. It stays the same across reconnects.
+    pub fn id(&self) -> u64 {
+        self.handle.shared.stream_ids.connection()
     }
 
     /// Counters over the connection's whole life.

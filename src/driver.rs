@@ -64,13 +64,17 @@ pub(crate) struct Driver<T: Transport> {
     stage: Stage<T>,
     timer: Timer,
     commands: VecDeque<Command>,
-    frames_received: u64,
     /// What was last reported, so unchanged progress costs no lock.
     last_progress: Progress,
     reading_paused: bool,
     abandoned: bool,
     /// The driver ended normally: its `Drop` has nothing to hand back.
     finished: bool,
+    /// The span of the connection's current attempt (`wstether` with
+    /// `conn`, `host`, `port` and `attempt`), entered on every poll:
+    /// whatever the core traces is in it. A new one for every dial (a
+    /// field recorded again would be shown twice by some subscribers).
+    span: tracing::Span,
 }
 
 impl<T: Transport> Driver<T> {
@@ -80,6 +84,7 @@ impl<T: Transport> Driver<T> {
         events: Arc<EventQueue>,
         target: Target,
         options: Options,
+        span: tracing::Span,
     ) -> Driver<T> {
         Driver {
             core,
@@ -90,12 +95,26 @@ impl<T: Transport> Driver<T> {
             stage: Stage::Idle,
             timer: Timer::new(),
             commands: VecDeque::new(),
-            frames_received: 0,
             last_progress: Progress::default(),
             reading_paused: false,
             abandoned: false,
             finished: false,
+            span,
         }
+    }
+
+    /// The span of one connect attempt: `wstether` with `conn` (the `3` of
+    /// a `StreamRef` `#3.2`), `host`, `port` and `attempt`. The host only:
+    /// the URL's userinfo and query never get into it.
+    pub(crate) fn span(connection: u64, target: &Target, attempt: u32) -> tracing::Span {
+        tracing::info_span!(
+            parent: None,
+            "wstether",
+            conn = connection,
+            host = %target.host,
+            port = target.port,
+            attempt,
+        )
     }
 
     /// One turn: returns whether anything happened.
@@ -125,6 +144,13 @@ impl<T: Transport> Driver<T> {
     fn execute(&mut self, action: Action, now: Instant) {
         match action {
             Action::Dial => {
+                let attempt = self.core.attempt();
+                if attempt > 1 {
+                    let connection = self.shared.stream_ids.connection();
+                    self.span = Self::span(connection, &self.target, attempt);
+                }
+                let _entered = self.span.enter();
+                tracing::debug!("wstether: connecting");
                 self.stage = Stage::Dialing(T::dial(&self.target, &self.options));
             }
             Action::Upgrade(request) => match std::mem::replace(&mut self.stage, Stage::Idle) {
@@ -153,18 +179,22 @@ impl<T: Transport> Driver<T> {
     }
 
     fn poll_stage(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        // A dial or upgrade that ends is reported at the time it ended, not
+        // the turn's start (the turn may have started it: its duration
+        // would read zero); this is the turn's last step, so time still
+        // never goes back for the core.
         match &mut self.stage {
             Stage::Idle | Stage::Dialed(_) => false,
             Stage::Dialing(future) => match future.as_mut().poll(cx) {
                 Poll::Pending => false,
                 Poll::Ready(Ok(dialed)) => {
                     self.stage = Stage::Dialed(dialed);
-                    self.core.on_dialed(now);
+                    self.core.on_dialed(Instant::now());
                     true
                 }
                 Poll::Ready(Err(error)) => {
                     self.stage = Stage::Idle;
-                    self.core.on_dial_failed(error, now);
+                    self.core.on_dial_failed(error, Instant::now());
                     true
                 }
             },
@@ -178,7 +208,7 @@ impl<T: Transport> Driver<T> {
                     });
                     self.reading_paused = false;
                     self.core
-                        .on_upgraded(upgraded.protocol, upgraded.headers, now);
+                        .on_upgraded(upgraded.protocol, upgraded.headers, Instant::now());
                     true
                 }
                 Poll::Ready(Err(failure)) => {
@@ -187,7 +217,8 @@ impl<T: Transport> Driver<T> {
                         failure.status,
                         failure.headers,
                         failure.error,
-                        now,
+                        Instant::now(),
+                        unix_now(),
                     );
                     true
                 }
@@ -260,7 +291,6 @@ impl<T: Transport> Driver<T> {
                     Poll::Ready(Some(Ok(frame))) => {
                         // tungstenite queued a pong: it must be flushed.
                         open.unflushed |= matches!(frame, Frame::Ping(_));
-                        self.frames_received += 1;
                         bytes_left = bytes_left.saturating_sub(frame.len());
                         self.core.on_frame(frame, now);
                         progressed = true;
@@ -304,15 +334,19 @@ impl<T: Transport> Driver<T> {
             released_bytes: self.core.take_released_bytes(),
             killed_up_to: self.core.killed_up_to(),
             rtt: self.core.rtt(),
-            frames_written: self.core.take_frames_written(),
-            frames_received: std::mem::take(&mut self.frames_received),
+            written: self.core.take_written(),
+            received: self.core.take_received(),
+            srtt: self.core.srtt(),
+            reconnects: self.core.reconnects(),
+            time_connected: self.core.time_connected().0,
+            open_since: self.core.time_connected().1,
         };
         if progress != self.last_progress {
             self.shared.update(progress);
             self.last_progress = Progress {
                 released_bytes: 0,
-                frames_written: 0,
-                frames_received: 0,
+                written: Default::default(),
+                received: Default::default(),
                 ..progress
             };
         }
@@ -345,6 +379,8 @@ impl<T: Transport> Drop for Driver<T> {
         if self.finished {
             return;
         }
+        let span = self.span.clone();
+        let _entered = span.enter();
         let mut unsent = self.core.salvage();
         let late = self.shared.terminate();
         for command in self.commands.drain(..).chain(late) {
@@ -376,6 +412,9 @@ where
         // The driver holds only boxed futures and owned sockets: it is Unpin.
         let this = self.get_mut();
         for _ in 0..LOOP_BUDGET {
+            // Per turn: a dial makes a new span for its attempt.
+            let span = this.span.clone();
+            let _entered = span.enter();
             let mut commands = std::mem::take(&mut this.commands);
             // Every handle gone: close at once, as Gun's `close/1`; the
             // commands already queued are still taken, so nothing is lost.
@@ -397,5 +436,21 @@ where
         // Plenty done: let other tasks run, then carry on.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+/// The wall clock, since the Unix epoch (for a `Retry-After` date); zero
+/// if the clock is before 1970.
+fn unix_now() -> std::time::Duration {
+    cfg_if::cfg_if! {
+        if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+            web_time::SystemTime::now()
+                .duration_since(web_time::UNIX_EPOCH)
+                .unwrap_or_default()
+        } else {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+        }
     }
 }

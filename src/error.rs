@@ -121,6 +121,14 @@ pub enum ErrorKind {
     /// **Browser:** never; a browser uses the system's proxy settings and
     /// does not tell scripts about them.
     Proxy,
+    /// The server refused the upgrade with an HTTP status that the retry
+    /// policy does not retry ([`Retry::decision`](crate::Retry::decision):
+    /// by default 3xx, 4xx other than 408 and 429, and 401 without an
+    /// upgrade provider), so the connection ends. Comes as an
+    /// [`Event::Error`](crate::Event::Error) just before the final
+    /// [`Event::Down`](crate::Event::Down); the message names the status.
+    /// **Browser:** never (the browser hides the status).
+    UpgradeRefused,
 }
 
 impl ErrorKind {
@@ -147,6 +155,7 @@ impl ErrorKind {
             ErrorKind::Io => "I/O error",
             ErrorKind::RetriesExhausted => "retries exhausted",
             ErrorKind::Proxy => "proxy error",
+            ErrorKind::UpgradeRefused => "upgrade refused, not retried",
         }
     }
 }

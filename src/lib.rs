@@ -110,6 +110,7 @@ mod frame;
 #[cfg(all(feature = "js", target_arch = "wasm32", target_os = "unknown"))]
 mod js;
 mod mailbox;
+mod observer;
 mod options;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod page;
@@ -133,8 +134,10 @@ pub use event::{DownReason, Event, StreamRef};
 pub use frame::{
     CloseCode, CloseFrame, Frame, Frames, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES,
 };
+pub use observer::{FrameInfo, Observer, Opcode};
 pub use options::{
-    Heartbeat, Keepalive, MaybeSendSync, Options, ReplyMatcher, Retry, MAX_MESSAGE_SIZE_CEILING,
+    Heartbeat, Keepalive, MaybeSendSync, Options, ReplyMatcher, Retry, RetryDecision,
+    MAX_MESSAGE_SIZE_CEILING,
 };
 pub use request::Upgrade;
 pub use stats::Stats;

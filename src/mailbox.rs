@@ -12,11 +12,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::core::{Command, StreamIds};
+use crate::core::{Command, Received, StreamIds, Written};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, StreamRef};
 use crate::frame::Frames;
 use crate::stats::Stats;
+use crate::time::Instant;
 use std::sync::Arc;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -49,6 +50,9 @@ struct Inbox {
     abandoned: bool,
     rtt: Option<Duration>,
     stats: Stats,
+    /// Since when the current Websocket is open (`stats.time_connected`
+    /// holds the time of the past ones).
+    open_since: Option<Instant>,
 }
 
 impl Shared {
@@ -66,6 +70,7 @@ impl Shared {
                 abandoned: false,
                 rtt: None,
                 stats: Stats::default(),
+                open_since: None,
             }),
             stream_ids: Arc::new(StreamIds::for_new_connection()),
         }
@@ -178,7 +183,14 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        lock(&self.inner).stats
+        let inbox = lock(&self.inner);
+        let mut stats = inbox.stats;
+        if let Some(since) = inbox.open_since {
+            stats.time_connected = stats
+                .time_connected
+                .saturating_add(Instant::now().saturating_duration_since(since));
+        }
+        stats
     }
 
     // ---- driver side ----------------------------------------------------
@@ -201,12 +213,26 @@ impl Shared {
             released_bytes,
             killed_up_to,
             rtt,
-            frames_written,
-            frames_received,
+            written,
+            received,
+            srtt,
+            reconnects,
+            time_connected,
+            open_since,
         } = progress;
         let mut inbox = lock(&self.inner);
-        inbox.stats.frames_written += frames_written;
-        inbox.stats.frames_received += frames_received;
+        let stats = &mut inbox.stats;
+        stats.frames_written += written.frames;
+        stats.messages_written += written.messages;
+        stats.bytes_written += written.bytes;
+        stats.frames_received += received.frames;
+        stats.messages_received += received.messages;
+        stats.bytes_received += received.bytes;
+        stats.last_rtt = rtt;
+        stats.smoothed_rtt = srtt;
+        stats.reconnects = reconnects;
+        stats.time_connected = time_connected;
+        inbox.open_since = open_since;
         inbox.killed_up_to = killed_up_to;
         inbox.rtt = rtt;
         if released_bytes > 0 {
@@ -236,8 +262,15 @@ pub(crate) struct Progress {
     pub(crate) released_bytes: usize,
     pub(crate) killed_up_to: Option<StreamRef>,
     pub(crate) rtt: Option<Duration>,
-    pub(crate) frames_written: u64,
-    pub(crate) frames_received: u64,
+    /// Written and read since the last report (counts to add).
+    pub(crate) written: Written,
+    pub(crate) received: Received,
+    /// The rest is the current value.
+    pub(crate) srtt: Option<Duration>,
+    pub(crate) reconnects: u64,
+    /// Websockets open before the current one, in total.
+    pub(crate) time_connected: Duration,
+    pub(crate) open_since: Option<Instant>,
 }
 
 /// How much the driver may still read for the application.

@@ -5,8 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
+
 use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
+use crate::observer::Observer;
 use crate::request::Upgrade;
 use crate::transport::proxy::Proxy;
 
@@ -132,6 +135,7 @@ pub struct Options {
     pub(crate) proxy: Option<Proxy>,
     #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
     pub(crate) tls_native_roots: bool,
+    pub(crate) observer: Option<Arc<dyn Observer>>,
 }
 
 #[derive(Clone)]
@@ -161,6 +165,7 @@ impl Default for Options {
             read_buffer_size: None,
             proxy: Some(Proxy::from_env()),
             tls_native_roots: false,
+            observer: None,
         }
     }
 }
@@ -403,6 +408,17 @@ impl Options {
         self
     }
 
+    /// Tells `observer` about every step of the connection's life (Gun's
+    /// `gun_event`): connect, upgrade, frames sent and received (opcode and
+    /// size, never the payload), disconnect, reconnect and terminate, with
+    /// durations. See [`Observer`] for what is reported, when, and what a
+    /// panicking observer does. The same on both targets; the observer is
+    /// [`MaybeSendSync`] (`Send + Sync` natively).
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Options {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Checks every option against its bounds: the one place where options
     /// are validated, at `open`. The error names the option and its bound.
     pub(crate) fn validate(&self) -> Result<(), Error> {
@@ -534,6 +550,7 @@ impl fmt::Debug for Options {
             .field("read_buffer_size", &self.read_buffer_size)
             .field("proxy", &self.proxy)
             .field("tls_native_roots", &self.tls_native_roots)
+            .field("observer", &self.observer.as_ref().map(|_| "set"))
             .finish()
     }
 }
@@ -618,12 +635,15 @@ pub struct Retry {
     pub(crate) reset_after: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_on_close_codes: Vec<u16>,
+    pub(crate) on_status: Vec<(u16, RetryDecision)>,
 }
 
 impl Default for Retry {
     /// Retry forever; 100 ms doubling up to 30 s, half of it jittered;
     /// reset after 10 s up; 10 s connect timeout; stop on close codes
-    /// 1003, 1007, 1008 and 1010, which a reconnect would only meet again.
+    /// 1003, 1007, 1008 and 1010, which a reconnect would only meet again;
+    /// after a refused upgrade, decide by its status (see
+    /// [`Retry::decision`]: 3xx and most 4xx stop).
     fn default() -> Retry {
         Retry {
             max_retries: None,
@@ -634,6 +654,7 @@ impl Default for Retry {
             reset_after: Duration::from_secs(10),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             stop_on_close_codes: vec![1003, 1007, 1008, 1010],
+            on_status: Vec::new(),
         }
     }
 }
@@ -712,6 +733,54 @@ impl Retry {
         self
     }
 
+    /// What to do after the server refuses an upgrade with `status`,
+    /// instead of the default (see [`Retry::decision`]). The last call for
+    /// a status wins.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use wstether::{Retry, RetryDecision};
+    /// // A server that answers 404 while it deploys: keep trying.
+    /// let retry = Retry::default().on_status(StatusCode::NOT_FOUND, RetryDecision::Retry);
+    /// assert_eq!(retry.decision(StatusCode::NOT_FOUND), RetryDecision::Retry);
+    /// ```
+    pub fn on_status(mut self, status: StatusCode, decision: RetryDecision) -> Retry {
+        self.on_status.retain(|(code, _)| *code != status.as_u16());
+        self.on_status.push((status.as_u16(), decision));
+        self
+    }
+
+    /// What this policy does after the server refuses an upgrade with
+    /// `status`: the decision set by [`Retry::on_status`], else the default:
+    ///
+    /// | status | default |
+    /// |---|---|
+    /// | 401 | [`RetryDecision::RetryWithProvider`]: retried only when an upgrade provider ([`Options::auto_upgrade_with`]) can send fresh credentials |
+    /// | 408, 429, 500–599 | [`RetryDecision::Retry`], honouring `Retry-After` |
+    /// | any other (3xx, other 4xx, an unexpected 1xx or 2xx) | [`RetryDecision::Stop`] |
+    ///
+    /// A retried refusal waits at least what the answer's `Retry-After`
+    /// asks (delta-seconds or an HTTP-date), but never longer than
+    /// [`Retry::max_delay`]: `max_delay` is the longest the client waits
+    /// between attempts, whatever a server says (raise it to honour long
+    /// `Retry-After`s). A retry counts against [`Retry::max_retries`] as
+    /// any other.
+    ///
+    /// **Browser:** the browser hides the status of a refused upgrade from
+    /// scripts, so this policy never applies there: a failed upgrade is
+    /// retried by the backoff like any other failure.
+    pub fn decision(&self, status: StatusCode) -> RetryDecision {
+        let code = status.as_u16();
+        if let Some((_, decision)) = self.on_status.iter().find(|(c, _)| *c == code) {
+            return *decision;
+        }
+        match code {
+            401 => RetryDecision::RetryWithProvider,
+            408 | 429 | 500..=599 => RetryDecision::Retry,
+            _ => RetryDecision::Stop,
+        }
+    }
+
     fn validate(&self) -> Result<(), Error> {
         if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
             return Err(invalid(format!(
@@ -737,6 +806,28 @@ impl Retry {
         check_positive_duration("retry.connect_timeout", self.connect_timeout)?;
         Ok(())
     }
+}
+
+/// What a connection does after the server refused its upgrade with an
+/// HTTP status: see [`Retry::decision`] for the defaults and
+/// [`Retry::on_status`] to change them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryDecision {
+    /// Reconnect by the backoff, waiting at least what `Retry-After` asks
+    /// (up to [`Retry::max_delay`]).
+    Retry,
+    /// Reconnect (as [`RetryDecision::Retry`]) only when an upgrade
+    /// provider is set ([`Options::auto_upgrade_with`]), which can send
+    /// fresh credentials; otherwise stop, as the same request would be
+    /// refused again.
+    RetryWithProvider,
+    /// End the connection: [`Event::UpgradeFailed`](crate::Event::UpgradeFailed),
+    /// then [`Event::Error`](crate::Event::Error) with
+    /// [`ErrorKind::UpgradeRefused`], then the final
+    /// [`Event::Down`](crate::Event::Down) (`UpgradeRejected`,
+    /// `will_reconnect: false`).
+    Stop,
 }
 
 /// Keeps the connection alive and notices a dead peer.

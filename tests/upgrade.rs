@@ -79,7 +79,9 @@ async fn a_refused_upgrade_reports_status_and_headers() {
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
     let stream = conn
-        .ws_upgrade("/websocket?reject=401&header=www-authenticate:Bearer")
+        // 503: a status the retry policy retries (a 401 without an upgrade
+        // provider would end the connection, see tests/upgrade_refused.rs).
+        .ws_upgrade("/websocket?reject=503&header=www-authenticate:Bearer")
         .unwrap();
     let (event, _) = until(&mut events, |e| matches!(e, Event::UpgradeFailed { .. })).await;
     let Event::UpgradeFailed {
@@ -92,7 +94,7 @@ async fn a_refused_upgrade_reports_status_and_headers() {
         unreachable!()
     };
     assert_eq!(s, stream);
-    assert_eq!(status.map(|s| s.as_u16()), Some(401));
+    assert_eq!(status.map(|s| s.as_u16()), Some(503));
     assert_eq!(headers.get("www-authenticate").unwrap(), "Bearer");
     assert_eq!(headers.get("x-testkit-reason").unwrap(), "rejected");
     assert_eq!(error.kind(), ErrorKind::Upgrade);

@@ -4,6 +4,11 @@
 //!
 //! Run it with `cargo run --example demo --features testkit`.
 //!
+//! With `RUST_LOG` set, wstether's `tracing` output is printed too, every
+//! step in the connection's span (`conn`, `host`, `port`, `attempt`):
+//! `RUST_LOG=wstether=debug cargo run --example demo --features testkit`
+//! (`trace` adds every frame sent and received).
+//!
 //! With `--web` it serves the browser demo instead (`www/`, the wasm build
 //! through the JavaScript facade), beside a testkit server: see `web.rs`
 //! and `cargo run --example demo --features testkit -- --web --help`.
@@ -17,6 +22,14 @@ use wstether::{Connection, Event, Frame, Keepalive, Options, Retry, Upgrade};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        // tracing-subscriber is a dev-dependency: examples may use it,
+        // the library never does.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_target(false)
+            .init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|arg| arg == "--web") {
         return web::run(&args).await;

@@ -40,6 +40,17 @@ impl WireFrame {
         }
     }
 
+    pub(crate) fn opcode(&self) -> crate::observer::Opcode {
+        use crate::observer::Opcode;
+        match self {
+            WireFrame::Text(_) => Opcode::Text,
+            WireFrame::Binary(_) => Opcode::Binary,
+            WireFrame::Ping(_) => Opcode::Ping,
+            WireFrame::Pong(_) => Opcode::Pong,
+            WireFrame::Close(_) => Opcode::Close,
+        }
+    }
+
     pub(crate) fn is_close(&self) -> bool {
         matches!(self, WireFrame::Close(_))
     }
@@ -82,6 +93,15 @@ pub(crate) struct Outgoing {
     pub(crate) internal: bool,
 }
 
+/// Application frames confirmed written: all of them, the messages (text
+/// and binary) among them, and the messages' payload bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub(crate) frames: u64,
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
+}
+
 /// A frame waiting for the transport (numbered when handed over, so that
 /// numbers follow the order on the wire even when a probe jumps the queue).
 #[derive(Debug)]
@@ -100,8 +120,9 @@ pub(crate) struct Delivery {
     /// Frames handed to the transport and not yet known to be written.
     in_flight: VecDeque<Outgoing>,
     next_seq: Seq,
-    /// Application frames known written since the last [`Delivery::take_written`].
-    written: u64,
+    /// Application frames (and, of them, messages and message payload
+    /// bytes) known written since the last [`Delivery::take_written`].
+    written: Written,
     /// Payload bytes of application frames that left `queued` since the
     /// last [`Delivery::take_released`] (room in the handles' send queue).
     released: usize,
@@ -165,14 +186,23 @@ impl Delivery {
         Some(out)
     }
 
-    /// The transport wrote every frame up to and including `seq`.
-    pub(crate) fn written_through(&mut self, seq: Seq) {
-        while let Some(out) = self.in_flight.front() {
-            if out.seq > seq {
-                break;
+    /// The transport wrote every frame up to and including `seq`; each is
+    /// shown to `observe` once the ledger has counted it (so an observer
+    /// that fails cannot make a frame counted twice or returned).
+    pub(crate) fn written_through(&mut self, seq: Seq, mut observe: impl FnMut(&Outgoing)) {
+        let done = self.in_flight.partition_point(|out| out.seq <= seq);
+        for out in self.in_flight.iter().take(done) {
+            if !out.internal {
+                self.written.frames += 1;
+                if matches!(out.frame, WireFrame::Text(_) | WireFrame::Binary(_)) {
+                    self.written.messages += 1;
+                    self.written.bytes += out.frame.len() as u64;
+                }
             }
-            self.written += u64::from(!out.internal);
-            self.in_flight.pop_front();
+        }
+        // Drained even if `observe` unwinds: the range is gone either way.
+        for out in self.in_flight.drain(..done) {
+            observe(&out);
         }
     }
 
@@ -204,8 +234,8 @@ impl Delivery {
             .collect()
     }
 
-    /// How many application frames were confirmed written since the last call.
-    pub(crate) fn take_written(&mut self) -> u64 {
+    /// The application frames confirmed written since the last call.
+    pub(crate) fn take_written(&mut self) -> Written {
         std::mem::take(&mut self.written)
     }
 
@@ -247,8 +277,15 @@ mod tests {
         let a = d.hand_over().unwrap();
         let b = d.hand_over().unwrap();
         assert_eq!(d.take_released(), 2);
-        d.written_through(a.seq);
-        assert_eq!(d.take_written(), 1, "the probe is not counted");
+        let mut seen = Vec::new();
+        d.written_through(a.seq, |out| seen.push(out.internal));
+        assert_eq!(seen, [true, false], "the observer sees the probe too");
+        let written = d.take_written();
+        assert_eq!(
+            (written.frames, written.messages, written.bytes),
+            (1, 1, 1),
+            "the probe is not counted"
+        );
         let _ = b;
         assert_eq!(d.take_unsent(), [Frame::text("b"), Frame::text("c")]);
         assert_eq!(d.take_released(), 1, "c left the queue unsent");

@@ -27,6 +27,8 @@ pub(crate) struct KeepaliveState {
     probe: Option<(u64, Instant)>,
     sequence: u64,
     rtt: Option<Duration>,
+    /// `rtt` was measured since the last [`KeepaliveState::take_sample`].
+    fresh_sample: bool,
     /// Reading is paused by back-pressure: the peer cannot be heard, so
     /// it is not judged.
     paused: bool,
@@ -40,6 +42,7 @@ impl KeepaliveState {
             probe: None,
             sequence: 0,
             rtt: None,
+            fresh_sample: false,
             paused: false,
         }
     }
@@ -80,6 +83,7 @@ impl KeepaliveState {
         if is_reply {
             if let Some((_, sent)) = self.probe.take() {
                 self.rtt = Some(now.saturating_duration_since(sent));
+                self.fresh_sample = true;
             }
         }
         hide
@@ -124,8 +128,17 @@ impl KeepaliveState {
         None
     }
 
+    #[cfg(test)]
     pub(crate) fn rtt(&self) -> Option<Duration> {
         self.rtt
+    }
+
+    /// The round trip measured since the last call, if any (one per
+    /// answered probe, for the smoothed RTT).
+    pub(crate) fn take_sample(&mut self) -> Option<Duration> {
+        std::mem::take(&mut self.fresh_sample)
+            .then_some(self.rtt)
+            .flatten()
     }
 
     fn start_probe(&mut self, now: Instant) -> Frame {

@@ -23,6 +23,8 @@
 mod backoff;
 mod delivery;
 mod keepalive;
+mod observe;
+mod retry_after;
 #[cfg(test)]
 mod tests;
 
@@ -35,13 +37,15 @@ use http::{HeaderMap, StatusCode};
 
 pub(crate) use backoff::Backoff;
 use delivery::Delivery;
-pub(crate) use delivery::{Outgoing, Seq, WireFrame};
+pub(crate) use delivery::{Outgoing, Seq, WireFrame, Written};
 use keepalive::{KeepaliveAction, KeepaliveState};
+use observe::Observe;
 
 use crate::error::{Error, ErrorKind};
 use crate::event::{DownReason, Event, StreamRef};
 use crate::frame::{CloseCode, CloseFrame, Frame, Frames};
-use crate::options::{AutoUpgrade, Keepalive, Options};
+use crate::observer::{FrameInfo, Opcode};
+use crate::options::{AutoUpgrade, Keepalive, Options, RetryDecision};
 use crate::request::{Upgrade, ValidUpgrade};
 use crate::time::Instant;
 
@@ -104,6 +108,11 @@ impl StreamIds {
     pub(crate) fn next(&self) -> StreamRef {
         StreamRef(self.0.fetch_add(1, Ordering::Relaxed) + 1)
     }
+
+    /// The connection's process-wide number (the `3` of `#3.2`).
+    pub(crate) fn connection(&self) -> u64 {
+        self.0.load(Ordering::Relaxed) >> 32
+    }
 }
 
 #[derive(Debug)]
@@ -144,6 +153,26 @@ enum Loss {
     DialFailed(Error),
 }
 
+/// What follows a `Down`, before the close-code rules and the backoff have
+/// their say.
+#[derive(Debug)]
+enum Next {
+    /// Reconnect by the backoff.
+    Backoff,
+    /// Reconnect by the backoff, waiting at least this long (`Retry-After`).
+    NotBefore(Duration),
+    /// End: the retry policy refused to retry (this error says why).
+    Stop(StreamRef, Error),
+}
+
+/// Counters of the traffic read since the last [`Core::take_received`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Received {
+    pub(crate) frames: u64,
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
+}
+
 /// The connection state machine.
 pub(crate) struct Core {
     phase: Phase,
@@ -174,11 +203,31 @@ pub(crate) struct Core {
     /// The highest stream killed so far: sends on it or older are stale.
     killed_up_to: Option<StreamRef>,
     rtt: Option<Duration>,
+    /// The smoothed RTT (RFC 6298: 7/8 of the old plus 1/8 of each sample).
+    srtt: Option<Duration>,
     /// Since when the transport has had unwritten bytes and written none
     /// (a peer that does not read): past the keepalive's deadline it is dead.
     write_stalled_since: Option<Instant>,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
+    // ---- observability (appended: counts, durations, the observer) ----
+    observe: Observe,
+    /// The connection's number (the `3` of `#3.2`).
+    connection: u64,
+    /// When the core was made (for `terminate`'s lifetime).
+    born: Instant,
+    /// When the dial in progress started (taken when its end is reported).
+    dial_started: Option<Instant>,
+    /// The upgrade in flight and when it went out.
+    upgrade_started: Option<(StreamRef, Instant)>,
+    /// Since when a Websocket has been open, and the total of past ones.
+    open_since: Option<Instant>,
+    time_connected: Duration,
+    /// How many times the connection came up (`Event::Up`).
+    ups: u64,
+    received: Received,
+    /// Whether an upgrade provider is set (401 is retried only then).
+    has_provider: bool,
 }
 
 impl Core {
@@ -210,10 +259,22 @@ impl Core {
             pending_loss: None,
             killed_up_to: None,
             rtt: None,
+            srtt: None,
             write_stalled_since: None,
             events: VecDeque::new(),
             actions: VecDeque::new(),
+            observe: Observe::new(options.observer.clone()),
+            connection: 0,
+            born: now,
+            dial_started: None,
+            upgrade_started: None,
+            open_since: None,
+            time_connected: Duration::ZERO,
+            ups: 0,
+            received: Received::default(),
+            has_provider: matches!(options.auto_upgrade, AutoUpgrade::Provider(_)),
         };
+        core.connection = core.stream_ids.connection();
         core.dial(now);
         core
     }
@@ -403,6 +464,16 @@ impl Core {
         self.phase = Phase::Connected;
         self.up_since = Some(now);
         self.close_received = None;
+        self.ups += 1;
+        let duration = self.dial_duration(now);
+        tracing::debug!(
+            attempt = self.attempt,
+            duration = ?duration,
+            "wstether: connected"
+        );
+        let (connection, attempt) = (self.connection, self.attempt);
+        self.observe
+            .call(|o| o.connect_end(connection, attempt, duration, None));
         self.events.push_back(Event::Up {
             attempt: self.attempt,
         });
@@ -453,12 +524,25 @@ impl Core {
                     ErrorKind::Upgrade,
                     format!("the server chose subprotocol {chosen:?}, which was not offered"),
                 );
+                self.upgrade_answered(
+                    Some(StatusCode::SWITCHING_PROTOCOLS),
+                    protocol.as_deref(),
+                    Some(&error),
+                    now,
+                );
                 self.upgrade_failed_event(stream, None, headers, error.clone());
                 self.kill(stream);
                 self.disconnect(Loss::Down(DownReason::Error(error)));
                 return;
             }
         }
+        self.upgrade_answered(
+            Some(StatusCode::SWITCHING_PROTOCOLS),
+            protocol.as_deref(),
+            None,
+            now,
+        );
+        self.open_since = Some(now);
         self.phase = Phase::Open { stream };
         self.write_stalled_since = None;
         self.keepalive = self
@@ -472,25 +556,69 @@ impl Core {
         });
     }
 
-    /// The upgrade failed; natively the transport is gone with it.
+    /// The upgrade failed; natively the transport is gone with it. A
+    /// refusal with a status is judged by the retry policy
+    /// ([`Retry::decision`](crate::Retry::decision)); `unix_now` (the wall
+    /// clock, since the Unix epoch) reads a `Retry-After` date.
     pub(crate) fn on_upgrade_failed(
         &mut self,
         status: Option<StatusCode>,
         headers: HeaderMap,
         error: Error,
         now: Instant,
+        unix_now: Duration,
     ) {
         let Phase::Upgrading { stream, .. } = &self.phase else {
             return;
         };
         let stream = *stream;
+        self.upgrade_answered(status, None, Some(&error), now);
+        let next = match status {
+            Some(status) => self.after_refusal(stream, status, &headers, unix_now),
+            None => Next::Backoff,
+        };
         self.upgrade_failed_event(stream, status, headers, error.clone());
         self.kill(stream);
         let reason = match status {
             Some(_) => DownReason::UpgradeRejected,
             None => DownReason::Error(error),
         };
-        self.go_down(reason, now);
+        self.go_down_then(reason, next, now);
+    }
+
+    /// What the retry policy makes of a refused upgrade.
+    fn after_refusal(
+        &self,
+        stream: StreamRef,
+        status: StatusCode,
+        headers: &HeaderMap,
+        unix_now: Duration,
+    ) -> Next {
+        let decision = self.backoff.retry().decision(status);
+        let why = match decision {
+            RetryDecision::Retry => None,
+            RetryDecision::RetryWithProvider if self.has_provider => None,
+            RetryDecision::RetryWithProvider => Some(
+                "retried only with an upgrade provider (Options::auto_upgrade_with) \
+                 that can send fresh credentials",
+            ),
+            RetryDecision::Stop => Some("the retry policy does not retry it (Retry::on_status)"),
+        };
+        if let Some(why) = why {
+            let error = Error::new(
+                ErrorKind::UpgradeRefused,
+                format!("the server answered {status}: {why}"),
+            );
+            return Next::Stop(stream, error);
+        }
+        let wait = headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| retry_after::parse(value, unix_now));
+        match wait {
+            Some(wait) => Next::NotBefore(wait),
+            None => Next::Backoff,
+        }
     }
 
     pub(crate) fn on_frame(&mut self, frame: Frame, now: Instant) {
@@ -498,12 +626,37 @@ impl Core {
             return;
         };
         let stream = *stream;
+        let info = FrameInfo {
+            opcode: Opcode::of(&frame),
+            len: frame.len(),
+            internal: false,
+        };
+        self.received.frames += 1;
+        if info.opcode.is_message() {
+            self.received.messages += 1;
+            self.received.bytes += info.len as u64;
+        }
+        tracing::trace!(%stream, opcode = ?info.opcode, len = info.len, "wstether: frame received");
+        self.observe.call(|o| o.frame_received(stream, info));
         let hidden_reply = match &mut self.keepalive {
             Some(keepalive) => keepalive.on_frame(&frame, now),
             None => false,
         };
-        if let Some(keepalive) = &self.keepalive {
-            self.rtt = keepalive.rtt().or(self.rtt);
+        if let Some(sample) = self
+            .keepalive
+            .as_mut()
+            .and_then(KeepaliveState::take_sample)
+        {
+            self.rtt = Some(sample);
+            // RFC 6298 §2: SRTT <- 7/8 SRTT + 1/8 R', the first sample as is.
+            self.srtt = Some(match self.srtt {
+                Some(srtt) => srtt * 7 / 8 + sample / 8,
+                None => sample,
+            });
+            tracing::trace!(
+                rtt = ?sample,
+                "wstether: round trip measured"
+            );
         }
         match &frame {
             Frame::Ping(_) | Frame::Pong(_) if self.silence_pings => return,
@@ -522,8 +675,38 @@ impl Core {
     /// The transport wrote every frame through `seq` (`None`: nothing
     /// known written yet). Call after each write or flush.
     pub(crate) fn on_written(&mut self, seq: Option<Seq>) {
-        if let Some(seq) = seq {
-            self.delivery.written_through(seq);
+        let Some(seq) = seq else {
+            return;
+        };
+        let stream = self.current_stream();
+        let observe = &mut self.observe;
+        self.delivery.written_through(seq, |out| {
+            let info = FrameInfo {
+                opcode: out.frame.opcode(),
+                len: out.frame.len(),
+                internal: out.internal,
+            };
+            tracing::trace!(
+                stream = stream.map(tracing::field::display),
+                opcode = ?info.opcode,
+                len = info.len,
+                internal = info.internal,
+                "wstether: frame sent"
+            );
+            if let Some(stream) = stream {
+                observe.call(|o| o.frame_sent(stream, info));
+            }
+        });
+    }
+
+    /// The Websocket the transport carries (or is upgrading to), if any.
+    fn current_stream(&self) -> Option<StreamRef> {
+        match &self.phase {
+            Phase::Upgrading { stream, .. }
+            | Phase::Open { stream }
+            | Phase::Closing { stream, .. }
+            | Phase::Failing { stream, .. } => Some(*stream),
+            _ => None,
         }
     }
 
@@ -624,6 +807,7 @@ impl Core {
                     ErrorKind::Timeout,
                     "the server did not answer the upgrade in time",
                 );
+                self.upgrade_answered(None, None, Some(&error), now);
                 self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
                 self.kill(stream);
                 self.disconnect(Loss::Down(DownReason::Error(error)));
@@ -744,8 +928,34 @@ impl Core {
     }
 
     /// Application frames confirmed written since the last call.
-    pub(crate) fn take_frames_written(&mut self) -> u64 {
+    pub(crate) fn take_written(&mut self) -> Written {
         self.delivery.take_written()
+    }
+
+    /// Frames read since the last call.
+    pub(crate) fn take_received(&mut self) -> Received {
+        std::mem::take(&mut self.received)
+    }
+
+    /// The smoothed round-trip time (RFC 6298) of the answered probes.
+    pub(crate) fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// How many times the connection came back up after the first time.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.ups.saturating_sub(1)
+    }
+
+    /// The total time Websockets were open before the current one, and
+    /// since when the current one is open.
+    pub(crate) fn time_connected(&self) -> (Duration, Option<Instant>) {
+        (self.time_connected, self.open_since)
+    }
+
+    /// The dial attempt in progress or last made (1-based).
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     pub(crate) fn is_terminated(&self) -> bool {
@@ -777,10 +987,21 @@ impl Core {
         self.phase = Phase::Dialing {
             deadline: later(now, self.backoff.retry().connect_timeout),
         };
+        self.dial_started = Some(now);
+        let (connection, attempt) = (self.connection, self.attempt);
+        self.observe.call(|o| o.connect_start(connection, attempt));
         self.actions.push_back(Action::Dial);
     }
 
     fn begin_upgrade(&mut self, stream: StreamRef, request: ValidUpgrade, now: Instant) {
+        tracing::debug!(
+            %stream,
+            path = %crate::redact::url(request.path.as_str()),
+            protocols = ?request.protocols,
+            "wstether: upgrade sent"
+        );
+        self.upgrade_started = Some((stream, now));
+        self.observe.call(|o| o.upgrade_sent(stream));
         self.phase = Phase::Upgrading {
             stream,
             offered: request.protocols.clone(),
@@ -820,6 +1041,16 @@ impl Core {
     }
 
     fn dial_failed(&mut self, error: Error, now: Instant) {
+        let duration = self.dial_duration(now);
+        tracing::warn!(
+            attempt = self.attempt,
+            duration = ?duration,
+            %error,
+            "wstether: connect failed"
+        );
+        let (connection, attempt) = (self.connection, self.attempt);
+        self.observe
+            .call(|o| o.connect_end(connection, attempt, duration, Some(&error)));
         self.events.push_back(Event::Error {
             stream: None,
             error,
@@ -843,6 +1074,14 @@ impl Core {
         self.phase = Phase::Backoff {
             until: later(now, delay),
         };
+        let (connection, attempt) = (self.connection, self.attempt.saturating_add(1));
+        tracing::info!(
+            next_attempt = attempt,
+            delay = ?delay,
+            "wstether: reconnect scheduled"
+        );
+        self.observe
+            .call(|o| o.reconnect_scheduled(connection, attempt, delay));
         self.events.push_back(Event::Reconnecting {
             attempt: self.attempt.saturating_add(1),
             delay,
@@ -851,8 +1090,8 @@ impl Core {
 
     /// Ends a connection that is not up: the waiting upgrade, if any, fails
     /// and its queued frames come back.
-    fn terminate_unconnected(&mut self, error: Error, _now: Instant) {
-        self.phase = Phase::Terminated;
+    fn terminate_unconnected(&mut self, error: Error, now: Instant) {
+        self.terminate(now);
         let unsent = self.delivery.take_unsent();
         if let Some((stream, _)) = self.pending_upgrade.take() {
             self.upgrade_failed_event(stream, None, HeaderMap::new(), error.with_unsent(unsent));
@@ -865,6 +1104,27 @@ impl Core {
     }
 
     fn go_down(&mut self, reason: DownReason, now: Instant) {
+        self.go_down_then(reason, Next::Backoff, now);
+    }
+
+    /// The transport is gone: `Down`, then a reconnect or the end, as
+    /// `next`, the close codes, the backoff and a queued close decide.
+    fn go_down_then(&mut self, reason: DownReason, next: Next, now: Instant) {
+        if self.upgrade_started.is_some() {
+            let error = match &reason {
+                DownReason::Error(error) => error.clone(),
+                _ => Error::new(
+                    ErrorKind::Closed,
+                    "the connection went down during the upgrade",
+                ),
+            };
+            self.upgrade_answered(None, None, Some(&error), now);
+        }
+        let connected_for = self
+            .open_since
+            .take()
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        self.time_connected = self.time_connected.saturating_add(connected_for);
         let killed = match &self.phase {
             Phase::Upgrading { stream, .. }
             | Phase::Open { stream }
@@ -899,8 +1159,43 @@ impl Core {
         let delay = if self.close_queued || stop_code {
             None
         } else {
-            self.backoff.next_delay()
+            match &next {
+                Next::Backoff => self.backoff.next_delay(),
+                Next::NotBefore(floor) => {
+                    let max = self.backoff.retry().max_delay;
+                    self.backoff.next_delay().map(|d| d.max(*floor).min(max))
+                }
+                Next::Stop(..) => None,
+            }
         };
+        if let (Next::Stop(stream, error), false) = (&next, self.close_queued) {
+            tracing::warn!(%stream, %error, "wstether: upgrade refused, not retried");
+        }
+        match &reason {
+            DownReason::Error(_) | DownReason::PeerDead | DownReason::UpgradeRejected => {
+                tracing::warn!(
+                    reason = %reason,
+                    connected = ?connected_for,
+                    will_reconnect = delay.is_some(),
+                    "wstether: down"
+                )
+            }
+            _ => tracing::info!(
+                reason = %reason,
+                connected = ?connected_for,
+                will_reconnect = delay.is_some(),
+                "wstether: down"
+            ),
+        }
+        let connection = self.connection;
+        self.observe
+            .call(|o| o.disconnect(connection, &reason, connected_for));
+        if let (Next::Stop(stream, error), false) = (next, self.close_queued) {
+            self.events.push_back(Event::Error {
+                stream: Some(stream),
+                error,
+            });
+        }
         self.events.push_back(Event::Down {
             reason,
             killed_streams: killed,
@@ -910,7 +1205,7 @@ impl Core {
         match delay {
             Some(delay) => self.schedule_retry(delay, now),
             None => {
-                self.phase = Phase::Terminated;
+                self.terminate(now);
                 if let Some((stream, _)) = self.pending_upgrade.take() {
                     let error =
                         Error::new(ErrorKind::Closed, "the connection ended before the upgrade");
@@ -918,6 +1213,69 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// The upgrade in flight was answered (or given up): trace and observe.
+    fn upgrade_answered(
+        &mut self,
+        status: Option<StatusCode>,
+        protocol: Option<&str>,
+        error: Option<&Error>,
+        now: Instant,
+    ) {
+        let Some((stream, sent)) = self.upgrade_started.take() else {
+            return;
+        };
+        let duration = now.saturating_duration_since(sent);
+        let status_code = status.map(|s| s.as_u16());
+        match error {
+            None => tracing::info!(
+                %stream,
+                status = status_code,
+                protocol,
+                ?duration,
+                "wstether: upgraded"
+            ),
+            Some(error) => tracing::warn!(
+                %stream,
+                status = status_code,
+                ?duration,
+                %error,
+                "wstether: upgrade failed"
+            ),
+        }
+        self.observe
+            .call(|o| o.upgrade_answered(stream, status, protocol, duration, error));
+    }
+
+    /// How long the dial that just ended took (its end is reported once).
+    fn dial_duration(&mut self, now: Instant) -> Duration {
+        self.dial_started
+            .take()
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+    }
+
+    /// The connection has ended for good.
+    fn terminate(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Terminated) {
+            return;
+        }
+        if let Some(started) = self.dial_started.take() {
+            // Every connect_start has its connect_end.
+            let error = Error::new(ErrorKind::Closed, "the connection ended while connecting");
+            let duration = now.saturating_duration_since(started);
+            let (connection, attempt) = (self.connection, self.attempt);
+            self.observe
+                .call(|o| o.connect_end(connection, attempt, duration, Some(&error)));
+        }
+        self.phase = Phase::Terminated;
+        let lifetime = now.saturating_duration_since(self.born);
+        tracing::info!(
+            lifetime = ?lifetime,
+            "wstether: terminated"
+        );
+        let connection = self.connection;
+        self.observe.call(|o| o.terminate(connection, lifetime));
     }
 
     fn upgrade_failed_event(

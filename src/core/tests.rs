@@ -5,10 +5,13 @@
 use std::sync::atomic::AtomicUsize;
 
 use super::*;
-use crate::options::Retry;
+use crate::options::{Retry, RetryDecision};
 
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
+/// The wall clock the tests' `Retry-After` dates are read against:
+/// Sun, 06 Nov 1994 08:49:37 GMT.
+const UNIX_NOW: Duration = Duration::from_secs(784_111_777);
 
 // ---- harness ----------------------------------------------------------------
 
@@ -142,10 +145,24 @@ impl Harness {
     }
 
     fn upgrade_rejected(&mut self, status: u16) {
+        self.upgrade_rejected_with(status, &[]);
+    }
+
+    /// A refusal with these response headers.
+    fn upgrade_rejected_with(&mut self, status: u16, headers: &[(&'static str, &str)]) {
         let error = Error::new(ErrorKind::Upgrade, "rejected");
         let status = StatusCode::from_u16(status).unwrap();
+        let headers = headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_str(value).unwrap(),
+                )
+            })
+            .collect();
         self.core
-            .on_upgrade_failed(Some(status), HeaderMap::new(), error, self.now);
+            .on_upgrade_failed(Some(status), headers, error, self.now, UNIX_NOW);
     }
 
     fn frame(&mut self, frame: Frame) {
@@ -373,11 +390,11 @@ fn a_rejected_upgrade_goes_down_and_reconnects() {
     let stream = h.upgrade(Upgrade::new("/ws"));
     h.actions();
     h.send(stream, text("early"));
-    h.upgrade_rejected(401);
+    h.upgrade_rejected(503);
     assert_eq!(
         h.events(),
         [
-            format!("UpgradeFailed {stream} Some(401) Upgrade unsent=[]"),
+            format!("UpgradeFailed {stream} Some(503) Upgrade unsent=[]"),
             "Down UpgradeRejected killed=[] unsent=[Text(5 bytes \"early\")] reconnect=true"
                 .to_owned(),
             "Reconnecting 2 100ms".to_owned(),
@@ -1234,11 +1251,11 @@ fn a_failed_upgrade_is_not_a_stable_connection() {
     h.advance(30 * SEC);
     let stream = h.upgrade(Upgrade::new("/ws"));
     h.actions();
-    h.upgrade_rejected(401);
+    h.upgrade_rejected(503);
     assert_eq!(
         h.events(),
         [
-            format!("UpgradeFailed {stream} Some(401) Upgrade unsent=[]"),
+            format!("UpgradeFailed {stream} Some(503) Upgrade unsent=[]"),
             "Down UpgradeRejected killed=[] unsent=[] reconnect=true".to_owned(),
             "Reconnecting 2 100ms".to_owned(),
         ]
@@ -1246,6 +1263,250 @@ fn a_failed_upgrade_is_not_a_stable_connection() {
     h.advance_to_timeout();
     h.dial_ok();
     assert_eq!(h.events(), ["Up 2"]);
+}
+
+// ---- the retry policy after a refused upgrade -----------------------------------
+
+/// A core with auto-upgrade whose first upgrade was just refused with
+/// `status` (and `headers`): its events.
+fn refused(
+    options: Options,
+    status: u16,
+    headers: &[(&'static str, &str)],
+) -> (Harness, Vec<String>) {
+    let mut h = Harness::up(options.auto_upgrade(true));
+    let stream = h.upgrade(Upgrade::new("/ws"));
+    assert!(matches!(h.actions()[..], [Action::Upgrade(_)]));
+    h.events();
+    h.upgrade_rejected_with(status, headers);
+    assert_eq!(stream, StreamRef(1));
+    let events = h.events();
+    (h, events)
+}
+
+/// The events of a refusal the policy does not retry.
+fn stopped(status: u16) -> Vec<String> {
+    vec![
+        format!("UpgradeFailed #0.1 Some({status}) Upgrade unsent=[]"),
+        "Error #0.1 UpgradeRefused unsent=[]".to_owned(),
+        "Down UpgradeRejected killed=[] unsent=[] reconnect=false".to_owned(),
+    ]
+}
+
+/// The events of a retried refusal.
+fn retried(status: u16, delay: &str) -> Vec<String> {
+    vec![
+        format!("UpgradeFailed #0.1 Some({status}) Upgrade unsent=[]"),
+        "Down UpgradeRejected killed=[] unsent=[] reconnect=true".to_owned(),
+        format!("Reconnecting 2 {delay}"),
+    ]
+}
+
+#[test]
+fn a_refused_403_with_auto_upgrade_ends_the_connection() {
+    let (mut h, events) = refused(options(), 403, &[]);
+    assert_eq!(events, stopped(403));
+    assert!(h.core.is_terminated());
+    assert!(h.actions().is_empty(), "no new dial");
+    assert_eq!(h.core.poll_timeout(), None);
+}
+
+#[test]
+fn the_refusal_error_names_the_status_and_the_reason() {
+    let mut h = Harness::up(options().auto_upgrade(true));
+    h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.events();
+    h.upgrade_rejected(401);
+    let refusal = h
+        .raw_events()
+        .into_iter()
+        .find_map(|event| match event {
+            Event::Error { error, .. } => Some(error),
+            _ => None,
+        })
+        .expect("an UpgradeRefused error");
+    assert_eq!(refusal.kind(), ErrorKind::UpgradeRefused);
+    let shown = refusal.to_string();
+    assert!(
+        shown.contains("401") && shown.contains("auto_upgrade_with"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn statuses_other_than_401_408_429_and_5xx_stop_by_default() {
+    for status in [300, 301, 302, 307, 400, 403, 404, 405, 410, 426, 200, 204] {
+        let (h, events) = refused(options(), status, &[]);
+        assert_eq!(events, stopped(status), "{status}");
+        assert!(h.core.is_terminated(), "{status}");
+    }
+}
+
+#[test]
+fn statuses_408_429_and_5xx_are_retried_by_the_backoff() {
+    for status in [408, 429, 500, 502, 503, 504, 599] {
+        let (mut h, events) = refused(options(), status, &[]);
+        assert_eq!(events, retried(status, "100ms"), "{status}");
+        h.advance_to_timeout();
+        assert_eq!(h.actions(), [Action::Dial], "{status}");
+    }
+}
+
+#[test]
+fn a_401_is_retried_only_with_an_upgrade_provider() {
+    let (h, events) = refused(options(), 401, &[]);
+    assert_eq!(events, stopped(401));
+    assert!(h.core.is_terminated());
+
+    let mut h = Harness::up(options().auto_upgrade_with(|| Upgrade::new("/ws")));
+    assert!(matches!(h.actions()[..], [Action::Upgrade(_)]));
+    h.events();
+    h.upgrade_rejected(401);
+    assert_eq!(h.events(), retried(401, "100ms"));
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.dial_ok();
+    assert!(
+        matches!(h.actions()[..], [Action::Upgrade(_)]),
+        "the provider asks again, with fresh credentials"
+    );
+}
+
+#[test]
+fn retry_after_in_seconds_is_a_floor_on_the_delay() {
+    let (mut h, events) = refused(options(), 429, &[("retry-after", "5")]);
+    assert_eq!(events, retried(429, "5s"));
+    assert_eq!(h.timeout(), Some(5 * SEC));
+    h.advance(4_999 * MS);
+    h.core.on_timeout(h.now);
+    assert!(h.actions().is_empty(), "not before Retry-After");
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Dial]);
+    assert_eq!(h.elapsed(), 5 * SEC);
+}
+
+#[test]
+fn retry_after_never_shortens_the_backoff() {
+    // The backoff is already past 1 s after a few failures: 0 s changes nothing.
+    let (mut h, _) = refused(options(), 503, &[]);
+    for _ in 0..4 {
+        h.advance_to_timeout();
+        h.actions();
+        h.dial_failed();
+        h.events();
+    }
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.dial_ok();
+    assert!(matches!(h.actions()[..], [Action::Upgrade(_)]));
+    h.events();
+    h.upgrade_rejected_with(503, &[("retry-after", "0")]);
+    assert_eq!(h.events().last().unwrap(), "Reconnecting 7 3.2s");
+}
+
+#[test]
+fn retry_after_as_an_http_date() {
+    // UNIX_NOW is 08:49:37; the server asks for 08:50:07.
+    let date = "Sun, 06 Nov 1994 08:50:07 GMT";
+    let (_, events) = refused(options(), 503, &[("retry-after", date)]);
+    assert_eq!(events, retried(503, "30s"));
+    // A date in the past, or one that cannot be read: the backoff alone.
+    for value in [
+        "Sun, 06 Nov 1994 08:00:00 GMT",
+        "soon",
+        "Sunday, 06-Nov-94 08:50:07 GMT",
+    ] {
+        let (_, events) = refused(options(), 503, &[("retry-after", value)]);
+        assert_eq!(events, retried(503, "100ms"), "{value}");
+    }
+}
+
+#[test]
+fn retry_after_is_capped_at_max_delay() {
+    let (_, events) = refused(options(), 503, &[("retry-after", "86400")]);
+    assert_eq!(events, retried(503, "30s"), "max_delay, not a day");
+    let patient = options().retry(
+        Retry::default()
+            .jitter(0.0)
+            .max_delay(crate::options::MAX_DURATION),
+    );
+    let (_, events) = refused(patient, 503, &[("retry-after", "86400")]);
+    assert_eq!(
+        events,
+        retried(503, "86400s"),
+        "raise max_delay to honour it"
+    );
+}
+
+#[test]
+fn a_retried_refusal_counts_against_max_retries() {
+    let options = options().retry(Retry::default().jitter(0.0).max_retries(Some(0)));
+    let (h, events) = refused(options, 503, &[("retry-after", "1")]);
+    assert_eq!(
+        events,
+        [
+            "UpgradeFailed #0.1 Some(503) Upgrade unsent=[]",
+            "Down UpgradeRejected killed=[] unsent=[] reconnect=false",
+        ],
+        "out of retries: no UpgradeRefused, the policy would have retried"
+    );
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn the_decision_is_configurable_per_status() {
+    let retry = Retry::default()
+        .jitter(0.0)
+        .on_status(StatusCode::NOT_FOUND, RetryDecision::Retry)
+        .on_status(StatusCode::SERVICE_UNAVAILABLE, RetryDecision::Stop)
+        .on_status(StatusCode::FORBIDDEN, RetryDecision::RetryWithProvider)
+        .on_status(StatusCode::FORBIDDEN, RetryDecision::Retry);
+    let (_, events) = refused(options().retry(retry.clone()), 404, &[]);
+    assert_eq!(events, retried(404, "100ms"));
+    let (_, events) = refused(options().retry(retry.clone()), 503, &[("retry-after", "1")]);
+    assert_eq!(events, stopped(503));
+    let (_, events) = refused(options().retry(retry.clone()), 403, &[]);
+    assert_eq!(events, retried(403, "100ms"), "the last call wins");
+    let (_, events) = refused(options().retry(retry), 429, &[]);
+    assert_eq!(events, retried(429, "100ms"), "others keep their default");
+}
+
+#[test]
+fn a_refusal_after_shutdown_adds_no_refusal_error() {
+    let mut h = Harness::up(options());
+    h.events();
+    h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    // The application sent a close frame while the upgrade was in flight.
+    h.send(StreamRef(1), Frame::close_normal());
+    h.upgrade_rejected(403);
+    let events = h.events();
+    assert!(
+        !events.iter().any(|e| e.contains("UpgradeRefused")),
+        "{events:?}"
+    );
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn a_failure_without_a_status_is_retried_by_the_backoff() {
+    // What a browser reports for any failed upgrade: no status.
+    let mut h = Harness::up(options().auto_upgrade(true));
+    h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.events();
+    let error = Error::new(ErrorKind::Upgrade, "the WebSocket did not open");
+    h.core
+        .on_upgrade_failed(None, HeaderMap::new(), error, h.now, UNIX_NOW);
+    assert_eq!(
+        h.events(),
+        [
+            "UpgradeFailed #0.1 None Upgrade unsent=[]",
+            "Down Error(Upgrade) killed=[] unsent=[] reconnect=true",
+            "Reconnecting 2 100ms",
+        ]
+    );
 }
 
 // ---- randomized --------------------------------------------------------------
@@ -1283,9 +1544,98 @@ enum SimTransport {
     Open { in_flight: Vec<Outgoing> },
 }
 
+/// An observer that counts what it is told, to compare with the core's
+/// counters and events. It panics at its `panic_at`-th call, if set (the
+/// connection must not notice).
+#[derive(Default)]
+struct Counting {
+    calls: AtomicUsize,
+    panic_at: Option<usize>,
+    connect_start: AtomicUsize,
+    connect_end: AtomicUsize,
+    upgrade_sent: AtomicUsize,
+    upgrade_answered: AtomicUsize,
+    sent_frames: AtomicUsize,
+    sent_messages: AtomicUsize,
+    sent_bytes: AtomicUsize,
+    received_frames: AtomicUsize,
+    received_messages: AtomicUsize,
+    received_bytes: AtomicUsize,
+    disconnects: AtomicUsize,
+    reconnects: AtomicUsize,
+    terminates: AtomicUsize,
+}
+
+impl Counting {
+    fn tick(&self, counter: &AtomicUsize, by: usize) {
+        let call = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.panic_at == Some(call) {
+            panic!("the test observer panics at call {call}");
+        }
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
+
+    fn get(counter: &AtomicUsize) -> u64 {
+        counter.load(Ordering::Relaxed) as u64
+    }
+}
+
+impl crate::observer::Observer for Counting {
+    fn connect_start(&self, _: u64, _: u32) {
+        self.tick(&self.connect_start, 1);
+    }
+    fn connect_end(&self, _: u64, _: u32, _: Duration, _: Option<&Error>) {
+        self.tick(&self.connect_end, 1);
+    }
+    fn upgrade_sent(&self, _: StreamRef) {
+        self.tick(&self.upgrade_sent, 1);
+    }
+    fn upgrade_answered(
+        &self,
+        _: StreamRef,
+        _: Option<StatusCode>,
+        _: Option<&str>,
+        _: Duration,
+        _: Option<&Error>,
+    ) {
+        self.tick(&self.upgrade_answered, 1);
+    }
+    fn frame_sent(&self, _: StreamRef, frame: FrameInfo) {
+        if !frame.internal {
+            self.tick(&self.sent_frames, 1);
+            if frame.opcode.is_message() {
+                self.sent_messages.fetch_add(1, Ordering::Relaxed);
+                self.sent_bytes.fetch_add(frame.len, Ordering::Relaxed);
+            }
+        }
+    }
+    fn frame_received(&self, _: StreamRef, frame: FrameInfo) {
+        self.tick(&self.received_frames, 1);
+        if frame.opcode.is_message() {
+            self.received_messages.fetch_add(1, Ordering::Relaxed);
+            self.received_bytes.fetch_add(frame.len, Ordering::Relaxed);
+        }
+    }
+    fn disconnect(&self, _: u64, _: &DownReason, _: Duration) {
+        self.tick(&self.disconnects, 1);
+    }
+    fn reconnect_scheduled(&self, _: u64, _: u32, _: Duration) {
+        self.tick(&self.reconnects, 1);
+    }
+    fn terminate(&self, _: u64, _: Duration) {
+        self.tick(&self.terminates, 1);
+    }
+}
+
 /// One core driven by random inputs, with the bookkeeping for the invariants.
 struct Sim {
     h: Harness,
+    /// What the observer was told, and what the core counted and said.
+    observer: Arc<Counting>,
+    written: Written,
+    received: Received,
+    downs: u64,
+    reconnecting: u64,
     link: SimTransport,
     streams: Vec<StreamRef>,
     /// Every application frame, by id: its payload length and how often it
@@ -1312,9 +1662,24 @@ fn frame_id(frame: &Frame) -> Option<usize> {
 
 impl Sim {
     fn new(options: &Options, now: Instant, seed: u64) -> Sim {
-        let h = Harness::start(options, now, seed);
+        Sim::observed(options, now, seed, None)
+    }
+
+    /// With an observer that panics at its `panic_at`-th call.
+    fn observed(options: &Options, now: Instant, seed: u64, panic_at: Option<usize>) -> Sim {
+        let observer = Arc::new(Counting {
+            panic_at,
+            ..Counting::default()
+        });
+        let options = options.clone().observer(observer.clone());
+        let h = Harness::start(&options, now, seed);
         let mut sim = Sim {
             h,
+            observer,
+            written: Written::default(),
+            received: Received::default(),
+            downs: 0,
+            reconnecting: 0,
             link: SimTransport::None,
             streams: Vec::new(),
             frames: Vec::new(),
@@ -1388,6 +1753,8 @@ impl Sim {
             }
         }
         for event in self.h.raw_events() {
+            self.downs += u64::from(matches!(event, Event::Down { .. }));
+            self.reconnecting += u64::from(matches!(event, Event::Reconnecting { .. }));
             if was_terminated {
                 let closed = match &event {
                     Event::Error { error, .. } | Event::UpgradeFailed { error, .. } => {
@@ -1417,6 +1784,15 @@ impl Sim {
             }
         }
         self.released_bytes += self.h.core.take_released_bytes();
+        // What the driver reports to the handles' Stats.
+        let written = self.h.core.take_written();
+        self.written.frames += written.frames;
+        self.written.messages += written.messages;
+        self.written.bytes += written.bytes;
+        let received = self.h.core.take_received();
+        self.received.frames += received.frames;
+        self.received.messages += received.messages;
+        self.received.bytes += received.bytes;
         assert!(
             self.released_bytes <= self.sent_bytes,
             "released more than sent"
@@ -1485,13 +1861,26 @@ impl Sim {
                         }
                         1 | 2 => {
                             self.link = SimTransport::None;
-                            self.h.upgrade_rejected(403);
+                            match rng.below(5) {
+                                0 => self.h.upgrade_rejected(403),
+                                1 => self.h.upgrade_rejected(401),
+                                2 => self.h.upgrade_rejected(503),
+                                3 => self.h.upgrade_rejected_with(429, &[("retry-after", "2")]),
+                                _ => self.h.upgrade_rejected_with(
+                                    503,
+                                    &[("retry-after", "Sun, 06 Nov 1994 08:49:40 GMT")],
+                                ),
+                            }
                         }
                         3 => {
                             self.link = SimTransport::None;
-                            self.h
-                                .core
-                                .on_upgrade_failed(None, HeaderMap::new(), io_error(), now);
+                            self.h.core.on_upgrade_failed(
+                                None,
+                                HeaderMap::new(),
+                                io_error(),
+                                now,
+                                UNIX_NOW,
+                            );
                         }
                         _ => {
                             self.link = SimTransport::Open {
@@ -1630,6 +2019,62 @@ impl Sim {
             assert_eq!(*count, 1, "frame m{id} written or returned {count} times");
         }
         assert_eq!(self.released_bytes, self.sent_bytes);
+        self.check_observer();
+    }
+
+    /// The observer was told what the core counted and said (unless it
+    /// panicked: then it was told a prefix, and never called again).
+    fn check_observer(&self) {
+        let o = &*self.observer;
+        let calls = o.calls.load(Ordering::Relaxed);
+        if o.panic_at.is_some_and(|at| calls >= at) {
+            assert_eq!(Some(calls), o.panic_at, "called after it panicked");
+            return;
+        }
+        let get = Counting::get;
+        assert_eq!(get(&o.sent_frames), self.written.frames);
+        assert_eq!(get(&o.sent_messages), self.written.messages);
+        assert_eq!(get(&o.sent_bytes), self.written.bytes);
+        assert_eq!(get(&o.received_frames), self.received.frames);
+        assert_eq!(get(&o.received_messages), self.received.messages);
+        assert_eq!(get(&o.received_bytes), self.received.bytes);
+        let written = self.frames.iter().filter(|(_, n)| *n == 1).count() as u64;
+        assert!(
+            self.written.frames <= written,
+            "written frames are counted once"
+        );
+        assert_eq!(
+            get(&o.connect_start),
+            get(&o.connect_end),
+            "every connect ends"
+        );
+        assert_eq!(
+            get(&o.upgrade_sent),
+            get(&o.upgrade_answered),
+            "every upgrade is answered"
+        );
+        assert_eq!(get(&o.disconnects), self.downs);
+        assert_eq!(get(&o.reconnects), self.reconnecting);
+        assert_eq!(get(&o.terminates), 1);
+    }
+}
+
+#[test]
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+fn a_panicking_observer_breaks_nothing() {
+    let mut rng = Random::new(0xBAD);
+    let mut now = Instant::now();
+    for panic_at in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144] {
+        let mut sim = Sim::observed(&keepalive_options(), now, rng.next(), Some(panic_at));
+        for _ in 0..1_000 {
+            sim.step(&mut rng);
+            if sim.terminated {
+                break;
+            }
+        }
+        // Every frame written or returned exactly once, as without it.
+        sim.finish();
+        now = sim.h.now;
     }
 }
 
