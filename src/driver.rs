@@ -229,6 +229,8 @@ impl<T: Transport> Driver<T> {
                 Poll::Ready(Ok(())) => {
                     open.unflushed = false;
                     self.core.on_flushed(open.socket.written_through(), now);
+                    // The core may act on it (a fail-close flushed: disconnect).
+                    progressed = true;
                 }
                 Poll::Ready(Err(error)) => failure = Some(Some(error)),
                 Poll::Pending => {
@@ -345,6 +347,13 @@ impl<T: Transport> Drop for Driver<T> {
         if self.finished {
             return;
         }
+        // Frames written since the last report are counted, or they would
+        // be neither written nor returned.
+        self.shared.update(Progress {
+            frames_written: self.core.take_frames_written(),
+            frames_received: std::mem::take(&mut self.frames_received),
+            ..self.last_progress
+        });
         let mut unsent = self.core.salvage();
         let late = self.shared.terminate();
         for command in self.commands.drain(..).chain(late) {
