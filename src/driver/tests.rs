@@ -1272,3 +1272,66 @@ async fn a_shutdown_while_the_dial_hangs_returns_the_frames_in_the_upgrade_failu
     );
     assert_eq!(conn.stats().frames_written, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn nothing_is_sent_after_the_peers_close_frame_and_a_later_error_is_still_a_close_by_the_peer(
+) {
+    let gate = Gate::default();
+    let end = Gate::default();
+    let close = Frame::Close(Some(crate::frame::CloseFrame {
+        code: crate::frame::CloseCode::new(1008).unwrap(),
+        reason: String::new(),
+    }));
+    let (mock, url) = Mock::install([Attempt::open(
+        SocketScript::default()
+            .recv(Recv::Gate(gate.clone()))
+            .recv(Recv::Frame(close))
+            .recv(Recv::Gate(end.clone()))
+            // What tungstenite says to a send after the close (SendAfterClosing).
+            .recv(Recv::Err(ErrorKind::Protocol)),
+    )]);
+    // Retries allowed: only the stop code (1008) ends the connection.
+    let options = Options::default()
+        .keepalive(None)
+        .retry(Retry::default().jitter(0.0));
+    let (conn, mut events) = open(&url, options);
+    let stream = conn.ws_upgrade("/").unwrap();
+    until(&mut events, is_upgraded).await;
+    gate.open();
+    until(&mut events, |e| {
+        matches!(
+            e,
+            Event::Frame {
+                frame: Frame::Close(_),
+                ..
+            }
+        )
+    })
+    .await;
+    conn.ws_send(stream, vec![text(0), text(1)]).unwrap();
+    end.open();
+    let all = rest(&mut events).await;
+    let Some(Event::Down {
+        reason: DownReason::ClosedByPeer(close),
+        unsent,
+        will_reconnect: false,
+        ..
+    }) = all.last()
+    else {
+        panic!("not a final close by the peer: {all:?}");
+    };
+    assert_eq!(close.code.as_u16(), 1008);
+    assert_eq!(unsent, &[text(0), text(1)]);
+    let state = mock.lock();
+    let record = &state.sockets[0];
+    assert!(
+        record.sent.is_empty(),
+        "sent after the peer's close: {:?}",
+        record.sent
+    );
+    assert!(
+        record.fail_closes.is_empty(),
+        "not the peer's protocol error"
+    );
+    assert_eq!(state.dials, 1);
+}
