@@ -531,9 +531,10 @@ impl Socket for MockSocket {
                 .unwrap_or(record.script.flush_default);
             match step {
                 Flush::Ok => {
-                    if let Some(last) = record.handed.drain(..).last() {
+                    if let Some(&last) = record.handed.back() {
                         record.written_through = Some(last);
                     }
+                    record.handed.clear();
                     record.bytes_written += 1;
                     Poll::Ready(Ok(()))
                 }
