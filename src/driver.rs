@@ -260,6 +260,8 @@ impl<T: Transport> Driver<T> {
                 Poll::Ready(Ok(())) => {
                     open.unflushed = false;
                     self.core.on_flushed(open.socket.written_through(), now);
+                    // The core may act on it (a fail-close flushed: disconnect).
+                    progressed = true;
                 }
                 Poll::Ready(Err(error)) => failure = Some(Some(error)),
                 Poll::Pending => {
@@ -381,6 +383,13 @@ impl<T: Transport> Drop for Driver<T> {
         }
         let span = self.span.clone();
         let _entered = span.enter();
+        // Frames written since the last report are counted, or they would
+        // be neither written nor returned.
+        self.shared.update(Progress {
+            written: self.core.take_written(),
+            received: self.core.take_received(),
+            ..self.last_progress
+        });
         let mut unsent = self.core.salvage();
         let late = self.shared.terminate();
         for command in self.commands.drain(..).chain(late) {

@@ -35,7 +35,10 @@
 //!     match event {
 //!         Event::Upgraded { protocol, .. } => {
 //!             println!("upgraded, protocol {protocol:?}");
-//!             conn.ws_send(stream, [Frame::text("Hello!"), Frame::binary(vec![1, 2, 3])])?;
+//!             // A connection that dropped meanwhile gives the frames back.
+//!             if let Err(error) = conn.ws_send(stream, [Frame::text("Hello!"), Frame::binary(vec![1, 2, 3])]) {
+//!                 println!("not sent: {error}");
+//!             }
 //!         }
 //!         Event::UpgradeFailed { error, .. } => return Err(error),
 //!         Event::Frame { frame, .. } => println!("got {frame:?}"),

@@ -752,8 +752,11 @@ impl Core {
             let error = error.clone();
             return self.disconnect(Loss::Down(DownReason::Error(error)));
         }
-        if let (Some(error), Phase::Open { stream } | Phase::Closing { stream, .. }) =
-            (&error, &self.phase)
+        // After the peer's close frame, an error is the end of that close
+        // (say, a frame the transport refused to send after it), not the
+        // peer breaking the protocol: the connection closed by the peer.
+        if let (Some(error), Phase::Open { stream } | Phase::Closing { stream, .. }, None) =
+            (&error, &self.phase, &self.close_received)
         {
             if let Some(code) = fail_close_code(error.kind()) {
                 self.phase = Phase::Failing {
@@ -898,8 +901,11 @@ impl Core {
 
     /// Whether frames are waiting for the transport.
     pub(crate) fn has_outgoing(&self) -> bool {
+        // Nothing is sent after the peer's close frame (RFC 6455 §5.5.1):
+        // what is queued comes back in the `Down`.
         matches!(self.phase, Phase::Open { .. })
             && self.pending_loss.is_none()
+            && self.close_received.is_none()
             && self.delivery.has_queued()
     }
 
