@@ -409,8 +409,9 @@ impl Options {
     }
 
     /// Tells `observer` about every step of the connection's life (Gun's
-    /// `gun_event`): connect, upgrade, frames sent and received (opcode and
-    /// size, never the payload), disconnect, reconnect and terminate, with
+    /// `gun_event`): connect, TLS handshake (native), upgrade, frames sent
+    /// and received (opcode and size, never the payload), disconnect,
+    /// reconnect and terminate, with
     /// durations. See [`Observer`] for what is reported, when, and what a
     /// panicking observer does. The same on both targets; the observer is
     /// [`MaybeSendSync`] (`Send + Sync` natively).
