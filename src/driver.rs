@@ -188,6 +188,9 @@ impl<T: Transport> Driver<T> {
             Stage::Dialing(future) => match future.as_mut().poll(cx) {
                 Poll::Pending => false,
                 Poll::Ready(Ok(dialed)) => {
+                    if let Some(duration) = T::tls_handshake(&dialed) {
+                        self.core.on_tls_handshake(duration);
+                    }
                     self.stage = Stage::Dialed(dialed);
                     self.core.on_dialed(Instant::now());
                     true

@@ -117,7 +117,10 @@ pub enum ErrorKind {
     /// proxy that refused the credentials or the connection, or a proxy
     /// environment variable that is not a proxy URL. Like
     /// [`ErrorKind::Connect`], it is followed by a retry with the retry
-    /// policy's backoff. The message never shows credentials.
+    /// policy's backoff, except refused credentials (407 or 401), after
+    /// which the connection ends by default
+    /// ([`Retry::proxy_decision`](crate::Retry::proxy_decision)). The
+    /// message never shows credentials.
     /// **Browser:** never; a browser uses the system's proxy settings and
     /// does not tell scripts about them.
     Proxy,
@@ -201,7 +204,6 @@ impl Error {
         self
     }
 
-    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
     pub(crate) fn with_proxy_status(mut self, status: http::StatusCode) -> Error {
         self.inner.proxy_status = Some(status);
         self
@@ -210,9 +212,12 @@ impl Error {
     /// The status a proxy answered a CONNECT with, for an
     /// [`ErrorKind::Proxy`] error from an HTTP proxy that refused the
     /// tunnel (`407 Proxy Authentication Required`, `403 Forbidden`,
-    /// `502 Bad Gateway`...). `None` for every other error, including a
-    /// SOCKS5 refusal (its reply code is in the message) and a proxy that
-    /// could not be reached.
+    /// `502 Bad Gateway`...), and 407 for a SOCKS5 proxy that refused the
+    /// user name and password or asked for credentials that were not given
+    /// (so that [`Retry::proxy_decision`](crate::Retry::proxy_decision)
+    /// treats refused credentials alike on both kinds of proxy). `None` for
+    /// every other error, including other SOCKS5 refusals (the reply code
+    /// is in the message) and a proxy that could not be reached.
     pub fn proxy_status(&self) -> Option<http::StatusCode> {
         self.inner.proxy_status
     }

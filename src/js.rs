@@ -106,6 +106,30 @@ export interface WsTetherOptions {
   rootCertificates?: (Uint8Array | ArrayBuffer)[];
 }
 
+/** Counters over a connection's life (`stats()`), across reconnects. */
+export interface WsTetherStats {
+  /** Application frames sent (heartbeats not included). */
+  framesWritten: number;
+  /** Frames received (heartbeat replies included). */
+  framesReceived: number;
+  /** Messages (text and binary) among `framesWritten`. */
+  messagesWritten: number;
+  /** Messages (text and binary) among `framesReceived`. */
+  messagesReceived: number;
+  /** Payload bytes of `messagesWritten` (UTF-8 bytes for text). */
+  bytesWritten: number;
+  /** Payload bytes of `messagesReceived` (UTF-8 bytes for text). */
+  bytesReceived: number;
+  /** How many times the connection came up again after the first time. */
+  reconnects: number;
+  /** The round-trip time of the last answered heartbeat, in ms (`undefined` before one). */
+  lastRttMs: number | undefined;
+  /** The smoothed round-trip time (RFC 6298 SRTT) of the heartbeats, in ms (`undefined` before one). */
+  smoothedRttMs: number | undefined;
+  /** How long the WebSockets of this connection were open in total, in ms (the current one included). */
+  timeConnectedMs: number;
+}
+
 /** An error thrown (or carried by an event) by wstether. */
 export interface WsTetherError extends Error {
   name: "WsTetherError";
@@ -304,13 +328,24 @@ impl WsTether {
         self.connection.rtt().map(|rtt| rtt.as_secs_f64() * 1000.0)
     }
 
-    /// Counters over the connection's life: `{ framesWritten, framesReceived }`.
-    #[wasm_bindgen(unchecked_return_type = "{ framesWritten: number; framesReceived: number }")]
+    /// Counters over the connection's life (`WsTetherStats`): frames,
+    /// messages and bytes written and received, reconnects, the last and
+    /// smoothed RTT and the time connected, in ms.
+    #[wasm_bindgen(unchecked_return_type = "WsTetherStats")]
     pub fn stats(&self) -> JsValue {
         let stats = self.connection.stats();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         let object = Object::new();
         set(&object, "framesWritten", stats.frames_written as f64);
         set(&object, "framesReceived", stats.frames_received as f64);
+        set(&object, "messagesWritten", stats.messages_written as f64);
+        set(&object, "messagesReceived", stats.messages_received as f64);
+        set(&object, "bytesWritten", stats.bytes_written as f64);
+        set(&object, "bytesReceived", stats.bytes_received as f64);
+        set(&object, "reconnects", stats.reconnects as f64);
+        set(&object, "lastRttMs", stats.last_rtt.map(ms));
+        set(&object, "smoothedRttMs", stats.smoothed_rtt.map(ms));
+        set(&object, "timeConnectedMs", ms(stats.time_connected));
         object.into()
     }
 

@@ -116,9 +116,19 @@ pub struct FrameInfo {
 #[allow(unused_variables)]
 pub trait Observer: MaybeSendSync {
     /// A connect attempt starts (`attempt` counts every attempt since
-    /// `open`, from 1). Natively: name resolution, TCP and, for `wss`, the
-    /// TLS handshake (the handshake is not timed apart yet).
+    /// `open`, from 1). Natively: name resolution, TCP (through the proxy,
+    /// if any, with its handshake) and, for `wss`, the TLS handshake, which
+    /// is also timed apart ([`Observer::tls_handshake`]).
     fn connect_start(&self, connection: u64, attempt: u32) {}
+
+    /// Natively, for `wss`: the TLS handshake with the server succeeded
+    /// after `duration`, just before [`Observer::connect_end`] of the same
+    /// attempt (whose duration includes it). A failed handshake is a
+    /// `connect_end` with an [`ErrorKind::Tls`](crate::ErrorKind::Tls)
+    /// error. The TLS handshake with an `https://` proxy is not counted
+    /// here (it is part of the connect). **Browser:** never called (the
+    /// browser does TLS itself and does not tell).
+    fn tls_handshake(&self, connection: u64, attempt: u32, duration: Duration) {}
 
     /// The connect attempt ended after `duration`: connected when `error`
     /// is `None`.

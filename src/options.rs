@@ -409,8 +409,9 @@ impl Options {
     }
 
     /// Tells `observer` about every step of the connection's life (Gun's
-    /// `gun_event`): connect, upgrade, frames sent and received (opcode and
-    /// size, never the payload), disconnect, reconnect and terminate, with
+    /// `gun_event`): connect, TLS handshake (native), upgrade, frames sent
+    /// and received (opcode and size, never the payload), disconnect,
+    /// reconnect and terminate, with
     /// durations. See [`Observer`] for what is reported, when, and what a
     /// panicking observer does. The same on both targets; the observer is
     /// [`MaybeSendSync`] (`Send + Sync` natively).
@@ -636,6 +637,7 @@ pub struct Retry {
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_on_close_codes: Vec<u16>,
     pub(crate) on_status: Vec<(u16, RetryDecision)>,
+    pub(crate) on_proxy_status: Vec<(u16, RetryDecision)>,
 }
 
 impl Default for Retry {
@@ -643,7 +645,8 @@ impl Default for Retry {
     /// reset after 10 s up; 10 s connect timeout; stop on close codes
     /// 1003, 1007, 1008 and 1010, which a reconnect would only meet again;
     /// after a refused upgrade, decide by its status (see
-    /// [`Retry::decision`]: 3xx and most 4xx stop).
+    /// [`Retry::decision`]: 3xx and most 4xx stop); after a proxy refused
+    /// the credentials (407 or 401), stop (see [`Retry::proxy_decision`]).
     fn default() -> Retry {
         Retry {
             max_retries: None,
@@ -655,6 +658,7 @@ impl Default for Retry {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             stop_on_close_codes: vec![1003, 1007, 1008, 1010],
             on_status: Vec::new(),
+            on_proxy_status: Vec::new(),
         }
     }
 }
@@ -778,6 +782,63 @@ impl Retry {
             401 => RetryDecision::RetryWithProvider,
             408 | 429 | 500..=599 => RetryDecision::Retry,
             _ => RetryDecision::Stop,
+        }
+    }
+
+    /// What to do after a proxy refuses the tunnel with `status`
+    /// ([`Error::proxy_status`](crate::Error::proxy_status)), instead of the
+    /// default (see [`Retry::proxy_decision`]). The last call for a status
+    /// wins.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use wstether::{Retry, RetryDecision};
+    /// // A proxy whose credentials are rotated under it: keep trying.
+    /// let retry = Retry::default()
+    ///     .on_proxy_status(StatusCode::PROXY_AUTHENTICATION_REQUIRED, RetryDecision::Retry);
+    /// assert_eq!(
+    ///     retry.proxy_decision(StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+    ///     RetryDecision::Retry
+    /// );
+    /// ```
+    pub fn on_proxy_status(mut self, status: StatusCode, decision: RetryDecision) -> Retry {
+        self.on_proxy_status
+            .retain(|(code, _)| *code != status.as_u16());
+        self.on_proxy_status.push((status.as_u16(), decision));
+        self
+    }
+
+    /// What this policy does after a proxy ([`Proxy`](crate::Proxy))
+    /// refuses the tunnel with `status`: the decision set by
+    /// [`Retry::on_proxy_status`], else the default:
+    ///
+    /// | proxy status | default |
+    /// |---|---|
+    /// | 407, 401 (the credentials were missing or refused) | [`RetryDecision::Stop`]: a wrong password does not fix itself, and asking again only hammers the proxy |
+    /// | any other (403 for a target the proxy does not allow, 502 when it could not reach the target...) | [`RetryDecision::Retry`], by the backoff |
+    ///
+    /// A SOCKS5 proxy that refuses the user name and password (or asks for
+    /// credentials that were not given) has no HTTP status; it is reported
+    /// as 407 so that one policy covers both kinds of proxy.
+    /// [`RetryDecision::RetryWithProvider`] is [`RetryDecision::Stop`]
+    /// here: an upgrade provider sets the upgrade's headers, not the
+    /// proxy's credentials.
+    ///
+    /// A stop is the failed attempt's [`Event::Error`](crate::Event::Error)
+    /// (kind [`ErrorKind::Proxy`], with the status), then a last
+    /// `Event::Error` of the same kind and status saying that it is not
+    /// retried, with the frames that were waiting; the events end there.
+    pub fn proxy_decision(&self, status: StatusCode) -> RetryDecision {
+        let code = status.as_u16();
+        if let Some((_, decision)) = self.on_proxy_status.iter().find(|(c, _)| *c == code) {
+            return match decision {
+                RetryDecision::RetryWithProvider => RetryDecision::Stop,
+                other => *other,
+            };
+        }
+        match code {
+            401 | 407 => RetryDecision::Stop,
+            _ => RetryDecision::Retry,
         }
     }
 

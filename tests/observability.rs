@@ -412,3 +412,136 @@ async fn the_trace_shows_every_step_in_the_connections_span_without_secrets() {
         "{text}"
     );
 }
+
+// --- TLS ---
+
+/// Records the connect steps, in order, with their durations.
+#[derive(Default)]
+struct Steps(Mutex<Vec<(String, u32, Duration)>>);
+
+impl Observer for Steps {
+    fn connect_start(&self, _: u64, attempt: u32) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("start".into(), attempt, Duration::ZERO));
+    }
+    fn tls_handshake(&self, _: u64, attempt: u32, duration: Duration) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("tls".into(), attempt, duration));
+    }
+    fn connect_end(&self, _: u64, attempt: u32, duration: Duration, error: Option<&Error>) {
+        let step = match error {
+            None => "end".to_string(),
+            Some(error) => format!("end {:?}", error.kind()),
+        };
+        self.0.lock().unwrap().push((step, attempt, duration));
+    }
+}
+
+/// A TLS testkit server for `localhost`, signed by a test CA, and options
+/// that trust the CA.
+async fn tls_server() -> (TestServer, wstether::Options) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = params.self_signed(&ca_key).unwrap().der().to_vec();
+    let issuer = Issuer::new(params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let server = TestServer::start_tls(vec![cert.der().to_vec()], key.serialize_der())
+        .await
+        .unwrap();
+    (server, options().add_root_certificate_der(ca))
+}
+
+/// Natively the TLS handshake of a `wss` dial is timed apart: the observer
+/// is told (between `connect_start` and `connect_end`, at most the
+/// connect's duration) on every attempt, and the trace has a `TLS
+/// handshake` event in the attempt's span. A `ws` dial has none, and a
+/// failed handshake is a `connect_end` with a TLS error, no `tls_handshake`.
+#[tokio::test]
+async fn the_tls_handshake_is_timed_for_the_observer_and_the_trace() {
+    let capture = capture();
+    let (server, trusted) = tls_server().await;
+    let steps = Arc::new(Steps::default());
+    let with_tls = trusted.auto_upgrade(true).observer(steps.clone());
+    let (conn, mut events) = Connection::open(&server.url(""), with_tls).unwrap();
+    conn.ws_upgrade("/").unwrap();
+    until(&mut events, common::is_upgraded).await;
+    server.drop_connections();
+    until(&mut events, common::is_upgraded).await;
+    conn.shutdown();
+    rest(&mut events).await;
+    let seen = steps.0.lock().unwrap().clone();
+    let names: Vec<(&str, u32)> = seen.iter().map(|(s, a, _)| (s.as_str(), *a)).collect();
+    assert_eq!(
+        names,
+        [
+            ("start", 1),
+            ("tls", 1),
+            ("end", 1),
+            ("start", 2),
+            ("tls", 2),
+            ("end", 2)
+        ]
+    );
+    for attempt in [0, 3] {
+        let (tls, connect) = (seen[attempt + 1].2, seen[attempt + 2].2);
+        assert!(
+            tls > Duration::ZERO && tls <= connect,
+            "TLS {tls:?}, connect {connect:?}"
+        );
+    }
+    let id = conn.id();
+    let port = server.addr().port();
+    let log = capture.log.lock().unwrap().clone();
+    for attempt in [1, 2] {
+        let span = format!("[wstether: conn={id} host=localhost port={port} attempt={attempt}]");
+        assert!(
+            log.lines().any(|line| line.starts_with(&format!(
+                "DEBUG wstether: TLS handshake attempt={attempt} duration="
+            )) && line.ends_with(&span)),
+            "no TLS handshake in {span}:\n{log}"
+        );
+    }
+
+    // ws: no TLS step.
+    let plain = TestServer::start().await.unwrap();
+    let steps = Arc::new(Steps::default());
+    let (conn, mut events) =
+        Connection::open(&plain.url(""), options().observer(steps.clone())).unwrap();
+    until(&mut events, common::is_up).await;
+    conn.shutdown();
+    rest(&mut events).await;
+    let names: Vec<String> = steps
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(names, ["start", "end"]);
+
+    // A refused certificate: no tls_handshake, the connect ends with a TLS error.
+    let steps = Arc::new(Steps::default());
+    let untrusted = options()
+        .retry(wstether::Retry::never())
+        .observer(steps.clone());
+    let (_conn, mut events) = Connection::open(&server.url(""), untrusted).unwrap();
+    rest(&mut events).await;
+    let names: Vec<String> = steps
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(names, ["start", "end Tls"]);
+}

@@ -457,6 +457,22 @@ impl Core {
 
     // ---- inputs from the transport ----------------------------------------
 
+    /// The dial that is about to be reported up did a TLS handshake that
+    /// took `duration` (natively, for `wss`).
+    pub(crate) fn on_tls_handshake(&mut self, duration: Duration) {
+        if !matches!(self.phase, Phase::Dialing { .. }) {
+            return;
+        }
+        tracing::debug!(
+            attempt = self.attempt,
+            duration = ?duration,
+            "wstether: TLS handshake"
+        );
+        let (connection, attempt) = (self.connection, self.attempt);
+        self.observe
+            .call(|o| o.tls_handshake(connection, attempt, duration));
+    }
+
     pub(crate) fn on_dialed(&mut self, now: Instant) {
         if !matches!(self.phase, Phase::Dialing { .. }) {
             return;
@@ -1057,12 +1073,17 @@ impl Core {
         let (connection, attempt) = (self.connection, self.attempt);
         self.observe
             .call(|o| o.connect_end(connection, attempt, duration, Some(&error)));
+        let stop = self.after_proxy_refusal(&error);
         self.events.push_back(Event::Error {
             stream: None,
             error,
         });
         if self.close_queued {
             return self.terminate_unconnected(Error::new(ErrorKind::Closed, "shut down"), now);
+        }
+        if let Some(error) = stop {
+            tracing::warn!(%error, "wstether: proxy refused, not retried");
+            return self.terminate_unconnected(error, now);
         }
         match self.backoff.next_delay() {
             Some(delay) => self.schedule_retry(delay, now),
@@ -1072,6 +1093,25 @@ impl Core {
                     format!("gave up after {} connect attempts", self.attempt),
                 );
                 self.terminate_unconnected(error, now);
+            }
+        }
+    }
+
+    /// What the retry policy makes of a proxy that refused the tunnel
+    /// ([`Retry::proxy_decision`](crate::Retry::proxy_decision)): the
+    /// error that ends the connection, or `None` to retry as any failed
+    /// dial.
+    fn after_proxy_refusal(&self, error: &Error) -> Option<Error> {
+        let status = error.proxy_status()?;
+        match self.backoff.retry().proxy_decision(status) {
+            RetryDecision::Retry => None,
+            _ => {
+                let why = match status.as_u16() {
+                    401 | 407 => "the proxy refused the credentials, which would be refused again",
+                    _ => "the proxy refused the tunnel",
+                };
+                let message = format!("{why} ({status}): not retried (Retry::on_proxy_status)");
+                Some(Error::new(ErrorKind::Proxy, message).with_proxy_status(status))
             }
         }
     }

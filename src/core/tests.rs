@@ -916,6 +916,122 @@ fn exhausted_retries_return_a_pending_upgrades_frames() {
     assert_eq!(h.core.take_released_bytes(), 1);
 }
 
+/// A proxy that refused the tunnel with `status`, as the transport reports
+/// it.
+fn proxy_refused(status: u16) -> Error {
+    Error::new(ErrorKind::Proxy, format!("proxy answered {status}"))
+        .with_proxy_status(StatusCode::from_u16(status).unwrap())
+}
+
+#[test]
+fn refused_proxy_credentials_end_the_connection_after_one_attempt() {
+    for status in [407, 401] {
+        let mut h = Harness::new(options());
+        assert_eq!(h.actions(), [Action::Dial]);
+        let s = h.upgrade(Upgrade::new("/ws"));
+        h.send(s, text("a"));
+        h.core.on_dial_failed(proxy_refused(status), h.now);
+        let events = h.raw_events();
+        assert_eq!(
+            events.iter().map(describe).collect::<Vec<_>>(),
+            [
+                "Error - Proxy unsent=[]".to_owned(),
+                format!("UpgradeFailed {s} None Proxy unsent=[Text(1 bytes \"a\")]"),
+            ]
+        );
+        let Event::UpgradeFailed { error, .. } = &events[1] else {
+            unreachable!()
+        };
+        assert_eq!(error.proxy_status().map(|s| s.as_u16()), Some(status));
+        assert!(error.to_string().contains("not retried"), "{error}");
+        assert!(h.core.is_terminated());
+        assert_eq!(h.timeout(), None, "no retry scheduled");
+        assert_eq!(h.actions(), []);
+    }
+}
+
+#[test]
+fn other_proxy_refusals_are_retried_by_the_backoff() {
+    let mut h = Harness::new(options());
+    let mut log = Vec::new();
+    for status in [403, 502, 503] {
+        assert_eq!(h.actions(), [Action::Dial]);
+        h.core.on_dial_failed(proxy_refused(status), h.now);
+        log.extend(h.events());
+        h.advance_to_timeout();
+        log.push(format!("dial at {:?}", h.elapsed()));
+    }
+    assert_eq!(
+        log,
+        [
+            "Error - Proxy unsent=[]",
+            "Reconnecting 2 100ms",
+            "dial at 100ms",
+            "Error - Proxy unsent=[]",
+            "Reconnecting 3 200ms",
+            "dial at 300ms",
+            "Error - Proxy unsent=[]",
+            "Reconnecting 4 400ms",
+            "dial at 700ms",
+        ]
+    );
+}
+
+#[test]
+fn the_proxy_policy_is_configurable_per_status() {
+    // Retrying 407 is a choice, spaced by the backoff...
+    let retry = Retry::default()
+        .jitter(0.0)
+        .on_proxy_status(
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            RetryDecision::Retry,
+        )
+        .on_proxy_status(StatusCode::FORBIDDEN, RetryDecision::Stop);
+    let mut h = Harness::new(options().retry(retry.clone()));
+    for delay in ["100ms", "200ms"] {
+        assert_eq!(h.actions(), [Action::Dial]);
+        h.core.on_dial_failed(proxy_refused(407), h.now);
+        assert_eq!(
+            h.events(),
+            [
+                "Error - Proxy unsent=[]".to_owned(),
+                format!("Reconnecting {} {delay}", h.core.attempt() + 1)
+            ]
+        );
+        h.advance_to_timeout();
+    }
+    // ...and so is stopping on another status.
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.core.on_dial_failed(proxy_refused(403), h.now);
+    assert_eq!(
+        h.events(),
+        ["Error - Proxy unsent=[]", "Error - Proxy unsent=[]"]
+    );
+    assert!(h.core.is_terminated());
+    // A provider cannot fix proxy credentials: RetryWithProvider stops.
+    let retry = retry.on_proxy_status(
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        RetryDecision::RetryWithProvider,
+    );
+    assert_eq!(
+        retry.proxy_decision(StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+        RetryDecision::Stop
+    );
+    // The upgrade's policy is apart: a 407 upgrade answer is not a proxy's.
+    assert_eq!(
+        Retry::default().proxy_decision(StatusCode::BAD_GATEWAY),
+        RetryDecision::Retry
+    );
+    assert_eq!(
+        Retry::default().decision(StatusCode::BAD_GATEWAY),
+        RetryDecision::Retry
+    );
+    assert_eq!(
+        Retry::default().proxy_decision(StatusCode::UNAUTHORIZED),
+        RetryDecision::Stop
+    );
+}
+
 #[test]
 fn a_connection_up_past_reset_after_restarts_the_count() {
     let mut h = Harness::new(options());

@@ -172,6 +172,12 @@ pub(crate) trait Transport {
     /// Opens a connection.
     fn dial(target: &Target, options: &Options) -> BoxFuture<Result<Self::Dialed, Error>>;
 
+    /// How long the TLS handshake of a dialed connection took, when this
+    /// target does one apart (natively, for `wss`).
+    fn tls_handshake(_dialed: &Self::Dialed) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Upgrades an open connection to a Websocket.
     fn upgrade(
         dialed: Self::Dialed,

@@ -40,6 +40,8 @@ pub(crate) struct NativeTransport;
 pub(crate) struct Dialed {
     io: Box<dyn Io>,
     written: Arc<AtomicU64>,
+    /// How long the TLS handshake with the target took (`wss` only).
+    tls_handshake: Option<std::time::Duration>,
 }
 
 /// tungstenite's write buffer: frames are gathered up to this before a write.
@@ -103,22 +105,35 @@ impl Transport for NativeTransport {
             let written = Arc::new(AtomicU64::new(0));
             if !target.secure {
                 let io = Box::new(Coalesce::new(tunnel, written.clone()));
-                return Ok(Dialed { io, written });
+                let tls_handshake = None;
+                return Ok(Dialed {
+                    io,
+                    written,
+                    tls_handshake,
+                });
             }
             let name =
                 rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
                     Error::new(ErrorKind::Tls, format!("server name {:?}", target.host))
                         .with_source(e)
                 })?;
-            let tls = tokio_rustls::TlsConnector::from(tls()?)
-                .connect(name, tunnel)
-                .await
-                .map_err(|e| {
-                    Error::new(ErrorKind::Tls, format!("handshake with {address}")).with_source(e)
-                })?;
+            let connector = tokio_rustls::TlsConnector::from(tls()?);
+            let started = std::time::Instant::now();
+            let tls = connector.connect(name, tunnel).await.map_err(|e| {
+                Error::new(ErrorKind::Tls, format!("handshake with {address}")).with_source(e)
+            })?;
+            let tls_handshake = Some(started.elapsed());
             let io = Box::new(Coalesce::new(tls, written.clone()));
-            Ok(Dialed { io, written })
+            Ok(Dialed {
+                io,
+                written,
+                tls_handshake,
+            })
         })
+    }
+
+    fn tls_handshake(dialed: &Self::Dialed) -> Option<std::time::Duration> {
+        dialed.tls_handshake
     }
 
     fn upgrade(
@@ -161,7 +176,7 @@ impl Transport for NativeTransport {
                     })?;
                 headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, offered);
             }
-            let Dialed { io, written } = dialed;
+            let Dialed { io, written, .. } = dialed;
             match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
                 Ok((_, response))
                     if response

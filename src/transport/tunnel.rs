@@ -62,9 +62,22 @@ pub(crate) async fn open(
             Ok(Tunnel::Tls(Box::new(tls)))
         }
         Scheme::Socks5 | Scheme::Socks5h => {
-            let tcp = socks5(tcp, server, host, port)
-                .await
-                .map_err(|e| fail("SOCKS5 handshake with the proxy").with_source(e))?;
+            let tcp = socks5(tcp, server, host, port).await.map_err(|e| {
+                use tokio_socks::Error as Socks;
+                // Refused or missing credentials are a 407, as from an
+                // HTTP proxy: one retry policy for both.
+                let credentials = matches!(
+                    e,
+                    Socks::PasswordAuthFailure(_)
+                        | Socks::AuthorizationRequired
+                        | Socks::NoAcceptableAuthMethods
+                );
+                let error = fail("SOCKS5 handshake with the proxy").with_source(e);
+                match credentials {
+                    true => error.with_proxy_status(StatusCode::PROXY_AUTHENTICATION_REQUIRED),
+                    false => error,
+                }
+            })?;
             Ok(Tunnel::Tcp(tcp))
         }
     }
@@ -348,5 +361,54 @@ mod tests {
         assert!(e.to_string().contains("after its answer"), "{e}");
         let e = answered(b"HTTP/1.1 200", 100).await.unwrap_err();
         assert!(e.to_string().contains("closed"), "{e}");
+    }
+
+    /// A SOCKS5 proxy that answers the RFC 1929 sub-negotiation with a
+    /// failure status: refused credentials, reported as 407 (as an HTTP
+    /// proxy would), so that `Retry::proxy_decision` stops on them.
+    #[tokio::test]
+    async fn refused_socks5_credentials_are_a_407() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut greeting = [0u8; 2];
+            tcp.read_exact(&mut greeting).await.unwrap();
+            let mut methods = vec![0u8; greeting[1] as usize];
+            tcp.read_exact(&mut methods).await.unwrap();
+            assert!(methods.contains(&2), "username/password offered");
+            tcp.write_all(&[5, 2]).await.unwrap();
+            let mut auth = [0u8; 2];
+            tcp.read_exact(&mut auth).await.unwrap();
+            let mut rest = vec![0u8; auth[1] as usize + 1];
+            tcp.read_exact(&mut rest).await.unwrap();
+            let mut password = vec![0u8; rest[auth[1] as usize] as usize];
+            tcp.read_exact(&mut password).await.unwrap();
+            tcp.write_all(&[1, 1]).await.unwrap();
+        });
+        let server = Server {
+            scheme: Scheme::Socks5h,
+            host: "127.0.0.1".into(),
+            port,
+            credentials: Some(Credentials {
+                user: "alice".into(),
+                password: "wrong-hunter2".into(),
+            }),
+        };
+        let no_tls = || -> Result<Arc<rustls::ClientConfig>, Error> { unreachable!() };
+        let Err(error) = open(&server, "target", 9, no_tls).await else {
+            panic!("refused")
+        };
+        proxy.await.unwrap();
+        assert_eq!(error.kind(), ErrorKind::Proxy);
+        assert_eq!(
+            error.proxy_status(),
+            Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+        );
+        let shown = format!("{error} {error:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("alice"),
+            "{shown}"
+        );
     }
 }

@@ -4,14 +4,15 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::{control, expect_end, next, stat, ws_url};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use wstether::{
-    CloseCode, Connection, DownReason, ErrorKind, Event, Events, Frame, Heartbeat, Keepalive,
-    Options, Retry, StreamRef, Upgrade,
+    CloseCode, Connection, DownReason, ErrorKind, Event, Events, Frame, FrameInfo, Heartbeat,
+    Keepalive, Observer, Options, Retry, StreamRef, Upgrade,
 };
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -678,4 +679,131 @@ async fn a_provider_header_is_refused_at_upgrade_time() {
         }
         other => panic!("expected UpgradeFailed(Unsupported), got {other:?}"),
     }
+}
+
+/// Counts what the observer is told, as a metrics exporter would.
+#[derive(Default)]
+struct Counting {
+    connect_ok: AtomicU64,
+    tls: AtomicU64,
+    frames_sent: AtomicU64,
+    messages_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    frames_received: AtomicU64,
+    messages_received: AtomicU64,
+    bytes_received: AtomicU64,
+    disconnects: AtomicU64,
+    connected_ns: AtomicU64,
+    reconnects_scheduled: AtomicU64,
+    terminates: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+impl Observer for Counting {
+    fn connect_end(&self, _: u64, _: u32, _: Duration, error: Option<&wstether::Error>) {
+        add(&self.connect_ok, u64::from(error.is_none()));
+    }
+    fn tls_handshake(&self, _: u64, _: u32, _: Duration) {
+        add(&self.tls, 1);
+    }
+    fn frame_sent(&self, _: StreamRef, frame: FrameInfo) {
+        if frame.internal {
+            return;
+        }
+        add(&self.frames_sent, 1);
+        if frame.opcode.is_message() {
+            add(&self.messages_sent, 1);
+            add(&self.bytes_sent, frame.len as u64);
+        }
+    }
+    fn frame_received(&self, _: StreamRef, frame: FrameInfo) {
+        add(&self.frames_received, 1);
+        if frame.opcode.is_message() {
+            add(&self.messages_received, 1);
+            add(&self.bytes_received, frame.len as u64);
+        }
+    }
+    fn disconnect(&self, _: u64, _: &DownReason, connected_for: Duration) {
+        add(&self.disconnects, 1);
+        add(&self.connected_ns, connected_for.as_nanos() as u64);
+    }
+    fn reconnect_scheduled(&self, _: u64, _: u32, _: Duration) {
+        add(&self.reconnects_scheduled, 1);
+    }
+    fn terminate(&self, _: u64, _: Duration) {
+        add(&self.terminates, 1);
+    }
+}
+
+/// Sends `texts` on `stream` and waits for their echoes.
+async fn echo_all(conn: &Connection, events: &mut Events, stream: StreamRef, texts: &[&str]) {
+    let frames: Vec<Frame> = texts.iter().map(|t| Frame::text(*t)).collect();
+    conn.ws_send(stream, frames.clone()).unwrap();
+    for frame in frames {
+        assert_eq!(next_frame(events, stream).await, frame);
+    }
+}
+
+/// In a browser the observer is told what `conn.stats()` counts, over a
+/// session with a server restart and the automatic upgrade after it; TLS
+/// is never reported (the browser does it and does not tell).
+#[wasm_bindgen_test]
+async fn the_observers_counts_match_stats_in_a_browser() {
+    let observer = Arc::new(Counting::default());
+    let options = Options::default()
+        .retry(quick_retry())
+        .auto_upgrade(true)
+        .observer(observer.clone());
+    let (conn, mut events) = open(options).await;
+    let (stream, _) = upgrade(&conn, &mut events, Upgrade::new("/")).await;
+    echo_all(&conn, &mut events, stream, &["one", "two", "three"]).await;
+
+    restart_server(&mut events, stream, 300).await;
+    // While the server is down, attempts fail; the automatic upgrade runs
+    // on each new one until it works.
+    let stream = loop {
+        match next(&mut events).await {
+            Event::Upgraded { stream, .. } => break stream,
+            Event::Reconnecting { .. } | Event::Up { .. } | Event::UpgradeFailed { .. } => {}
+            Event::Down {
+                will_reconnect: true,
+                ..
+            } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    echo_all(&conn, &mut events, stream, &["four", "fifty"]).await;
+    shutdown(&conn, &mut events).await;
+
+    let stats = conn.stats();
+    let o = &*observer;
+    assert_eq!(get(&o.frames_sent), stats.frames_written, "{stats:?}");
+    assert_eq!(get(&o.messages_sent), stats.messages_written);
+    assert_eq!(get(&o.bytes_sent), stats.bytes_written);
+    assert_eq!(get(&o.frames_received), stats.frames_received);
+    assert_eq!(get(&o.messages_received), stats.messages_received);
+    assert_eq!(get(&o.bytes_received), stats.bytes_received);
+    assert_eq!(get(&o.connect_ok), stats.reconnects + 1);
+    assert_eq!(
+        Duration::from_nanos(get(&o.connected_ns)),
+        stats.time_connected
+    );
+    // The figures: 5 messages of 3+3+5+4+5 bytes each way.
+    assert_eq!(stats.messages_written, 5);
+    assert_eq!(stats.bytes_written, 20);
+    assert_eq!(stats.messages_received, 5);
+    assert_eq!(stats.bytes_received, 20);
+    assert!(stats.reconnects >= 1, "{stats:?}");
+    assert!(get(&o.reconnects_scheduled) >= 1);
+    assert!(get(&o.disconnects) >= 2, "the restart and the shutdown");
+    assert_eq!(get(&o.terminates), 1);
+    assert!(stats.time_connected > Duration::ZERO);
+    assert_eq!(get(&o.tls), 0, "no TLS event in a browser");
 }

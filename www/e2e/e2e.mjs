@@ -190,11 +190,21 @@ try {
         if (event.type === "frame" && event.data === "text") tether.close(stream, 4000, "done");
         if (event.type === "down") seen.push(`${event.reasonKind}:${event.willReconnect}`);
       }
+      // Two messages of 3 + 4 bytes each way, one connection, no heartbeat.
+      const st = tether.stats();
+      const stats = [
+        `${st.messagesWritten}/${st.bytesWritten}`,
+        `${st.messagesReceived}/${st.bytesReceived}`,
+        st.reconnects,
+        st.timeConnectedMs > 0,
+        st.lastRttMs,
+        st.smoothedRttMs,
+      ].join(" ");
       const stale = kindOf(() => tether.send(stream, "late"));
       const named = /^#\d+\.1$/.test(WsTether.streamName(stream)) ? "#N.1" : WsTether.streamName(stream);
       const badName = kindOf(() => WsTether.streamName(1.5));
       tether.free();
-      return { bad, typo, unsupported: unsupported.join(" "), badSize, extremes: extremes.join(" "), badClose, seen: seen.join(" "), stale, named, badName };
+      return { bad, typo, unsupported: unsupported.join(" "), badSize, extremes: extremes.join(" "), badClose, seen: seen.join(" "), stats, stale, named, badName };
     }, new URL(await page.inputValue("#url")).origin), "the in-page facade check");
     const expected = {
       bad: "WsTetherError/InvalidOption",
@@ -204,6 +214,7 @@ try {
       extremes: Array(6).fill("WsTetherError/InvalidOption").join(" "),
       badClose: "WsTetherError/InvalidCloseCode",
       seen: "up upgraded frame:binary bytes:1,2,3 frame:text frame:close down shutdown:false",
+      stats: "2/7 2/7 0 true  ",
       stale: "WsTetherError/Closed",
       named: "#N.1",
       badName: "TypeError/undefined",
