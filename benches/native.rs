@@ -330,7 +330,8 @@ async fn wstether_client(url: String, scenario: Scenario) -> Duration {
         .keepalive(None)
         .max_message_size(None)
         .max_frame_size(None)
-        .send_queue_bytes(4 << 20);
+        // One call may send at most the queue's size: room for the largest message.
+        .send_queue_bytes((4 << 20).max(scenario.size));
     let (conn, mut events, stream) = wstether::connect(&url, options).await.unwrap();
     let frames: Vec<Frame> = (0..scenario.count)
         .map(|i| {
