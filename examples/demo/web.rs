@@ -134,7 +134,7 @@ async fn terminate() {
 
 /// `wasm-pack build --target web --profile wasm-release -- --features js`
 /// into `out_dir`: the npm package (README-npm.md), as `.ci/npm-pack`
-/// builds it. wasm-pack uses the wasm-bindgen-cli and wasm-opt on PATH.
+/// builds it. wasm-pack uses the wasm-bindgen-cli on PATH.
 fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
     let pinned = pinned_wasm_bindgen(root)?;
     let install = format!(
