@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+// `url::Url` natively, the browser's `URL` in the browser.
+use crate::transport::weburl as url;
+
 /// What stands in for a hidden part.
 const HIDDEN: &str = "…";
 

@@ -1,6 +1,6 @@
-//! `--web`: the browser demo. Builds the wasm package (`cargo build
-//! --target wasm32-unknown-unknown --release --features js --lib`, then
-//! `wasm-bindgen --target web --out-dir www/pkg`), starts a testkit server,
+//! `--web`: the browser demo. Builds the wasm package (`wasm-pack build
+//! --target web --profile wasm-release --out-dir www/pkg -- --features js`,
+//! the npm package of README-npm.md), starts a testkit server,
 //! serves `www/` on loopback with a tiny static file server, prints the
 //! page's URL and runs until Ctrl-C (or SIGTERM).
 //!
@@ -13,7 +13,6 @@
 //! (`export const testkitUrl = "ws://127.0.0.1:PORT";`).
 
 use std::error::Error;
-use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -133,11 +132,14 @@ async fn terminate() {
 
 // --- the build ---
 
-/// `cargo build` for wasm32 with the `js` feature, then `wasm-bindgen`.
+/// `wasm-pack build --target web --profile wasm-release -- --features js`
+/// into `out_dir`: the npm package (README-npm.md), as `.ci/npm-pack`
+/// builds it. wasm-pack uses the wasm-bindgen-cli on PATH.
 fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
     let pinned = pinned_wasm_bindgen(root)?;
     let install = format!(
-        "run `.ci/setup` (or `cargo install wasm-bindgen-cli --version {pinned}`) and try again"
+        "run `.ci/setup` (or `cargo install wasm-bindgen-cli --version {pinned}` and \
+         `cargo install --locked wasm-pack`) and try again"
     );
     match Command::new("wasm-bindgen").arg("--version").output() {
         Ok(out) => {
@@ -152,46 +154,34 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
         }
         Err(_) => return Err(format!("wasm-bindgen is not installed: {install}").into()),
     }
-
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let build_args = [
+    if Command::new("wasm-pack").arg("--version").output().is_err() {
+        return Err(format!("wasm-pack is not installed: {install}").into());
+    }
+    let args = [
         "build",
         "--target",
-        "wasm32-unknown-unknown",
-        "--release",
-        "--features",
-        "js",
-        "--lib",
+        "web",
+        "--profile",
+        "wasm-release",
+        "--out-dir",
     ];
-    println!("building: cargo {}", build_args.join(" "));
-    let status = Command::new(&cargo)
-        .args(build_args)
+    println!(
+        "building: wasm-pack {} {} -- --features js",
+        args.join(" "),
+        out_dir.display()
+    );
+    let status = Command::new("wasm-pack")
+        .args(args)
+        .arg(out_dir)
+        .args(["--", "--features", "js"])
         .current_dir(root)
         .status()?;
     if !status.success() {
         return Err(format!(
-            "the wasm build failed ({status}); is the target installed? \
+            "wasm-pack build failed ({status}); is the target installed? \
              (`rustup target add wasm32-unknown-unknown`, or `.ci/setup`)"
         )
         .into());
-    }
-
-    let wasm = target_dir(&cargo, root)?
-        .join("wasm32-unknown-unknown")
-        .join("release")
-        .join("wstether.wasm");
-    println!(
-        "bindings: wasm-bindgen --target web --out-dir {} {}",
-        out_dir.display(),
-        wasm.display()
-    );
-    let status = Command::new("wasm-bindgen")
-        .args(["--target", "web", "--out-dir"])
-        .arg(out_dir)
-        .arg(&wasm)
-        .status()?;
-    if !status.success() {
-        return Err(format!("wasm-bindgen failed ({status})").into());
     }
     Ok(())
 }
@@ -205,26 +195,6 @@ fn pinned_wasm_bindgen(root: &Path) -> Result<String, Box<dyn Error>> {
         .and_then(|rest| rest.split('"').next())
         .map(str::to_owned)
         .ok_or_else(|| "Cargo.toml pins no wasm-bindgen version".into())
-}
-
-/// Cargo's target directory (`CARGO_TARGET_DIR`, config, or `target/`).
-fn target_dir(cargo: &OsString, root: &Path) -> Result<PathBuf, Box<dyn Error>> {
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(root)
-        .output()?;
-    let json = String::from_utf8(out.stdout)?;
-    let key = "\"target_directory\":\"";
-    let start = json
-        .find(key)
-        .ok_or("cargo metadata has no target_directory")?
-        + key.len();
-    let end = json[start..]
-        .find('"')
-        .ok_or("cargo metadata: unterminated target_directory")?;
-    Ok(PathBuf::from(
-        json[start..start + end].replace("\\\\", "\\"),
-    ))
 }
 
 // --- the static file server ---

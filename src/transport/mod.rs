@@ -6,7 +6,6 @@ use std::fmt;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, StatusCode};
-use url::Url;
 
 use crate::core::{Outgoing, Seq};
 use crate::error::{Error, ErrorKind};
@@ -15,10 +14,12 @@ use crate::options::Options;
 use crate::redact;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
+use weburl::{Host, Url};
 
 #[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
 mod buffered;
 pub(crate) mod proxy;
+pub(crate) mod weburl;
 
 cfg_if::cfg_if! {
     if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
@@ -72,9 +73,9 @@ impl Target {
             }
         };
         let host = match parsed.host() {
-            Some(url::Host::Domain(domain)) if !domain.is_empty() => domain.to_owned(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(Host::Domain(domain)) if !domain.is_empty() => domain.to_owned(),
+            Some(Host::Ipv4(ip)) => ip.to_string(),
+            Some(Host::Ipv6(ip)) => ip.to_string(),
             _ => {
                 return Err(Error::new(
                     ErrorKind::InvalidUrl,
@@ -124,7 +125,7 @@ impl Target {
     /// `scheme://authority` + the upgrade's path and query.
     pub(crate) fn url_for(&self, upgrade: &ValidUpgrade) -> String {
         let scheme = if self.secure { "wss" } else { "ws" };
-        let authority = &self.url[url::Position::BeforeHost..url::Position::AfterPort];
+        let authority = weburl::authority(&self.url);
         format!("{scheme}://{authority}{}", upgrade.path)
     }
 }

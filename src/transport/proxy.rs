@@ -11,6 +11,8 @@ use std::fmt;
 
 use crate::error::{Error, ErrorKind};
 use crate::redact;
+// `url::Url` natively, the browser's `URL` in the browser.
+use super::weburl as url;
 
 /// The proxy a connection goes through, given to
 /// [`Options::proxy`](crate::Options::proxy). The default is
