@@ -52,7 +52,10 @@ async fn start(program: &str, args: &[&str]) -> Peer {
 }
 
 async fn python() -> Peer {
-    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/target/deflate-venv/bin/python");
+    let python = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/deflate-venv/bin/python"
+    );
     assert!(
         std::path::Path::new(python).exists(),
         "{python} is missing: run .ci/setup (it installs Python websockets there)"
@@ -130,7 +133,9 @@ async fn echo_all(port: u16, compression: Compression) {
             other => panic!("expected the echo, got {other:?}"),
         }
     }
-    conn.send(stream, Frame::Text("stats?".into())).await.unwrap();
+    conn.send(stream, Frame::Text("stats?".into()))
+        .await
+        .unwrap();
     let stats = match next(&mut events).await {
         Event::Frame {
             frame: Frame::Text(stats),
@@ -149,7 +154,9 @@ async fn echo_all(port: u16, compression: Compression) {
         written < total / 4,
         "the server wrote {written} bytes for {total} bytes of messages"
     );
-    println!("{extensions}: {total} bytes of messages, {read} read and {written} written by the server");
+    println!(
+        "{extensions}: {total} bytes of messages, {read} read and {written} written by the server"
+    );
     conn.shutdown();
 }
 

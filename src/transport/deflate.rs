@@ -157,7 +157,10 @@ fn params_of<'a>(
             }
             "server_max_window_bits" => {
                 let bits = bits(value)?;
-                if config.server_max_window_bits.is_some_and(|asked| bits > asked) {
+                if config
+                    .server_max_window_bits
+                    .is_some_and(|asked| bits > asked)
+                {
                     return Err(format!("server_max_window_bits={bits} is above the offer"));
                 }
                 agreed.server_max_window_bits = bits;
@@ -248,7 +251,11 @@ enum Inbound {
     Pass { left: u64 },
     /// Inflating `left` payload bytes of a compressed message's frame,
     /// then (`fin`) the `trailer` bytes of [`TRAILER`] not yet consumed.
-    Inflate { left: u64, trailer: usize, fin: bool },
+    Inflate {
+        left: u64,
+        trailer: usize,
+        fin: bool,
+    },
     /// Dropping `left` payload bytes (of a message after an error).
     Skip { left: u64 },
 }
@@ -287,6 +294,8 @@ pub(crate) struct Deflate<S> {
     /// After an inbound error: data frames are dropped, control frames
     /// (the peer's close) still pass.
     poisoned: bool,
+    /// An error to report once `out` is handed over.
+    failed: Option<io::Error>,
     eof: bool,
     // --- outbound
     /// tungstenite's bytes, up to the end of the last whole frame.
@@ -319,6 +328,7 @@ impl<S> Deflate<S> {
             chunk: Vec::new(),
             inflater: None,
             poisoned: false,
+            failed: None,
             eof: false,
             raw: BytesMut::new(),
             wire: BytesMut::new(),
@@ -376,10 +386,17 @@ impl<S> Deflate<S> {
         }
         let mut moved = false;
         while self.out.len() < CHUNK {
-            if !self.step()? {
-                break;
+            match self.step() {
+                Ok(true) => moved = true,
+                Ok(false) => break,
+                // What came before the error (the 101, whole frames) is
+                // handed over first.
+                Err(error) if !self.out.is_empty() => {
+                    self.failed = Some(error);
+                    return Ok(true);
+                }
+                Err(error) => return Err(error),
             }
-            moved = true;
         }
         Ok(moved)
     }
@@ -559,9 +576,7 @@ impl<S> Deflate<S> {
             // After BFINAL: the rest of the message is ignored.
             (input.len(), 0, 1)
         } else {
-            let inflater = self
-                .inflater
-                .get_or_insert_with(|| Decompress::new(false));
+            let inflater = self.inflater.get_or_insert_with(|| Decompress::new(false));
             if self.chunk.capacity() < chunk_cap {
                 self.chunk.reserve_exact(chunk_cap - self.chunk.len());
             }
@@ -799,6 +814,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deflate<S> {
                 }
                 return Poll::Ready(Ok(()));
             }
+            if let Some(error) = this.failed.take() {
+                return Poll::Ready(Err(error));
+            }
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
@@ -972,7 +990,13 @@ mod tests {
         }
     }
 
-    fn frame(opcode: OpCode, fin: bool, rsv1: bool, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    fn frame(
+        opcode: OpCode,
+        fin: bool,
+        rsv1: bool,
+        mask: Option<[u8; 4]>,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         FrameHeader {
             is_final: fin,
@@ -1063,8 +1087,10 @@ mod tests {
         assert_eq!(negotiate(&on, ["permessage-deflate"]), Ok(Some(agreed())));
         let answer = negotiate(
             &on,
-            ["permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
-              server_max_window_bits=10; client_max_window_bits=\"9\""],
+            [
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+              server_max_window_bits=10; client_max_window_bits=\"9\"",
+            ],
         )
         .unwrap()
         .unwrap();
@@ -1179,7 +1205,10 @@ mod tests {
         };
         let mut layer = Deflate::agreed(mock, Compression::deflate(), LIMITS, agreed());
         let error = read_all(&mut layer).unwrap_err();
-        assert!(matches!(DeflateError::find(&error), Some(DeflateError::Corrupt(_))));
+        assert!(matches!(
+            DeflateError::find(&error),
+            Some(DeflateError::Corrupt(_))
+        ));
     }
 
     /// A bomb: 16 MiB of zeros in ~16 KiB, against a 1 MiB limit. The
@@ -1193,7 +1222,13 @@ mod tests {
         assert!(compressed.len() < 100 << 10);
         let mut bytes = frame(BINARY, true, true, None, &compressed);
         // The peer's close still reaches tungstenite afterwards.
-        let close = frame(OpCode::Control(Control::Close), true, false, None, &[3, 232]);
+        let close = frame(
+            OpCode::Control(Control::Close),
+            true,
+            false,
+            None,
+            &[3, 232],
+        );
         bytes.extend(&close);
         let mock = Mock {
             chunks: [bytes].into(),
@@ -1290,7 +1325,9 @@ mod tests {
             }
         }
         assert!(refused, "the layer kept taking bytes");
-        assert!(layer.wire.len() >= HIGH_WATER && layer.wire.len() < HIGH_WATER + 2 * message.len());
+        assert!(
+            layer.wire.len() >= HIGH_WATER && layer.wire.len() < HIGH_WATER + 2 * message.len()
+        );
         assert!(Pin::new(&mut layer).poll_flush(&mut cx).is_pending());
         layer.inner.blocked = false;
         layer.inner.per_write = 1 << 30;
