@@ -282,7 +282,17 @@ async fn bad_input(
 async fn bad_input_gets_a_typed_error_and_its_close_code() {
     let compressed = deflate(b"some text, compressed");
     let zeros = deflate(&vec![0u8; 4 << 20]);
-    let cases: Vec<(&str, &'static str, Vec<u8>, Option<usize>, ErrorKind, u16)> = vec![
+    // (case, the 101's extensions, what follows it, max_message_size,
+    // the error, the close code the server gets)
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        Option<usize>,
+        ErrorKind,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
         (
             "a compressed frame, nothing negotiated",
             "",

@@ -637,11 +637,13 @@ impl<S> Deflate<S> {
         }
         self.emit(true);
         let ended = self.message.take().is_some_and(|m| m.ended);
-        let reset = ended
-            || self
-                .agreement()
-                .is_some_and(|agreed| agreed.server_no_context_takeover);
-        if reset {
+        if self
+            .agreement()
+            .is_some_and(|agreed| agreed.server_no_context_takeover)
+        {
+            // Nothing to keep: the memory goes back until the next message.
+            self.inflater = None;
+        } else if ended {
             if let Some(inflater) = &mut self.inflater {
                 inflater.reset(false);
             }
@@ -748,7 +750,9 @@ impl<S> Deflate<S> {
             });
             let mut compressed = deflate_sync(deflater, &payload);
             if reset {
-                deflater.reset();
+                // No context to keep: the deflater's memory (about 260 KiB
+                // at window bits 15) goes back until the next message.
+                self.deflater = None;
             }
             // Without context takeover nothing is lost by sending the
             // smaller of the two.
@@ -793,6 +797,11 @@ fn deflate_sync(deflater: &mut Compress, payload: &[u8]) -> Vec<u8> {
     }
     if out.ends_with(&TRAILER) {
         out.truncate(out.len() - TRAILER.len());
+    } else if out.is_empty() {
+        // zlib emits nothing for a flush right after a flush (an empty
+        // message with context takeover): the empty stored block's header
+        // alone, which the receiver completes with the trailer.
+        out.push(0x00);
     }
     out
 }
@@ -830,10 +839,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deflate<S> {
             let mut read = ReadBuf::uninit(this.inb.spare_capacity_mut());
             match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
                 Poll::Pending => {
-                    if this.inb.is_empty() && this.chunk.is_empty() {
-                        // Idle: give the memory back.
+                    // Idle: give the memory back (`out` is empty here).
+                    if this.inb.is_empty() {
                         this.inb = BytesMut::new();
                     }
+                    if this.chunk.is_empty() {
+                        this.chunk = Vec::new();
+                    }
+                    this.out = BytesMut::new();
                     return Poll::Pending;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -909,6 +922,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
         // `raw` holds no partial frame here: tungstenite writes whole
         // frames before it flushes.
         std::task::ready!(this.poll_drain(cx))?;
+        if this.raw.is_empty() && this.raw.capacity() > 0 {
+            // Everything is written: nothing kept between bursts.
+            this.raw = BytesMut::new();
+            this.wire = BytesMut::new();
+        }
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
