@@ -322,6 +322,14 @@ async fn bad_input_gets_a_typed_error_and_its_close_code() {
             1002,
         ),
         (
+            "a new message inside a compressed one",
+            "permessage-deflate",
+            [frame(RSV1 | 0x1, &[]), frame(FIN | 0x1, b"plain")].concat(),
+            None,
+            ErrorKind::Protocol,
+            1002,
+        ),
+        (
             "corrupt deflate data",
             "permessage-deflate",
             frame(FIN | RSV1 | 0x2, &[0xff, 0xff, 0xff, 0xff, 0x00, 0x13]),

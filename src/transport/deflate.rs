@@ -630,7 +630,9 @@ impl<S> Deflate<S> {
         // Every byte of the frame is in and all its output is out.
         self.state = Inbound::Header;
         if !fin {
-            if !self.chunk.is_empty() {
+            // The first frame goes on even when empty, so that tungstenite
+            // knows a message is open (and refuses a data frame inside it).
+            if !self.chunk.is_empty() || self.message.as_ref().is_some_and(|m| m.first) {
                 self.emit(false);
             }
             return Ok(true);
