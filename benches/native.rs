@@ -188,6 +188,10 @@ fn main() {
         }
     }
     write_json(&results, smoke);
+    if smoke && only.is_none() {
+        // The permessage-deflate scenario builds and runs too.
+        deflate::run(true);
+    }
 }
 
 struct Row {

@@ -143,6 +143,10 @@ fn main() {
         &without_jitter,
     );
     server.stop();
+    if smoke {
+        // Idle memory with permessage-deflate builds and runs too.
+        deflate_idle::run(50);
+    }
 }
 
 // ---- the open-files limit -----------------------------------------------
