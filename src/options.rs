@@ -1511,4 +1511,29 @@ mod tests {
             .keepalive(None);
         browser_unsupported(&from_env).unwrap();
     }
+
+    /// The browser decides about compression: the option is accepted there.
+    #[test]
+    fn compression_is_accepted_in_a_browser_and_checked_everywhere() {
+        let on = Options::default()
+            .keepalive(None)
+            .compression(crate::Compression::deflate().level(9));
+        browser_unsupported(&on).unwrap();
+        on.validate().unwrap();
+        for (bad, why) in [
+            (crate::Compression::deflate().level(10), "level"),
+            (
+                crate::Compression::deflate().client_max_window_bits(8),
+                "client_max_window_bits",
+            ),
+            (
+                crate::Compression::deflate().server_max_window_bits(Some(16)),
+                "server_max_window_bits",
+            ),
+        ] {
+            let err = Options::default().compression(bad).validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidOption);
+            assert!(err.to_string().contains(why), "{err}");
+        }
+    }
 }
