@@ -92,6 +92,10 @@ fn main() {
     if args.iter().any(|a| a == "--serve") {
         return serve();
     }
+    // `--deflate`: the permessage-deflate scenario alone.
+    if args.iter().any(|a| a == "--deflate") {
+        return deflate::run(args.iter().any(|a| a == "--smoke"));
+    }
     let smoke = args.iter().any(|a| a == "--smoke");
     // `--only NAME` runs the scenarios whose name contains NAME.
     let only = args
@@ -184,6 +188,10 @@ fn main() {
         }
     }
     write_json(&results, smoke);
+    if smoke && only.is_none() {
+        // The permessage-deflate scenario builds and runs too.
+        deflate::run(true);
+    }
 }
 
 struct Row {
@@ -563,4 +571,180 @@ fn run_node(script: &std::path::Path, url: &str, scenario: Scenario) -> Duration
         .parse()
         .expect("node prints milliseconds");
     Duration::from_secs_f64(ms / 1e3)
+}
+
+// ---- permessage-deflate -------------------------------------------------------
+
+/// JSON-like 1 KiB text messages, pipelined, against Node `ws`'s echo server
+/// with perMessageDeflate (tests/deflate_peers/server.mjs): wstether with
+/// compression off and on (levels 1 and 6), and Node `ws`'s own client with
+/// perMessageDeflate. Reports msg/s and the wire bytes per message each
+/// way, as the server counted them on its socket.
+mod deflate {
+    use super::*;
+    use wstether::{Compression, Event, Frame, Options};
+
+    const COUNT: usize = 20_000;
+    const SIZE: usize = 1024;
+
+    /// The same text as benches/node/client.mjs's `json`.
+    pub fn json(i: usize) -> String {
+        let mut s = String::from("[");
+        let mut k = i * 10;
+        while s.len() < SIZE {
+            s.push_str(&format!(
+                r#"{{"id":{k},"user":"user-{k}","active":{},"score":{},"tags":["alpha","beta"]}},"#,
+                k % 3 == 0,
+                k * 37 % 1000
+            ));
+            k += 1;
+        }
+        s.push_str("{}]");
+        s
+    }
+
+    struct NodeServer {
+        port: u16,
+        _child: Child,
+    }
+
+    fn node_server() -> Option<NodeServer> {
+        node_client()?;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new("node")
+            .arg(root.join("tests/deflate_peers/server.mjs"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take()?)
+            .read_line(&mut line)
+            .ok()?;
+        Some(NodeServer {
+            port: line.trim().parse().ok()?,
+            _child: child,
+        })
+    }
+
+    /// (elapsed, bytes the server read, bytes it wrote)
+    async fn wstether(url: &str, count: usize, compression: Compression) -> (Duration, u64, u64) {
+        let options = Options::default()
+            .keepalive(None)
+            .max_message_size(None)
+            .max_frame_size(None)
+            .send_queue_bytes(4 << 20)
+            .compression(compression);
+        let (conn, mut events, stream) = wstether::connect(url, options).await.unwrap();
+        let frames: Vec<Frame> = (0..count).map(|i| Frame::Text(json(i))).collect();
+        let started = Instant::now();
+        let sender = conn.clone();
+        let send_all = async move {
+            for frame in frames {
+                sender.send(stream, frame).await.unwrap();
+            }
+        };
+        let receive_all = async {
+            for _ in 0..count {
+                let Some(Event::Frame { .. }) = events.recv().await else {
+                    panic!("echo expected")
+                };
+            }
+        };
+        futures::join!(send_all, receive_all);
+        let elapsed = started.elapsed();
+        conn.send(stream, Frame::Text("stats?".into()))
+            .await
+            .unwrap();
+        let Some(Event::Frame {
+            frame: Frame::Text(stats),
+            ..
+        }) = events.recv().await
+        else {
+            panic!("stats expected")
+        };
+        conn.shutdown();
+        while events.recv().await.is_some() {}
+        let (read, written) = parse_stats(&stats);
+        (elapsed, read, written)
+    }
+
+    fn parse_stats(stats: &str) -> (u64, u64) {
+        let (read, written) = stats.trim().split_once(' ').expect("two numbers");
+        (read.parse().unwrap(), written.parse().unwrap())
+    }
+
+    fn node(url: &str, count: usize) -> (Duration, u64, u64) {
+        let script = node_client().expect("node");
+        let output = Command::new("node")
+            .arg(script)
+            .arg(url)
+            .arg("pipelined")
+            .arg(count.to_string())
+            .arg(SIZE.to_string())
+            .arg("json")
+            .arg("deflate")
+            .output()
+            .expect("run node");
+        assert!(output.status.success(), "node client failed");
+        let out = String::from_utf8_lossy(&output.stdout);
+        let mut lines = out.lines();
+        let ms: f64 = lines.next().unwrap().trim().parse().unwrap();
+        let (read, written) = parse_stats(lines.next().expect("stats line"));
+        (Duration::from_secs_f64(ms / 1e3), read, written)
+    }
+
+    pub fn run(smoke: bool) {
+        let Some(server) = node_server() else {
+            eprintln!("deflate: skipped (needs node and `npm ci --prefix benches/node`)");
+            return;
+        };
+        let url = format!("ws://127.0.0.1:{}/", server.port);
+        let count = if smoke { 200 } else { COUNT };
+        let runs = if smoke { 1 } else { 5 };
+        let payload: usize = (0..count).map(|i| json(i).len()).sum();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let clients: [(&str, Option<Compression>); 4] = [
+            ("wstether, compression off", Some(Compression::off())),
+            ("wstether, deflate level 1", Some(Compression::deflate())),
+            (
+                "wstether, deflate level 6",
+                Some(Compression::deflate().level(6)),
+            ),
+            ("node-ws, perMessageDeflate level 1", None),
+        ];
+        let mut samples: Vec<Vec<(Duration, u64, u64)>> = vec![Vec::new(); clients.len()];
+        for _ in 0..runs {
+            for (i, (_, compression)) in clients.iter().enumerate() {
+                let sample = match compression {
+                    Some(c) => runtime.block_on(wstether(&url, count, c.clone())),
+                    None => node(&url, count),
+                };
+                samples[i].push(sample);
+            }
+        }
+        println!(
+            "deflate: {count} JSON-like messages of ~{} B, pipelined, echoed by Node ws \
+             (perMessageDeflate, threshold 0); median of {runs} runs",
+            payload / count
+        );
+        println!(
+            "{:<36} {:>10} {:>14} {:>14}",
+            "client", "msg/s", "B/msg sent", "B/msg received"
+        );
+        for ((name, _), runs) in clients.iter().zip(&mut samples) {
+            runs.sort_by_key(|s| s.0);
+            let (time, read, written) = runs[runs.len() / 2];
+            println!(
+                "{:<36} {:>10.0} {:>14.1} {:>14.1}",
+                name,
+                count as f64 / time.as_secs_f64(),
+                read as f64 / count as f64,
+                written as f64 / count as f64
+            );
+        }
+    }
 }

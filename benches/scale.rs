@@ -43,6 +43,14 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--idle-worker") {
         return idle_worker(&args[i + 1..]);
     }
+    // `--deflate-idle [N]`: idle RSS per connection with permessage-deflate.
+    if let Some(i) = args.iter().position(|a| a == "--deflate-idle-worker") {
+        return deflate_idle::worker(&args[i + 1..]);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--deflate-idle") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        return deflate_idle::run(n);
+    }
     let smoke = args.iter().any(|a| a == "--smoke");
     let (idle_ns, storm_n, settle, window) = if smoke {
         (
@@ -135,6 +143,10 @@ fn main() {
         &without_jitter,
     );
     server.stop();
+    if smoke {
+        // Idle memory with permessage-deflate builds and runs too.
+        deflate_idle::run(50);
+    }
 }
 
 // ---- the open-files limit -----------------------------------------------
@@ -705,4 +717,107 @@ fn write_json(
     );
     std::fs::write(&path, json).unwrap();
     println!("results: {}", path.display());
+}
+
+// ---- idle connections with permessage-deflate -------------------------------
+
+/// Idle RSS per connection with compression, against Node `ws`'s deflate
+/// echo server (tests/deflate_peers/server.mjs): compression off, on but
+/// unused (negotiated, no message yet: nothing allocated), and on after one
+/// 1 KiB JSON message each way (the inflater and the deflater allocated and
+/// kept, context takeover). One fresh process per row.
+mod deflate_idle {
+    use super::*;
+    use std::io::BufRead;
+    use wstether::{Compression, Frame};
+
+    pub fn run(n: usize) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let Ok(mut server) = Command::new("node")
+            .arg(root.join("tests/deflate_peers/server.mjs"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("deflate-idle: skipped (needs node)");
+            return;
+        };
+        let mut line = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = format!("ws://127.0.0.1:{}/", line.trim());
+        println!("| N = {n} | RSS per idle connection |");
+        println!("|---|---:|");
+        for mode in ["off", "on-unused", "on-used", "on-used-no-takeover"] {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args(["--deflate-idle-worker", &url, &n.to_string(), mode])
+                .output()
+                .expect("start the worker");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            let kib: f64 = text.trim().parse().unwrap();
+            println!("| {mode} | {kib:.1} KiB |");
+        }
+        drop(server);
+    }
+
+    pub fn worker(args: &[String]) {
+        let url = args[0].clone();
+        let n: usize = args[1].parse().unwrap();
+        let mode = args[2].clone();
+        let compression = match mode.as_str() {
+            "off" => Compression::off(),
+            "on-used-no-takeover" => Compression::deflate()
+                .context_takeover(false)
+                .server_context_takeover(false),
+            _ => Compression::deflate(),
+        };
+        let send = mode.starts_with("on-used");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let before = rss_kib();
+            let mut kept = Vec::with_capacity(n);
+            for batch in 0..n.div_ceil(100) {
+                let mut opening = Vec::new();
+                for _ in 0..100.min(n - batch * 100) {
+                    let options = Options::default()
+                        .keepalive(None)
+                        .compression(compression.clone());
+                    let url = url.clone();
+                    opening.push(tokio::spawn(async move {
+                        let (conn, mut events, stream) =
+                            wstether::connect(&url, options).await.unwrap();
+                        if send {
+                            let text = format!("{{\"hello\":\"{}\"}}", "world ".repeat(170));
+                            conn.send(stream, Frame::Text(text)).await.unwrap();
+                            loop {
+                                if let Some(Event::Frame { .. }) = events.recv().await {
+                                    break;
+                                }
+                            }
+                        }
+                        (conn, events)
+                    }));
+                }
+                for task in opening {
+                    kept.push(task.await.unwrap());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let after = rss_kib();
+            println!("{:.1}", (after - before) as f64 / n as f64);
+            for (conn, _) in &kept {
+                conn.shutdown();
+            }
+        });
+    }
 }

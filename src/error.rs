@@ -98,6 +98,13 @@ pub enum ErrorKind {
     /// A text message was not valid UTF-8. **Browser:** never; the
     /// browser fails the socket itself, which shows as [`ErrorKind::Io`].
     InvalidUtf8,
+    /// A compressed message (permessage-deflate, see
+    /// [`Options::compression`](crate::Options::compression)) is not valid
+    /// DEFLATE data: natively the connection closes with 1007 (its payload
+    /// is not consistent with the message's type, as for invalid UTF-8).
+    /// **Browser:** never; the browser fails the socket itself
+    /// ([`ErrorKind::Io`]).
+    InvalidCompressedData,
     /// A frame or message from the server exceeded the configured size
     /// limit: natively the connection closes with 1009. **Browser:** it
     /// closes with 1000 and the reason `"message too big"` (scripts may not
@@ -154,6 +161,7 @@ impl ErrorKind {
             ErrorKind::Upgrade => "websocket upgrade failed",
             ErrorKind::Protocol => "websocket protocol error",
             ErrorKind::InvalidUtf8 => "invalid UTF-8 in a text message",
+            ErrorKind::InvalidCompressedData => "invalid compressed data in a message",
             ErrorKind::MessageTooBig => "message too big",
             ErrorKind::Io => "I/O error",
             ErrorKind::RetriesExhausted => "retries exhausted",

@@ -92,7 +92,11 @@ pub enum Event {
         protocol: Option<String>,
         /// The response headers. **Browser:** only the
         /// `sec-websocket-protocol` and `sec-websocket-extensions` values
-        /// are known (the browser hides the rest from scripts).
+        /// are known (the browser hides the rest from scripts). The
+        /// negotiated extensions (permessage-deflate, see
+        /// [`Options::compression`](crate::Options::compression)) are its
+        /// `sec-websocket-extensions`, also given by
+        /// [`Event::extensions`].
         headers: HeaderMap,
     },
     /// The Websocket upgrade failed (Gun's `gun_response` to an upgrade),
@@ -168,6 +172,24 @@ pub enum Event {
         /// How long until it is made.
         delay: Duration,
     },
+}
+
+impl Event {
+    /// For [`Event::Upgraded`]: the extensions in use, as the server's
+    /// `Sec-WebSocket-Extensions` says them (for example
+    /// `"permessage-deflate; client_max_window_bits=15"`); `None` when
+    /// none was negotiated, or for another event. Natively, only an
+    /// extension the client offered gets this far
+    /// ([`Options::compression`](crate::Options::compression)); in a
+    /// browser, whatever the browser agreed.
+    pub fn extensions(&self) -> Option<&str> {
+        match self {
+            Event::Upgraded { headers, .. } => headers
+                .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+                .and_then(|value| value.to_str().ok()),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for Event {

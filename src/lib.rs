@@ -104,6 +104,7 @@
 // off in test builds, where the dev-dependencies would be reported.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod compression;
 mod connection;
 mod core;
 mod driver;
@@ -131,6 +132,7 @@ mod transport;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
+pub use compression::Compression;
 pub use connection::{connect, Connection, Events};
 pub use error::{Error, ErrorKind};
 pub use event::{DownReason, Event, StreamRef};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::compression::Compression;
 use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::observer::Observer;
@@ -136,6 +137,7 @@ pub struct Options {
     #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
     pub(crate) tls_native_roots: bool,
     pub(crate) observer: Option<Arc<dyn Observer>>,
+    pub(crate) compression: Compression,
 }
 
 #[derive(Clone)]
@@ -166,6 +168,7 @@ impl Default for Options {
             proxy: Some(Proxy::from_env()),
             tls_native_roots: false,
             observer: None,
+            compression: Compression::off(),
         }
     }
 }
@@ -420,6 +423,17 @@ impl Options {
         self
     }
 
+    /// permessage-deflate (RFC 7692): [`Compression::deflate`] offers it,
+    /// [`Compression::off`] (the default, as in Gun) does not. See
+    /// [`Compression`] for the parameters, what is honoured of the
+    /// server's answer and the memory it costs per connection.
+    /// **Browser:** accepted; the browser decides (it always offers
+    /// permessage-deflate itself).
+    pub fn compression(mut self, compression: Compression) -> Options {
+        self.compression = compression;
+        self
+    }
+
     /// Checks every option against its bounds: the one place where options
     /// are validated, at `open`. The error names the option and its bound.
     pub(crate) fn validate(&self) -> Result<(), Error> {
@@ -453,6 +467,7 @@ impl Options {
         )?;
         check_positive_duration("upgrade_timeout", self.upgrade_timeout)?;
         check_positive_duration("closing_timeout", self.closing_timeout)?;
+        self.compression.validate()?;
         Ok(())
     }
 
@@ -552,6 +567,7 @@ impl fmt::Debug for Options {
             .field("proxy", &self.proxy)
             .field("tls_native_roots", &self.tls_native_roots)
             .field("observer", &self.observer.as_ref().map(|_| "set"))
+            .field("compression", &self.compression)
             .finish()
     }
 }
@@ -1555,5 +1571,30 @@ mod tests {
             .tls_native_roots(false)
             .keepalive(None);
         browser_unsupported(&from_env).unwrap();
+    }
+
+    /// The browser decides about compression: the option is accepted there.
+    #[test]
+    fn compression_is_accepted_in_a_browser_and_checked_everywhere() {
+        let on = Options::default()
+            .keepalive(None)
+            .compression(crate::Compression::deflate().level(9));
+        browser_unsupported(&on).unwrap();
+        on.validate().unwrap();
+        for (bad, why) in [
+            (crate::Compression::deflate().level(10), "level"),
+            (
+                crate::Compression::deflate().client_max_window_bits(8),
+                "client_max_window_bits",
+            ),
+            (
+                crate::Compression::deflate().server_max_window_bits(Some(16)),
+                "server_max_window_bits",
+            ),
+        ] {
+            let err = Options::default().compression(bad).validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidOption);
+            assert!(err.to_string().contains(why), "{err}");
+        }
     }
 }

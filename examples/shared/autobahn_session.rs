@@ -6,10 +6,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use wstether::{Connection, DownReason, Event, Frame, Options, Retry, StreamRef};
+use wstether::{Compression, Connection, DownReason, Event, Frame, Options, Retry, StreamRef};
 
 /// The options of every session: no retry, no keepalive, limits large
-/// enough for Autobahn's biggest cases. Without `read_ahead` the event
+/// enough for Autobahn's biggest cases, permessage-deflate offered (cases
+/// 12.* and 13.*; natively wstether's layer does it, in a browser the
+/// browser offers it whatever the option says). Without `read_ahead` the event
 /// queue holds one event, so each message is echoed before the next frame
 /// is read (the lock-step Autobahn's expectations assume).
 pub fn options(read_ahead: bool) -> Options {
@@ -25,6 +27,7 @@ pub fn options(read_ahead: bool) -> Options {
         .max_frame_size(Some(64 << 20))
         .send_queue_bytes(256 << 20)
         .upgrade_timeout(Duration::from_secs(10))
+        .compression(Compression::deflate())
 }
 
 /// How one connection to the fuzzing server ended, in a few words.

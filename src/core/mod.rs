@@ -1346,7 +1346,7 @@ impl Core {
 fn fail_close_code(kind: ErrorKind) -> Option<u16> {
     match kind {
         ErrorKind::MessageTooBig => Some(1009),
-        ErrorKind::InvalidUtf8 => Some(1007),
+        ErrorKind::InvalidUtf8 | ErrorKind::InvalidCompressedData => Some(1007),
         ErrorKind::Protocol => Some(1002),
         _ => None,
     }

@@ -27,6 +27,7 @@ cfg_if::cfg_if! {
         pub(crate) use browser::BrowserTransport as Platform;
     } else {
         mod coalesce;
+        pub(crate) mod deflate;
         mod native;
         mod no_proxy;
         mod tunnel;

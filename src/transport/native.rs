@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::coalesce::Coalesce;
+use super::deflate::{self, Deflate, DeflateError, Limits, Negotiated};
 use super::proxy;
 use super::tunnel::{self, Tunnel};
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
@@ -155,6 +156,11 @@ impl Transport for NativeTransport {
             // allows); the core declares that peer dead.
             .write_buffer_size(WRITE_BUFFER)
             .max_write_buffer_size(WRITE_BUFFER + options.send_queue_bytes + (64 << 10));
+        let compression = options.compression.clone();
+        let limits = Limits {
+            max_frame: options.frame_limit(),
+            max_message: options.message_limit(),
+        };
         Box::pin(async move {
             let mut request = url.as_str().into_client_request().map_err(|e| {
                 Error::new(ErrorKind::InvalidUrl, crate::redact::url(&url)).with_source(e)
@@ -176,15 +182,49 @@ impl Transport for NativeTransport {
                     })?;
                 headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, offered);
             }
-            let Dialed { io, written, .. } = dialed;
-            match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
+            // permessage-deflate: offered, and the layer beneath
+            // tungstenite reads the answer as the 101 passes through it.
+            let Dialed { mut io, written, .. } = dialed;
+            let mut negotiated = None;
+            if compression.enabled {
+                headers.insert(
+                    http::header::SEC_WEBSOCKET_EXTENSIONS,
+                    HeaderValue::from_str(&deflate::offer(&compression))
+                        .expect("the offer is ASCII"),
+                );
+                let slot = Negotiated::default();
+                io = Box::new(Deflate::new(io, compression, limits, slot.clone()));
+                negotiated = Some(slot);
+            }
+            let handshake =
+                tokio_tungstenite::client_async_with_config(request, io, Some(config)).await;
+            if let (Ok((_, response)), Some(slot)) = (&handshake, &negotiated) {
+                let answer = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let why = match answer {
+                    Some(Ok(_)) => None,
+                    Some(Err(why)) => Some(format!(
+                        "the server's Sec-WebSocket-Extensions is refused: {why}"
+                    )),
+                    None => Some("the upgrade response was not seen whole".to_owned()),
+                };
+                if let Some(why) = why {
+                    return Err(UpgradeFailure {
+                        status: None,
+                        headers: response.headers().clone(),
+                        error: Error::new(ErrorKind::Upgrade, why),
+                    });
+                }
+            }
+            match handshake {
                 Ok((_, response))
-                    if response
-                        .headers()
-                        .contains_key(http::header::SEC_WEBSOCKET_EXTENSIONS) =>
+                    if negotiated.is_none()
+                        && response
+                            .headers()
+                            .contains_key(http::header::SEC_WEBSOCKET_EXTENSIONS) =>
                 {
                     // RFC 6455 §4.1: an extension the client did not offer
-                    // (wstether offers none) fails the connection.
+                    // (nothing is offered without compression) fails the
+                    // connection.
                     let named = response
                         .headers()
                         .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
@@ -425,6 +465,17 @@ fn socket_error(error: tungstenite::Error) -> Error {
             ErrorKind::Io,
             "the connection was reset without a close frame (1006)",
         );
+    }
+    if let E::Io(io) = &error {
+        if let Some(deflate) = DeflateError::find(io) {
+            let kind = match deflate {
+                DeflateError::Corrupt(_) => ErrorKind::InvalidCompressedData,
+                DeflateError::TooBig { .. } | DeflateError::FrameTooBig { .. } => {
+                    ErrorKind::MessageTooBig
+                }
+            };
+            return Error::new(kind, deflate.to_string());
+        }
     }
     let kind = match &error {
         E::Io(_) | E::ConnectionClosed | E::AlreadyClosed => ErrorKind::Io,
