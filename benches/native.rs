@@ -175,6 +175,7 @@ fn main() {
                 vs_tungstenite: baseline.as_secs_f64() / time.as_secs_f64(),
                 median_ms: time.as_secs_f64() * 1e3,
                 runs: samples.len(),
+                samples_ms: samples.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
             };
             println!(
                 "{:<20} {:<18} {:>12.0} msg/s {:>9.1} MB/s {:>6.2}x tokio-tungstenite  (median of {} runs, {:.1} ms)",
@@ -194,6 +195,8 @@ struct Row {
     vs_tungstenite: f64,
     median_ms: f64,
     runs: usize,
+    /// Every run's time, in run order (run i of each client is a pair).
+    samples_ms: Vec<f64>,
 }
 
 /// Runs a client as a spawned task, as servers and most apps run their
@@ -225,8 +228,9 @@ fn write_json(rows: &[Row], smoke: bool) {
         .iter()
         .map(|r| {
             format!(
-                "  {{\"scenario\":\"{}\",\"client\":\"{}\",\"msgs_per_s\":{:.1},\"mb_per_s\":{:.2},\"vs_tungstenite\":{:.3},\"median_ms\":{:.2},\"runs\":{}}}",
-                r.scenario, r.client, r.msgs_per_s, r.mb_per_s, r.vs_tungstenite, r.median_ms, r.runs
+                "  {{\"scenario\":\"{}\",\"client\":\"{}\",\"msgs_per_s\":{:.1},\"mb_per_s\":{:.2},\"vs_tungstenite\":{:.3},\"median_ms\":{:.2},\"runs\":{},\"samples_ms\":[{}]}}",
+                r.scenario, r.client, r.msgs_per_s, r.mb_per_s, r.vs_tungstenite, r.median_ms, r.runs,
+                r.samples_ms.iter().map(|m| format!("{m:.3}")).collect::<Vec<_>>().join(",")
             )
         })
         .collect();
