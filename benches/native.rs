@@ -105,7 +105,15 @@ fn main() {
         .position(|a| a == "--client")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    let runs = if smoke { 1 } else { 5 };
+    // `--runs N` and `--count N` (messages per scenario), for profiling.
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<usize>().expect("a number"))
+    };
+    let runs = flag("--runs").unwrap_or(if smoke { 1 } else { 5 });
+    let count = flag("--count");
     let server = EchoServer::start();
     let url = format!("ws://127.0.0.1:{}/", server.port);
     let node = node_client();
@@ -125,6 +133,9 @@ fn main() {
         let mut scenario = *scenario;
         if smoke {
             scenario.count = (scenario.count / 200).max(2);
+        }
+        if let Some(count) = count {
+            scenario.count = count;
         }
         let mut times: Vec<(&str, Vec<Duration>)> =
             CLIENTS.iter().map(|c| (*c, Vec::new())).collect();
