@@ -167,10 +167,13 @@ fn main() {
                 }
             }
         }
-        let baseline = if times[1].1.is_empty() {
-            median(&times[0].1)
-        } else {
-            median(&times[1].1)
+        // tokio-tungstenite, or the client that ran alone (`--client`).
+        let Some(baseline) = std::iter::once(&times[1])
+            .chain(&times)
+            .find(|(_, samples)| !samples.is_empty())
+            .map(|(_, samples)| median(samples))
+        else {
+            continue;
         };
         for (client, samples) in &times {
             if samples.is_empty() {
