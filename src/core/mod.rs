@@ -397,10 +397,10 @@ impl Core {
             return;
         }
         let mut closes = false;
-        for frame in frames {
+        frames.for_each(|frame| {
             closes |= matches!(frame, Frame::Close(_));
             self.delivery.queue(frame);
-        }
+        });
         if closes {
             // The close frame is accepted: from now on the connection never
             // reconnects, whether the close frame gets out or not.
