@@ -928,7 +928,7 @@ impl Core {
     /// The next frame for the transport; it counts as in flight until
     /// [`Core::on_written`] covers its `seq`. A close frame moves the
     /// connection to closing: nothing is written after it.
-    pub(crate) fn pop_outgoing(&mut self, now: Instant) -> Option<Outgoing> {
+    pub(crate) fn pop_outgoing(&mut self, now: Instant) -> Option<&Outgoing> {
         if !self.has_outgoing() {
             return None;
         }
