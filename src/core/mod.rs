@@ -76,10 +76,12 @@ pub(crate) type UpgradeCheck = fn(&ValidUpgrade) -> Result<(), Error>;
 /// A request from the application, in the order it was made.
 #[derive(Debug)]
 pub(crate) enum Command {
+    /// Boxed: every `Send` moves a `Command` twice (into the queue, out of
+    /// it), so the rare upgrade must not make the common send 3× larger.
     Upgrade {
         stream: StreamRef,
-        request: ValidUpgrade,
-        original: Upgrade,
+        request: Box<ValidUpgrade>,
+        original: Box<Upgrade>,
     },
     Send {
         stream: StreamRef,
@@ -294,7 +296,7 @@ impl Core {
                 stream,
                 request,
                 original,
-            } => self.on_upgrade_request(stream, request, original, now),
+            } => self.on_upgrade_request(stream, *request, *original, now),
             Command::Send { stream, frames } => self.on_send(stream, frames, now),
             Command::Shutdown => self.on_shutdown(now),
             Command::Probe => {

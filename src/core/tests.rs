@@ -108,8 +108,8 @@ impl Harness {
         self.core.on_command(
             Command::Upgrade {
                 stream,
-                request,
-                original: upgrade,
+                request: Box::new(request),
+                original: Box::new(upgrade),
             },
             self.now,
         );
