@@ -654,8 +654,10 @@ impl Core {
             self.received.messages += 1;
             self.received.bytes += info.len as u64;
         }
-        tracing::trace!(%stream, opcode = ?info.opcode, len = info.len, "wstether: frame received");
-        self.observe.call(|o| o.frame_received(stream, info));
+        if self.watched() {
+            tracing::trace!(%stream, opcode = ?info.opcode, len = info.len, "wstether: frame received");
+            self.observe.call(|o| o.frame_received(stream, info));
+        }
         let hidden_reply = match &mut self.keepalive {
             Some(keepalive) => keepalive.on_frame(&frame, now),
             None => false,
@@ -696,6 +698,11 @@ impl Core {
         let Some(seq) = seq else {
             return;
         };
+        if !self.watched() {
+            // Nobody looks at single frames: the ledger alone.
+            self.delivery.written_through(seq, |_| {});
+            return;
+        }
         let stream = self.current_stream();
         let observe = &mut self.observe;
         self.delivery.written_through(seq, |out| {
@@ -715,6 +722,13 @@ impl Core {
                 observe.call(|o| o.frame_sent(stream, info));
             }
         });
+    }
+
+    /// Whether anyone looks at single frames: an observer, or a `tracing`
+    /// subscriber at TRACE level (one load, not a callsite check per frame).
+    #[inline]
+    fn watched(&self) -> bool {
+        self.observe.is_set() || tracing::level_enabled!(tracing::Level::TRACE)
     }
 
     /// The Websocket the transport carries (or is upgrading to), if any.
