@@ -109,7 +109,15 @@ fn main() {
         .position(|a| a == "--client")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    let runs = if smoke { 1 } else { 5 };
+    // `--runs N` and `--count N` (messages per scenario), for profiling.
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<usize>().expect("a number"))
+    };
+    let runs = flag("--runs").unwrap_or(if smoke { 1 } else { 5 });
+    let count = flag("--count");
     let server = EchoServer::start();
     let url = format!("ws://127.0.0.1:{}/", server.port);
     let node = node_client();
@@ -129,6 +137,9 @@ fn main() {
         let mut scenario = *scenario;
         if smoke {
             scenario.count = (scenario.count / 200).max(2);
+        }
+        if let Some(count) = count {
+            scenario.count = count;
         }
         let mut times: Vec<(&str, Vec<Duration>)> =
             CLIENTS.iter().map(|c| (*c, Vec::new())).collect();
@@ -160,10 +171,13 @@ fn main() {
                 }
             }
         }
-        let baseline = if times[1].1.is_empty() {
-            median(&times[0].1)
-        } else {
-            median(&times[1].1)
+        // tokio-tungstenite, or the client that ran alone (`--client`).
+        let Some(baseline) = std::iter::once(&times[1])
+            .chain(&times)
+            .find(|(_, samples)| !samples.is_empty())
+            .map(|(_, samples)| median(samples))
+        else {
+            continue;
         };
         for (client, samples) in &times {
             if samples.is_empty() {
@@ -179,6 +193,7 @@ fn main() {
                 vs_tungstenite: baseline.as_secs_f64() / time.as_secs_f64(),
                 median_ms: time.as_secs_f64() * 1e3,
                 runs: samples.len(),
+                samples_ms: samples.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
             };
             println!(
                 "{:<20} {:<18} {:>12.0} msg/s {:>9.1} MB/s {:>6.2}x tokio-tungstenite  (median of {} runs, {:.1} ms)",
@@ -202,6 +217,8 @@ struct Row {
     vs_tungstenite: f64,
     median_ms: f64,
     runs: usize,
+    /// Every run's time, in run order (run i of each client is a pair).
+    samples_ms: Vec<f64>,
 }
 
 /// Runs a client as a spawned task, as servers and most apps run their
@@ -233,8 +250,9 @@ fn write_json(rows: &[Row], smoke: bool) {
         .iter()
         .map(|r| {
             format!(
-                "  {{\"scenario\":\"{}\",\"client\":\"{}\",\"msgs_per_s\":{:.1},\"mb_per_s\":{:.2},\"vs_tungstenite\":{:.3},\"median_ms\":{:.2},\"runs\":{}}}",
-                r.scenario, r.client, r.msgs_per_s, r.mb_per_s, r.vs_tungstenite, r.median_ms, r.runs
+                "  {{\"scenario\":\"{}\",\"client\":\"{}\",\"msgs_per_s\":{:.1},\"mb_per_s\":{:.2},\"vs_tungstenite\":{:.3},\"median_ms\":{:.2},\"runs\":{},\"samples_ms\":[{}]}}",
+                r.scenario, r.client, r.msgs_per_s, r.mb_per_s, r.vs_tungstenite, r.median_ms, r.runs,
+                r.samples_ms.iter().map(|m| format!("{m:.3}")).collect::<Vec<_>>().join(",")
             )
         })
         .collect();

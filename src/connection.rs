@@ -180,8 +180,8 @@ impl Connection {
         Platform::check_upgrade(&request)?;
         self.handle.shared.push_upgrade(|stream| Command::Upgrade {
             stream,
-            request,
-            original: upgrade,
+            request: Box::new(request),
+            original: Box::new(upgrade),
         })
     }
 

@@ -246,7 +246,7 @@ impl<T: Transport> Driver<T> {
                     };
                     open.unflushed = true;
                     progressed = true;
-                    if let Err(error) = open.socket.start_send(&out) {
+                    if let Err(error) = open.socket.start_send(out) {
                         failure = Some(Some(error));
                         break;
                     }

@@ -203,6 +203,15 @@ impl Frames {
         slice.iter()
     }
 
+    /// Calls `f` with each frame, in order, without allocating for one frame
+    /// (the common case: [`IntoIterator`] goes through a `Vec`).
+    pub(crate) fn for_each(self, mut f: impl FnMut(Frame)) {
+        match self.0 {
+            FramesInner::One(frame) => f(frame),
+            FramesInner::Many(frames) => frames.into_iter().for_each(f),
+        }
+    }
+
     /// The frames as a vector, in order.
     pub fn into_vec(self) -> Vec<Frame> {
         match self.0 {

@@ -164,8 +164,9 @@ impl Delivery {
     }
 
     /// The next frame for the transport; it stays in flight until
-    /// [`Delivery::written_through`] covers it.
-    pub(crate) fn hand_over(&mut self) -> Option<Outgoing> {
+    /// [`Delivery::written_through`] covers it. Lent, not cloned: the
+    /// transport takes the one reference count it needs.
+    pub(crate) fn hand_over(&mut self) -> Option<&Outgoing> {
         let Queued { frame, internal } = match self.urgent.pop_front() {
             Some(queued) => queued,
             None => {
@@ -182,8 +183,8 @@ impl Delivery {
             frame,
             internal,
         };
-        self.in_flight.push_back(out.clone());
-        Some(out)
+        self.in_flight.push_back(out);
+        self.in_flight.back()
     }
 
     /// The transport wrote every frame up to and including `seq`; each is
@@ -272,10 +273,10 @@ mod tests {
         d.queue(Frame::text("b"));
         d.queue_urgent(Frame::Ping(Bytes::new()));
         d.queue(Frame::text("c"));
-        let probe = d.hand_over().unwrap();
+        let probe = d.hand_over().unwrap().clone();
         assert!(probe.internal, "probes go first");
-        let a = d.hand_over().unwrap();
-        let b = d.hand_over().unwrap();
+        let a = d.hand_over().unwrap().clone();
+        let b = d.hand_over().unwrap().clone();
         assert_eq!(d.take_released(), 2);
         let mut seen = Vec::new();
         d.written_through(a.seq, |out| seen.push(out.internal));

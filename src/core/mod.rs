@@ -76,10 +76,12 @@ pub(crate) type UpgradeCheck = fn(&ValidUpgrade) -> Result<(), Error>;
 /// A request from the application, in the order it was made.
 #[derive(Debug)]
 pub(crate) enum Command {
+    /// Boxed: every `Send` moves a `Command` twice (into the queue, out of
+    /// it), so the rare upgrade must not make the common send 3× larger.
     Upgrade {
         stream: StreamRef,
-        request: ValidUpgrade,
-        original: Upgrade,
+        request: Box<ValidUpgrade>,
+        original: Box<Upgrade>,
     },
     Send {
         stream: StreamRef,
@@ -294,7 +296,7 @@ impl Core {
                 stream,
                 request,
                 original,
-            } => self.on_upgrade_request(stream, request, original, now),
+            } => self.on_upgrade_request(stream, *request, *original, now),
             Command::Send { stream, frames } => self.on_send(stream, frames, now),
             Command::Shutdown => self.on_shutdown(now),
             Command::Probe => {
@@ -397,10 +399,10 @@ impl Core {
             return;
         }
         let mut closes = false;
-        for frame in frames {
+        frames.for_each(|frame| {
             closes |= matches!(frame, Frame::Close(_));
             self.delivery.queue(frame);
-        }
+        });
         if closes {
             // The close frame is accepted: from now on the connection never
             // reconnects, whether the close frame gets out or not.
@@ -652,8 +654,10 @@ impl Core {
             self.received.messages += 1;
             self.received.bytes += info.len as u64;
         }
-        tracing::trace!(%stream, opcode = ?info.opcode, len = info.len, "wstether: frame received");
-        self.observe.call(|o| o.frame_received(stream, info));
+        if self.watched() {
+            tracing::trace!(%stream, opcode = ?info.opcode, len = info.len, "wstether: frame received");
+            self.observe.call(|o| o.frame_received(stream, info));
+        }
         let hidden_reply = match &mut self.keepalive {
             Some(keepalive) => keepalive.on_frame(&frame, now),
             None => false,
@@ -694,6 +698,11 @@ impl Core {
         let Some(seq) = seq else {
             return;
         };
+        if !self.watched() {
+            // Nobody looks at single frames: the ledger alone.
+            self.delivery.written_through(seq, |_| {});
+            return;
+        }
         let stream = self.current_stream();
         let observe = &mut self.observe;
         self.delivery.written_through(seq, |out| {
@@ -713,6 +722,13 @@ impl Core {
                 observe.call(|o| o.frame_sent(stream, info));
             }
         });
+    }
+
+    /// Whether anyone looks at single frames: an observer, or a `tracing`
+    /// subscriber at TRACE level (one load, not a callsite check per frame).
+    #[inline]
+    fn watched(&self) -> bool {
+        self.observe.is_set() || tracing::level_enabled!(tracing::Level::TRACE)
     }
 
     /// The Websocket the transport carries (or is upgrading to), if any.
@@ -928,7 +944,7 @@ impl Core {
     /// The next frame for the transport; it counts as in flight until
     /// [`Core::on_written`] covers its `seq`. A close frame moves the
     /// connection to closing: nothing is written after it.
-    pub(crate) fn pop_outgoing(&mut self, now: Instant) -> Option<Outgoing> {
+    pub(crate) fn pop_outgoing(&mut self, now: Instant) -> Option<&Outgoing> {
         if !self.has_outgoing() {
             return None;
         }

@@ -13,6 +13,12 @@ impl Observe {
         Observe(observer)
     }
 
+    /// Whether there is an observer.
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Calls `f` with the observer, if there is one. The core's own
     /// bookkeeping for the step is done before each call.
     #[inline]

@@ -108,8 +108,8 @@ impl Harness {
         self.core.on_command(
             Command::Upgrade {
                 stream,
-                request,
-                original: upgrade,
+                request: Box::new(request),
+                original: Box::new(upgrade),
             },
             self.now,
         );
@@ -193,7 +193,7 @@ impl Harness {
         let mut out = Vec::new();
         while self.core.has_outgoing() {
             out.push(unnumbered(
-                self.core.pop_outgoing(self.now).expect("has_outgoing"),
+                self.core.pop_outgoing(self.now).cloned().expect("has_outgoing"),
             ));
         }
         assert_eq!(self.core.pop_outgoing(self.now), None);
@@ -655,7 +655,7 @@ fn unsent_frames_come_back_in_order_and_bytes_are_released_once() {
     h.send(s, vec![text("a"), text("bb"), text("ccc"), text("dddd")]);
     assert_eq!(h.core.take_released_bytes(), 0, "queued, not released");
     let written: Vec<Outgoing> = (0..3)
-        .map(|_| h.core.pop_outgoing(h.now).unwrap())
+        .map(|_| h.core.pop_outgoing(h.now).cloned().unwrap())
         .collect();
     assert_eq!(h.core.take_released_bytes(), 6);
     // "a" reached the socket; "bb" and "ccc" were handed over but not written.
@@ -1300,7 +1300,7 @@ fn the_shutdown_close_frame_never_comes_back_as_unsent() {
     let (mut h, s) = Harness::open(options());
     h.send(s, text("a"));
     h.command(Command::Shutdown);
-    let a = h.core.pop_outgoing(h.now).unwrap();
+    let a = h.core.pop_outgoing(h.now).cloned().unwrap();
     h.lose(Some(io_error()), vec![a]);
     assert_eq!(
         h.events(),
@@ -2010,7 +2010,7 @@ impl Sim {
             53..=67 => {
                 if let SimTransport::Open { in_flight } = &mut self.link {
                     for _ in 0..rng.below(5) {
-                        let Some(out) = self.h.core.pop_outgoing(now) else {
+                        let Some(out) = self.h.core.pop_outgoing(now).cloned() else {
                             break;
                         };
                         if out.internal {
@@ -2102,7 +2102,7 @@ impl Sim {
                 break;
             }
             if let SimTransport::Open { in_flight } = &mut self.link {
-                while let Some(out) = self.h.core.pop_outgoing(self.h.now) {
+                while let Some(out) = self.h.core.pop_outgoing(self.h.now).cloned() {
                     in_flight.push(out);
                 }
                 // Half the time the server answers; else the socket dies with frames in flight.
