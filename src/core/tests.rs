@@ -193,7 +193,10 @@ impl Harness {
         let mut out = Vec::new();
         while self.core.has_outgoing() {
             out.push(unnumbered(
-                self.core.pop_outgoing(self.now).cloned().expect("has_outgoing"),
+                self.core
+                    .pop_outgoing(self.now)
+                    .cloned()
+                    .expect("has_outgoing"),
             ));
         }
         assert_eq!(self.core.pop_outgoing(self.now), None);

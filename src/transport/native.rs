@@ -184,7 +184,9 @@ impl Transport for NativeTransport {
             }
             // permessage-deflate: offered, and the layer beneath
             // tungstenite reads the answer as the 101 passes through it.
-            let Dialed { mut io, written, .. } = dialed;
+            let Dialed {
+                mut io, written, ..
+            } = dialed;
             let mut negotiated = None;
             if compression.enabled {
                 headers.insert(
