@@ -419,6 +419,13 @@ async fn the_trace_shows_every_step_in_the_connections_span_without_secrets() {
 #[derive(Default)]
 struct Steps(Mutex<Vec<(String, u32, Duration)>>);
 
+impl Steps {
+    /// The names of the steps seen so far, in order.
+    fn names(&self) -> Vec<String> {
+        self.0.lock().unwrap().iter().map(|s| s.0.clone()).collect()
+    }
+}
+
 impl Observer for Steps {
     fn connect_start(&self, _: u64, attempt: u32) {
         self.0
@@ -520,13 +527,7 @@ async fn the_tls_handshake_is_timed_for_the_observer_and_the_trace() {
     until(&mut events, common::is_up).await;
     conn.shutdown();
     rest(&mut events).await;
-    let names: Vec<String> = steps
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| s.0.clone())
-        .collect();
+    let names = steps.names();
     assert_eq!(names, ["start", "end"]);
 
     // A refused certificate: no tls_handshake, the connect ends with a TLS error.
@@ -536,12 +537,6 @@ async fn the_tls_handshake_is_timed_for_the_observer_and_the_trace() {
         .observer(steps.clone());
     let (_conn, mut events) = Connection::open(&server.url(""), untrusted).unwrap();
     rest(&mut events).await;
-    let names: Vec<String> = steps
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| s.0.clone())
-        .collect();
+    let names = steps.names();
     assert_eq!(names, ["start", "end Tls"]);
 }
