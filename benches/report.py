@@ -140,6 +140,41 @@ def scale_section(data):
     return "\n".join(lines) + "\n"
 
 
+def spread(values, fmt="{:,.0f}"):
+    """'median (min–max)' of a list of run values."""
+    ordered = sorted(values)
+    return f"{fmt.format(ordered[len(ordered) // 2])} ({fmt.format(ordered[0])}–{fmt.format(ordered[-1])})"
+
+
+def latency_section(rows):
+    load = rows[0].get("load", 0.5) * 100 if rows else 50
+    lines = [f"| client | peak msg/s | sent at ({load:.0f} %) | p50 µs | p99 µs | p99.9 µs |", "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['client']} | {r['peak_msgs_per_s']:,.0f} | {r['rate_msgs_per_s']:,.0f} msg/s | "
+                     f"**{spread(r['p50_samples'])}** | **{spread(r['p99_samples'])}** | **{spread(r['p999_samples'])}** |")
+    if rows:
+        r = rows[0]
+        lines += ["", f"1 KiB binary messages; median (min–max) of {r['runs']} runs of {r['measure_s']:g} s "
+                  f"after {r['warmup_s']:g} s of warm-up; peak: median of the runs' pipelined rates."]
+    return "\n".join(lines) + "\n"
+
+
+def many_section(rows):
+    base = next((r for r in rows if r["client"] == "tokio-tungstenite"), None)
+    lines = ["| client | msg/s (all connections) | client CPU µs/msg | ÷ tokio-tungstenite | echo server CPU µs/msg |",
+             "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        ratio = f"{r['cpu_us_per_msg'] / base['cpu_us_per_msg']:.2f}×" if base else "—"
+        lines.append(f"| {r['client']} | {spread(r['msgs_per_s_samples'])} | **{spread(r['cpu_us_per_msg_samples'], '{:.2f}')}** | "
+                     f"{ratio} | {spread(r['server_cpu_us_per_msg_samples'], '{:.2f}')} |")
+    if rows:
+        r = rows[0]
+        lines += ["", f"{r['connections']:,} connections, {r['window']} messages of {r['size']:,} B in flight on each, "
+                  f"{r['client_workers']} client worker threads; median (min–max) of {r['runs']} runs of {r['measure_s']:g} s. "
+                  "CPU per message: user + system time over the measured window ÷ echoes received."]
+    return "\n".join(lines) + "\n"
+
+
 def replace_section(text, name, body):
     pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)", re.S)
     if not pattern.search(text):
@@ -154,7 +189,8 @@ def main():
     with open(path) as f:
         text = f.read()
     for name, loader, section in (("native", "native.json", native_section), ("browser", "browser.json", browser_section),
-                                  ("scale", "scale.json", scale_section)):
+                                  ("scale", "scale.json", scale_section),
+                                  ("latency", "latency.json", latency_section), ("many", "many.json", many_section)):
         data = load(loader)
         if data is None:
             print(f"no {loader}: the {name} section is left as it is")
