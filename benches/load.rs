@@ -6,6 +6,7 @@
 //! cargo bench --bench load --features testkit              # full run (~3.5 minutes)
 //! cargo bench --bench load --features testkit -- --smoke   # tiny sizes, for CI
 //! cargo bench --bench load --features testkit -- --only latency   # or: many
+//! # also: --runs N, --client NAME, --load PERCENT (latency), --connections N (many)
 //! ```
 //!
 //! - **latency**: round-trip time of 1 KiB binary messages sent open-loop at
@@ -64,6 +65,8 @@ const WINDOW: usize = 4;
 
 struct Sizes {
     runs: usize,
+    /// Only this client (`--client`), for profiling.
+    client: Option<String>,
     /// Latency: messages of each peak-rate run.
     peak_count: usize,
     /// Latency: the share of the peak rate sent at (0.5).
@@ -96,6 +99,7 @@ fn main() {
     let mut sizes = if smoke {
         Sizes {
             runs: 1,
+            client: None,
             peak_count: 2_000,
             load: 0.5,
             warmup: Duration::from_millis(100),
@@ -107,6 +111,7 @@ fn main() {
     } else {
         Sizes {
             runs: 5,
+            client: None,
             peak_count: 100_000,
             load: 0.5,
             warmup: Duration::from_secs(1),
@@ -127,6 +132,12 @@ fn main() {
     {
         sizes.load = p.parse::<f64>().expect("a number") / 100.0;
     }
+    // `--client NAME`: that client alone (for profiling).
+    sizes.client = args
+        .iter()
+        .position(|a| a == "--client")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     // `--connections N`: the many-connections scenario at another size.
     if let Some(n) = args
         .iter()
@@ -181,6 +192,14 @@ fn write_json(name: &str, smoke: bool, entries: &[String]) {
     let path = dir.join(file);
     std::fs::write(&path, format!("[\n{}\n]\n", entries.join(",\n"))).unwrap();
     println!("results: {}", path.display());
+}
+
+/// The clients to run: all, or the one named by `--client`.
+fn chosen(all: &[&'static str], sizes: &Sizes) -> Vec<&'static str> {
+    all.iter()
+        .copied()
+        .filter(|c| sizes.client.as_deref().is_none_or(|only| only == *c))
+        .collect()
 }
 
 /// User + system CPU time of this process (all threads), from getrusage.
@@ -524,7 +543,7 @@ impl Client for FastWebsockets {
 mod latency {
     use super::*;
 
-    const CLIENTS: &[&str] = &[
+    const ALL: &[&str] = &[
         "wstether",
         "tokio-tungstenite",
         "tokio-tungstenite-batched",
@@ -625,6 +644,9 @@ mod latency {
     }
 
     fn percentile(sorted: &[u64], q: f64) -> f64 {
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
         let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
         sorted[i] as f64 / 1e3
     }
@@ -731,6 +753,7 @@ mod latency {
     }
 
     pub fn run(sizes: &Sizes, smoke: bool) {
+        let clients = chosen(ALL, sizes);
         let server = EchoServer::start(1);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -739,10 +762,10 @@ mod latency {
         // Each run of each client: its peak pipelined rate, then the open
         // loop at half of it (`--load`) at once, so the rate follows the machine's
         // speed; clients take turns (A B C D A B C D ...).
-        let mut peaks: Vec<Vec<f64>> = CLIENTS.iter().map(|_| Vec::new()).collect();
-        let mut runs: Vec<Vec<Run>> = CLIENTS.iter().map(|_| Vec::new()).collect();
+        let mut peaks: Vec<Vec<f64>> = clients.iter().map(|_| Vec::new()).collect();
+        let mut runs: Vec<Vec<Run>> = clients.iter().map(|_| Vec::new()).collect();
         for _ in 0..sizes.runs {
-            for (i, client) in CLIENTS.iter().enumerate() {
+            for (i, client) in clients.iter().enumerate() {
                 let peak = dispatch_peak(&runtime, client, server.port, sizes.peak_count);
                 peaks[i].push(peak);
                 let rate = peak * sizes.load;
@@ -768,7 +791,7 @@ mod latency {
             "client", "peak/s", "rate/s", "p50 µs", "p99 µs", "p99.9 µs", "wake µs"
         );
         let mut entries = Vec::new();
-        for ((client, peaks), runs) in CLIENTS.iter().zip(&peaks).zip(&runs) {
+        for ((client, peaks), runs) in clients.iter().zip(&peaks).zip(&runs) {
             let field = |f: fn(&Run) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
             let (p50, p99, p999, max, wake) = (
                 field(|r| r.p50_us),
@@ -823,7 +846,7 @@ mod latency {
 mod many {
     use super::*;
 
-    const CLIENTS: &[&str] = &["wstether", "tokio-tungstenite"];
+    const ALL: &[&str] = &["wstether", "tokio-tungstenite"];
 
     /// Shared by every connection of a run.
     struct Shared {
@@ -964,6 +987,7 @@ mod many {
     }
 
     pub fn run(sizes: &Sizes, smoke: bool) {
+        let clients = chosen(ALL, sizes);
         let limit = raise_open_files_limit();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let connections = sizes.connections;
@@ -979,9 +1003,9 @@ mod many {
             .enable_all()
             .build()
             .unwrap();
-        let mut runs: Vec<Vec<Run>> = CLIENTS.iter().map(|_| Vec::new()).collect();
+        let mut runs: Vec<Vec<Run>> = clients.iter().map(|_| Vec::new()).collect();
         for _ in 0..sizes.runs {
-            for (i, client) in CLIENTS.iter().enumerate() {
+            for (i, client) in clients.iter().enumerate() {
                 runs[i].push(one_run(&runtime, client, &server, sizes));
             }
         }
@@ -997,7 +1021,7 @@ mod many {
             "client", "msg/s", "client CPU µs/msg", "cores", "server CPU µs/msg", "cores"
         );
         let mut entries = Vec::new();
-        for (client, runs) in CLIENTS.iter().zip(&runs) {
+        for (client, runs) in clients.iter().zip(&runs) {
             let field = |f: fn(&Run) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
             let (rate, cpu, server_cpu, cores_used, server_cores) = (
                 field(|r| r.msgs_per_s),
