@@ -11,6 +11,7 @@ use crate::compression::Compression;
 use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::observer::Observer;
+use crate::redact;
 use crate::request::Upgrade;
 use crate::transport::proxy::Proxy;
 
@@ -862,13 +863,13 @@ impl Retry {
         if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
             return Err(invalid(format!(
                 "retry.multiplier must be a finite number of at least 1.0, got {}",
-                self.multiplier
+                redact::Float(self.multiplier)
             )));
         }
         if !(0.0..=1.0).contains(&self.jitter) {
             return Err(invalid(format!(
                 "retry.jitter must be from 0.0 to 1.0, got {}",
-                self.jitter
+                redact::Float(self.jitter)
             )));
         }
         check_duration("retry.initial_delay", self.initial_delay, MIN_RETRY_DELAY)?;

@@ -188,9 +188,84 @@ impl fmt::Debug for Headers {
     }
 }
 
+/// A float for an error message, written without `core::fmt`'s float
+/// formatting (~10 KB of a browser bundle, for messages about bad options):
+/// `NaN`, `inf`, `-inf`, or up to 6 decimals, in scientific notation (`1e300`,
+/// `1.5e-9`) outside 1e-3 to 1e12. The digits of huge or tiny values may be
+/// off in the last places; enough to see what was given.
+pub(crate) struct Float(pub(crate) f64);
+
+impl fmt::Display for Float {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        if x.is_nan() {
+            return f.write_str("NaN");
+        }
+        if x.is_sign_negative() {
+            f.write_str("-")?;
+        }
+        let mut a = x.abs();
+        if a.is_infinite() {
+            return f.write_str("inf");
+        }
+        let mut exp = 0i32;
+        if a >= 1e12 {
+            while a >= 10.0 {
+                a /= 10.0;
+                exp += 1;
+            }
+        }
+        if a != 0.0 && a < 1e-3 {
+            while a < 1.0 {
+                a *= 10.0;
+                exp -= 1;
+            }
+        }
+        // Below 1e18 here: a u64 holds it.
+        let micros = (a * 1e6 + 0.5) as u64;
+        write!(f, "{}", micros / 1_000_000)?;
+        let mut frac = micros % 1_000_000;
+        if frac != 0 {
+            let mut digits = 6;
+            while frac % 10 == 0 {
+                frac /= 10;
+                digits -= 1;
+            }
+            write!(f, ".{frac:0digits$}")?;
+        }
+        if exp != 0 {
+            write!(f, "e{exp}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_are_shown_without_core_fmt_float() {
+        let cases = [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (0.5, "0.5"),
+            (-0.1, "-0.1"),
+            (1.5, "1.5"),
+            (2.0, "2"),
+            (0.000001, "1e-6"),
+            (123.456789, "123.456789"),
+            (1e300, "1e300"),
+            (-1e-9, "-1e-9"),
+        ];
+        for (x, shown) in cases {
+            assert_eq!(Float(x).to_string(), shown, "{x}");
+        }
+        assert_eq!(Float(f64::MAX).to_string(), "1.797693e308");
+    }
 
     #[test]
     fn userinfo_and_query_are_hidden_in_urls() {
