@@ -584,7 +584,9 @@ const MAX_DURATION_TEXT: &str = "24 days (2073600s)";
 fn check_duration(name: &str, value: Duration, min: Duration) -> Result<(), Error> {
     if value < min || value > MAX_DURATION {
         return Err(invalid(format!(
-            "{name} must be from {min:?} to {MAX_DURATION_TEXT}, got {value:?}"
+            "{name} must be from {} to {MAX_DURATION_TEXT}, got {}",
+            redact::Dur(min),
+            redact::Dur(value)
         )));
     }
     Ok(())
@@ -594,7 +596,8 @@ fn check_duration(name: &str, value: Duration, min: Duration) -> Result<(), Erro
 fn check_positive_duration(name: &str, value: Duration) -> Result<(), Error> {
     if value.is_zero() || value > MAX_DURATION {
         return Err(invalid(format!(
-            "{name} must be longer than zero and at most {MAX_DURATION_TEXT}, got {value:?}"
+            "{name} must be longer than zero and at most {MAX_DURATION_TEXT}, got {}",
+            redact::Dur(value)
         )));
     }
     Ok(())
@@ -876,8 +879,9 @@ impl Retry {
         check_duration("retry.max_delay", self.max_delay, MIN_RETRY_DELAY)?;
         if self.initial_delay > self.max_delay {
             return Err(invalid(format!(
-                "retry.initial_delay ({:?}) must not exceed retry.max_delay ({:?})",
-                self.initial_delay, self.max_delay
+                "retry.initial_delay ({}) must not exceed retry.max_delay ({})",
+                redact::Dur(self.initial_delay),
+                redact::Dur(self.max_delay)
             )));
         }
         check_duration("retry.reset_after", self.reset_after, Duration::ZERO)?;

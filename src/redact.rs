@@ -240,6 +240,32 @@ impl fmt::Display for Float {
     }
 }
 
+/// A duration for an error message, in its largest whole unit (`30s`,
+/// `100ms`, `1500ms`, `250µs`, `7ns`), written without `Duration`'s
+/// `Debug`, whose decimal formatting costs ~2 KB of a browser bundle. The
+/// same as `{:?}` for whole units.
+pub(crate) struct Dur(pub(crate) std::time::Duration);
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (secs, nanos) = (self.0.as_secs(), self.0.subsec_nanos());
+        if nanos == 0 {
+            return write!(f, "{secs}s");
+        }
+        if secs >= 1_000_000_000 {
+            return write!(f, "{secs}.{nanos:09}s");
+        }
+        // Below 1e18: a u64 holds it.
+        let total = secs * 1_000_000_000 + u64::from(nanos);
+        for (per, unit) in [(1_000_000, "ms"), (1_000, "µs")] {
+            if total % per == 0 {
+                return write!(f, "{}{unit}", total / per);
+            }
+        }
+        write!(f, "{total}ns")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +291,24 @@ mod tests {
             assert_eq!(Float(x).to_string(), shown, "{x}");
         }
         assert_eq!(Float(f64::MAX).to_string(), "1.797693e308");
+    }
+
+    #[test]
+    fn durations_are_shown_in_whole_units() {
+        use std::time::Duration;
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_millis(100), "100ms"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::from_micros(250), "250µs"),
+            (Duration::from_nanos(1_000_000_007), "1000000007ns"),
+            (Duration::new(2_000_000_000, 5), "2000000000.000000005s"),
+            (Duration::MAX, "18446744073709551615.999999999s"),
+        ];
+        for (d, shown) in cases {
+            assert_eq!(Dur(d).to_string(), shown, "{d:?}");
+        }
     }
 
     #[test]
