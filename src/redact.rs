@@ -188,6 +188,17 @@ impl fmt::Debug for Headers {
     }
 }
 
+/// An HTTP status for an error message: `404 Not Found` natively; in a
+/// browser, which never learns one (it hides the status of a refused
+/// upgrade, and has no proxy to refuse a tunnel), only the code, keeping
+/// `http`'s table of reason phrases (~2.5 KB) out of the bundle.
+pub(crate) fn status(status: http::StatusCode) -> impl fmt::Display {
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    return status;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    return status.as_u16();
+}
+
 /// A float for an error message, written without `core::fmt`'s float
 /// formatting (~10 KB of a browser bundle, for messages about bad options):
 /// `NaN`, `inf`, `-inf`, or up to 6 decimals, in scientific notation (`1e300`,
