@@ -629,13 +629,16 @@ fn check_size(name: &str, value: usize, min: usize, max: usize) -> Result<(), Er
 pub(crate) fn duration_from_millis(name: &str, millis: f64) -> Result<Duration, Error> {
     if millis.is_nan() || millis < 0.0 {
         return Err(invalid(format!(
-            "{name} must be a number of milliseconds of at least 0, got {millis}"
+            "{name} must be a number of milliseconds of at least 0, got {}",
+            redact::Float(millis)
         )));
     }
     Duration::try_from_secs_f64(millis / 1000.0).map_err(|_| {
         invalid(format!(
-            "{name} must be at most {} ms ({MAX_DURATION_TEXT}), got {millis}",
-            MAX_DURATION.as_millis()
+            "{name} must be at most {} ms ({MAX_DURATION_TEXT}), got {}",
+            // In u64: u128's formatting is ~1.5 KB of a browser bundle.
+            MAX_DURATION.as_secs() * 1000,
+            redact::Float(millis)
         ))
     })
 }
