@@ -11,6 +11,7 @@ use crate::compression::Compression;
 use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::observer::Observer;
+use crate::redact;
 use crate::request::Upgrade;
 use crate::transport::proxy::Proxy;
 
@@ -583,7 +584,9 @@ const MAX_DURATION_TEXT: &str = "24 days (2073600s)";
 fn check_duration(name: &str, value: Duration, min: Duration) -> Result<(), Error> {
     if value < min || value > MAX_DURATION {
         return Err(invalid(format!(
-            "{name} must be from {min:?} to {MAX_DURATION_TEXT}, got {value:?}"
+            "{name} must be from {} to {MAX_DURATION_TEXT}, got {}",
+            redact::Dur(min),
+            redact::Dur(value)
         )));
     }
     Ok(())
@@ -593,7 +596,8 @@ fn check_duration(name: &str, value: Duration, min: Duration) -> Result<(), Erro
 fn check_positive_duration(name: &str, value: Duration) -> Result<(), Error> {
     if value.is_zero() || value > MAX_DURATION {
         return Err(invalid(format!(
-            "{name} must be longer than zero and at most {MAX_DURATION_TEXT}, got {value:?}"
+            "{name} must be longer than zero and at most {MAX_DURATION_TEXT}, got {}",
+            redact::Dur(value)
         )));
     }
     Ok(())
@@ -625,13 +629,16 @@ fn check_size(name: &str, value: usize, min: usize, max: usize) -> Result<(), Er
 pub(crate) fn duration_from_millis(name: &str, millis: f64) -> Result<Duration, Error> {
     if millis.is_nan() || millis < 0.0 {
         return Err(invalid(format!(
-            "{name} must be a number of milliseconds of at least 0, got {millis}"
+            "{name} must be a number of milliseconds of at least 0, got {}",
+            redact::Float(millis)
         )));
     }
     Duration::try_from_secs_f64(millis / 1000.0).map_err(|_| {
         invalid(format!(
-            "{name} must be at most {} ms ({MAX_DURATION_TEXT}), got {millis}",
-            MAX_DURATION.as_millis()
+            "{name} must be at most {} ms ({MAX_DURATION_TEXT}), got {}",
+            // In u64: u128's formatting is ~1.5 KB of a browser bundle.
+            MAX_DURATION.as_secs() * 1000,
+            redact::Float(millis)
         ))
     })
 }
@@ -862,21 +869,22 @@ impl Retry {
         if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
             return Err(invalid(format!(
                 "retry.multiplier must be a finite number of at least 1.0, got {}",
-                self.multiplier
+                redact::Float(self.multiplier)
             )));
         }
         if !(0.0..=1.0).contains(&self.jitter) {
             return Err(invalid(format!(
                 "retry.jitter must be from 0.0 to 1.0, got {}",
-                self.jitter
+                redact::Float(self.jitter)
             )));
         }
         check_duration("retry.initial_delay", self.initial_delay, MIN_RETRY_DELAY)?;
         check_duration("retry.max_delay", self.max_delay, MIN_RETRY_DELAY)?;
         if self.initial_delay > self.max_delay {
             return Err(invalid(format!(
-                "retry.initial_delay ({:?}) must not exceed retry.max_delay ({:?})",
-                self.initial_delay, self.max_delay
+                "retry.initial_delay ({}) must not exceed retry.max_delay ({})",
+                redact::Dur(self.initial_delay),
+                redact::Dur(self.max_delay)
             )));
         }
         check_duration("retry.reset_after", self.reset_after, Duration::ZERO)?;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::uri::PathAndQuery;
 
 use crate::error::{Error, ErrorKind};
@@ -114,12 +114,15 @@ impl Upgrade {
         }
         let mut headers = Vec::new();
         for (name, value) in &self.headers {
-            let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-                Error::new(
+            let header_name = header_name(name).map_err(|e| {
+                let error = Error::new(
                     ErrorKind::InvalidHeader,
                     format!("header name {:?}", redact::bad_token(name)),
-                )
-                .with_source(e)
+                );
+                match e {
+                    Some(e) => error.with_source(e),
+                    None => error,
+                }
             })?;
             let header_value = HeaderValue::from_str(value).map_err(|e| {
                 Error::new(
@@ -128,7 +131,7 @@ impl Upgrade {
                 )
                 .with_source(e)
             })?;
-            if header_name == http::header::SEC_WEBSOCKET_PROTOCOL {
+            if header_name.as_str() == "sec-websocket-protocol" {
                 for protocol in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                     protocols.push(validate_protocol(protocol)?);
                 }
@@ -184,13 +187,53 @@ pub(crate) struct ValidUpgrade {
 /// actions, which are logged and printed in tests.
 impl fmt::Debug for ValidUpgrade {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers = self.headers.iter().map(|(name, value)| (name, value));
+        let headers = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("<not UTF-8>")));
         f.debug_struct("ValidUpgrade")
             .field("path", &redact::url(self.path.as_str()))
-            .field("headers", &redact::Headers::from_http(headers))
+            .field("headers", &redact::Headers::new(headers))
             .field("protocols", &self.protocols)
             .finish()
     }
+}
+
+/// A validated header name: [`http::HeaderName`] natively, where it is
+/// sent; in a browser, which sends no custom header (the transport refuses
+/// them), its lowercase text, so that `HeaderName::from_bytes` and its
+/// table of standard names (~17 KB of the bundle) stay out of the `.wasm`.
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub(crate) type HeaderName = http::HeaderName;
+/// A validated header name (see the native definition).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub(crate) type HeaderName = String;
+
+/// Validates a header name (`None` as the error: no source to attach).
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+fn header_name(name: &str) -> Result<HeaderName, Option<http::header::InvalidHeaderName>> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(Some)
+}
+
+/// Validates a header name (`None` as the error: no source to attach).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+fn header_name(name: &str) -> Result<HeaderName, Option<std::convert::Infallible>> {
+    header_name_by_hand(name).ok_or(None)
+}
+
+/// Validates a header name as `http::HeaderName::from_bytes` does: an HTTP
+/// token (RFC 7230 §3.2.6) of at most 65535 bytes, kept in lowercase.
+#[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
+fn header_name_by_hand(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 0xffff || !name.bytes().all(is_tchar) {
+        return None;
+    }
+    Some(name.to_ascii_lowercase())
+}
+
+/// Whether `b` may be in an HTTP token (RFC 7230 §3.2.6).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn validate_path(path: &str) -> Result<PathAndQuery, Error> {
@@ -212,8 +255,7 @@ fn validate_path(path: &str) -> Result<PathAndQuery, Error> {
 
 /// A subprotocol is an HTTP token (RFC 6455 §4.1, RFC 7230 §3.2.6).
 fn validate_protocol(protocol: &str) -> Result<String, Error> {
-    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if protocol.is_empty() || !protocol.chars().all(is_tchar) {
+    if protocol.is_empty() || !protocol.bytes().all(is_tchar) {
         return Err(Error::new(
             ErrorKind::InvalidHeader,
             format!(
@@ -240,6 +282,37 @@ mod tests {
         assert_eq!(valid.protocols, ["a", "b", "c"]);
         assert_eq!(valid.headers.len(), 1);
         assert_eq!(valid.path.as_str(), "/ws");
+    }
+
+    #[test]
+    fn the_browser_s_header_name_check_agrees_with_http() {
+        let long = "a".repeat(0x10000);
+        let names = [
+            "x-token",
+            "Sec-WebSocket-Protocol",
+            "AUTHORIZATION",
+            "!#$%&'*+-.^_`|~09azAZ",
+            "",
+            "a b",
+            "a:b",
+            "x\r\ny",
+            "é",
+            "a\0",
+            "(x)",
+            "a/b",
+            &long[1..],
+            &long,
+        ];
+        for name in names {
+            let http = http::HeaderName::from_bytes(name.as_bytes()).ok();
+            let by_hand = header_name_by_hand(name);
+            assert_eq!(
+                by_hand.as_deref(),
+                http.as_ref().map(|n| n.as_str()),
+                "{:?}",
+                &name[..name.len().min(20)]
+            );
+        }
     }
 
     #[test]

@@ -625,7 +625,10 @@ impl Core {
         if let Some(why) = why {
             let error = Error::new(
                 ErrorKind::UpgradeRefused,
-                format!("the server answered {status}: {why}"),
+                format!(
+                    "the server answered {}: {why}",
+                    crate::redact::status(status)
+                ),
             );
             return Next::Stop(stream, error);
         }
@@ -1126,7 +1129,10 @@ impl Core {
                     401 | 407 => "the proxy refused the credentials, which would be refused again",
                     _ => "the proxy refused the tunnel",
                 };
-                let message = format!("{why} ({status}): not retried (Retry::on_proxy_status)");
+                let message = format!(
+                    "{why} ({}): not retried (Retry::on_proxy_status)",
+                    crate::redact::status(status)
+                );
                 Some(Error::new(ErrorKind::Proxy, message).with_proxy_status(status))
             }
         }

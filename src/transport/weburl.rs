@@ -26,14 +26,16 @@ pub(crate) use self::browser::authority;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod browser {
     use std::fmt;
-    use std::net::{Ipv4Addr, Ipv6Addr};
 
-    /// A host, as `url::Host` has it.
+    /// A host, as `url::Host` has it, but with the addresses kept as the
+    /// browser's canonical text (an IPv6 address without its brackets):
+    /// wstether only shows them, and `Ipv6Addr`'s parser and `Display`
+    /// would cost ~5 KB of the bundle.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub(crate) enum Host<S = String> {
         Domain(S),
-        Ipv4(Ipv4Addr),
-        Ipv6(Ipv6Addr),
+        Ipv4(S),
+        Ipv6(S),
     }
 
     /// The browser refused a URL (`new URL(..)` threw a `TypeError`).
@@ -127,13 +129,19 @@ mod browser {
         pub(crate) fn host(&self) -> Option<Host<&str>> {
             let host = self.host_str()?;
             if let Some(ip) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-                return ip.parse().ok().map(Host::Ipv6);
+                return Some(Host::Ipv6(ip));
             }
-            // A special URL's IPv4 host is already canonical (`1.2.3.4`).
-            Some(match host.parse() {
-                Ok(ip) => Host::Ipv4(ip),
-                Err(_) => Host::Domain(host),
-            })
+            // A special URL's host that ends in a number is an IPv4
+            // address, which the browser wrote in canonical form
+            // (`1.2.3.4`); a host that is not one made `new URL` throw.
+            let last = host.rsplit('.').next().unwrap_or(host);
+            Some(
+                if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+                    Host::Ipv4(host)
+                } else {
+                    Host::Domain(host)
+                },
+            )
         }
 
         pub(crate) fn port(&self) -> Option<u16> {
