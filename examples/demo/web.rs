@@ -1,6 +1,6 @@
 //! `--web`: the browser demo. Builds the wasm package (`wasm-pack build
-//! --target web --profile wasm-release --out-dir www/pkg -- --features js`,
-//! the npm package of README-npm.md), starts a testkit server,
+//! npm --target web --profile wasm-release --out-name wstether --out-dir
+//! ../www/pkg`, the npm package of README-npm.md), starts a testkit server,
 //! serves `www/` on loopback with a tiny static file server, prints the
 //! page's URL and runs until Ctrl-C (or SIGTERM).
 //!
@@ -132,9 +132,11 @@ async fn terminate() {
 
 // --- the build ---
 
-/// `wasm-pack build --target web --profile wasm-release -- --features js`
-/// into `out_dir`: the npm package (README-npm.md), as `.ci/npm-pack`
-/// builds it. wasm-pack uses the wasm-bindgen-cli on PATH.
+/// `wasm-pack build npm --target web --profile wasm-release --out-name
+/// wstether` into `out_dir`: the npm package (README-npm.md), as
+/// `.ci/npm-pack` builds it, in the root's target directory (its
+/// dependencies are shared with every other build). wasm-pack uses the
+/// wasm-bindgen-cli on PATH.
 fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
     let pinned = pinned_wasm_bindgen(root)?;
     let install = format!(
@@ -159,21 +161,24 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
     }
     let args = [
         "build",
+        "npm",
         "--target",
         "web",
         "--profile",
         "wasm-release",
+        "--out-name",
+        "wstether",
         "--out-dir",
     ];
-    println!(
-        "building: wasm-pack {} {} -- --features js",
-        args.join(" "),
-        out_dir.display()
-    );
+    let out_dir = std::path::absolute(out_dir)?;
+    println!("building: wasm-pack {} {}", args.join(" "), out_dir.display());
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let status = Command::new("wasm-pack")
         .args(args)
-        .arg(out_dir)
-        .args(["--", "--features", "js"])
+        .arg(&out_dir)
+        .env("CARGO_TARGET_DIR", target_dir)
         .current_dir(root)
         .status()?;
     if !status.success() {
