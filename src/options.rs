@@ -359,7 +359,7 @@ impl Options {
     }
 
     /// The size of the per-connection frame buffer of the native transport
-    /// (default 4 KiB, which keeps an idle connection small; the socket itself
+    /// (default 2 KiB, which keeps an idle connection small; the socket itself
     /// is read up to 64 KiB at a time whatever this is). Binary messages of
     /// 64 KiB or more in one frame (without compression) do not go through
     /// it: each is read straight into a buffer of its own size, so large

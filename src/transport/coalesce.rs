@@ -130,13 +130,31 @@ impl Frames {
                     at = max;
                 }
                 Track::Header => {
+                    let (b0, b1) = match data.get(at..at + 2) {
+                        Some(&[b0, b1]) => (b0, b1),
+                        _ => return if at > 0 { Scan::Pass(at) } else { Scan::More },
+                    };
+                    let fin = b0 & 0x80 != 0;
+                    let opcode = b0 & 0x0f;
+                    let masked = b1 & 0x80 != 0;
+                    if b1 & 0x7f < 126 {
+                        // A short frame (the common case): never taken.
+                        if opcode < 8 {
+                            self.fragmented = !fin;
+                        }
+                        let mask = if masked { 4 } else { 0 };
+                        let whole = 2 + mask + usize::from(b1 & 0x7f);
+                        if whole <= max - at {
+                            at += whole; // at the next header
+                        } else {
+                            self.track = Track::Pass((whole - (max - at)) as u64);
+                            at = max;
+                        }
+                        continue;
+                    }
                     let Some((header, payload)) = parse_header(&data[at..]) else {
                         return if at > 0 { Scan::Pass(at) } else { Scan::More };
                     };
-                    let b0 = data[at];
-                    let fin = b0 & 0x80 != 0;
-                    let opcode = b0 & 0x0f;
-                    let masked = data[at + 1] & 0x80 != 0;
                     let take = fin
                         && b0 & 0x70 == 0
                         && opcode == 2
@@ -152,10 +170,10 @@ impl Frames {
                         self.track = Track::Take(Vec::with_capacity(len), len);
                         return Scan::Take(header);
                     }
-                    match opcode {
-                        0 => self.fragmented = !fin,
-                        1 | 2 => self.fragmented = !fin,
-                        _ => {}
+                    // Data frames (and reserved opcodes, which tungstenite
+                    // refuses) start or continue a message.
+                    if opcode < 8 {
+                        self.fragmented = !fin;
                     }
                     self.track = Track::Pass(header as u64 + payload);
                 }

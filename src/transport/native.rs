@@ -53,9 +53,11 @@ const WRITE_BUFFER: usize = 128 << 10;
 
 /// tungstenite allocates (and zero-fills) its read buffer per connection,
 /// 128 KiB by default. The socket is read 64 KiB at a time by [`Coalesce`]
-/// anyway, so tungstenite's buffer only sets how much is copied per call:
-/// 4 KiB keeps an idle connection small at little cost.
-const DEFAULT_READ_BUFFER: usize = 4 << 10;
+/// anyway, so tungstenite's buffer only sets how much is copied (and
+/// zero-filled first) per call, and large binary messages do not go through
+/// it at all. 2 KiB keeps an idle connection small, and costs fewer
+/// instructions per 1 KiB message than 4 KiB did (less zero-filling).
+const DEFAULT_READ_BUFFER: usize = 2 << 10;
 
 impl Transport for NativeTransport {
     type Dialed = Dialed;
