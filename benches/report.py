@@ -175,6 +175,26 @@ def many_section(rows):
     return "\n".join(lines) + "\n"
 
 
+def after_burst_section(data):
+    """after-burst.json (benches/scale.rs `--after-burst`): memory per connection, idle, during and 5 s after a burst."""
+    rows = data.get("after_burst", [])
+    if not rows:
+        return "No after-burst results.\n"
+    r0 = rows[0]
+    lines = [f"{r0['n']:,} connections, each sent {r0['burst_bytes'] / 2**20:.0f} MiB by the server; "
+             "KiB per connection: RSS (heap in use, glibc `mallinfo2`).",
+             "",
+             "| message size | idle | peak during the burst | 5 s after | 5 s after + `malloc_trim(0)` | burst time |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        size = r["message_bytes"]
+        label = f"{size >> 20} MiB" if size >= 2**20 else f"{size >> 10} KiB"
+        cell = lambda k: f"{r[k + '_rss_kib_per_conn']:,.1f} ({r[k + '_heap_kib_per_conn']:,.1f})"
+        lines.append(f"| {label} | {cell('idle')} | {cell('peak')} | {cell('after')} | {cell('trimmed')} | "
+                     f"{r['burst_ms']:,} ms |")
+    return "\n".join(lines) + "\n"
+
+
 def replace_section(text, name, body):
     pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)", re.S)
     if not pattern.search(text):
@@ -190,7 +210,8 @@ def main():
         text = f.read()
     for name, loader, section in (("native", "native.json", native_section), ("browser", "browser.json", browser_section),
                                   ("scale", "scale.json", scale_section),
-                                  ("latency", "latency.json", latency_section), ("many", "many.json", many_section)):
+                                  ("latency", "latency.json", latency_section), ("many", "many.json", many_section),
+                                  ("after-burst", "after-burst.json", after_burst_section)):
         data = load(loader)
         if data is None:
             print(f"no {loader}: the {name} section is left as it is")

@@ -19,8 +19,14 @@
 //!   per 100 ms and the time until all are upgraded again, with the default
 //!   jitter and with none.
 //!
+//! - **after a burst** (`--after-burst`, also part of the full run and of
+//!   `--smoke`): memory per connection while N connections each receive a
+//!   burst from the server, and 5 s after it, against idle connections of
+//!   the same process (see [`burst`]).
+//!
 //! Results: a table on stdout and `target/bench-results/scale.json`
-//! (`scale-smoke.json` with `--smoke`).
+//! (`scale-smoke.json` with `--smoke`); the after-burst scenario writes
+//! `after-burst.json` (`after-burst-smoke.json`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -42,6 +48,23 @@ fn main() {
     raise_open_files_limit(&args);
     if let Some(i) = args.iter().position(|a| a == "--idle-worker") {
         return idle_worker(&args[i + 1..]);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--after-burst-worker") {
+        return burst::worker(&args[i + 1..]);
+    }
+    if args.iter().any(|a| a == "--after-burst") {
+        let smoke = args.iter().any(|a| a == "--smoke");
+        let server = Testkit::start();
+        burst::run(&server, smoke);
+        server.stop();
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--heap-worker") {
+        return heap::worker(&args[i + 1..]);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--heap-profile") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        return heap::run(n);
     }
     // `--deflate-idle [N]`: idle RSS per connection with permessage-deflate.
     if let Some(i) = args.iter().position(|a| a == "--deflate-idle-worker") {
@@ -142,6 +165,7 @@ fn main() {
         &with_jitter,
         &without_jitter,
     );
+    burst::run(&server, smoke);
     server.stop();
     if smoke {
         // Idle memory with permessage-deflate builds and runs too.
@@ -193,13 +217,18 @@ fn clock_ticks_per_second() -> u64 {
 // ---- /proc -----------------------------------------------------------------
 
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A KiB field of `/proc/self/status`, e.g. `VmRSS:` or `VmHWM:`.
+fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .expect("VmRSS in /proc/self/status")
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
 }
 
 /// User + system CPU time of this process, in clock ticks.
@@ -819,5 +848,387 @@ mod deflate_idle {
                 conn.shutdown();
             }
         });
+    }
+}
+
+// ---- the heap of idle connections, by allocation site --------------------------
+
+/// `--heap-profile [N]`: the heap that idle connections hold, by allocation
+/// site, with heaptrack (Debian's `heaptrack`; no Rust dependency). The
+/// worker opens N upgraded connections with keepalive, lets them idle for
+/// 1 s, then exits with them still open: heaptrack's "leaked" figures are
+/// then what the connections hold, by site. Runs N = 0 (the runtime's own
+/// heap), 1 and N; the recordings go to `target/bench-results/heap-*.zst`,
+/// and `heaptrack_print -l 1 -n 0 -s 0 -a 0 -p 0 -t 0 -f FILE` lists the
+/// sites (build with `CARGO_PROFILE_BENCH_DEBUG=line-tables-only` for
+/// file and line).
+mod heap {
+    use super::*;
+
+    pub fn run(n: usize) {
+        let server = Testkit::start();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
+        std::fs::create_dir_all(&dir).unwrap();
+        for count in [0, 1, n] {
+            let out = dir.join(format!("heap-{count}"));
+            let status = Command::new("heaptrack")
+                .arg("-o")
+                .arg(&out)
+                .arg(std::env::current_exe().unwrap())
+                .args(["--heap-worker", &server.url, &count.to_string()])
+                .stdout(Stdio::inherit())
+                .status();
+            match status {
+                Ok(s) if s.success() => println!("heap profile of {count}: {}.zst", out.display()),
+                Ok(s) => panic!("heaptrack: {s}"),
+                Err(e) => {
+                    eprintln!("heap-profile: skipped (needs heaptrack: {e})");
+                    break;
+                }
+            }
+            server.control.wait_live(0, Duration::from_secs(30));
+        }
+        server.stop();
+    }
+
+    /// `--heap-worker URL N`: N idle upgraded connections, then exit
+    /// without closing them (what they hold shows as "leaked").
+    pub fn worker(args: &[String]) {
+        let url = args[0].clone();
+        let n: usize = args[1].parse().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let upgraded = Arc::new(AtomicUsize::new(0));
+            let mut connections = Vec::with_capacity(n);
+            while connections.len() < n {
+                let batch = OPEN_BATCH.min(n - connections.len());
+                for _ in 0..batch {
+                    let (conn, events) = Connection::open(&url, keepalive_options(true)).unwrap();
+                    conn.ws_upgrade("/").unwrap();
+                    tokio::spawn(count_upgrades(events, upgraded.clone()));
+                    connections.push(conn);
+                }
+                wait_count(&upgraded, connections.len(), Duration::from_secs(120)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let rss = rss_kib();
+            println!("heap worker: {n} connections idle, VmRSS {rss} KiB");
+            std::io::stdout().flush().unwrap();
+            std::process::exit(0);
+        });
+    }
+}
+
+// ---- memory after a burst -----------------------------------------------------
+
+/// Memory after a burst. One fresh process per message size (this binary
+/// re-run with `--after-burst-worker`), which:
+///
+/// 1. opens N idle connections (keepalive, as `idle`) and measures their
+///    RSS per connection: the **idle** figure;
+/// 2. keeps them, and opens N more whose server sends each a burst of
+///    `BURST` bytes right after the upgrade (testkit `send`, binary
+///    messages of `size` bytes); the client reads every message (and drops
+///    it). RSS and heap are sampled every 20 ms, and RSS is also read
+///    from the kernel's high-water mark (`VmHWM`): the **peak**;
+/// 3. once every burst is read, waits 5 s (the scenario's definition of
+///    "after", not a synchronisation) and measures again: the **after**
+///    figure, per burst connection (ΔRSS over the idle phase / N), to be
+///    compared with the idle figure;
+/// 4. then calls glibc's `malloc_trim(0)` and measures again: what the
+///    allocator kept but no longer used.
+///
+/// Alongside RSS, glibc's `mallinfo2` gives the bytes in use by the
+/// program (`uordblks + hblkhd`): the difference between the two is the
+/// allocator's (freed memory it keeps, fragmentation).
+///
+/// Full run: N = 100 connections, 64 MiB each, in 1 KiB messages (65,536
+/// of them) and in 1 MiB messages (64). Smoke: N = 10, 4 MiB each.
+mod burst {
+    use super::*;
+    use wstether::Frame;
+
+    /// glibc's `struct mallinfo2` (glibc ≥ 2.33).
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct MallInfo2 {
+        arena: usize,
+        ordblks: usize,
+        smblks: usize,
+        hblks: usize,
+        hblkhd: usize,
+        usmblks: usize,
+        fsmblks: usize,
+        uordblks: usize,
+        fordblks: usize,
+        keepcost: usize,
+    }
+
+    extern "C" {
+        fn mallinfo2() -> MallInfo2;
+        fn malloc_trim(pad: usize) -> i32;
+    }
+
+    /// Bytes the program has allocated and not freed (all arenas).
+    fn heap_in_use() -> u64 {
+        // SAFETY: glibc's mallinfo2 takes no argument and returns a struct.
+        let info = unsafe { mallinfo2() };
+        (info.uordblks + info.hblkhd) as u64
+    }
+
+    pub struct BurstRow {
+        pub n: usize,
+        pub message_bytes: usize,
+        pub burst_bytes: usize,
+        /// The process's own RSS and heap in use before any connection.
+        base: (u64, u64),
+        /// After N idle connections.
+        idle: (u64, u64),
+        /// The highest RSS (and heap in use) sampled during the bursts.
+        peak: (u64, u64),
+        /// 5 s after every burst was read.
+        after: (u64, u64),
+        /// Then after `malloc_trim(0)`.
+        trimmed: (u64, u64),
+        burst_ms: u64,
+    }
+
+    impl BurstRow {
+        fn per_conn(&self, (rss, heap): (u64, u64), from: (u64, u64)) -> (f64, f64) {
+            let n = self.n as f64;
+            (
+                (rss as f64 - from.0 as f64) / n,
+                (heap as f64 - from.1 as f64) / 1024.0 / n,
+            )
+        }
+
+        fn json(&self) -> String {
+            let idle = self.per_conn(self.idle, self.base);
+            let peak = self.per_conn(self.peak, self.idle);
+            let after = self.per_conn(self.after, self.idle);
+            let trimmed = self.per_conn(self.trimmed, self.idle);
+            format!(
+                "{{\"n\":{},\"message_bytes\":{},\"burst_bytes\":{},\"burst_ms\":{},\
+                 \"idle_rss_kib_per_conn\":{:.2},\"idle_heap_kib_per_conn\":{:.2},\
+                 \"peak_rss_kib_per_conn\":{:.2},\"peak_heap_kib_per_conn\":{:.2},\
+                 \"after_rss_kib_per_conn\":{:.2},\"after_heap_kib_per_conn\":{:.2},\
+                 \"trimmed_rss_kib_per_conn\":{:.2},\"trimmed_heap_kib_per_conn\":{:.2},\
+                 \"raw_kib\":{{\"rss\":[{},{},{},{},{}],\"heap\":[{},{},{},{},{}]}}}}",
+                self.n,
+                self.message_bytes,
+                self.burst_bytes,
+                self.burst_ms,
+                idle.0,
+                idle.1,
+                peak.0,
+                peak.1,
+                after.0,
+                after.1,
+                trimmed.0,
+                trimmed.1,
+                self.base.0,
+                self.idle.0,
+                self.peak.0,
+                self.after.0,
+                self.trimmed.0,
+                self.base.1 / 1024,
+                self.idle.1 / 1024,
+                self.peak.1 / 1024,
+                self.after.1 / 1024,
+                self.trimmed.1 / 1024,
+            )
+        }
+    }
+
+    pub fn run(server: &Testkit, smoke: bool) {
+        let (n, burst_bytes) = if smoke {
+            (10, 4 << 20)
+        } else {
+            (100, 64 << 20)
+        };
+        let mut rows = Vec::new();
+        println!();
+        println!("after a burst: N = {n} connections, {} MiB each; KiB per connection (RSS / heap in use)", burst_bytes >> 20);
+        println!("| message | idle | peak during the burst | 5 s after | after malloc_trim | burst time |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for message_bytes in [1 << 10, 1 << 20] {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .arg("--after-burst-worker")
+                .arg(&server.url)
+                .args([n, message_bytes, burst_bytes].map(|v| v.to_string()))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("start the after-burst worker");
+            assert!(out.status.success(), "after-burst worker failed");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("RESULT "))
+                .unwrap_or_else(|| panic!("after-burst worker: {text:?}"));
+            let f: Vec<u64> = line.split(' ').map(|v| v.parse().unwrap()).collect();
+            let row = BurstRow {
+                n,
+                message_bytes,
+                burst_bytes,
+                base: (f[0], f[1]),
+                idle: (f[2], f[3]),
+                peak: (f[4], f[5]),
+                after: (f[6], f[7]),
+                trimmed: (f[8], f[9]),
+                burst_ms: f[10],
+            };
+            let idle = row.per_conn(row.idle, row.base);
+            let peak = row.per_conn(row.peak, row.idle);
+            let after = row.per_conn(row.after, row.idle);
+            let trimmed = row.per_conn(row.trimmed, row.idle);
+            println!(
+                "| {} KiB | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {} ms |",
+                message_bytes >> 10,
+                idle.0,
+                idle.1,
+                peak.0,
+                peak.1,
+                after.0,
+                after.1,
+                trimmed.0,
+                trimmed.1,
+                row.burst_ms
+            );
+            server.control.wait_live(0, Duration::from_secs(30));
+            rows.push(row);
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(if smoke {
+            "after-burst-smoke.json"
+        } else {
+            "after-burst.json"
+        });
+        let items: Vec<String> = rows.iter().map(BurstRow::json).collect();
+        std::fs::write(
+            &path,
+            format!("{{\"after_burst\":[{}]}}\n", items.join(",")),
+        )
+        .unwrap();
+        println!("results: {}", path.display());
+    }
+
+    fn sample() -> (u64, u64) {
+        (rss_kib(), heap_in_use())
+    }
+
+    /// `--after-burst-worker URL N MESSAGE_BYTES BURST_BYTES`: prints
+    /// `RESULT` and the (RSS KiB, heap bytes) pairs of base, idle, peak,
+    /// after and trimmed, then the burst's duration in ms.
+    pub fn worker(args: &[String]) {
+        let url = args[0].clone();
+        let n: usize = args[1].parse().unwrap();
+        let message_bytes: usize = args[2].parse().unwrap();
+        let burst_bytes: usize = args[3].parse().unwrap();
+        let count = burst_bytes / message_bytes;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let base = sample();
+            let upgraded = Arc::new(AtomicUsize::new(0));
+            let mut idle = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (conn, events) = Connection::open(&url, keepalive_options(true)).unwrap();
+                conn.ws_upgrade("/").unwrap();
+                tokio::spawn(count_upgrades(events, upgraded.clone()));
+                idle.push(conn);
+            }
+            wait_count(&upgraded, n, Duration::from_secs(60)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let idle_sample = sample();
+
+            // The sampler: RSS and heap every 20 ms until told to stop.
+            let stop = Arc::new(AtomicUsize::new(0));
+            let sampler = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut peak = (0, 0);
+                    while stop.load(Ordering::Relaxed) == 0 {
+                        let (rss, heap) = sample();
+                        peak = (peak.0.max(rss), peak.1.max(heap));
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    peak
+                })
+            };
+            let started = Instant::now();
+            let path = format!("/?send={count}&size={message_bytes}&kind=binary");
+            let mut bursts = Vec::with_capacity(n);
+            let mut readers = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (conn, events) = Connection::open(&url, keepalive_options(true)).unwrap();
+                conn.ws_upgrade(&path).unwrap();
+                readers.push(tokio::spawn(read_burst(events, count)));
+                bursts.push(conn);
+            }
+            let mut keep = Vec::with_capacity(n);
+            for reader in readers {
+                keep.push(reader.await.unwrap());
+            }
+            let burst_ms = started.elapsed().as_millis() as u64;
+            let peak = {
+                stop.store(1, Ordering::Relaxed);
+                let (rss, heap) = sampler.join().unwrap();
+                // The kernel's high-water mark catches a peak between samples.
+                (rss.max(status_kib("VmHWM:")), heap)
+            };
+            // The scenario's definition of "after": 5 s later.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let after = sample();
+            // SAFETY: glibc's malloc_trim is safe to call at any time.
+            unsafe { malloc_trim(0) };
+            let trimmed = sample();
+            println!(
+                "RESULT {} {} {} {} {} {} {} {} {} {} {burst_ms}",
+                base.0,
+                base.1,
+                idle_sample.0,
+                idle_sample.1,
+                peak.0,
+                peak.1,
+                after.0,
+                after.1,
+                trimmed.0,
+                trimmed.1
+            );
+            std::io::stdout().flush().unwrap();
+            // Under heaptrack (`--heap-profile`'s method): what is still
+            // held shows as "leaked".
+            if std::env::var_os("WSTETHER_SCALE_EXIT_HELD").is_some() {
+                std::process::exit(0);
+            }
+            for conn in idle.iter().chain(&bursts) {
+                conn.shutdown();
+            }
+            drop(keep);
+        });
+    }
+
+    /// Reads a burst of `count` binary messages (dropping each), then keeps
+    /// reading the events to the end in the background; returns that task.
+    async fn read_burst(mut events: Events, count: usize) -> tokio::task::JoinHandle<()> {
+        let mut got = 0;
+        while got < count {
+            match events.recv().await {
+                Some(Event::Frame {
+                    frame: Frame::Binary(_),
+                    ..
+                }) => got += 1,
+                Some(_) => {}
+                None => panic!("the connection ended after {got} of {count} messages"),
+            }
+        }
+        tokio::spawn(async move { while events.recv().await.is_some() {} })
     }
 }

@@ -296,6 +296,10 @@ pub(crate) fn event_bytes(event: &Event) -> usize {
     }
 }
 
+/// Capacity (in events) the event queue and the reader's batch keep while
+/// the reader waits; more, left by a burst, is freed.
+const KEPT_EVENTS: usize = 64;
+
 /// The events queue, read by [`Events`](crate::Events).
 pub(crate) struct EventQueue {
     inner: Mutex<Outbox>,
@@ -397,6 +401,14 @@ impl EventQueue {
         }
         if outbox.closed {
             return Poll::Ready(false);
+        }
+        // The reader has caught up: both queues are empty. Capacity left by
+        // a burst is freed, so that an idle connection stays small.
+        if into.capacity() > KEPT_EVENTS {
+            *into = VecDeque::new();
+        }
+        if outbox.events.capacity() > KEPT_EVENTS {
+            outbox.events = VecDeque::new();
         }
         outbox.consumer = Some(cx.waker().clone());
         Poll::Pending

@@ -360,11 +360,14 @@ impl Options {
     }
 
     /// The size of the per-connection frame buffer of the native transport
-    /// (default 4 KiB, which keeps an idle connection small; the socket itself
-    /// is read up to 64 KiB at a time whatever this is). Raise it (e.g. to
-    /// 128 KiB) for bulk transfers of large messages: fewer, larger copies
-    /// (about 10% more throughput on 16 MiB messages here). From 64 bytes
-    /// to 64 MiB ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// (default 2 KiB, which keeps an idle connection small; the socket itself
+    /// is read up to 64 KiB at a time whatever this is). Binary messages of
+    /// 64 KiB or more in one frame (without compression) do not go through
+    /// it: each is read straight into a buffer of its own size, so large
+    /// messages need no larger frame buffer, and none stays allocated after
+    /// them. Raising it helps only frames below that size, or fragmented or
+    /// compressed ones, at its cost in memory for every connection. From 64
+    /// bytes to 64 MiB ([`ErrorKind::InvalidOption`] otherwise, at `open`).
     ///
     /// Native only: a browser reads for itself, and
     /// [`Connection::open`](crate::Connection::open) refuses this option

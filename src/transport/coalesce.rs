@@ -1,4 +1,5 @@
-//! Large socket reads for a reader that asks for small ones.
+//! Large socket reads for a reader that asks for small ones, and large
+//! binary messages read beside that reader.
 //!
 //! tungstenite reads into whatever room its frame buffer has left, often a
 //! kilobyte or two, so a busy connection made one `recv` per kilobyte.
@@ -7,19 +8,209 @@
 //! waiting: an idle connection holds none (thousands of idle connections
 //! stay small).
 //!
+//! **Large binary messages** ([`Large`]): tungstenite reads a frame through
+//! its read buffer, at most `read_buffer_size` bytes per call, zero-filling
+//! each piece first, and keeps a buffer as large as the largest frame it
+//! has read for the rest of the connection (the frame's allocation is
+//! reused). So [`Coalesce`] follows the frames on the wire; an unfragmented,
+//! unmasked binary frame of at least [`TAKE_FROM`] bytes (and within the
+//! limits) is not handed to tungstenite: its payload is read straight into
+//! a `Vec` of its exact size, without zero-filling or an extra copy, and
+//! handed to the socket beside tungstenite, in order (tungstenite has read
+//! every byte before it). Everything else, the 101 response included,
+//! passes through untouched, and tungstenite checks it as before. Off with
+//! permessage-deflate, whose layer sits above this one and follows the
+//! frames itself.
+//!
 //! It also counts the bytes written through it: how the core tells a slow
 //! peer (writes progress) from one that reads nothing.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The most one syscall reads.
 pub(crate) const CHUNK: usize = 64 << 10;
+
+/// Binary frames from this size on are read beside tungstenite.
+pub(crate) const TAKE_FROM: usize = 64 << 10;
+
+/// Where [`Coalesce`] leaves a large binary message for the socket.
+#[derive(Default)]
+pub(crate) struct Large {
+    /// A message is waiting (checked without the lock).
+    ready: AtomicBool,
+    message: Mutex<Option<Bytes>>,
+}
+
+impl Large {
+    /// The waiting message, if any.
+    pub(crate) fn take(&self) -> Option<Bytes> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let taken = self
+            .message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.ready.store(false, Ordering::Release);
+        taken
+    }
+
+    fn put(&self, message: Bytes) {
+        *self.message.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+        self.ready.store(true, Ordering::Release);
+    }
+}
+
+/// Where the bytes handed to tungstenite are, on the wire.
+enum Track {
+    /// In the HTTP response head: how much of `\r\n\r\n` was just seen.
+    Head(u8),
+    /// At the start of a frame header.
+    Header,
+    /// Inside a frame passed to tungstenite: its bytes left (header rest
+    /// and payload).
+    Pass(u64),
+    /// Reading a large binary frame's payload, of this length.
+    Take(Vec<u8>, usize),
+    /// A large message waits in [`Large`] for the socket.
+    Held,
+}
+
+/// Follows the frames, to take large binary ones.
+struct Frames {
+    track: Track,
+    /// Inside a fragmented data message (nothing is taken then).
+    fragmented: bool,
+    /// The largest frame taken: the frame and message limits.
+    limit: usize,
+    large: Arc<Large>,
+}
+
+/// What to do with the bytes waiting, from [`Frames::scan`].
+enum Scan {
+    /// Hand this many to tungstenite.
+    Pass(usize),
+    /// A frame header is not whole yet: read more.
+    More,
+    /// Take the frame whose header is this long.
+    Take(usize),
+}
+
+impl Frames {
+    /// How many of `data` (the next bytes on the wire) tungstenite may have,
+    /// at most `max`; advances the tracking over them.
+    fn scan(&mut self, data: &[u8], max: usize) -> Scan {
+        let max = max.min(data.len());
+        let mut at = 0;
+        while at < max {
+            match &mut self.track {
+                Track::Head(matched) => {
+                    for (i, &b) in data[at..max].iter().enumerate() {
+                        *matched = match (*matched, b) {
+                            (0 | 2, b'\r') => *matched + 1,
+                            (1 | 3, b'\n') => *matched + 1,
+                            (_, b'\r') => 1,
+                            _ => 0,
+                        };
+                        if *matched == 4 {
+                            self.track = Track::Header;
+                            // Nothing past the head in this piece: the
+                            // handshake ends exactly there.
+                            return Scan::Pass(at + i + 1);
+                        }
+                    }
+                    at = max;
+                }
+                Track::Header => {
+                    let (b0, b1) = match data.get(at..at + 2) {
+                        Some(&[b0, b1]) => (b0, b1),
+                        _ => return if at > 0 { Scan::Pass(at) } else { Scan::More },
+                    };
+                    let fin = b0 & 0x80 != 0;
+                    let opcode = b0 & 0x0f;
+                    let masked = b1 & 0x80 != 0;
+                    if b1 & 0x7f < 126 {
+                        // A short frame (the common case): never taken.
+                        if opcode < 8 {
+                            self.fragmented = !fin;
+                        }
+                        let mask = if masked { 4 } else { 0 };
+                        let whole = 2 + mask + usize::from(b1 & 0x7f);
+                        if whole <= max - at {
+                            at += whole; // at the next header
+                        } else {
+                            self.track = Track::Pass((whole - (max - at)) as u64);
+                            at = max;
+                        }
+                        continue;
+                    }
+                    let Some((header, payload)) = parse_header(&data[at..]) else {
+                        return if at > 0 { Scan::Pass(at) } else { Scan::More };
+                    };
+                    let take = fin
+                        && b0 & 0x70 == 0
+                        && opcode == 2
+                        && !masked
+                        && !self.fragmented
+                        && payload >= TAKE_FROM as u64
+                        && payload <= self.limit as u64;
+                    if take {
+                        if at > 0 {
+                            return Scan::Pass(at);
+                        }
+                        let len = payload as usize;
+                        self.track = Track::Take(Vec::with_capacity(len), len);
+                        return Scan::Take(header);
+                    }
+                    // Data frames (and reserved opcodes, which tungstenite
+                    // refuses) start or continue a message.
+                    if opcode < 8 {
+                        self.fragmented = !fin;
+                    }
+                    self.track = Track::Pass(header as u64 + payload);
+                }
+                Track::Pass(left) => {
+                    let n = (*left).min((max - at) as u64);
+                    *left -= n;
+                    at += n as usize;
+                    if *left == 0 {
+                        self.track = Track::Header;
+                    }
+                }
+                Track::Take(..) | Track::Held => return Scan::Pass(at),
+            }
+        }
+        Scan::Pass(at)
+    }
+}
+
+/// A frame header at the start of `data`: its length and the payload's,
+/// or `None` if it is not whole yet.
+fn parse_header(data: &[u8]) -> Option<(usize, u64)> {
+    let b1 = *data.get(1)?;
+    let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
+    let (len_bytes, payload) = match b1 & 0x7f {
+        126 => (
+            2,
+            u64::from(u16::from_be_bytes(data.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (8, u64::from_be_bytes(data.get(2..10)?.try_into().ok()?)),
+        n => (0, u64::from(n)),
+    };
+    let header = 2 + len_bytes + mask;
+    if data.len() < header {
+        return None;
+    }
+    Some((header, payload))
+}
 
 pub(crate) struct Coalesce<S> {
     inner: S,
@@ -27,6 +218,8 @@ pub(crate) struct Coalesce<S> {
     start: usize,
     end: usize,
     written: Arc<AtomicU64>,
+    /// `None`: every byte passes (permessage-deflate follows the frames).
+    frames: Option<Frames>,
 }
 
 impl<S> Coalesce<S> {
@@ -37,7 +230,20 @@ impl<S> Coalesce<S> {
             start: 0,
             end: 0,
             written,
+            frames: None,
         }
+    }
+
+    /// Also takes large binary messages (see the module's doc) of at most
+    /// `limit` bytes, leaving them in `large`.
+    pub(crate) fn taking_large(mut self, limit: usize, large: Arc<Large>) -> Coalesce<S> {
+        self.frames = Some(Frames {
+            track: Track::Head(0),
+            fragmented: false,
+            limit,
+            large,
+        });
+        self
     }
 
     fn count(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
@@ -48,6 +254,111 @@ impl<S> Coalesce<S> {
     }
 }
 
+impl<S: AsyncRead + Unpin> Coalesce<S> {
+    /// Reads more into the buffer, after the bytes waiting there. `Ok(0)`:
+    /// the end of the stream.
+    fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        self.buf.truncate(self.end);
+        self.buf.reserve(CHUNK);
+        let mut chunk = ReadBuf::uninit(&mut self.buf.spare_capacity_mut()[..CHUNK]);
+        match Pin::new(&mut self.inner).poll_read(cx, &mut chunk) {
+            Poll::Ready(Ok(())) => {
+                let filled = chunk.filled().len();
+                // SAFETY: `ReadBuf` guarantees its first `filled` bytes were
+                // initialised (written by the read). Not zeroing the buffer
+                // first matters: it is allocated per burst.
+                unsafe { self.buf.set_len(self.end + filled) };
+                self.end += filled;
+                Poll::Ready(Ok(filled))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => {
+                // Nothing to read: idle, so give the memory back (keeping a
+                // part of a frame header, if any).
+                self.buf = self.buf[self.start..self.end].to_vec();
+                self.end -= self.start;
+                self.start = 0;
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Reads the payload of a large frame being taken; `Pending` once it is
+    /// whole and left for the socket, or while the socket has no more.
+    /// `Ready(Ok)` with the frame not whole: the end of the stream.
+    fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let Some(frames) = self.frames.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            match &mut frames.track {
+                Track::Take(payload, len) => {
+                    let want = *len - payload.len();
+                    if want == 0 {
+                        let message = std::mem::take(payload);
+                        frames.large.put(Bytes::from(message));
+                        frames.track = Track::Held;
+                        continue;
+                    }
+                    if self.start < self.end {
+                        let n = want.min(self.end - self.start);
+                        payload.extend_from_slice(&self.buf[self.start..self.start + n]);
+                        self.start += n;
+                        continue;
+                    }
+                    if want >= CHUNK {
+                        // Straight into the message: no copy.
+                        let mut rest = ReadBuf::uninit(&mut payload.spare_capacity_mut()[..want]);
+                        match Pin::new(&mut self.inner).poll_read(cx, &mut rest) {
+                            Poll::Ready(Ok(())) => {
+                                let filled = rest.filled().len();
+                                if filled == 0 {
+                                    // The end of the stream inside a frame.
+                                    return Poll::Ready(Ok(()));
+                                }
+                                let len = payload.len() + filled;
+                                // SAFETY: the read initialised `filled`
+                                // bytes after the payload's end.
+                                unsafe { payload.set_len(len) };
+                                continue;
+                            }
+                            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                            Poll::Pending => {
+                                self.buf = Vec::new();
+                                self.start = 0;
+                                self.end = 0;
+                                return Poll::Pending;
+                            }
+                        }
+                    }
+                }
+                Track::Held => {
+                    if frames.large.ready.load(Ordering::Acquire) {
+                        // The socket takes it after tungstenite's `Pending`
+                        // (`NativeSocket::poll_recv`).
+                        return Poll::Pending;
+                    }
+                    frames.track = Track::Header;
+                    return Poll::Ready(Ok(()));
+                }
+                _ => return Poll::Ready(Ok(())),
+            }
+            // The rest of the payload is small: through the buffer.
+            match self.fill(cx) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -55,39 +366,62 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.start == this.end {
-            // A large read goes straight through, without a copy.
-            if out.remaining() >= CHUNK {
-                return Pin::new(&mut this.inner).poll_read(cx, out);
-            }
-            this.buf.clear();
-            this.buf.reserve(CHUNK);
-            let mut chunk = ReadBuf::uninit(&mut this.buf.spare_capacity_mut()[..CHUNK]);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut chunk) {
-                Poll::Ready(Ok(())) => {
-                    let filled = chunk.filled().len();
-                    // SAFETY: `ReadBuf` guarantees its first `filled` bytes
-                    // were initialised (written by the read). Not zeroing the
-                    // buffer first matters: it is allocated per burst.
-                    unsafe { this.buf.set_len(filled) };
-                    this.start = 0;
-                    this.end = filled;
-                    if filled == 0 {
-                        return Poll::Ready(Ok(())); // end of stream
+        loop {
+            if this.frames.is_some() {
+                match this.poll_take(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    other => return other,
+                }
+                if let Some(Track::Take(payload, len)) = this.frames.as_ref().map(|f| &f.track) {
+                    if payload.len() < *len {
+                        return Poll::Ready(Ok(())); // the end of the stream
                     }
                 }
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => {
-                    // Nothing to read: idle, so give the memory back.
-                    this.buf = Vec::new();
-                    return Poll::Pending;
+            }
+            if this.start == this.end {
+                // A large read goes straight through, without a copy
+                // (unless frames are followed).
+                if out.remaining() >= CHUNK && this.frames.is_none() {
+                    return Pin::new(&mut this.inner).poll_read(cx, out);
+                }
+                match this.fill(cx) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())), // end of stream
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => return Poll::Pending,
                 }
             }
+            let waiting = &this.buf[this.start..this.end];
+            let n = match &mut this.frames {
+                None => out.remaining().min(waiting.len()),
+                Some(frames) => match frames.scan(waiting, out.remaining()) {
+                    Scan::Pass(n) => n,
+                    Scan::Take(header) => {
+                        this.start += header;
+                        continue;
+                    }
+                    Scan::More => {
+                        match this.fill(cx) {
+                            Poll::Ready(Ok(0)) => {
+                                // The end of the stream inside a header:
+                                // tungstenite gets what there is.
+                                let n = out.remaining().min(this.end - this.start);
+                                out.put_slice(&this.buf[this.start..this.start + n]);
+                                this.start += n;
+                                this.frames = None;
+                                return Poll::Ready(Ok(()));
+                            }
+                            Poll::Ready(Ok(_)) => continue,
+                            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    }
+                },
+            };
+            out.put_slice(&this.buf[this.start..this.start + n]);
+            this.start += n;
+            return Poll::Ready(Ok(()));
         }
-        let n = out.remaining().min(this.end - this.start);
-        out.put_slice(&this.buf[this.start..this.start + n]);
-        this.start += n;
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -195,5 +529,117 @@ mod tests {
             .poll_read(&mut cx, &mut out)
             .is_pending());
         assert_eq!(reader.buf.capacity(), 0);
+    }
+
+    /// A server frame (unmasked): FIN and opcode, then the payload.
+    fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![u8::from(fin) << 7 | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(n as u8),
+            n if n < 65536 => {
+                out.push(126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Reads everything as tungstenite would, 4 KiB at a time, taking a
+    /// large message whenever the reader says "wait" (as `NativeSocket`
+    /// does); returns the bytes read and the messages taken, each with the
+    /// number of bytes read before it.
+    async fn read_all(
+        reader: &mut Coalesce<tokio::io::DuplexStream>,
+        large: &Large,
+    ) -> (Vec<u8>, Vec<(usize, Bytes)>) {
+        let mut got = Vec::new();
+        let mut taken = Vec::new();
+        let mut piece = vec![0u8; 4096];
+        loop {
+            let step = futures::future::poll_fn(|cx| {
+                let mut out = ReadBuf::new(&mut piece);
+                match Pin::new(&mut *reader).poll_read(cx, &mut out) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok(Ok(out.filled().len()))),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => match large.take() {
+                        Some(message) => Poll::Ready(Ok(Err(message))),
+                        None => Poll::Pending,
+                    },
+                }
+            })
+            .await
+            .unwrap();
+            match step {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&piece[..n]),
+                Err(message) => taken.push((got.len(), message)),
+            }
+        }
+        (got, taken)
+    }
+
+    #[tokio::test]
+    async fn large_binary_frames_are_taken_in_order_and_the_rest_passes() {
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let passed = [
+            frame(true, 1, b"hello"),
+            frame(true, 9, b"ping"),
+            // Fragmented: never taken, even a large fragment.
+            frame(false, 2, &vec![1; 70_000]),
+            frame(true, 9, b""),
+            frame(true, 0, &vec![2; 70_000]),
+            // Below the threshold, and above the limit.
+            frame(true, 2, &vec![3; TAKE_FROM - 1]),
+            frame(true, 2, &vec![4; 150_001]),
+        ];
+        let mut wire = head.clone();
+        wire.extend(frame(true, 2, &big));
+        let mut expected = head.clone();
+        for f in &passed {
+            wire.extend_from_slice(f);
+            expected.extend_from_slice(f);
+        }
+        wire.extend(frame(true, 2, &big[..TAKE_FROM]));
+        wire.extend(frame(true, 8, &[0x03, 0xe8]));
+        expected.extend(frame(true, 8, &[0x03, 0xe8]));
+        let (mut tx, rx) = tokio::io::duplex(1 << 16);
+        let writer = tokio::spawn(async move {
+            // In odd pieces, so that headers straddle reads.
+            for piece in wire.chunks(4093) {
+                tx.write_all(piece).await.unwrap();
+            }
+        });
+        let large = Arc::new(Large::default());
+        let mut reader = Coalesce::new(rx, Arc::default()).taking_large(150_000, large.clone());
+        let (got, taken) = read_all(&mut reader, &large).await;
+        writer.await.unwrap();
+        assert!(got == expected, "the bytes passed differ");
+        let at_end = expected.len() - frame(true, 8, &[0x03, 0xe8]).len();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(taken[0].0, head.len());
+        assert!(taken[0].1 == big);
+        assert_eq!(taken[1].0, at_end);
+        assert!(taken[1].1 == big[..TAKE_FROM]);
+    }
+
+    #[tokio::test]
+    async fn the_end_of_the_stream_inside_a_taken_frame_reaches_the_reader() {
+        let mut wire = b"HTTP/1.1 101 OK\r\n\r\n".to_vec();
+        let whole = frame(true, 2, &vec![7; 100_000]);
+        wire.extend_from_slice(&whole[..50_000]);
+        let (mut tx, rx) = tokio::io::duplex(1 << 17);
+        tx.write_all(&wire).await.unwrap();
+        drop(tx);
+        let large = Arc::new(Large::default());
+        let mut reader = Coalesce::new(rx, Arc::default()).taking_large(1 << 20, large.clone());
+        let (got, taken) = read_all(&mut reader, &large).await;
+        assert_eq!(got, b"HTTP/1.1 101 OK\r\n\r\n");
+        assert!(taken.is_empty());
     }
 }
