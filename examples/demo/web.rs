@@ -171,7 +171,11 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
         "--out-dir",
     ];
     let out_dir = std::path::absolute(out_dir)?;
-    println!("building: wasm-pack {} {}", args.join(" "), out_dir.display());
+    println!(
+        "building: wasm-pack {} {}",
+        args.join(" "),
+        out_dir.display()
+    );
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
