@@ -107,7 +107,10 @@ pub async fn wstether_go() -> Result<js_sys::Array, JsValue> {
         let sender = conn.clone();
         let send_all = async move {
             for frame in frames {
-                sender.send(stream, frame).await.map_err(|e| e.to_string())?;
+                sender
+                    .send(stream, frame)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             Ok::<(), String>(())
         };
@@ -133,7 +136,10 @@ pub async fn wstether_go() -> Result<js_sys::Array, JsValue> {
     }
     let elapsed = now() - started;
     FINISHED.with(|f| *f.borrow_mut() = Some(Finished { conn, events }));
-    Ok(js_sys::Array::of2(&elapsed.into(), &(received as f64).into()))
+    Ok(js_sys::Array::of2(
+        &elapsed.into(),
+        &(received as f64).into(),
+    ))
 }
 
 /// Closes the connection of the last run and waits for its end.
