@@ -152,20 +152,39 @@ async function rendererCpu(cdp) {
   return new Map(processInfo.filter((p) => p.type === 'renderer').map((p) => [p.id, p.cpuTime]));
 }
 
+/** The summed scheduler run time of a process's threads, in ms (ns precision). */
+function schedMs(pid) {
+  let ns = 0;
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tids) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return ns / 1e6;
+}
+
 /**
- * The page's renderer: Chromium may keep a second (spare) renderer, so the
- * page burns 300 ms of CPU and the renderer whose `cpuTime` grew is ours.
+ * The page's renderer: Chromium may keep other (spare) renderers, so the
+ * page spins for 300 ms and the renderer that ran (by far) the most is ours.
  */
 async function findRenderer(cdp, session) {
   let grown = [];
   for (let attempt = 0; attempt < 5; attempt++) {
-    const before = await rendererCpu(cdp);
+    const pids = [...(await rendererCpu(cdp)).keys()];
+    const before = pids.map(schedMs);
     await evaluate(cdp, session, '{ const end = performance.now() + 300; while (performance.now() < end); true }');
-    const after = await rendererCpu(cdp);
-    grown = [...after].map(([pid, cpu]) => [pid, cpu - (before.get(pid) ?? 0)]).sort((a, b) => b[1] - a[1]);
-    if (grown.length && grown[0][1] >= 0.2 && !(grown[1] && grown[1][1] > 0.05)) return grown[0][0];
+    grown = pids.map((pid, i) => [pid, schedMs(pid) - before[i]]).sort((a, b) => b[1] - a[1]);
+    if (grown.length && grown[0][1] >= 50 && !(grown[1] && grown[1][1] > grown[0][1] / 4)) return grown[0][0];
   }
-  throw new Error(`cannot tell the page's renderer: ${JSON.stringify(grown)}`);
+  throw new Error(`cannot tell the page's renderer (ms run while the page spun, by pid): ${JSON.stringify(grown)}`);
 }
 
 /**
@@ -174,16 +193,9 @@ async function findRenderer(cdp, session) {
  * nanoseconds), the finer of the two, used for the figures.
  */
 async function rendererCpuMs(cdp, pid) {
-  const cdpMs = (await rendererCpu(cdp)).get(pid) * 1e3;
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return { cdpMs, schedMs: ns / 1e6 };
+  const cpu = (await rendererCpu(cdp)).get(pid);
+  if (cpu === undefined) throw new Error(`renderer ${pid} is gone`);
+  return { cdpMs: cpu * 1e3, schedMs: schedMs(pid) };
 }
 
 async function evaluate(cdp, session, expression) {
@@ -250,9 +262,9 @@ async function pageLoad(args, pageUrl, list, load) {
       const row = { load, scenario: s.name, count: s.count, size: s.size, first: order[0] };
       for (const client of order) {
         const profiling = args.profile && (client === 'wstether' || s.name !== 'pipe-64KiB-binary');
-        if (profiling) await cdp.send('Profiler.start', {}, sessionId);
         const c = JSON.stringify(client);
         await evaluate(cdp, sessionId, `window.bench.prepare(${c}, ${JSON.stringify(args.url)}, ${JSON.stringify(s)})`);
+        if (profiling) await cdp.send('Profiler.start', {}, sessionId);
         const before = await rendererCpuMs(cdp, pid);
         const { ms, received } = await evaluate(cdp, sessionId, `window.bench.go(${c})`);
         const after = await rendererCpuMs(cdp, pid);
@@ -266,6 +278,7 @@ async function pageLoad(args, pageUrl, list, load) {
         }
         row[`${client}_ms`] = +ms.toFixed(3);
         row[`${client}_received`] = received;
+        if (after.schedMs - before.schedMs <= 0) throw new Error(`no CPU time was counted for ${client} in ${s.name}`);
         row[`${client}_cpu_ms`] = +(after.schedMs - before.schedMs).toFixed(3);
         row[`${client}_cpu_ms_cdp`] = +(after.cdpMs - before.cdpMs).toFixed(1);
       }
