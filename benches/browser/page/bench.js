@@ -31,16 +31,30 @@ const raw = {
   go() {
     const { ws, messages, pipelined } = raw.prepared;
     const count = messages.length;
-    return new Promise((resolve) => {
+    // Each echo's data is taken, as an application does (and as wstether
+    // hands it over): Chromium makes the string or ArrayBuffer only when
+    // `data` is read.
+    return new Promise((resolve, reject) => {
       let received = 0;
+      let bytes = 0;
       const started = performance.now();
-      const done = () => resolve([performance.now() - started, received]);
+      const done = () => {
+        const ms = performance.now() - started;
+        const expected = messages.reduce((n, m) => n + (typeof m === 'string' ? m.length : m.byteLength), 0);
+        if (bytes !== expected) reject(new Error(`raw client received ${bytes} bytes, expected ${expected}`));
+        else resolve([ms, received]);
+      };
+      const take = (e) => {
+        const d = e.data;
+        bytes += typeof d === 'string' ? d.length : d.byteLength;
+        received += 1;
+      };
       if (pipelined) {
-        ws.onmessage = () => { received += 1; if (received === count) done(); };
+        ws.onmessage = (e) => { take(e); if (received === count) done(); };
         for (const m of messages) ws.send(m);
       } else {
-        ws.onmessage = () => {
-          received += 1;
+        ws.onmessage = (e) => {
+          take(e);
           if (received === count) return done();
           ws.send(messages[received]);
         };
