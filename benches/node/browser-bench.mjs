@@ -191,17 +191,23 @@ function schedMs(pid) {
 }
 
 /**
- * The page's renderer: Chromium may keep other (spare) renderers, so the
- * page spins for 300 ms and the renderer that ran (by far) the most is ours.
+ * The page's renderer: Chromium keeps other renderers (the first one is
+ * still busy for a while after the page moved out of it), so the page
+ * spins for 300 ms and the renderer that ran by far the most is ours, once
+ * the same one wins twice in a row.
  */
 async function findRenderer(cdp, session) {
   let grown = [];
-  for (let attempt = 0; attempt < 5; attempt++) {
+  let last = null;
+  for (let attempt = 0; attempt < 10; attempt++) {
     const pids = [...(await rendererCpu(cdp)).keys()];
     const before = pids.map(schedMs);
     await evaluate(cdp, session, '{ const end = performance.now() + 300; while (performance.now() < end); true }');
     grown = pids.map((pid, i) => [pid, schedMs(pid) - before[i]]).sort((a, b) => b[1] - a[1]);
-    if (grown.length && grown[0][1] >= 50 && !(grown[1] && grown[1][1] > grown[0][1] / 4)) return grown[0][0];
+    const clear = grown.length && grown[0][1] >= 50 && !(grown[1] && grown[1][1] > grown[0][1] / 4);
+    const winner = clear ? grown[0][0] : null;
+    if (winner !== null && winner === last) return winner;
+    last = winner;
   }
   throw new Error(`cannot tell the page's renderer (ms run while the page spun, by pid): ${JSON.stringify(grown)}`);
 }
