@@ -108,17 +108,40 @@ def native_section(rows):
 
 
 def browser_section(rows):
-    lines = ["| scenario | loads | wstether msg/s | raw JS msg/s | wstether ÷ raw JS (median, min–max) |", "|---|---:|---:|---:|---:|"]
+    def rng(sp, fmt):
+        return f"{fmt.format(sp['min'])}–{fmt.format(sp['max'])}"
+
+    lines = ["Per scenario, over the page loads: the median, then (IQR) and min–max. Speed is the median of "
+             "raw JS time ÷ wstether time per load (higher is better for wstether); CPU is the renderer's CPU time "
+             "during the run, per message, and the ratio wstether ÷ raw JS per load (lower is better).", "",
+             "| scenario | loads | wstether msg/s | raw JS msg/s | speed: wstether ÷ raw JS | wstether CPU µs/msg | raw JS CPU µs/msg | CPU: wstether ÷ raw JS |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['scenario']} | {r['loads']} | {r['wstether_msgs_per_s']:,.0f} | {r['raw_js_msgs_per_s']:,.0f} | "
-                     f"**{r['ratio_median']:.2f}×** ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) |")
+        if "wstether_cpu_us_per_msg" not in r:  # results from before CPU was measured
+            lines.append(f"| {r['scenario']} | {r['loads']} | {r['wstether_msgs_per_s']:,.0f} | {r['raw_js_msgs_per_s']:,.0f} | "
+                         f"**{r['ratio_median']:.2f}×** ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) | — | — | — |")
+            continue
+        w, j = r["wstether_msgs_per_s_spread"], r["raw_js_msgs_per_s_spread"]
+        wc, jc = r["wstether_cpu_us_per_msg_spread"], r["raw_js_cpu_us_per_msg_spread"]
+        lines.append(
+            f"| {r['scenario']} | {r['loads']} | {w['median']:,.0f}<br>({rng(w, '{:,.0f}')}) | {j['median']:,.0f}<br>({rng(j, '{:,.0f}')}) | "
+            f"**{r['ratio_median']:.2f}×**<br>IQR {r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}<br>({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) | "
+            f"{wc['median']:.1f}<br>({rng(wc, '{:.1f}')}) | {jc['median']:.1f}<br>({rng(jc, '{:.1f}')}) | "
+            f"**{r['cpu_ratio_median']:.2f}×**<br>IQR {r['cpu_ratio_q1']:.2f}–{r['cpu_ratio_q3']:.2f}<br>({r['cpu_ratio_min']:.2f}–{r['cpu_ratio_max']:.2f}) |")
     scen = [r["scenario"] for r in rows]
     get = {r["scenario"]: r for r in rows}
     bar_chart(os.path.join(CHARTS, "browser.svg"), "Browser (headless Chromium): messages per second (higher is better)",
               scen, ["wstether", "raw JS WebSocket"],
               lambda s, c: get[s]["wstether_msgs_per_s"] / 1000 if c == "wstether" else get[s]["raw_js_msgs_per_s"] / 1000,
               "thousand msg/s")
-    return "\n".join(lines) + "\n\n![browser](benches/charts/browser.svg)\n"
+    out = "\n".join(lines) + "\n\n![browser](benches/charts/browser.svg)\n"
+    if all("wstether_cpu_us_per_msg" in r for r in rows):
+        bar_chart(os.path.join(CHARTS, "browser-cpu.svg"), "Browser (headless Chromium): renderer CPU µs per message (lower is better)",
+                  scen, ["wstether", "raw JS WebSocket"],
+                  lambda s, c: get[s]["wstether_cpu_us_per_msg"] if c == "wstether" else get[s]["raw_js_cpu_us_per_msg"],
+                  "µs per message")
+        out += "\n![browser CPU](benches/charts/browser-cpu.svg)\n"
+    return out
 
 
 def scale_section(data):

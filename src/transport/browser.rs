@@ -420,6 +420,7 @@ impl Future for Opening {
                 drain_timer: None,
                 end_reported: false,
                 send_budget: 0,
+                settled: false,
             },
             protocol,
             headers,
@@ -438,6 +439,10 @@ pub(crate) struct BrowserSocket {
     send_budget: u32,
     /// The close was reported: the next `poll_recv` ends the stream.
     end_reported: bool,
+    /// `in_flight` was settled against `bufferedAmount` by the flush and
+    /// nothing was handed over since: `written_through` need not ask the
+    /// browser again (one crossing per batch, not two).
+    settled: bool,
 }
 
 impl BrowserSocket {
@@ -536,6 +541,7 @@ impl Socket for BrowserSocket {
         // Recorded either way: a frame the browser refused is not known
         // written, so the core gives it back.
         self.in_flight.push(out);
+        self.settled = false;
         sent.map_err(|e| {
             Error::new(
                 ErrorKind::Io,
@@ -551,11 +557,14 @@ impl Socket for BrowserSocket {
         let buffered = self.buffered();
         self.in_flight.settle(u64::from(buffered));
         self.send_budget = HIGH_WATER_BYTES.saturating_sub(buffered);
+        self.settled = true;
         Poll::Ready(Ok(()))
     }
 
     fn written_through(&mut self) -> Option<Seq> {
-        self.in_flight.settle(u64::from(self.buffered()));
+        if !std::mem::take(&mut self.settled) {
+            self.in_flight.settle(u64::from(self.buffered()));
+        }
         self.in_flight.written_through()
     }
 
