@@ -263,8 +263,11 @@ impl<T: Transport> Driver<T> {
                 Poll::Ready(Ok(())) => {
                     open.unflushed = false;
                     self.core.on_flushed(open.socket.written_through(), now);
-                    // The core may act on it (a fail-close flushed: disconnect).
-                    progressed = true;
+                    // Another turn only if there is more to do: the core
+                    // acts on it (a fail-close flushed: disconnect), or
+                    // frames wait that the full buffer held back. What
+                    // the flush freed is reported after this turn anyway.
+                    progressed |= self.core.has_actions() || self.core.has_outgoing();
                 }
                 Poll::Ready(Err(error)) => failure = Some(Some(error)),
                 Poll::Pending => {
@@ -356,9 +359,7 @@ impl<T: Transport> Driver<T> {
             };
         }
         if self.core.has_events() {
-            let core = &mut self.core;
-            self.events
-                .push_all(std::iter::from_fn(|| core.poll_event()));
+            self.events.append(self.core.events_mut());
         }
     }
 
