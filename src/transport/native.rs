@@ -256,6 +256,7 @@ impl Transport for NativeTransport {
                             last_started: None,
                             flushed_through: None,
                             written,
+                            chunk: Chunk::default(),
                         },
                         protocol,
                         headers: response.headers().clone(),
@@ -353,17 +354,50 @@ pub(crate) struct NativeSocket {
     /// The last frame a completed flush wrote.
     flushed_through: Option<Seq>,
     written: Arc<AtomicU64>,
+    /// Where small binary payloads are copied (see [`Chunk`]).
+    chunk: Chunk,
+}
+
+/// Small binary payloads are copied out of tungstenite's read buffer into
+/// a shared chunk, one after another. A frame the application holds would
+/// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
+/// (and copies) a shared buffer at almost every frame; a chunk is
+/// allocated once per `CHUNK` bytes. Dropped whenever the socket has
+/// nothing to read, so an idle connection holds none.
+#[derive(Default)]
+struct Chunk(bytes::BytesMut);
+
+impl Chunk {
+    const SIZE: usize = 16 << 10;
+    /// Larger payloads are handed over as tungstenite made them.
+    const MAX_COPY: usize = 4 << 10;
+
+    fn take(&mut self, message: Message) -> Message {
+        match message {
+            Message::Binary(data) if data.len() <= Self::MAX_COPY => {
+                if self.0.capacity() - self.0.len() < data.len() {
+                    self.0 = bytes::BytesMut::with_capacity(Self::SIZE);
+                }
+                self.0.extend_from_slice(&data);
+                Message::Binary(self.0.split().freeze())
+            }
+            other => other,
+        }
+    }
 }
 
 impl Socket for NativeSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
         loop {
             return match Pin::new(&mut self.ws).poll_next(cx) {
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    self.chunk = Chunk::default();
+                    Poll::Pending
+                }
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
-                Poll::Ready(Some(Ok(message))) => match from_message(message) {
+                Poll::Ready(Some(Ok(message))) => match from_message(self.chunk.take(message)) {
                     Some(frame) => Poll::Ready(Some(Ok(frame))),
                     None => continue,
                 },
