@@ -294,6 +294,8 @@ impl<T: Transport> Driver<T> {
             } else {
                 room.events.min(READ_BUDGET)
             };
+            let mut read = false;
+            let mut drained = false;
             for _ in 0..reads {
                 match open.socket.poll_recv(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
@@ -301,7 +303,7 @@ impl<T: Transport> Driver<T> {
                         open.unflushed |= matches!(frame, Frame::Ping(_));
                         bytes_left = bytes_left.saturating_sub(frame.len());
                         self.core.on_frame(frame, now);
-                        progressed = true;
+                        read = true;
                         if bytes_left == 0 {
                             break;
                         }
@@ -314,9 +316,23 @@ impl<T: Transport> Driver<T> {
                         failure = Some(None);
                         break;
                     }
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        drained = true;
+                        break;
+                    }
                 }
             }
+            // Frames read make another turn only if there may be more to
+            // do: the socket was not read to the end (the budget or the
+            // room ran out), a pong waits for its flush, or the core acts
+            // on what it read. A socket read to `Pending` wakes the
+            // driver when there is more, and the events are reported
+            // after this turn anyway.
+            progressed |= read
+                && (!drained
+                    || open.unflushed
+                    || self.core.has_actions()
+                    || self.core.has_outgoing());
         }
 
         if let Some(error) = failure {
