@@ -117,28 +117,29 @@ impl<T: Transport> Driver<T> {
         )
     }
 
-    /// One turn: returns whether anything happened.
+    /// One turn: returns whether another one may find more to do. What
+    /// the commands, a timeout and the actions asked for is done within
+    /// the turn (the socket is written and read after them), so they need
+    /// no other turn by themselves; whatever is left waits on a waker (the
+    /// socket's, the handles', the timer's) or is an action not yet
+    /// carried out.
     fn turn(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut progressed = false;
         let now = Instant::now();
 
         for command in self.commands.drain(..) {
             self.core.on_command(command, now);
-            progressed = true;
         }
         if self.abandoned {
             self.core.on_abandoned(now);
         }
         if self.core.poll_timeout().is_some_and(|at| now >= at) {
             self.core.on_timeout(now);
-            progressed = true;
         }
         while let Some(action) = self.core.poll_action() {
             self.execute(action, now);
-            progressed = true;
         }
-        progressed |= self.poll_stage(cx, now);
-        progressed
+        let progressed = self.poll_stage(cx, now);
+        progressed || self.core.has_actions()
     }
 
     fn execute(&mut self, action: Action, now: Instant) {
@@ -245,7 +246,6 @@ impl<T: Transport> Driver<T> {
                         break;
                     };
                     open.unflushed = true;
-                    progressed = true;
                     if let Err(error) = open.socket.start_send(out) {
                         failure = Some(Some(error));
                         break;
