@@ -117,28 +117,29 @@ impl<T: Transport> Driver<T> {
         )
     }
 
-    /// One turn: returns whether anything happened.
+    /// One turn: returns whether another one may find more to do. What
+    /// the commands, a timeout and the actions asked for is done within
+    /// the turn (the socket is written and read after them), so they need
+    /// no other turn by themselves; whatever is left waits on a waker (the
+    /// socket's, the handles', the timer's) or is an action not yet
+    /// carried out.
     fn turn(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut progressed = false;
         let now = Instant::now();
 
         for command in self.commands.drain(..) {
             self.core.on_command(command, now);
-            progressed = true;
         }
         if self.abandoned {
             self.core.on_abandoned(now);
         }
         if self.core.poll_timeout().is_some_and(|at| now >= at) {
             self.core.on_timeout(now);
-            progressed = true;
         }
         while let Some(action) = self.core.poll_action() {
             self.execute(action, now);
-            progressed = true;
         }
-        progressed |= self.poll_stage(cx, now);
-        progressed
+        let progressed = self.poll_stage(cx, now);
+        progressed || self.core.has_actions()
     }
 
     fn execute(&mut self, action: Action, now: Instant) {
@@ -245,7 +246,6 @@ impl<T: Transport> Driver<T> {
                         break;
                     };
                     open.unflushed = true;
-                    progressed = true;
                     if let Err(error) = open.socket.start_send(out) {
                         failure = Some(Some(error));
                         break;
@@ -263,8 +263,11 @@ impl<T: Transport> Driver<T> {
                 Poll::Ready(Ok(())) => {
                     open.unflushed = false;
                     self.core.on_flushed(open.socket.written_through(), now);
-                    // The core may act on it (a fail-close flushed: disconnect).
-                    progressed = true;
+                    // Another turn only if there is more to do: the core
+                    // acts on it (a fail-close flushed: disconnect), or
+                    // frames wait that the full buffer held back. What
+                    // the flush freed is reported after this turn anyway.
+                    progressed |= self.core.has_actions() || self.core.has_outgoing();
                 }
                 Poll::Ready(Err(error)) => failure = Some(Some(error)),
                 Poll::Pending => {
@@ -291,6 +294,8 @@ impl<T: Transport> Driver<T> {
             } else {
                 room.events.min(READ_BUDGET)
             };
+            let mut read = false;
+            let mut drained = false;
             for _ in 0..reads {
                 match open.socket.poll_recv(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
@@ -298,7 +303,7 @@ impl<T: Transport> Driver<T> {
                         open.unflushed |= matches!(frame, Frame::Ping(_));
                         bytes_left = bytes_left.saturating_sub(frame.len());
                         self.core.on_frame(frame, now);
-                        progressed = true;
+                        read = true;
                         if bytes_left == 0 {
                             break;
                         }
@@ -311,9 +316,23 @@ impl<T: Transport> Driver<T> {
                         failure = Some(None);
                         break;
                     }
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        drained = true;
+                        break;
+                    }
                 }
             }
+            // Frames read make another turn only if there may be more to
+            // do: the socket was not read to the end (the budget or the
+            // room ran out), a pong waits for its flush, or the core acts
+            // on what it read. A socket read to `Pending` wakes the
+            // driver when there is more, and the events are reported
+            // after this turn anyway.
+            progressed |= read
+                && (!drained
+                    || open.unflushed
+                    || self.core.has_actions()
+                    || self.core.has_outgoing());
         }
 
         if let Some(error) = failure {
@@ -356,9 +375,7 @@ impl<T: Transport> Driver<T> {
             };
         }
         if self.core.has_events() {
-            let core = &mut self.core;
-            self.events
-                .push_all(std::iter::from_fn(|| core.poll_event()));
+            self.events.append(self.core.events_mut());
         }
     }
 

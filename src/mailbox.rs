@@ -378,6 +378,32 @@ impl EventQueue {
         }
     }
 
+    /// Moves every event of `events` to the queue, leaving it empty: one
+    /// lock and no per-event move when the queue is empty (the two deques
+    /// are swapped, so their buffers are reused, not reallocated).
+    pub(crate) fn append(&self, events: &mut VecDeque<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let bytes: usize = events.iter().map(event_bytes).sum();
+        let mut outbox = lock(&self.inner);
+        if outbox.consumer_gone {
+            events.clear();
+            return;
+        }
+        if outbox.events.is_empty() {
+            std::mem::swap(&mut outbox.events, events);
+        } else {
+            outbox.events.append(events);
+        }
+        if bytes > 0 {
+            self.unread_bytes.fetch_add(bytes, Ordering::AcqRel);
+        }
+        if let Some(waker) = outbox.consumer.take() {
+            waker.wake();
+        }
+    }
+
     /// No more events will come.
     pub(crate) fn close(&self) {
         let mut outbox = lock(&self.inner);

@@ -111,38 +111,46 @@ struct Queued {
 }
 
 /// The ledger of outgoing frames.
+///
+/// The frames in flight and those queued behind them share one deque: the
+/// first `handed` are in flight (numbered, in order), the rest wait. A
+/// frame handed over is numbered where it lies, not moved.
 #[derive(Debug, Default)]
 pub(crate) struct Delivery {
     /// Internal frames that go before anything queued (keepalive probes).
     urgent: VecDeque<Queued>,
-    /// Frames waiting for the transport, in order.
-    queued: VecDeque<Queued>,
-    /// Frames handed to the transport and not yet known to be written.
-    in_flight: VecDeque<Outgoing>,
+    /// Frames handed to the transport and not yet known to be written
+    /// (the first `handed`), then the frames waiting for it, in order.
+    /// A waiting frame's `seq` means nothing until it is handed over.
+    frames: VecDeque<Outgoing>,
+    /// How many of `frames` are in flight.
+    handed: usize,
     next_seq: Seq,
     /// Application frames (and, of them, messages and message payload
     /// bytes) known written since the last [`Delivery::take_written`].
     written: Written,
-    /// Payload bytes of application frames that left `queued` since the
+    /// Payload bytes of application frames that left the queue since the
     /// last [`Delivery::take_released`] (room in the handles' send queue).
     released: usize,
 }
 
 impl Delivery {
+    fn push(&mut self, frame: Frame, internal: bool) {
+        self.frames.push_back(Outgoing {
+            seq: 0,
+            frame: frame.into(),
+            internal,
+        });
+    }
+
     /// Queues an application frame.
     pub(crate) fn queue(&mut self, frame: Frame) {
-        self.queued.push_back(Queued {
-            frame: frame.into(),
-            internal: false,
-        });
+        self.push(frame, false);
     }
 
     /// Queues the core's own frame after everything queued (a shutdown's close).
     pub(crate) fn queue_internal(&mut self, frame: Frame) {
-        self.queued.push_back(Queued {
-            frame: frame.into(),
-            internal: true,
-        });
+        self.push(frame, true);
     }
 
     /// Queues the core's own frame before everything queued (a probe).
@@ -160,39 +168,48 @@ impl Delivery {
 
     /// Whether anything waits for the transport.
     pub(crate) fn has_queued(&self) -> bool {
-        !self.urgent.is_empty() || !self.queued.is_empty()
+        !self.urgent.is_empty() || self.handed < self.frames.len()
     }
 
     /// The next frame for the transport; it stays in flight until
     /// [`Delivery::written_through`] covers it. Lent, not cloned: the
     /// transport takes the one reference count it needs.
     pub(crate) fn hand_over(&mut self) -> Option<&Outgoing> {
-        let Queued { frame, internal } = match self.urgent.pop_front() {
-            Some(queued) => queued,
-            None => {
-                let queued = self.queued.pop_front()?;
-                if !queued.internal {
-                    self.released += queued.frame.len();
-                }
-                queued
-            }
-        };
+        if let Some(Queued { frame, internal }) = self.urgent.pop_front() {
+            // Rare (probes): it goes between the frames in flight and the
+            // queued ones.
+            self.frames.insert(
+                self.handed,
+                Outgoing {
+                    seq: 0,
+                    frame,
+                    internal,
+                },
+            );
+        } else if self.handed == self.frames.len() {
+            return None;
+        }
         self.next_seq += 1;
-        let out = Outgoing {
-            seq: self.next_seq,
-            frame,
-            internal,
-        };
-        self.in_flight.push_back(out);
-        self.in_flight.back()
+        let out = self.frames.get_mut(self.handed)?;
+        self.handed += 1;
+        out.seq = self.next_seq;
+        if !out.internal {
+            self.released += out.frame.len();
+        }
+        Some(out)
     }
 
     /// The transport wrote every frame up to and including `seq`; each is
     /// shown to `observe` once the ledger has counted it (so an observer
     /// that fails cannot make a frame counted twice or returned).
     pub(crate) fn written_through(&mut self, seq: Seq, mut observe: impl FnMut(&Outgoing)) {
-        let done = self.in_flight.partition_point(|out| out.seq <= seq);
-        for out in self.in_flight.iter().take(done) {
+        let done = self
+            .frames
+            .iter()
+            .take(self.handed)
+            .take_while(|out| out.seq <= seq)
+            .count();
+        for out in self.frames.iter().take(done) {
             if !out.internal {
                 self.written.frames += 1;
                 if matches!(out.frame, WireFrame::Text(_) | WireFrame::Binary(_)) {
@@ -201,8 +218,9 @@ impl Delivery {
                 }
             }
         }
+        self.handed -= done;
         // Drained even if `observe` unwinds: the range is gone either way.
-        for out in self.in_flight.drain(..done) {
+        for out in self.frames.drain(..done) {
             observe(&out);
         }
     }
@@ -211,27 +229,22 @@ impl Delivery {
     /// then queued); internal frames are dropped. The ledger is empty after.
     pub(crate) fn take_unsent(&mut self) -> Vec<Frame> {
         self.urgent.clear();
-        let queued = std::mem::take(&mut self.queued);
-        self.released += payload(&queued);
-        let in_flight = self
-            .in_flight
+        self.released += payload(self.frames.iter().skip(self.handed));
+        self.handed = 0;
+        self.frames
             .drain(..)
-            .map(|out| (out.frame, out.internal));
-        in_flight
-            .chain(queued.into_iter().map(|q| (q.frame, q.internal)))
-            .filter(|(_, internal)| !internal)
-            .map(|(frame, _)| frame.into_frame())
+            .filter(|out| !out.internal)
+            .map(|out| out.frame.into_frame())
             .collect()
     }
 
     /// The application frames still queued (none handed over yet), in order.
     pub(crate) fn take_queued(&mut self) -> Vec<Frame> {
-        let queued = std::mem::take(&mut self.queued);
-        self.released += payload(&queued);
-        queued
-            .into_iter()
-            .filter(|q| !q.internal)
-            .map(|q| q.frame.into_frame())
+        self.released += payload(self.frames.iter().skip(self.handed));
+        self.frames
+            .drain(self.handed..)
+            .filter(|out| !out.internal)
+            .map(|out| out.frame.into_frame())
             .collect()
     }
 
@@ -249,16 +262,15 @@ impl Delivery {
     /// frames in flight were written (for tests that play the transport).
     #[cfg(test)]
     pub(crate) fn all_but_last(&self, unsent: usize) -> Option<Seq> {
-        let written = self.in_flight.len().checked_sub(unsent)?;
-        written.checked_sub(1).map(|i| self.in_flight[i].seq)
+        let written = self.handed.checked_sub(unsent)?;
+        written.checked_sub(1).map(|i| self.frames[i].seq)
     }
 }
 
-fn payload(frames: &VecDeque<Queued>) -> usize {
+fn payload<'a>(frames: impl Iterator<Item = &'a Outgoing>) -> usize {
     frames
-        .iter()
-        .filter(|q| !q.internal)
-        .map(|q| q.frame.len())
+        .filter(|out| !out.internal)
+        .map(|out| out.frame.len())
         .sum()
 }
 

@@ -884,10 +884,16 @@ impl Core {
 
     // ---- outputs ------------------------------------------------------
 
+    /// Whether the driver has something to carry out.
+    pub(crate) fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     pub(crate) fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
+    #[cfg(test)]
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
         if event.is_none() && self.events.capacity() > KEPT_EVENTS {
@@ -896,6 +902,12 @@ impl Core {
             self.events = VecDeque::new();
         }
         event
+    }
+
+    /// The events not yet polled, for the driver to take them all at once
+    /// (it leaves the deque empty; its buffer may be swapped for another).
+    pub(crate) fn events_mut(&mut self) -> &mut VecDeque<Event> {
+        &mut self.events
     }
 
     pub(crate) fn has_events(&self) -> bool {

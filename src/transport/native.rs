@@ -270,6 +270,7 @@ impl Transport for NativeTransport {
                             flushed_through: None,
                             written,
                             large,
+                            chunk: Chunk::default(),
                         },
                         protocol,
                         headers: response.headers().clone(),
@@ -384,6 +385,36 @@ pub(crate) struct NativeSocket {
     written: Arc<AtomicU64>,
     /// Large binary messages, read beside tungstenite (see [`Coalesce`]).
     large: Option<Arc<Large>>,
+    /// Where small binary payloads are copied (see [`Chunk`]).
+    chunk: Chunk,
+}
+
+/// Small binary payloads are copied out of tungstenite's read buffer into
+/// a shared chunk, one after another. A frame the application holds would
+/// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
+/// (and copies) a shared buffer at almost every frame; a chunk is
+/// allocated once per `CHUNK` bytes. Dropped whenever the socket has
+/// nothing to read, so an idle connection holds none.
+#[derive(Default)]
+struct Chunk(bytes::BytesMut);
+
+impl Chunk {
+    const SIZE: usize = 16 << 10;
+    /// Larger payloads are handed over as tungstenite made them.
+    const MAX_COPY: usize = 4 << 10;
+
+    fn take(&mut self, message: Message) -> Message {
+        match message {
+            Message::Binary(data) if data.len() <= Self::MAX_COPY => {
+                if self.0.capacity() - self.0.len() < data.len() {
+                    self.0 = bytes::BytesMut::with_capacity(Self::SIZE);
+                }
+                self.0.extend_from_slice(&data);
+                Message::Binary(self.0.split().freeze())
+            }
+            other => other,
+        }
+    }
 }
 
 impl Socket for NativeSocket {
@@ -391,15 +422,19 @@ impl Socket for NativeSocket {
         loop {
             return match Pin::new(&mut self.ws).poll_next(cx) {
                 // tungstenite has read every byte before a large message
-                // when it waits: the message is next, in order.
-                Poll::Pending => match self.large.as_ref().and_then(|large| large.take()) {
-                    Some(message) => Poll::Ready(Some(Ok(Frame::Binary(message)))),
-                    None => Poll::Pending,
-                },
+                // when it waits: the message is next, in order. Nothing to
+                // read for now: the chunk goes (an idle connection holds none).
+                Poll::Pending => {
+                    self.chunk = Chunk::default();
+                    match self.large.as_ref().and_then(|large| large.take()) {
+                        Some(message) => Poll::Ready(Some(Ok(Frame::Binary(message)))),
+                        None => Poll::Pending,
+                    }
+                }
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
-                Poll::Ready(Some(Ok(message))) => match from_message(message) {
+                Poll::Ready(Some(Ok(message))) => match from_message(self.chunk.take(message)) {
                     Some(frame) => Poll::Ready(Some(Ok(frame))),
                     None => continue,
                 },
