@@ -396,6 +396,11 @@ impl EventQueue {
         } else {
             outbox.events.append(events);
         }
+        // The deque handed back (the core's, or the queue's swapped in) is
+        // empty: capacity left by a burst is freed, as the reader's is.
+        if events.capacity() > KEPT_EVENTS {
+            *events = VecDeque::new();
+        }
         if bytes > 0 {
             self.unread_bytes.fetch_add(bytes, Ordering::AcqRel);
         }

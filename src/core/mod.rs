@@ -69,10 +69,6 @@ pub(crate) enum Action {
 /// to leave before the socket is dropped anyway.
 pub(crate) const FAIL_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Capacity (in events) the core's event queue keeps once drained; more,
-/// left by a burst of frames, is freed (an idle connection stays small).
-const KEPT_EVENTS: usize = 64;
-
 /// Checks an upgrade against what the target can send (custom headers in
 /// a browser, say); used for upgrades the core makes itself.
 pub(crate) type UpgradeCheck = fn(&ValidUpgrade) -> Result<(), Error>;
@@ -895,13 +891,7 @@ impl Core {
 
     #[cfg(test)]
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if event.is_none() && self.events.capacity() > KEPT_EVENTS {
-            // Drained after a burst: give the memory back (one check per
-            // batch; a queue this small is kept for the next one).
-            self.events = VecDeque::new();
-        }
-        event
+        self.events.pop_front()
     }
 
     /// The events not yet polled, for the driver to take them all at once
