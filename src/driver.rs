@@ -377,6 +377,9 @@ impl<T: Transport> Driver<T> {
         if self.core.has_events() {
             self.events.append(self.core.events_mut());
         }
+        if self.core.take_trim() {
+            self.events.trim();
+        }
     }
 
     /// The core has terminated: commands that arrived meanwhile are refused

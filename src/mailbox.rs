@@ -296,9 +296,12 @@ pub(crate) fn event_bytes(event: &Event) -> usize {
     }
 }
 
-/// Capacity (in events) the event queue and the reader's batch keep while
-/// the reader waits; more, left by a burst, is freed.
-const KEPT_EVENTS: usize = 64;
+/// Capacity (in events) the event queues keep when they are trimmed; more,
+/// left by a burst, is freed at [`EventQueue::trim`]. Not at every drain:
+/// a pipelined flow drains its queues between batches, and freeing then
+/// would make every batch grow them again (measured: +214 instructions per
+/// 32-byte message).
+pub(crate) const KEPT_EVENTS: usize = 64;
 
 /// The events queue, read by [`Events`](crate::Events).
 pub(crate) struct EventQueue {
@@ -317,6 +320,8 @@ struct Outbox {
     driver: Option<Waker>,
     closed: bool,
     consumer_gone: bool,
+    /// [`EventQueue::trim`] asks the reader to free its batch's capacity.
+    trim: bool,
 }
 
 impl EventQueue {
@@ -329,6 +334,7 @@ impl EventQueue {
                 driver: None,
                 closed: false,
                 consumer_gone: false,
+                trim: false,
             }),
             unread_bytes: AtomicUsize::new(0),
             byte_capacity,
@@ -396,14 +402,23 @@ impl EventQueue {
         } else {
             outbox.events.append(events);
         }
-        // The deque handed back (the core's, or the queue's swapped in) is
-        // empty: capacity left by a burst is freed, as the reader's is.
-        if events.capacity() > KEPT_EVENTS {
-            *events = VecDeque::new();
-        }
         if bytes > 0 {
             self.unread_bytes.fetch_add(bytes, Ordering::AcqRel);
         }
+        if let Some(waker) = outbox.consumer.take() {
+            waker.wake();
+        }
+    }
+
+    /// The connection has been quiet for a keepalive interval: capacity a
+    /// burst left in the queue is freed, and the reader is woken to free
+    /// its batch's (once; it finds nothing and waits again).
+    pub(crate) fn trim(&self) {
+        let mut outbox = lock(&self.inner);
+        if outbox.events.is_empty() && outbox.events.capacity() > KEPT_EVENTS {
+            outbox.events = VecDeque::new();
+        }
+        outbox.trim = true;
         if let Some(waker) = outbox.consumer.take() {
             waker.wake();
         }
@@ -433,13 +448,16 @@ impl EventQueue {
         if outbox.closed {
             return Poll::Ready(false);
         }
-        // The reader has caught up: both queues are empty. Capacity left by
-        // a burst is freed, so that an idle connection stays small.
-        if into.capacity() > KEPT_EVENTS {
-            *into = VecDeque::new();
-        }
-        if outbox.events.capacity() > KEPT_EVENTS {
-            outbox.events = VecDeque::new();
+        // The reader has caught up, and the connection has been quiet (see
+        // `trim`): capacity left by a burst is freed, so that an idle
+        // connection stays small.
+        if std::mem::take(&mut outbox.trim) {
+            if into.capacity() > KEPT_EVENTS {
+                *into = VecDeque::new();
+            }
+            if outbox.events.capacity() > KEPT_EVENTS {
+                outbox.events = VecDeque::new();
+            }
         }
         outbox.consumer = Some(cx.waker().clone());
         Poll::Pending
@@ -463,5 +481,56 @@ impl EventQueue {
         if let Some(waker) = outbox.driver.take() {
             waker.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::task::noop_waker;
+
+    fn burst(n: usize) -> VecDeque<Event> {
+        (0..n).map(|i| Event::Up { attempt: i as u32 }).collect()
+    }
+
+    /// A pipelined flow drains the queues between batches: they keep their
+    /// capacity then (freeing it would make every batch grow them again),
+    /// and give it back only when trimmed (a quiet keepalive interval),
+    /// the reader's batch included.
+    #[test]
+    fn a_bursts_capacity_is_kept_between_batches_and_freed_when_trimmed() {
+        let queue = EventQueue::new(1 << 20, 1 << 30);
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut batch = VecDeque::new();
+        for _ in 0..2 {
+            let mut core = burst(1_000);
+            queue.append(&mut core);
+            assert!(matches!(
+                queue.poll_take(&mut batch, &mut cx),
+                Poll::Ready(true)
+            ));
+            assert_eq!(batch.len(), 1_000);
+            batch.clear();
+            assert!(queue.poll_take(&mut batch, &mut cx).is_pending());
+            assert!(
+                batch.capacity() >= 1_000,
+                "drained between batches: the capacity stays"
+            );
+        }
+        queue.trim();
+        assert!(queue.poll_take(&mut batch, &mut cx).is_pending());
+        assert_eq!(batch.capacity(), 0, "the reader's batch is freed");
+        assert_eq!(lock(&queue.inner).events.capacity(), 0, "the queue too");
+        // Once: the next wait keeps what a new burst grows.
+        let mut core = burst(1_000);
+        queue.append(&mut core);
+        assert!(matches!(
+            queue.poll_take(&mut batch, &mut cx),
+            Poll::Ready(true)
+        ));
+        batch.clear();
+        assert!(queue.poll_take(&mut batch, &mut cx).is_pending());
+        assert!(batch.capacity() >= 1_000);
     }
 }

@@ -212,6 +212,8 @@ pub(crate) struct Core {
     write_stalled_since: Option<Instant>,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
+    /// The queues were trimmed: the driver trims the event queue too.
+    trim: bool,
     // ---- observability (appended: counts, durations, the observer) ----
     observe: Observe,
     /// The connection's number (the `3` of `#3.2`).
@@ -265,6 +267,7 @@ impl Core {
             write_stalled_since: None,
             events: VecDeque::new(),
             actions: VecDeque::new(),
+            trim: false,
             observe: Observe::new(options.observer.clone()),
             connection: 0,
             born: now,
@@ -858,7 +861,12 @@ impl Core {
             Phase::Open { .. } => {
                 let action = self.keepalive.as_mut().and_then(|k| k.on_timeout(now));
                 match action {
-                    Some(KeepaliveAction::Probe(frame)) => self.delivery.queue_urgent(frame),
+                    Some(KeepaliveAction::Probe(frame)) => {
+                        self.delivery.queue_urgent(frame);
+                        // Quiet for an interval: a good time to free what a
+                        // burst left in the queues (not at every drain).
+                        self.trim_queues();
+                    }
                     Some(KeepaliveAction::PeerDead) => {
                         self.disconnect(Loss::Down(DownReason::PeerDead))
                     }
@@ -876,6 +884,23 @@ impl Core {
             }
             _ => {}
         }
+    }
+
+    /// Frees the capacity a burst left in the core's queues and asks the
+    /// driver to trim the event queue ([`Core::take_trim`]).
+    fn trim_queues(&mut self) {
+        if self.events.is_empty() && self.events.capacity() > crate::mailbox::KEPT_EVENTS {
+            self.events = VecDeque::new();
+        }
+        if self.actions.is_empty() && self.actions.capacity() > crate::mailbox::KEPT_EVENTS {
+            self.actions = VecDeque::new();
+        }
+        self.trim = true;
+    }
+
+    /// Whether the event queue should be trimmed now (once per request).
+    pub(crate) fn take_trim(&mut self) -> bool {
+        std::mem::take(&mut self.trim)
     }
 
     // ---- outputs ------------------------------------------------------
