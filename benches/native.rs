@@ -727,10 +727,14 @@ mod deflate {
             .unwrap();
         let clients: [(&str, Option<Compression>); 4] = [
             ("wstether, compression off", Some(Compression::off())),
-            ("wstether, deflate level 1", Some(Compression::deflate())),
             (
-                "wstether, deflate level 6",
-                Some(Compression::deflate().level(6)),
+                "wstether, deflate level 1",
+                Some(Compression::deflate().level(1)),
+            ),
+            // The default level is 6.
+            (
+                "wstether, deflate level 6 (default)",
+                Some(Compression::deflate()),
             ),
             ("node-ws, perMessageDeflate level 1", None),
         ];
