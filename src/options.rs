@@ -184,6 +184,10 @@ impl Options {
     /// The keepalive, or `None` for none. Natively the default pings every
     /// 20 s and declares the peer dead 10 s after an unanswered ping.
     ///
+    /// Its first probe after a burst of messages (a quiet interval) also
+    /// frees the event-queue capacity the burst left; without a keepalive
+    /// that capacity stays (bounded by [`Options::event_queue_len`]).
+    ///
     /// In a browser there is no default, since a heartbeat needs the
     /// server's cooperation (see [`Heartbeat::Message`]); a browser cannot
     /// send pings, so a keepalive with [`Heartbeat::Ping`] (what
