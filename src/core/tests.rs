@@ -1141,6 +1141,28 @@ fn the_keepalive_probes_after_a_quiet_interval_and_measures_rtt() {
     let _ = s;
 }
 
+/// A burst's queue capacity is kept between batches (no churn in a
+/// pipelined flow) and freed at the first probe after it, a quiet interval;
+/// the driver is then told to trim the event queue once.
+#[test]
+fn the_first_probe_after_a_burst_frees_the_queues_capacity() {
+    let (mut h, _) = Harness::open(keepalive_options());
+    for i in 0..1_000 {
+        h.frame(text(&format!("{i}")));
+    }
+    assert_eq!(h.events().len(), 1_000);
+    assert!(
+        h.core.events_mut().capacity() >= 1_000,
+        "kept between batches"
+    );
+    assert!(!h.core.take_trim());
+    h.advance_to_timeout();
+    assert!(h.pop_all()[0].internal, "the probe");
+    assert_eq!(h.core.events_mut().capacity(), 0, "freed at the probe");
+    assert!(h.core.take_trim(), "the driver trims the event queue");
+    assert!(!h.core.take_trim(), "once");
+}
+
 #[test]
 fn a_silent_peer_is_dead_and_the_connection_reconnects() {
     let (mut h, s) = Harness::open(keepalive_options());
