@@ -193,7 +193,9 @@ impl Frames {
 }
 
 /// A frame header at the start of `data`: its length and the payload's,
-/// or `None` if it is not whole yet.
+/// or `None` if it is not whole yet. Not tungstenite's `FrameHeader::parse`
+/// (which the deflate layer uses): it runs for every frame of 126 bytes or
+/// more, and measured +172 instructions per 1 KiB message there.
 fn parse_header(data: &[u8]) -> Option<(usize, u64)> {
     let b1 = *data.get(1)?;
     let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
