@@ -503,39 +503,35 @@ impl<S> Deflate<S> {
                 self.state = Inbound::Pass { left: len };
                 Ok(true)
             }
-            Inbound::Pass { left } => {
-                if left == 0 {
-                    self.state = Inbound::Header;
-                    return Ok(true);
-                }
-                if self.inb.is_empty() {
-                    return Ok(false);
-                }
-                let n = (left.min(self.inb.len() as u64)) as usize;
-                self.out.extend_from_slice(&self.inb[..n]);
-                self.inb.advance(n);
-                self.state = Inbound::Pass {
-                    left: left - n as u64,
-                };
-                Ok(true)
-            }
-            Inbound::Skip { left } => {
-                if left == 0 {
-                    self.state = Inbound::Header;
-                    return Ok(true);
-                }
-                if self.inb.is_empty() {
-                    return Ok(false);
-                }
-                let n = (left.min(self.inb.len() as u64)) as usize;
-                self.inb.advance(n);
-                self.state = Inbound::Skip {
-                    left: left - n as u64,
-                };
-                Ok(true)
-            }
+            Inbound::Pass { left } => Ok(self.forward(left, true)),
+            Inbound::Skip { left } => Ok(self.forward(left, false)),
             Inbound::Inflate { left, trailer, fin } => self.inflate(left, trailer, fin),
         }
+    }
+
+    /// Moves up to `left` more bytes of the current frame past the parser:
+    /// to tungstenite (`pass`), or nowhere (the frames of a message that
+    /// already failed). `false` when it needs more input.
+    fn forward(&mut self, left: u64, pass: bool) -> bool {
+        if left == 0 {
+            self.state = Inbound::Header;
+            return true;
+        }
+        if self.inb.is_empty() {
+            return false;
+        }
+        let n = left.min(self.inb.len() as u64) as usize;
+        if pass {
+            self.out.extend_from_slice(&self.inb[..n]);
+        }
+        self.inb.advance(n);
+        let left = left - n as u64;
+        self.state = if pass {
+            Inbound::Pass { left }
+        } else {
+            Inbound::Skip { left }
+        };
+        true
     }
 
     /// Hands the rest of the input to tungstenite untouched.
