@@ -42,17 +42,20 @@
 //! Results: tables on stdout, `target/bench-results/latency.json` and
 //! `many.json` (`*-smoke.json` with `--smoke`).
 
+#[path = "common/echo.rs"]
+mod echo;
+
 use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 /// Every message: 1 KiB binary; its first 8 bytes hold the intended send
@@ -83,7 +86,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         let threads = args.get(i + 1).and_then(|t| t.parse().ok()).unwrap_or(1);
-        return serve(threads);
+        return echo::serve(threads);
     }
     let smoke = args.iter().any(|a| a == "--smoke");
     let only = args
@@ -296,61 +299,6 @@ impl Drop for EchoServer {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
-}
-
-/// The echo server of benches/native.rs: tokio-tungstenite, echoing every
-/// message readable before one flush. Ends when its stdin closes.
-fn serve(threads: usize) {
-    let runtime = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()
-            .unwrap()
-    };
-    runtime.block_on(async {
-        // The backlog holds a burst of 1,000 connects.
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener: TcpListener = socket.listen(4096).unwrap();
-        println!("PORT {}", listener.local_addr().unwrap().port());
-        std::io::stdout().flush().unwrap();
-        tokio::spawn(async {
-            let mut stdin = tokio::io::stdin();
-            let mut buf = [0u8; 64];
-            while stdin.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-            std::process::exit(0);
-        });
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            tcp.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
-                while let Some(Ok(first)) = ws.next().await {
-                    let mut next = Some(first);
-                    while let Some(message) = next.take() {
-                        let data = message.is_text() || message.is_binary();
-                        if data && ws.feed(message).await.is_err() {
-                            return;
-                        }
-                        if let Some(Some(Ok(more))) = ws.next().now_or_never() {
-                            next = Some(more);
-                        }
-                    }
-                    if ws.flush().await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
 }
 
 // ---- clients: one interface over the four -----------------------------------

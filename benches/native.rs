@@ -15,13 +15,16 @@
 //!
 //! Results: a table on stdout and `target/bench-results/native.json`.
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "common/echo.rs"]
+mod echo;
+
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -90,7 +93,7 @@ const CLIENTS: &[&str] = &[
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--serve") {
-        return serve();
+        return echo::serve(1);
     }
     // `--deflate`: the permessage-deflate scenario alone.
     if args.iter().any(|a| a == "--deflate") {
@@ -297,55 +300,6 @@ impl EchoServer {
             _child: child,
         }
     }
-}
-
-/// The echo server: tokio-tungstenite, echoing everything readable before
-/// one flush. Ends when its stdin closes (the bench process exited).
-fn serve() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("PORT {}", listener.local_addr().unwrap().port());
-        std::io::stdout().flush().unwrap();
-        tokio::spawn(async {
-            let mut stdin = tokio::io::stdin();
-            let mut buf = [0u8; 64];
-            while stdin.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-            std::process::exit(0);
-        });
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            tcp.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-                    .max_message_size(None)
-                    .max_frame_size(None);
-                let Ok(mut ws) =
-                    tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await
-                else {
-                    return;
-                };
-                while let Some(Ok(first)) = ws.next().await {
-                    let mut next = Some(first);
-                    while let Some(message) = next.take() {
-                        let data = message.is_text() || message.is_binary();
-                        if data && ws.feed(message).await.is_err() {
-                            return;
-                        }
-                        if let Some(Some(Ok(more))) = ws.next().now_or_never() {
-                            next = Some(more);
-                        }
-                    }
-                    if ws.flush().await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
 }
 
 // ---- clients ----------------------------------------------------------------
