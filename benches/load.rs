@@ -44,6 +44,8 @@
 
 #[path = "common/echo.rs"]
 mod echo;
+#[path = "common/fastws.rs"]
+mod fastws;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
@@ -54,7 +56,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
@@ -439,21 +440,7 @@ impl Client for FastWebsockets {
     type Rx = fastwebsockets::WebSocketRead<tokio::io::ReadHalf<TcpStream>>;
 
     async fn open(port: u16) -> (Self::Tx, Self::Rx) {
-        let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        tcp.set_nodelay(true).unwrap();
-        // The handshake by hand, as in benches/native.rs.
-        let request = format!(
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut response = Vec::new();
-        while !response.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            tcp.read_exact(&mut byte).await.unwrap();
-            response.push(byte[0]);
-        }
-        assert!(response.starts_with(b"HTTP/1.1 101"));
+        let tcp = fastws::connect(port).await;
         let mut ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Client);
         ws.set_auto_pong(false);
         let (rx, tx) = ws.split(tokio::io::split);

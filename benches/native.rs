@@ -17,13 +17,14 @@
 
 #[path = "common/echo.rs"]
 mod echo;
+#[path = "common/fastws.rs"]
+mod fastws;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
@@ -450,21 +451,7 @@ async fn tungstenite_batched_client(url: String, scenario: Scenario) -> Duration
 
 async fn fastwebsockets_client(port: u16, scenario: Scenario) -> Duration {
     use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket};
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    // The handshake by hand: fastwebsockets' own client needs hyper.
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    while !response.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        tcp.read_exact(&mut byte).await.unwrap();
-        response.push(byte[0]);
-    }
-    assert!(response.starts_with(b"HTTP/1.1 101"));
+    let tcp = fastws::connect(port).await;
     let mut ws = WebSocket::after_handshake(tcp, Role::Client);
     ws.set_max_message_size(usize::MAX);
     ws.set_auto_pong(false);
