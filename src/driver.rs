@@ -25,7 +25,8 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{DownReason, Event};
 use crate::frame::Frame;
 use crate::mailbox::{EventQueue, Progress, Shared};
-use crate::options::Options;
+use crate::options::{AutoUpgrade, Options, ProviderError};
+use crate::request::Upgrade;
 use crate::rt::{BoxFuture, Timer};
 use crate::time::Instant;
 use crate::transport::{Socket, Target, Transport, UpgradeFailure, Upgraded};
@@ -62,6 +63,9 @@ pub(crate) struct Driver<T: Transport> {
     target: Target,
     options: Options,
     stage: Stage<T>,
+    /// The upgrade provider's future ([`Action::Provide`]), run here so the
+    /// core never waits; dropped with the transport.
+    providing: Option<BoxFuture<Result<Upgrade, ProviderError>>>,
     timer: Timer,
     commands: VecDeque<Command>,
     /// What was last reported, so unchanged progress costs no lock.
@@ -93,6 +97,7 @@ impl<T: Transport> Driver<T> {
             target,
             options,
             stage: Stage::Idle,
+            providing: None,
             timer: Timer::new(),
             commands: VecDeque::new(),
             last_progress: Progress::default(),
@@ -166,7 +171,13 @@ impl<T: Transport> Driver<T> {
                     self.stage = other;
                 }
             },
+            Action::Provide => {
+                if let AutoUpgrade::Provider(provider) = &self.options.auto_upgrade {
+                    self.providing = Some(provider());
+                }
+            }
             Action::Disconnect => {
+                self.providing = None;
                 self.drop_socket();
                 self.core.on_transport_lost(now);
             }
@@ -180,6 +191,13 @@ impl<T: Transport> Driver<T> {
     }
 
     fn poll_stage(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if let Some(future) = &mut self.providing {
+            if let Poll::Ready(provided) = future.as_mut().poll(cx) {
+                self.providing = None;
+                self.core.on_provided(provided, Instant::now());
+                return true;
+            }
+        }
         // A dial or upgrade that ends is reported at the time it ended, not
         // the turn's start (the turn may have started it: its duration
         // would read zero); this is the turn's last step, so time still

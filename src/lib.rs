@@ -139,10 +139,13 @@ pub use event::{DownReason, Event, StreamRef};
 pub use frame::{
     CloseCode, CloseFrame, Frame, Frames, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES,
 };
+/// The `http` crate, whose types (`HeaderMap`, `StatusCode`, `HeaderValue`...)
+/// wstether's API takes and returns: use it without adding the crate yourself.
+pub use http;
 pub use observer::{FrameInfo, Observer, Opcode};
 pub use options::{
-    Heartbeat, Keepalive, MaybeSendSync, Options, ReplyMatcher, Retry, RetryDecision,
-    MAX_MESSAGE_SIZE_CEILING,
+    FirstConnection, Heartbeat, Keepalive, MaybeSend, MaybeSendSync, Options, ProviderError,
+    ReplyMatcher, Retry, RetryDecision, MAX_MESSAGE_SIZE_CEILING,
 };
 pub use request::Upgrade;
 pub use stats::Stats;

@@ -109,10 +109,9 @@ async fn nonsense_options_are_refused() {
     let bad: [Options; 4] = [
         options().retry(Retry::default().jitter(2.0)),
         options().retry(Retry::default().multiplier(0.0)),
-        options().keepalive(Some(Keepalive::new(
-            std::time::Duration::ZERO,
-            std::time::Duration::from_secs(1),
-        ))),
+        options().keepalive(
+            Keepalive::every(std::time::Duration::ZERO).timeout(std::time::Duration::from_secs(1)),
+        ),
         options().add_root_certificate_der(vec![1, 2, 3]),
     ];
     for options in bad {

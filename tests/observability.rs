@@ -114,10 +114,10 @@ impl Observer for Counting {
 async fn the_observers_counts_match_stats() {
     let server = TestServer::start().await.unwrap();
     let observer = Arc::new(Counting::default());
-    let keepalive = Keepalive::new(Duration::from_millis(30), Duration::from_secs(5));
+    let keepalive = Keepalive::every(Duration::from_millis(30)).timeout(Duration::from_secs(5));
     let options = options()
         .auto_upgrade(true)
-        .keepalive(Some(keepalive))
+        .keepalive(keepalive)
         .silence_pings(false)
         .observer(observer.clone());
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();

@@ -39,7 +39,7 @@ fn live() -> Live {
                 .initial_delay(Duration::from_secs(60))
                 .max_delay(Duration::from_secs(60)),
         )
-        .keepalive(None);
+        .no_keepalive();
     let (conn, events) = Connection::open("ws://127.0.0.1:1", options).unwrap();
     drop(events);
     let stream = conn.ws_upgrade("/").unwrap();

@@ -617,7 +617,7 @@ async fn a_wrong_password_ends_the_connection_after_one_attempt() {
     let port = server.addr().port();
     let daemon = Daemon::tinyproxy(true, port);
     let proxy = Proxy::http(&daemon.url("http", Some("wrong-hunter2"))).unwrap();
-    let defaults = Options::default().keepalive(None).proxy(proxy);
+    let defaults = Options::default().no_keepalive().proxy(proxy);
     let (conn, mut events) = Connection::open(&server.url(""), defaults).unwrap();
     let stream = conn.ws_upgrade("/").unwrap();
     let seen = events_until_the_end(&mut events, Duration::from_secs(2)).await;
@@ -700,7 +700,7 @@ async fn retrying_refused_credentials_is_configurable_and_spaced() {
     let daemon = Daemon::tinyproxy(true, port);
     let proxy = Proxy::http(&daemon.url("http", Some("wrong-hunter2"))).unwrap();
     let retry = Retry::default().on_proxy_status(StatusCode::UNAUTHORIZED, RetryDecision::Retry);
-    let options = Options::default().keepalive(None).retry(retry).proxy(proxy);
+    let options = Options::default().no_keepalive().retry(retry).proxy(proxy);
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     let seen = events_until_the_end(&mut events, Duration::from_millis(1500)).await;
     conn.shutdown();

@@ -150,7 +150,7 @@ async fn auto_upgrade_with_a_provider_refreshes_headers_per_attempt() {
     let server = TestServer::start().await.unwrap();
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
-    let options = options().auto_upgrade_with(move || {
+    let options = options().auto_upgrade_with_sync(move || {
         let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
         Upgrade::new("/ws").header("authorization", format!("Bearer token-{n}"))
     });
@@ -201,7 +201,7 @@ async fn retries_run_out_and_the_events_end() {
         Retry::default()
             .initial_delay(std::time::Duration::from_millis(5))
             .max_delay(std::time::Duration::from_millis(5))
-            .max_retries(Some(2)),
+            .max_retries(2),
     );
     let (conn, mut events) = Connection::open(&url, options).unwrap();
     let stream = conn.ws_upgrade("/").unwrap();

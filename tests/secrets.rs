@@ -60,7 +60,7 @@ fn secret_upgrade(path: &str) -> Upgrade {
 }
 
 fn options() -> Options {
-    Options::default().retry(Retry::never()).keepalive(None)
+    Options::default().retry(Retry::never()).no_keepalive()
 }
 
 /// Every event until the stream ends, each checked.
@@ -268,7 +268,7 @@ async fn a_refused_connection_reports_without_secrets() {
     let url = format!("ws://user:hunter2@127.0.0.1:{port}/x?token=SECRET");
     let secret_provider = || secret_upgrade("/p?token=SECRET");
     let options = options()
-        .auto_upgrade_with(secret_provider)
+        .auto_upgrade_with_sync(secret_provider)
         .add_root_certificate_der(b"SECRET".to_vec());
     assert_debug_clean("options", &options);
     // The certificate is garbage: open refuses it, without showing it.

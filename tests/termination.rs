@@ -305,7 +305,7 @@ async fn a_close_frame_sent_during_the_backoff_ends_at_once_and_returns_the_fram
     server.stop().await;
     // A backoff far longer than the test's patience: ending "at once" is
     // ending before it.
-    let options = Options::default().keepalive(None).retry(
+    let options = Options::default().no_keepalive().retry(
         Retry::default()
             .initial_delay(Duration::from_secs(60))
             .max_delay(Duration::from_secs(60)),

@@ -90,7 +90,7 @@ async fn a_401_without_an_upgrade_provider_is_not_retried() {
 async fn a_401_with_an_upgrade_provider_is_retried_with_fresh_credentials() {
     let server = TestServer::start().await.unwrap();
     let tokens = std::sync::atomic::AtomicU32::new(0);
-    let options = options().auto_upgrade_with(move || {
+    let options = options().auto_upgrade_with_sync(move || {
         let n = tokens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Upgrade::new("/?reject=401").header("authorization", format!("Bearer token-{n}"))
     });

@@ -44,10 +44,7 @@ async fn native() -> Result<(), Box<dyn std::error::Error>> {
 
     let options = Options::default()
         .retry(Retry::default().initial_delay(Duration::from_millis(200)))
-        .keepalive(Some(Keepalive::new(
-            Duration::from_millis(500),
-            Duration::from_secs(2),
-        )));
+        .keepalive(Keepalive::every(Duration::from_millis(500)).timeout(Duration::from_secs(2)));
     let (conn, mut events) = Connection::open(&server.url(""), options)?;
     let upgrade = Upgrade::new("/chat").header("sec-websocket-protocol", "mychat");
     let mut stream = conn.ws_upgrade_with(upgrade.clone())?;

@@ -195,15 +195,15 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The `X` of `wasm-bindgen = "=X"` in Cargo.toml.
+/// The wasm-bindgen CLI version the repository pins (`.ci/wasm-bindgen-version`,
+/// the version Cargo.lock holds too).
 fn pinned_wasm_bindgen(root: &Path) -> Result<String, Box<dyn Error>> {
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))?;
-    manifest
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("wasm-bindgen = \"="))
-        .and_then(|rest| rest.split('"').next())
-        .map(str::to_owned)
-        .ok_or_else(|| "Cargo.toml pins no wasm-bindgen version".into())
+    let pinned = std::fs::read_to_string(root.join(".ci/wasm-bindgen-version"))?;
+    let pinned = pinned.trim();
+    if pinned.is_empty() {
+        return Err(".ci/wasm-bindgen-version is empty".into());
+    }
+    Ok(pinned.to_owned())
 }
 
 // --- the static file server ---

@@ -45,7 +45,7 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{DownReason, Event, StreamRef};
 use crate::frame::{CloseCode, CloseFrame, Frame, Frames};
 use crate::observer::{FrameInfo, Opcode};
-use crate::options::{AutoUpgrade, Keepalive, Options, RetryDecision};
+use crate::options::{AutoUpgrade, FirstConnection, Keepalive, Options, RetryDecision};
 use crate::request::{Upgrade, ValidUpgrade};
 use crate::time::Instant;
 
@@ -56,6 +56,10 @@ pub(crate) enum Action {
     Dial,
     /// Upgrade the open transport to a Websocket.
     Upgrade(ValidUpgrade),
+    /// Run the upgrade provider ([`Options::auto_upgrade_with`]) and report
+    /// what it returns with [`Core::on_provided`]; drop its future on
+    /// [`Action::Disconnect`].
+    Provide,
     /// Drop the transport (or the attempt in progress) now, then call
     /// [`Core::on_transport_lost`].
     Disconnect,
@@ -232,6 +236,17 @@ pub(crate) struct Core {
     received: Received,
     /// Whether an upgrade provider is set (401 is retried only then).
     has_provider: bool,
+    // ---- the first connection (appended) ----
+    /// The status of the refusal that is taking the connection down.
+    refused_status: Option<StatusCode>,
+    /// The first Websocket opened: from then on the reconnect policy
+    /// decides, not the first-connection budget.
+    connected_once: bool,
+    /// [`FirstConnection::Deadline`]'s instant, while it applies.
+    first_deadline: Option<Instant>,
+    /// The upgrade in flight waits for the provider's request
+    /// ([`Action::Provide`]); it is not sent yet.
+    providing: bool,
 }
 
 impl Core {
@@ -278,6 +293,13 @@ impl Core {
             ups: 0,
             received: Received::default(),
             has_provider: matches!(options.auto_upgrade, AutoUpgrade::Provider(_)),
+            refused_status: None,
+            connected_once: false,
+            first_deadline: match options.retry.first_connection {
+                FirstConnection::Deadline(deadline) => Some(later(now, deadline)),
+                _ => None,
+            },
+            providing: false,
         };
         core.connection = core.stream_ids.connection();
         core.dial(now);
@@ -508,15 +530,63 @@ impl Core {
                 Some(last) => last.clone(),
                 None => return,
             },
-            AutoUpgrade::Provider(provider) => provider(),
+            AutoUpgrade::Provider(_) => {
+                // The provider may do I/O: the driver runs it. Its time
+                // counts as the upgrade's, bounded by the upgrade timeout.
+                let stream = self.stream_ids.next();
+                self.providing = true;
+                self.phase = Phase::Upgrading {
+                    stream,
+                    offered: Vec::new(),
+                    deadline: self.first_bound(later(now, self.upgrade_timeout)),
+                };
+                self.actions.push_back(Action::Provide);
+                return;
+            }
         };
         let stream = self.stream_ids.next();
+        self.upgrade_checked(stream, request, now);
+    }
+
+    /// Sends an upgrade the core made itself, checked as the application's
+    /// are; one that fails the checks fails alone (the transport stays).
+    fn upgrade_checked(&mut self, stream: StreamRef, request: Upgrade, now: Instant) {
         let checked = request
             .validate()
             .and_then(|valid| (self.check_upgrade)(&valid).map(|()| valid));
         match checked {
             Ok(valid) => self.begin_upgrade(stream, valid, now),
-            Err(error) => self.upgrade_failed_event(stream, None, HeaderMap::new(), error),
+            Err(error) => {
+                // The transport stays, without a Websocket.
+                self.phase = Phase::Connected;
+                self.upgrade_failed_event(stream, None, HeaderMap::new(), error)
+            }
+        }
+    }
+
+    /// The upgrade provider answered (the driver ran its future). A
+    /// provider that failed fails the upgrade with [`ErrorKind::Provider`]
+    /// and drops the transport, so the retry policy decides what follows.
+    pub(crate) fn on_provided(
+        &mut self,
+        provided: Result<Upgrade, crate::options::ProviderError>,
+        now: Instant,
+    ) {
+        let (true, Phase::Upgrading { stream, .. }) = (self.providing, &self.phase) else {
+            return;
+        };
+        let stream = *stream;
+        self.providing = false;
+        match provided {
+            Ok(request) => self.upgrade_checked(stream, request, now),
+            Err(source) => {
+                let error = Error::new(ErrorKind::Provider, "the upgrade provider failed")
+                    .with_boxed_source(source);
+                tracing::warn!(%stream, %error, "wstether: upgrade provider failed");
+                self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
+                self.kill(stream);
+                self.disconnect(Loss::Down(DownReason::Error(error)));
+            }
         }
     }
 
@@ -565,6 +635,13 @@ impl Core {
         );
         self.open_since = Some(now);
         self.phase = Phase::Open { stream };
+        if !self.connected_once {
+            // The first connection succeeded: from now on the reconnect
+            // policy decides, with a fresh count.
+            self.connected_once = true;
+            self.first_deadline = None;
+            self.backoff.reset();
+        }
         self.write_stalled_since = None;
         self.keepalive = self
             .keepalive_config
@@ -601,7 +678,10 @@ impl Core {
         self.upgrade_failed_event(stream, status, headers, error.clone());
         self.kill(stream);
         let reason = match status {
-            Some(_) => DownReason::UpgradeRejected,
+            Some(status) => {
+                self.refused_status = Some(status);
+                DownReason::UpgradeRejected
+            }
             None => DownReason::Error(error),
         };
         self.go_down_then(reason, next, now);
@@ -632,7 +712,8 @@ impl Core {
                     "the server answered {}: {why}",
                     crate::redact::status(status)
                 ),
-            );
+            )
+            .with_status(status);
             return Next::Stop(stream, error);
         }
         let wait = headers
@@ -837,17 +918,20 @@ impl Core {
         match &self.phase {
             Phase::Backoff { until } if now >= *until => self.dial(now),
             Phase::Dialing { deadline } if now >= *deadline => {
-                let error = Error::new(ErrorKind::Timeout, "connect timed out");
+                let error = self.timeout_error("connect timed out", now);
                 self.disconnect(Loss::DialFailed(error));
             }
             Phase::Upgrading {
                 stream, deadline, ..
             } if now >= *deadline => {
                 let stream = *stream;
-                let error = Error::new(
-                    ErrorKind::Timeout,
-                    "the server did not answer the upgrade in time",
-                );
+                let what = if self.providing {
+                    "the upgrade provider did not answer in time (Options::upgrade_timeout)"
+                } else {
+                    "the server did not answer the upgrade in time"
+                };
+                let error = self.timeout_error(what, now);
+                self.providing = false;
                 self.upgrade_answered(None, None, Some(&error), now);
                 self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
                 self.kill(stream);
@@ -1063,7 +1147,7 @@ impl Core {
     fn dial(&mut self, now: Instant) {
         self.attempt = self.attempt.saturating_add(1);
         self.phase = Phase::Dialing {
-            deadline: later(now, self.backoff.retry().connect_timeout),
+            deadline: self.first_bound(later(now, self.backoff.retry().connect_timeout)),
         };
         self.dial_started = Some(now);
         let (connection, attempt) = (self.connection, self.attempt);
@@ -1083,7 +1167,7 @@ impl Core {
         self.phase = Phase::Upgrading {
             stream,
             offered: request.protocols.clone(),
-            deadline: later(now, self.upgrade_timeout),
+            deadline: self.first_bound(later(now, self.upgrade_timeout)),
         };
         self.actions.push_back(Action::Upgrade(request));
     }
@@ -1130,6 +1214,24 @@ impl Core {
         self.observe
             .call(|o| o.connect_end(connection, attempt, duration, Some(&error)));
         let stop = self.after_proxy_refusal(&error);
+        if !self.connected_once && !self.close_queued {
+            // The first connection: its budget decides, and giving up has
+            // one shape whatever the cause.
+            let delay = match &stop {
+                Some(_) => None,
+                None => self.retry_delay(None, now),
+            };
+            return match delay {
+                Some(delay) => {
+                    self.events.push_back(Event::Error {
+                        stream: None,
+                        error,
+                    });
+                    self.schedule_retry(delay, now);
+                }
+                None => self.give_up_first(stop.unwrap_or(error), now),
+            };
+        }
         self.events.push_back(Event::Error {
             stream: None,
             error,
@@ -1193,6 +1295,103 @@ impl Core {
         });
     }
 
+    /// `deadline`, or the first connection's deadline if that comes first.
+    fn first_bound(&self, deadline: Instant) -> Instant {
+        match self.first_deadline {
+            Some(first) if !self.connected_once => deadline.min(first),
+            _ => deadline,
+        }
+    }
+
+    /// A deadline passed: the error says which, the first connection's
+    /// ([`FirstConnection::Deadline`]) or the attempt's own (`what`).
+    fn timeout_error(&self, what: &str, now: Instant) -> Error {
+        let first = !self.connected_once && self.first_deadline.is_some_and(|at| now >= at);
+        if first {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{what}: the first connection's deadline passed (FirstConnection::Deadline)"
+                ),
+            )
+        } else {
+            Error::new(ErrorKind::Timeout, what)
+        }
+    }
+
+    /// The delay before the next attempt, at least `floor` (a
+    /// `Retry-After`, capped at `max_delay`), or `None` to give up: the
+    /// first-connection budget decides until the first Websocket opens,
+    /// the reconnect policy after.
+    fn retry_delay(&mut self, floor: Option<Duration>, now: Instant) -> Option<Duration> {
+        let budget = self.backoff.retry().first_connection;
+        let delay = match budget {
+            _ if self.connected_once => self.backoff.next_delay()?,
+            FirstConnection::Attempts(attempts) if self.attempt >= attempts => return None,
+            FirstConnection::Attempts(_) | FirstConnection::Deadline(_) => {
+                self.backoff.next_delay_unbounded()
+            }
+            FirstConnection::ReconnectPolicy => self.backoff.next_delay()?,
+        };
+        let delay = match floor {
+            Some(floor) => delay.max(floor).min(self.backoff.retry().max_delay),
+            None => delay,
+        };
+        match self.first_deadline {
+            Some(deadline) if !self.connected_once && later(now, delay) >= deadline => None,
+            _ => Some(delay),
+        }
+    }
+
+    /// Why the first connection gives up, for an error that ends it.
+    fn first_budget_spent(&self) -> String {
+        match self.backoff.retry().first_connection {
+            FirstConnection::Attempts(1) => {
+                "not retried: the first connection has one attempt (Retry::first_connection)".into()
+            }
+            FirstConnection::Attempts(n) => format!(
+                "not retried: the first connection's {n} attempts are spent \
+                 (Retry::first_connection)"
+            ),
+            FirstConnection::Deadline(_) => "not retried: the first connection's deadline \
+                 would pass (Retry::first_connection)"
+                .into(),
+            FirstConnection::ReconnectPolicy => {
+                format!(
+                    "gave up after {} attempts (Retry::max_retries)",
+                    self.attempt
+                )
+            }
+        }
+    }
+
+    /// The first connection gives up before any transport came up: the
+    /// waiting upgrade fails, then `Error`, then the final `Down` with
+    /// every queued frame, the same shape as [`Core::go_down_then`] gives.
+    fn give_up_first(&mut self, error: Error, now: Instant) {
+        tracing::warn!(attempt = self.attempt, %error, "wstether: first connection failed");
+        if let Some((stream, _)) = self.pending_upgrade.take() {
+            self.killed_up_to = self.killed_up_to.max(Some(stream));
+            self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
+        }
+        let unsent = self.delivery.take_unsent();
+        let reason = DownReason::Error(error.clone());
+        let connection = self.connection;
+        self.observe
+            .call(|o| o.disconnect(connection, &reason, Duration::ZERO));
+        self.events.push_back(Event::Error {
+            stream: None,
+            error,
+        });
+        self.events.push_back(Event::Down {
+            reason,
+            killed_streams: Vec::new(),
+            unsent,
+            will_reconnect: false,
+        });
+        self.terminate(now);
+    }
+
     /// Ends a connection that is not up: the waiting upgrade, if any, fails
     /// and its queued frames come back.
     fn terminate_unconnected(&mut self, error: Error, now: Instant) {
@@ -1215,6 +1414,8 @@ impl Core {
     /// The transport is gone: `Down`, then a reconnect or the end, as
     /// `next`, the close codes, the backoff and a queued close decide.
     fn go_down_then(&mut self, reason: DownReason, next: Next, now: Instant) {
+        let refused_status = self.refused_status.take();
+        self.providing = false;
         if self.upgrade_started.is_some() {
             let error = match &reason {
                 DownReason::Error(error) => error.clone(),
@@ -1265,13 +1466,33 @@ impl Core {
             None
         } else {
             match &next {
-                Next::Backoff => self.backoff.next_delay(),
-                Next::NotBefore(floor) => {
-                    let max = self.backoff.retry().max_delay;
-                    self.backoff.next_delay().map(|d| d.max(*floor).min(max))
-                }
+                Next::Backoff => self.retry_delay(None, now),
+                Next::NotBefore(floor) => self.retry_delay(Some(*floor), now),
                 Next::Stop(..) => None,
             }
+        };
+        // The first connection gives up: one error says why, whatever the
+        // cause (see `Retry`'s "The first connection").
+        let first_failure = match (&next, &reason) {
+            _ if delay.is_some() || self.connected_once || self.close_queued => None,
+            (Next::Stop(_, error), _) => Some(error.clone()),
+            (_, DownReason::Error(error)) => Some(error.clone()),
+            (_, DownReason::UpgradeRejected) => Some(match refused_status {
+                Some(status) => Error::new(
+                    ErrorKind::UpgradeRefused,
+                    format!(
+                        "the server answered {}: {}",
+                        crate::redact::status(status),
+                        self.first_budget_spent()
+                    ),
+                )
+                .with_status(status),
+                None => Error::new(ErrorKind::UpgradeRefused, self.first_budget_spent()),
+            }),
+            (_, other) => Some(Error::new(
+                ErrorKind::Closed,
+                format!("{other} before the first Websocket opened"),
+            )),
         };
         if let (Next::Stop(stream, error), false) = (&next, self.close_queued) {
             tracing::warn!(%stream, %error, "wstether: upgrade refused, not retried");
@@ -1295,7 +1516,15 @@ impl Core {
         let connection = self.connection;
         self.observe
             .call(|o| o.disconnect(connection, &reason, connected_for));
-        if let (Next::Stop(stream, error), false) = (next, self.close_queued) {
+        if let Some(error) = first_failure {
+            if let Some((stream, _)) = self.pending_upgrade.take() {
+                self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
+            }
+            self.events.push_back(Event::Error {
+                stream: None,
+                error,
+            });
+        } else if let (Next::Stop(stream, error), false) = (next, self.close_queued) {
             self.events.push_back(Event::Error {
                 stream: Some(stream),
                 error,

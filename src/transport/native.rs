@@ -66,8 +66,9 @@ impl Transport for NativeTransport {
     fn check_options(options: &Options) -> Result<(), Error> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::new(
-                ErrorKind::InvalidOption,
-                "Connection::open needs a tokio runtime (call it from within one)",
+                ErrorKind::NoRuntime,
+                "Connection::open needs a tokio runtime: call it from within one \
+                 (wstether runs each connection as a tokio task)",
             ));
         }
         for der in &options.root_certificates {

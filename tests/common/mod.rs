@@ -18,7 +18,7 @@ pub fn options() -> Options {
                 .initial_delay(Duration::from_millis(20))
                 .max_delay(Duration::from_millis(200)),
         )
-        .keepalive(None)
+        .no_keepalive()
 }
 
 /// The next event; fails the test if none comes within [`PATIENCE`].
