@@ -123,6 +123,6 @@ async fn nonsense_options_are_refused() {
 #[test]
 fn open_outside_a_tokio_runtime_is_an_error_not_a_panic() {
     let error = Connection::open("ws://127.0.0.1:1", Options::default()).unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::InvalidOption);
+    assert_eq!(error.kind(), ErrorKind::NoRuntime);
     assert!(error.to_string().contains("tokio runtime"), "{error}");
 }

@@ -341,7 +341,7 @@ async fn the_trace_shows_every_step_in_the_connections_span_without_secrets() {
     let capture = capture();
     let server = TestServer::start().await.unwrap();
     let port = server.addr().port();
-    let url = format!("ws://user:hunter2@127.0.0.1:{port}/?token=SECRET");
+    let url = format!("ws://user:hunter2@127.0.0.1:{port}/");
     let (conn, mut events) = Connection::open(&url, options()).unwrap();
     let upgrade = wstether::Upgrade::new("/chat?token=SECRET")
         .header("authorization", "Bearer SECRET")

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use wstether::{
-    Connection, ErrorKind, Event, Events, Keepalive, Options, Retry, MAX_MESSAGE_SIZE_CEILING,
+    Connection, ErrorKind, Event, Events, FirstConnection, Keepalive, Options, Retry,
+    MAX_MESSAGE_SIZE_CEILING,
 };
 
 /// The documented upper bound of every duration option.
@@ -393,6 +394,7 @@ async fn errors_name_the_option_and_its_bound() {
 async fn a_huge_multiplier_saturates_at_max_delay() {
     let url = closed_port_url().await;
     let retry = Retry::default()
+        .first_connection(FirstConnection::ReconnectPolicy)
         .max_retries(u32::MAX)
         .multiplier(1e300)
         .initial_delay(MS)
@@ -420,6 +422,7 @@ async fn a_huge_multiplier_saturates_at_max_delay() {
 async fn the_shortest_retry_delay_keeps_running_at_a_bounded_rate() {
     let url = closed_port_url().await;
     let retry = Retry::default()
+        .first_connection(FirstConnection::ReconnectPolicy)
         .max_retries(u32::MAX)
         .multiplier(1.0)
         .initial_delay(MS)

@@ -22,7 +22,9 @@ use common::{next, options, until, PATIENCE};
 use http::StatusCode;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use wstether::testkit::TestServer;
-use wstether::{Connection, ErrorKind, Event, Frame, Options, Proxy, Retry, RetryDecision};
+use wstether::{
+    Connection, ErrorKind, Event, FirstConnection, Frame, Options, Proxy, Retry, RetryDecision,
+};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-pw";
@@ -534,7 +536,8 @@ async fn a_proxy_that_stalls_its_handshake_times_out_then_retries() {
         let retry = Retry::default()
             .connect_timeout(Duration::from_millis(300))
             .initial_delay(Duration::from_millis(50))
-            .jitter(0.0);
+            .jitter(0.0)
+            .first_connection(FirstConnection::Attempts(2));
         let options = options().retry(retry).proxy(proxy);
         let started = Instant::now();
         let (conn, mut events) = Connection::open("ws://localhost:9/", options).unwrap();
@@ -579,8 +582,10 @@ async fn an_http_proxy_with_basic_auth() {
         let (conn, mut events) =
             Connection::open(&server.url(""), options.proxy(anonymous)).unwrap();
         conn.ws_upgrade("/").unwrap();
-        let Event::Error { error, .. } = next(&mut events).await else {
-            panic!("a proxy error first")
+        let (Event::Error { error, .. }, _) =
+            until(&mut events, |e| matches!(e, Event::Error { .. })).await
+        else {
+            unreachable!()
         };
         assert_eq!(error.kind(), ErrorKind::Proxy, "{error}");
         assert_eq!(error.proxy_status().map(|s| s.as_u16()), Some(407));
@@ -622,9 +627,17 @@ async fn a_wrong_password_ends_the_connection_after_one_attempt() {
     let stream = conn.ws_upgrade("/").unwrap();
     let seen = events_until_the_end(&mut events, Duration::from_secs(2)).await;
     let seen: Vec<Event> = seen.into_iter().map(|(_, e)| e).collect();
-    let [Event::Error { error: first, .. }, Event::UpgradeFailed {
+    // The first connection's end (see `Retry`): the waiting upgrade fails,
+    // then the error, then the final `Down`.
+    let [Event::UpgradeFailed {
         stream: failed,
         error: last,
+        ..
+    }, Event::Error {
+        stream: None,
+        error: first,
+    }, Event::Down {
+        will_reconnect: false,
         ..
     }] = &seen[..]
     else {
@@ -662,10 +675,14 @@ async fn a_wrong_password_ends_the_connection_after_one_attempt() {
         .iter()
         .map(|(_, e)| match e {
             Event::Error { error, .. } => error.proxy_status().map(|s| s.as_u16()),
-            other => panic!("only errors: {other:?}"),
+            Event::Down {
+                will_reconnect: false,
+                ..
+            } => None,
+            other => panic!("only the error and the end: {other:?}"),
         })
         .collect();
-    assert_eq!(statuses, [Some(407), Some(407)], "{seen:?}");
+    assert_eq!(statuses, [Some(407), None], "{seen:?}");
 
     // pproxy (SOCKS5) does not answer a wrong password (RFC 1929 asks for a
     // failure status, which would be reported as 407 and stop): it closes
@@ -699,7 +716,9 @@ async fn retrying_refused_credentials_is_configurable_and_spaced() {
     let port = server.addr().port();
     let daemon = Daemon::tinyproxy(true, port);
     let proxy = Proxy::http(&daemon.url("http", Some("wrong-hunter2"))).unwrap();
-    let retry = Retry::default().on_proxy_status(StatusCode::UNAUTHORIZED, RetryDecision::Retry);
+    let retry = Retry::default()
+        .on_proxy_status(StatusCode::UNAUTHORIZED, RetryDecision::Retry)
+        .first_connection(FirstConnection::ReconnectPolicy);
     let options = Options::default().no_keepalive().retry(retry).proxy(proxy);
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     let seen = events_until_the_end(&mut events, Duration::from_millis(1500)).await;

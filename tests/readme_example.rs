@@ -12,7 +12,7 @@ use std::pin::Pin;
 
 use common::PATIENCE;
 use wstether::testkit::TestServer;
-use wstether::{Connection, Event, Frame, Options, Upgrade};
+use wstether::{Connection, Event, FirstConnection, Frame, Options, Retry, Upgrade};
 
 type Hook = Box<dyn FnMut(&Event) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -32,12 +32,16 @@ struct Session {
 }
 
 /// The README's `main`, its loop body unchanged but for the records kept
-/// in `session` (and `hook`, which sees each event first: the test's hand
-/// on the server). Fails the test unless the event stream ends within
-/// PATIENCE of each event.
-async fn readme_main(url: &str, mut hook: Hook) -> Result<Session, wstether::Error> {
+/// in `session`, `hook`, which sees each event first (the test's hand
+/// on the server), and the options (the README's are the defaults). Fails
+/// the test unless the event stream ends within PATIENCE of each event.
+async fn readme_main(
+    url: &str,
+    options: Options,
+    mut hook: Hook,
+) -> Result<Session, wstether::Error> {
     let mut session = Session::default();
-    let (conn, mut events) = Connection::open(url, Options::default())?;
+    let (conn, mut events) = Connection::open(url, options)?;
     let upgrade = Upgrade::new("/websocket").header("sec-websocket-protocol", "mychat");
     let mut stream = conn.ws_upgrade_with(upgrade.clone())?;
     session.upgrades += 1;
@@ -113,7 +117,9 @@ fn assert_completed(session: &Session) {
 #[tokio::test]
 async fn the_readme_example_upgrades_once_sends_and_closes() {
     let server = TestServer::start().await.unwrap();
-    let session = readme_main(&server.url(""), no_hook()).await.unwrap();
+    let session = readme_main(&server.url(""), Options::default(), no_hook())
+        .await
+        .unwrap();
     assert_completed(&session);
     assert_eq!(session.ups, 1);
     assert_eq!(server.accepted_connections(), 1);
@@ -142,7 +148,13 @@ async fn the_readme_example_upgrades_once_when_the_first_dial_fails() {
             })
         })
     };
-    let session = readme_main(&format!("ws://{addr}"), hook).await.unwrap();
+    // Waiting for a server that is not up yet is a choice: the default
+    // first connection has one attempt.
+    let options = Options::default()
+        .retry(Retry::default().first_connection(FirstConnection::Deadline(PATIENCE)));
+    let session = readme_main(&format!("ws://{addr}"), options, hook)
+        .await
+        .unwrap();
     assert_completed(&session);
     assert_eq!(session.ups, 1, "{session:?}");
     let server = started.lock().unwrap().clone().expect("the server started");
@@ -176,7 +188,9 @@ async fn the_readme_example_re_upgrades_once_after_a_server_restart_mid_session(
             })
         })
     };
-    let session = readme_main(&server.url(""), hook).await.unwrap();
+    let session = readme_main(&server.url(""), Options::default(), hook)
+        .await
+        .unwrap();
     assert_completed(&session);
     assert_eq!(session.ups, 2, "{session:?}");
     assert_eq!(session.upgrades, 2, "{session:?}");

@@ -193,6 +193,11 @@ async fn bad_urls_are_refused_without_echoing_secrets() {
             ErrorKind::InvalidUrl,
         ),
         ("garbage user:hunter2@ ?token=SECRET", ErrorKind::InvalidUrl),
+        // `open` takes no path or query: refused, without echoing them.
+        (
+            "ws://user:hunter2@127.0.0.1:9/x?token=SECRET",
+            ErrorKind::InvalidUrl,
+        ),
         ("?token=SECRET", ErrorKind::InvalidUrl),
         (
             "http://user:hunter2@127.0.0.1/x?token=SECRET",
@@ -219,7 +224,7 @@ async fn bad_urls_are_refused_without_echoing_secrets() {
 async fn bad_upgrades_are_refused_without_echoing_secrets() {
     captured();
     let port = closed_port().await;
-    let url = format!("ws://user:hunter2@127.0.0.1:{port}/x?token=SECRET");
+    let url = format!("ws://user:hunter2@127.0.0.1:{port}/");
     let (conn, _events) = Connection::open(&url, options()).unwrap();
     let cases = [
         (secret_upgrade("p?token=SECRET"), ErrorKind::InvalidPath),
@@ -265,7 +270,7 @@ async fn bad_upgrades_are_refused_without_echoing_secrets() {
 async fn a_refused_connection_reports_without_secrets() {
     captured();
     let port = closed_port().await;
-    let url = format!("ws://user:hunter2@127.0.0.1:{port}/x?token=SECRET");
+    let url = format!("ws://user:hunter2@127.0.0.1:{port}/");
     let secret_provider = || secret_upgrade("/p?token=SECRET");
     let options = options()
         .auto_upgrade_with_sync(secret_provider)
@@ -300,7 +305,7 @@ async fn upgrades_against_a_server_report_without_secrets() {
     use wstether::testkit::TestServer;
     captured();
     let server = TestServer::start().await.unwrap();
-    let url = format!("ws://user:hunter2@{}/x?token=SECRET", server.addr());
+    let url = format!("ws://user:hunter2@{}/", server.addr());
     for path in [
         "/p?token=SECRET&reject=401",
         // The server's answer carries a cookie: events must not show it.

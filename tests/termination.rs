@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use common::{options, rest, until, PATIENCE};
 use wstether::testkit::TestServer;
-use wstether::{Connection, DownReason, ErrorKind, Event, Frame, Options, Retry, StreamRef};
+use wstether::{
+    Connection, DownReason, ErrorKind, Event, FirstConnection, Frame, Options, Retry, StreamRef,
+};
 
 /// A text frame carrying `id` (padded to `pad` bytes).
 fn frame(id: u64, pad: usize) -> Frame {
@@ -308,7 +310,8 @@ async fn a_close_frame_sent_during_the_backoff_ends_at_once_and_returns_the_fram
     let options = Options::default().no_keepalive().retry(
         Retry::default()
             .initial_delay(Duration::from_secs(60))
-            .max_delay(Duration::from_secs(60)),
+            .max_delay(Duration::from_secs(60))
+            .first_connection(FirstConnection::ReconnectPolicy),
     );
     let (conn, mut events) = Connection::open(&url, options).unwrap();
     let (_, skipped) = until(&mut events, |e| matches!(e, Event::Reconnecting { .. })).await;

@@ -1272,7 +1272,12 @@ impl Core {
                     "{why} ({}): not retried (Retry::on_proxy_status)",
                     crate::redact::status(status)
                 );
-                Some(Error::new(ErrorKind::Proxy, message).with_proxy_status(status))
+                // The refusal itself (which proxy, what it said) stays as the source.
+                Some(
+                    Error::new(ErrorKind::Proxy, message)
+                        .with_proxy_status(status)
+                        .with_source(error.clone()),
+                )
             }
         }
     }
