@@ -400,9 +400,12 @@ impl Drop for Events {
 /// does not answer in time makes it fail at once, with the last real
 /// error — the `error` of the final [`Event::Error`] (see
 /// [`Retry`](crate::Retry)'s "The first connection").
-/// Within a larger budget, each attempt upgrades the same path again (or,
-/// with [`Options::auto_upgrade_with`](crate::Options::auto_upgrade_with),
-/// what the provider returns).
+/// Within a larger budget, each attempt upgrades the same path again.
+///
+/// With an upgrade provider
+/// ([`Options::auto_upgrade_with`](crate::Options::auto_upgrade_with)),
+/// every upgrade, the first included, is the provider's request (its
+/// path, not the URL's).
 ///
 /// Pass [`Options::auto_upgrade`](crate::Options::auto_upgrade) to have
 /// the same upgrade re-run after every reconnect.
@@ -411,13 +414,18 @@ pub async fn connect(
     options: Options,
 ) -> Result<(Connection, Events, StreamRef), Error> {
     let path = Target::parse(url)?.path_and_query();
-    // The core upgrades again by itself on every `Up` with these options;
-    // without, each new attempt's `Up` is answered here.
+    // The core upgrades again by itself on every `Up` with these options
+    // (a provider: from the first); without, each new attempt's `Up` is
+    // answered here.
     let core_upgrades = !matches!(options.auto_upgrade, AutoUpgrade::Off);
+    let provided = matches!(options.auto_upgrade, AutoUpgrade::Provider(_));
     let (connection, mut events) = Connection::open_on::<Platform>(url, options)?;
     // Our upgrade waiting or in flight: a failed dial keeps it waiting for
     // the next `Up`; a failed upgrade ends it.
-    let mut ours = Some(connection.ws_upgrade(&path)?);
+    let mut ours = match provided {
+        true => None,
+        false => Some(connection.ws_upgrade(&path)?),
+    };
     let mut last_error = None;
     while let Some(event) = events.recv().await {
         match event {
