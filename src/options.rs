@@ -789,16 +789,22 @@ pub(crate) fn duration_from_millis(name: &str, millis: f64) -> Result<Duration, 
 ///    [`ErrorKind::UpgradeRefused`] with [`Error::status`](crate::Error::status),
 ///    [`ErrorKind::Provider`]);
 /// 3. [`Event::Down`](crate::Event::Down) `{ will_reconnect: false, .. }`
-///    with the streams that were waiting or in flight in `killed_streams`
-///    and every frame that was queued in `unsent`;
+///    with every frame that was queued in `unsent` and no `killed_streams`
+///    (no Websocket was open; the upgrade had its `UpgradeFailed`); its
+///    `reason` is [`DownReason::Error`](crate::DownReason::Error) with
+///    the same error, or [`DownReason::UpgradeRejected`](crate::DownReason::UpgradeRejected)
+///    after a status;
 /// 4. the end of the [`Events`](crate::Events) stream.
 ///
 /// [`connect`](crate::connect) fails with that same `error`. Attempts
 /// before the last show as they do later in a connection's life (an
 /// `Error` for a failed dial, `Up`, `UpgradeFailed` and `Down` for a
-/// failed upgrade, then `Reconnecting`). A shutdown or a dropped
-/// connection before the first success is not a failure: it ends as it
-/// always does.
+/// failed upgrade, then `Reconnecting`). A shutdown, or every handle
+/// dropped, before the first success is not a failure: it ends as it
+/// always does. In a browser every attempt shows `Up` first (there is no
+/// connection below the WebSocket) and the error is
+/// [`ErrorKind::Upgrade`] or [`ErrorKind::Timeout`], since a browser does
+/// not tell scripts why a WebSocket did not open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     pub(crate) max_retries: Option<u32>,
