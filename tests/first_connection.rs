@@ -7,11 +7,14 @@
 #![cfg(feature = "testkit")]
 
 mod common;
+#[path = "shared/first_connection_ending.rs"]
+mod ending;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{rest, until, PATIENCE};
+use ending::first_connection_ending;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wstether::testkit::TestServer;
@@ -86,27 +89,7 @@ async fn first_failure(url: &str, path: &str, options: Options) -> (Vec<Event>, 
     let stream = conn.ws_upgrade(path).unwrap();
     conn.ws_send(stream, Frame::text("queued")).unwrap();
     let all = rest(&mut events).await;
-    let [.., Event::UpgradeFailed { stream: failed, .. }, Event::Error {
-        stream: None,
-        error,
-    }, Event::Down {
-        reason,
-        killed_streams,
-        unsent,
-        will_reconnect: false,
-    }] = &all[..]
-    else {
-        panic!("not the first connection's ending: {all:?}");
-    };
-    assert_eq!(*failed, stream, "{all:?}");
-    assert!(killed_streams.is_empty(), "{all:?}");
-    assert_eq!(unsent, &[Frame::text("queued")], "nothing is lost");
-    match reason {
-        DownReason::Error(down) => assert_eq!(down.to_string(), error.to_string()),
-        DownReason::UpgradeRejected => assert!(error.status().is_some(), "{error}"),
-        other => panic!("down for {other:?}"),
-    }
-    let error = error.clone();
+    let error = first_connection_ending(&all, stream, &[Frame::text("queued")]);
     (all, error)
 }
 

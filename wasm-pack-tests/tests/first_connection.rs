@@ -6,14 +6,16 @@
 //! (or `Timeout`) where natively it would say `Connect`, `Tls` or a status.
 
 mod common;
+#[path = "../../tests/shared/first_connection_ending.rs"]
+mod ending;
 
 use std::time::Duration;
 
 use common::{next, within, ws_url, DEADLINE};
+use ending::first_connection_ending;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use wstether::{
-    connect, Connection, DownReason, Error, ErrorKind, Event, FirstConnection, Frame, Options,
-    Retry,
+    connect, Connection, Error, ErrorKind, Event, FirstConnection, Frame, Options, Retry,
 };
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -41,23 +43,7 @@ async fn first_failure(url: &str, path: &str, options: Options) -> (Vec<Event>, 
     while let Some(event) = within(DEADLINE, futures::StreamExt::next(&mut events)).await {
         all.push(event);
     }
-    let [.., Event::UpgradeFailed { stream: failed, .. }, Event::Error {
-        stream: None,
-        error,
-    }, Event::Down {
-        reason: DownReason::Error(down),
-        killed_streams,
-        unsent,
-        will_reconnect: false,
-    }] = &all[..]
-    else {
-        panic!("not the first connection's ending: {all:?}");
-    };
-    assert_eq!(*failed, stream, "{all:?}");
-    assert!(killed_streams.is_empty(), "{all:?}");
-    assert_eq!(unsent, &[Frame::text("queued")], "nothing is lost");
-    assert_eq!(down.to_string(), error.to_string());
-    let error = error.clone();
+    let error = first_connection_ending(&all, stream, &[Frame::text("queued")]);
     (all, error)
 }
 
