@@ -106,6 +106,7 @@
 
 mod compression;
 mod connection;
+mod connector;
 mod core;
 mod driver;
 mod error;
@@ -123,6 +124,7 @@ mod request;
 mod rt;
 mod stats;
 mod time;
+mod tls;
 mod transport;
 
 #[cfg(all(
@@ -134,6 +136,7 @@ pub mod testkit;
 
 pub use compression::Compression;
 pub use connection::{connect, Connection, Events};
+pub use connector::ConnectTarget;
 pub use error::{Error, ErrorKind};
 pub use event::{DownReason, Event, StreamRef};
 pub use frame::{
@@ -146,7 +149,14 @@ pub use options::{
 };
 pub use request::Upgrade;
 pub use stats::Stats;
+pub use tls::TlsConfig;
 pub use transport::proxy::Proxy;
+
+/// The rustls that wstether uses (natively), to build a
+/// [`TlsConfig`] of the same version: `wstether::rustls::ClientConfig`.
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
+pub use tokio_rustls::rustls;
 
 // The README's examples compile as doctests.
 #[cfg(doctest)]

@@ -139,6 +139,10 @@ pub struct Options {
     pub(crate) tls_native_roots: bool,
     pub(crate) observer: Option<Arc<dyn Observer>>,
     pub(crate) compression: Compression,
+    /// [`Options::tls_config`] (src/tls.rs).
+    pub(crate) tls_config: Option<crate::tls::TlsConfig>,
+    /// [`Options::connector`] (src/connector.rs).
+    pub(crate) connector: Option<crate::connector::Connector>,
 }
 
 #[derive(Clone)]
@@ -170,6 +174,8 @@ impl Default for Options {
             tls_native_roots: false,
             observer: None,
             compression: Compression::off(),
+            tls_config: None,
+            connector: None,
         }
     }
 }
@@ -534,6 +540,18 @@ pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
              certificate store",
         );
     }
+    if options.tls_config.is_some() {
+        return unsupported(
+            "tls_config cannot be used in a browser, which does TLS itself with its own \
+             certificate store",
+        );
+    }
+    if options.connector.is_some() {
+        return unsupported(
+            "a connector cannot be used in a browser, which opens the WebSocket's connection \
+             itself",
+        );
+    }
     if !options.silence_pings {
         return unsupported(
             "silence_pings(false) cannot be honoured in a browser, which answers pings itself \
@@ -576,6 +594,8 @@ impl fmt::Debug for Options {
             .field("tls_native_roots", &self.tls_native_roots)
             .field("observer", &self.observer.as_ref().map(|_| "set"))
             .field("compression", &self.compression)
+            .field("tls_config", &self.tls_config)
+            .field("connector", &self.connector)
             .finish()
     }
 }
