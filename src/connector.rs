@@ -154,3 +154,43 @@ impl fmt::Debug for Connector {
         f.write_str("Connector")
     }
 }
+
+#[cfg(all(test, not(all(target_arch = "wasm32", target_os = "unknown"))))]
+mod tests {
+    use crate::error::ErrorKind;
+    use crate::options::{browser_unsupported, Options};
+    use crate::ConnectTarget;
+
+    /// The browser transport calls this check at `open`: a connector and a
+    /// TLS configuration are refused there, never ignored.
+    #[test]
+    fn connector_and_tls_config_are_refused_in_a_browser() {
+        let connector = Options::default().connector(|_target: ConnectTarget| async {
+            Err::<tokio::net::TcpStream, _>(std::io::Error::other("unused"))
+        });
+        let error = browser_unsupported(&connector).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unsupported);
+        assert!(error.to_string().contains("connector"), "{error}");
+
+        let provider = crate::tls::crypto_provider().unwrap();
+        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(tokio_rustls::rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let error = browser_unsupported(&Options::default().tls_config(config)).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unsupported);
+        assert!(error.to_string().contains("tls_config"), "{error}");
+    }
+
+    #[test]
+    fn connect_target_shows_host_port_and_scheme() {
+        let target = ConnectTarget::new("::1", 443, true);
+        assert_eq!(
+            (target.host(), target.port(), target.scheme()),
+            ("::1", 443, "wss")
+        );
+        assert!(target.is_secure());
+        assert_eq!(ConnectTarget::new("a", 80, false).scheme(), "ws");
+    }
+}
