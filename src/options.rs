@@ -359,7 +359,9 @@ impl Options {
     }
 
     /// Trusts one more root certificate (DER), beside the webpki roots, for
-    /// `wss://`.
+    /// `wss://`. A convenience for wstether's own TLS configuration: with
+    /// [`tls_config`](Options::tls_config) it is refused at `open` with
+    /// [`ErrorKind::InvalidOption`].
     ///
     /// Native only: browsers use their own trust store, and
     /// [`Connection::open`](crate::Connection::open) refuses this option
@@ -417,7 +419,8 @@ impl Options {
     /// administrators installed in the system store, as a browser trusts
     /// it. The store is read once per process (on Linux from the
     /// `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution's bundle); a store
-    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`].
+    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`], as
+    /// does `true` beside [`tls_config`](Options::tls_config).
     /// **Browser:** a browser always uses its own store; `true` is refused
     /// at `open` with [`ErrorKind::Unsupported`].
     pub fn tls_native_roots(mut self, enabled: bool) -> Options {

@@ -1,7 +1,7 @@
 //! `Options::connector`: the stream under TLS and the WebSocket handshake,
 //! opened by the application for every attempt, against the testkit on a
 //! Unix socket and on TCP behind a made-up host name (a DNS override).
-#![cfg(feature = "testkit")]
+#![cfg(all(feature = "testkit", any(feature = "ring", feature = "aws-lc-rs")))]
 
 mod common;
 mod tls_support;

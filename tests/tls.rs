@@ -2,7 +2,7 @@
 //! certificates made at test time (rcgen, ring): trusted through
 //! `Options::add_root_certificate_der`, refused without it, refused for
 //! another name. Every failure is a typed `ErrorKind::Tls`, then a retry.
-#![cfg(feature = "testkit")]
+#![cfg(all(feature = "testkit", any(feature = "ring", feature = "aws-lc-rs")))]
 
 mod common;
 mod tls_support;
@@ -88,7 +88,7 @@ async fn start_tls_refuses_a_key_that_is_not_one() {
 #[tokio::test]
 async fn tls_config_default_ignores_a_process_level_crypto_provider() {
     // Err if another test of this binary installed it first: fine.
-    let _ = wstether::rustls::crypto::ring::default_provider().install_default();
+    let _ = (*tls_support::provider()).clone().install_default();
     assert!(wstether::rustls::crypto::CryptoProvider::get_default().is_some());
     let ca = ca("wstether test CA");
     let server = server_for(&ca, &["localhost"]).await;

@@ -157,3 +157,37 @@ fn build(extra_roots_der: &[Vec<u8>], native: bool) -> Result<rustls::ClientConf
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a crypto feature and without a process default, `wss://`
+    /// is a typed TLS error that says what to do, never a panic.
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    #[test]
+    fn tls_config_without_a_crypto_feature_is_a_typed_error() {
+        let error = Settings::from_options(&Options::default())
+            .config()
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Tls);
+        assert!(format!("{error}").contains("aws-lc-rs"), "{error}");
+    }
+
+    /// The user's configuration is used as given: the same one, not a copy.
+    #[test]
+    fn tls_config_is_used_as_given() {
+        let provider = crate::tls::crypto_provider();
+        let Ok(provider) = provider else { return };
+        let config = Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        );
+        let options = Options::default().tls_config(config.clone());
+        let used = Settings::from_options(&options).config().unwrap();
+        assert!(Arc::ptr_eq(&used, &config));
+    }
+}
