@@ -140,6 +140,37 @@ async fn connector_is_called_for_every_attempt_and_its_error_is_a_connect_error(
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
+/// A connector that never answers cannot hang the connection: the connect
+/// timeout bounds it, then the next attempt asks again.
+#[tokio::test]
+async fn connector_that_never_answers_is_bounded_by_the_connect_timeout() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let options = options()
+        .retry(
+            wstether::Retry::default()
+                .initial_delay(std::time::Duration::from_millis(10))
+                .connect_timeout(std::time::Duration::from_millis(100)),
+        )
+        .connector({
+            let calls = calls.clone();
+            move |_target: ConnectTarget| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<std::io::Result<tokio::net::TcpStream>>()
+            }
+        });
+    let (_conn, mut events) = Connection::open("ws://hangs.invalid/", options).unwrap();
+    let Event::Error { error, .. } = next(&mut events).await else {
+        panic!("a connect timeout first")
+    };
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    until(&mut events, |e| {
+        matches!(e, Event::Reconnecting { attempt: 2, .. })
+    })
+    .await;
+    until(&mut events, |e| matches!(e, Event::Error { .. })).await;
+    assert!(calls.load(Ordering::SeqCst) >= 2);
+}
+
 #[tokio::test]
 async fn connector_with_an_explicit_proxy_is_refused() {
     let connector = |_target: ConnectTarget| async {
