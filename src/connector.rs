@@ -164,13 +164,18 @@ mod tests {
     /// The browser transport calls this check at `open`: a connector and a
     /// TLS configuration are refused there, never ignored.
     #[test]
-    fn connector_and_tls_config_are_refused_in_a_browser() {
+    fn connector_tls_config_and_client_certificate_are_refused_in_a_browser() {
         let connector = Options::default().connector(|_target: ConnectTarget| async {
             Err::<tokio::net::TcpStream, _>(std::io::Error::other("unused"))
         });
         let error = browser_unsupported(&connector).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Unsupported);
         assert!(error.to_string().contains("connector"), "{error}");
+
+        let certificate = Options::default().tls_client_certificate_der(vec![vec![1]], vec![2]);
+        let error = browser_unsupported(&certificate).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unsupported);
+        assert!(error.to_string().contains("client certificate"), "{error}");
 
         // Without a crypto feature no configuration can be built.
         let Ok(provider) = crate::tls::crypto_provider() else {

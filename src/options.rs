@@ -143,6 +143,8 @@ pub struct Options {
     pub(crate) tls_config: Option<crate::tls::TlsConfig>,
     /// [`Options::connector`] (src/connector.rs).
     pub(crate) connector: Option<crate::connector::Connector>,
+    /// [`Options::tls_client_certificate_der`] (src/tls.rs).
+    pub(crate) tls_client_certificate: Option<crate::tls::ClientCertificate>,
 }
 
 #[derive(Clone)]
@@ -176,6 +178,7 @@ impl Default for Options {
             compression: Compression::off(),
             tls_config: None,
             connector: None,
+            tls_client_certificate: None,
         }
     }
 }
@@ -549,6 +552,12 @@ pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
              certificate store",
         );
     }
+    if options.tls_client_certificate.is_some() {
+        return unsupported(
+            "a client certificate cannot be given in a browser, which asks the user to pick \
+             one from its own store when a server requests it",
+        );
+    }
     if options.connector.is_some() {
         return unsupported(
             "a connector cannot be used in a browser, which opens the WebSocket's connection \
@@ -599,6 +608,7 @@ impl fmt::Debug for Options {
             .field("compression", &self.compression)
             .field("tls_config", &self.tls_config)
             .field("connector", &self.connector)
+            .field("tls_client_certificate", &self.tls_client_certificate)
             .finish()
     }
 }

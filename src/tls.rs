@@ -93,6 +93,55 @@ impl Options {
     }
 }
 
+/// A client certificate chain and its private key (DER), for
+/// [`Options::tls_client_certificate_der`]. Its `Debug` shows neither.
+#[derive(Clone)]
+#[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+pub(crate) struct ClientCertificate {
+    pub(crate) chain_der: Vec<Vec<u8>>,
+    pub(crate) key_der: Vec<u8>,
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ClientCertificate({} certificates, key hidden)",
+            self.chain_der.len()
+        )
+    }
+}
+
+impl Options {
+    /// Presents a client certificate (mutual TLS) to a `wss://` server that
+    /// asks for one: `cert_chain_der`, the client's certificate first (DER),
+    /// and its private key `key_der` (PKCS#8, PKCS#1 or SEC1 DER). A
+    /// convenience for wstether's own TLS configuration (the bundled roots,
+    /// plus the root options), as
+    /// [`add_root_certificate_der`](Options::add_root_certificate_der) is;
+    /// with [`tls_config`](Options::tls_config) it is refused at `open` with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) (use
+    /// rustls' `with_client_auth_cert` there). A key that does not parse,
+    /// or does not match the certificate, fails `open` with
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption). The
+    /// key is kept in memory with the options; `Debug` never shows it.
+    ///
+    /// **Browser:** a browser asks the user to pick a certificate from its
+    /// own store; `open` refuses this option with
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    pub fn tls_client_certificate_der(
+        mut self,
+        cert_chain_der: Vec<Vec<u8>>,
+        key_der: Vec<u8>,
+    ) -> Options {
+        self.tls_client_certificate = Some(ClientCertificate {
+            chain_der: cert_chain_der,
+            key_der,
+        });
+        self
+    }
+}
+
 /// The crypto provider for the configurations wstether builds (the
 /// client's default one and the testkit's server): `aws-lc-rs` when that
 /// feature is on (the one added wins over the default), else `ring`; with

@@ -79,6 +79,45 @@ async fn mtls_refused_with_a_client_certificate_from_another_issuer() {
     assert!(server.requests().is_empty());
 }
 
+/// The convenience for wstether's own configuration: the server's root
+/// added, the client certificate given as DER.
+#[tokio::test]
+async fn mtls_accepted_with_tls_client_certificate_der() {
+    let (server_ca, client_ca) = (ca("server CA"), ca("client CA"));
+    let server = mtls_server(&server_ca, &client_ca).await;
+    let client = client_ca.client("alice");
+    let options = options()
+        .add_root_certificate_der(server_ca.der.clone())
+        .tls_client_certificate_der(vec![client.der.clone()], client.key_der.clone());
+    // Debug never shows the key.
+    let shown = format!("{options:?}");
+    assert!(shown.contains("key hidden"), "{shown}");
+    echoes(&server.url(""), options).await;
+}
+
+#[tokio::test]
+async fn mtls_client_certificate_that_is_not_one_is_refused_at_open() {
+    let (client_ca, other_ca) = (ca("client CA"), ca("other CA"));
+    let (client, other) = (client_ca.client("alice"), other_ca.client("bob"));
+    for (chain, key, why) in [
+        (vec![client.der.clone()], vec![1, 2, 3], "not a key"),
+        // A key that does not match the certificate.
+        (
+            vec![client.der.clone()],
+            other.key_der.clone(),
+            "another's key",
+        ),
+    ] {
+        let options = options().tls_client_certificate_der(chain, key);
+        let error = Connection::open("wss://localhost:1/", options).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidOption, "{why}: {error}");
+        assert!(
+            error.to_string().contains("tls_client_certificate_der"),
+            "{error}"
+        );
+    }
+}
+
 /// The user's configuration is used as given: it trusts only the test CA,
 /// which no other option names, and that is enough.
 #[tokio::test]
@@ -119,6 +158,12 @@ async fn tls_config_combined_with_the_root_options_is_refused() {
         (
             options().tls_config(config.clone()).tls_native_roots(true),
             "tls_native_roots",
+        ),
+        (
+            options()
+                .tls_config(config.clone())
+                .tls_client_certificate_der(vec![ca.der.clone()], vec![1]),
+            "tls_client_certificate_der",
         ),
     ] {
         let error = Connection::open("wss://localhost:1/", options).unwrap_err();

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::connector::Io;
 use crate::error::{Error, ErrorKind};
 use crate::options::Options;
+use crate::tls::ClientCertificate;
 
 /// What the TLS configuration is made from, taken from the options at dial.
 #[derive(Clone)]
@@ -20,6 +21,7 @@ pub(crate) struct Settings {
     user: Option<Arc<rustls::ClientConfig>>,
     extra_roots_der: Vec<Vec<u8>>,
     native_roots: bool,
+    client_certificate: Option<ClientCertificate>,
 }
 
 impl Settings {
@@ -28,6 +30,7 @@ impl Settings {
             user: options.tls_config.as_ref().map(|c| c.config.clone()),
             extra_roots_der: options.root_certificates.clone(),
             native_roots: options.tls_native_roots,
+            client_certificate: options.tls_client_certificate.clone(),
         }
     }
 
@@ -41,39 +44,42 @@ impl Settings {
         }
         let tls_error =
             |e: rustls::Error| Error::new(ErrorKind::Tls, "TLS configuration").with_source(e);
-        if self.extra_roots_der.is_empty() && !self.native_roots {
+        let client = self.client_certificate.as_ref();
+        if self.extra_roots_der.is_empty() && !self.native_roots && client.is_none() {
             static PLAIN: OnceLock<Result<Arc<rustls::ClientConfig>, rustls::Error>> =
                 OnceLock::new();
             return PLAIN
-                .get_or_init(|| build(&[], false).map(Arc::new))
+                .get_or_init(|| build(&[], false, None).map(Arc::new))
                 .clone()
                 .map_err(tls_error);
         }
-        build(&self.extra_roots_der, self.native_roots)
+        build(&self.extra_roots_der, self.native_roots, client)
             .map(Arc::new)
             .map_err(tls_error)
     }
 }
 
 /// Checks the TLS options at `open`: every root certificate parses, the
-/// system store can be read, and the root conveniences are not combined
-/// with a configuration of the user's (which holds its own roots).
+/// system store can be read, the client certificate loads, and these
+/// conveniences are not combined with a configuration of the user's
+/// (which holds its own).
 pub(crate) fn check_options(options: &Options) -> Result<(), Error> {
     if options.tls_config.is_some() {
-        let named = match (
-            !options.root_certificates.is_empty(),
-            options.tls_native_roots,
-        ) {
-            (true, _) => Some("add_root_certificate_der"),
-            (false, true) => Some("tls_native_roots"),
-            (false, false) => None,
+        let named = if !options.root_certificates.is_empty() {
+            Some("add_root_certificate_der")
+        } else if options.tls_native_roots {
+            Some("tls_native_roots")
+        } else if options.tls_client_certificate.is_some() {
+            Some("tls_client_certificate_der")
+        } else {
+            None
         };
         if let Some(named) = named {
             return Err(Error::new(
                 ErrorKind::InvalidOption,
                 format!(
-                    "{named} cannot be combined with tls_config: put the roots in the \
-                     rustls ClientConfig given to tls_config"
+                    "{named} cannot be combined with tls_config: put the roots and the \
+                     client certificate in the rustls ClientConfig given to tls_config"
                 ),
             ));
         }
@@ -87,6 +93,12 @@ pub(crate) fn check_options(options: &Options) -> Result<(), Error> {
     if options.tls_native_roots {
         native_roots().map_err(|why| {
             Error::new(ErrorKind::InvalidOption, format!("tls_native_roots: {why}"))
+        })?;
+    }
+    if let Some(client) = &options.tls_client_certificate {
+        // Builds it once: the key parses and matches the certificate.
+        build(&[], false, Some(client)).map_err(|e| {
+            Error::new(ErrorKind::InvalidOption, "tls_client_certificate_der").with_source(e)
         })?;
     }
     Ok(())
@@ -139,8 +151,13 @@ fn native_roots() -> Result<&'static [CertificateDer<'static>], String> {
 }
 
 /// wstether's own configuration: the webpki roots, the system's if asked,
-/// the added ones, and the crypto provider of the crate's feature.
-fn build(extra_roots_der: &[Vec<u8>], native: bool) -> Result<rustls::ClientConfig, rustls::Error> {
+/// the added ones, the client certificate if given, and the crypto
+/// provider of the crate's feature.
+fn build(
+    extra_roots_der: &[Vec<u8>],
+    native: bool,
+    client: Option<&ClientCertificate>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if native {
@@ -152,10 +169,21 @@ fn build(extra_roots_der: &[Vec<u8>], native: bool) -> Result<rustls::ClientConf
         roots.add(CertificateDer::from(der.clone()))?;
     }
     let provider = crate::tls::crypto_provider().map_err(rustls::Error::General)?;
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots);
+    let Some(client) = client else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let chain = client
+        .chain_der
+        .iter()
+        .cloned()
+        .map(CertificateDer::from)
+        .collect();
+    let key = PrivateKeyDer::try_from(client.key_der.clone())
+        .map_err(|why| rustls::Error::General(format!("private key: {why}")))?;
+    builder.with_client_auth_cert(chain, key)
 }
 
 #[cfg(test)]
