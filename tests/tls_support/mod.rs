@@ -80,21 +80,18 @@ pub async fn mtls_server(ca: &Ca, client_ca: &Ca) -> TestServer {
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     #[cfg(feature = "aws-lc-rs")]
     return Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    #[cfg(not(feature = "aws-lc-rs"))]
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
     return Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    return rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .expect("a crypto feature, or a process default");
 }
 
 /// A rustls configuration of the user's trusting only `ca`, presenting
 /// `client` if given.
 pub fn client_config(ca: &Ca, client: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(ca.der.clone()))
-        .unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
+    let builder = builder_trusting(&ca.der);
     let config = match client {
         None => builder.with_no_client_auth(),
         Some(leaf) => builder
@@ -105,4 +102,22 @@ pub fn client_config(ca: &Ca, client: Option<&Leaf>) -> Arc<rustls::ClientConfig
             .unwrap(),
     };
     Arc::new(config)
+}
+
+/// A rustls configuration trusting only the certificate `ca_der`.
+pub fn trusting(ca_der: &[u8]) -> Arc<rustls::ClientConfig> {
+    Arc::new(builder_trusting(ca_der).with_no_client_auth())
+}
+
+fn builder_trusting(
+    ca_der: &[u8],
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca_der.to_vec()))
+        .unwrap();
+    rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
 }
