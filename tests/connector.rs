@@ -187,6 +187,51 @@ async fn connector_with_an_explicit_proxy_is_refused() {
     assert!(Connection::open("ws://localhost/", options).is_ok());
 }
 
+/// Tells a re-executed test binary to run [`env_child`].
+const CHILD_ENV: &str = "WSTETHER_CONNECTOR_CHILD";
+
+/// The child: a connector under the default options (the environment's
+/// proxy), an echo.
+#[tokio::test]
+async fn env_child() {
+    if std::env::var(CHILD_ENV).is_err() {
+        return;
+    }
+    let server = TestServer::start().await.unwrap();
+    let addr = server.addr();
+    let options = Options::default()
+        .connector(move |_target: ConnectTarget| tokio::net::TcpStream::connect(addr));
+    let url = format!("ws://app.invalid:{}/", addr.port());
+    let _open = echoes(&url, "/env", options).await;
+}
+
+/// The environment's proxy variables are not read with a connector: they
+/// name a proxy that refuses every connection, and the child (this binary
+/// re-executed with them set, so no test races on the environment) still
+/// reaches its server.
+#[test]
+fn connector_ignores_the_environments_proxy() {
+    let refusing = "http://127.0.0.1:1";
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "env_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .env("HTTP_PROXY", refusing)
+        .env("http_proxy", refusing)
+        .env("ALL_PROXY", refusing)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("test env_child ... ok"), "{text}");
+}
+
 // The two examples, run as tests so that CI runs them.
 #[allow(dead_code)]
 #[path = "../examples/connector_dns.rs"]
