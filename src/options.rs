@@ -209,7 +209,9 @@ impl Options {
     }
 
     /// Re-run the last upgrade, with the same request, after each reconnect
-    /// (default `false`, as in Gun: the owner re-upgrades on `Up`).
+    /// (default `false`, as in Gun: the owner upgrades again, for example on
+    /// each `Down` that will reconnect; an upgrade asked while the
+    /// connection is down waits for the next `Up`).
     pub fn auto_upgrade(mut self, enabled: bool) -> Options {
         self.auto_upgrade = if enabled {
             AutoUpgrade::RepeatLast
@@ -374,9 +376,12 @@ impl Options {
         self
     }
 
-    /// The size of the per-connection frame buffer of the native transport
-    /// (default 2 KiB, which keeps an idle connection small; the socket itself
-    /// is read up to 64 KiB at a time whatever this is). Binary messages of
+    /// How much tungstenite's per-connection frame buffer takes from the
+    /// socket per read, natively (default 2 KiB; the socket itself is read
+    /// up to 64 KiB at a time whatever this is). The buffer keeps the 4 KiB
+    /// tungstenite allocated for the handshake, and grows to this size only
+    /// when it is larger: below 4 KiB the option sets how much is copied
+    /// (and zero-filled first) per read, not the memory. Binary messages of
     /// 64 KiB or more in one frame (without compression) do not go through
     /// it: each is read straight into a buffer of its own size, so large
     /// messages need no larger frame buffer, and none stays allocated after

@@ -53,8 +53,9 @@ const WRITE_BUFFER: usize = 128 << 10;
 /// 128 KiB by default. The socket is read 64 KiB at a time by [`Coalesce`]
 /// anyway, so tungstenite's buffer only sets how much is copied (and
 /// zero-filled first) per call, and large binary messages do not go through
-/// it at all. 2 KiB keeps an idle connection small, and costs fewer
-/// instructions per 1 KiB message than 4 KiB did (less zero-filling).
+/// it at all. The buffer stays the 4 KiB one of the handshake (reserved
+/// up to this size, never shrunk); 2 KiB per read costs fewer instructions
+/// per 1 KiB message than 4 KiB did (less zero-filling).
 const DEFAULT_READ_BUFFER: usize = 2 << 10;
 
 impl Transport for NativeTransport {
