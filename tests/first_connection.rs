@@ -141,7 +141,10 @@ async fn first_connection_refused_with_503_fails_with_its_status() {
         "{all:?}"
     );
     assert_eq!(error.kind(), ErrorKind::UpgradeRefused, "{error}");
-    assert_eq!(error.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(
+        error.status(),
+        Some(wstether::http::StatusCode::SERVICE_UNAVAILABLE)
+    );
     assert!(matches!(
         all.last(),
         Some(Event::Down {
