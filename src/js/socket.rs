@@ -53,7 +53,6 @@ pub(super) enum SocketState {
 }
 
 /// Everything that happens to the socket, in order.
-#[derive(Debug)]
 pub(super) enum SocketEvent {
     /// A Websocket is open (again); held sends are on their way.
     Open {
@@ -396,8 +395,13 @@ impl Socket {
                 }
             };
             match event {
+                Some(Event::Up { .. }) => {
+                    if let Some(event) = self.on_up().await {
+                        return Some(event);
+                    }
+                }
                 Some(event) => {
-                    if let Some(event) = self.on_event(event).await {
+                    if let Some(event) = self.on_event(event) {
                         return Some(event);
                     }
                 }
@@ -435,22 +439,22 @@ impl Socket {
         }
     }
 
-    async fn on_event(&self, event: Event) -> Option<SocketEvent> {
+    /// Connected (again): upgrade with the provider's answer for this attempt.
+    async fn on_up(&self) -> Option<SocketEvent> {
+        if self.state() == SocketState::Closing {
+            return None;
+        }
+        let error = self.upgrade().await.err()?;
+        // A provider that fails, or changes the host, ends the socket.
+        if let Some(connection) = &*self.inner.connection.borrow() {
+            connection.shutdown();
+        }
+        self.set_state(SocketState::Closing);
+        Some(SocketEvent::Error(error))
+    }
+
+    fn on_event(&self, event: Event) -> Option<SocketEvent> {
         match event {
-            Event::Up { .. } => {
-                if self.state() == SocketState::Closing {
-                    return None;
-                }
-                if let Err(error) = self.upgrade().await {
-                    // A provider that fails, or changes the host, ends the socket.
-                    if let Some(connection) = &*self.inner.connection.borrow() {
-                        connection.shutdown();
-                    }
-                    self.set_state(SocketState::Closing);
-                    return Some(SocketEvent::Error(error));
-                }
-                None
-            }
             Event::Upgraded {
                 stream, protocol, ..
             } if Some(stream) == self.inner.pending.get() => {
@@ -550,7 +554,7 @@ impl Socket {
 
     fn take_held(&self) -> Vec<Frame> {
         self.inner.held_bytes.set(0);
-        self.inner.held.borrow_mut().drain(..).collect()
+        std::mem::take(&mut *self.inner.held.borrow_mut()).into()
     }
 
     /// What `Closed` will say, from the last `Down`.

@@ -32,10 +32,12 @@ impl WsTetherCore {
     /// `on_event` gets every event, the last one `{ type: "close" }`.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        url: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | (() => unknown)")] url: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | string[] | null | undefined")]
         protocols: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "WsTetherOptions | null | undefined")]
         options: JsValue,
-        on_event: Function,
+        #[wasm_bindgen(unchecked_param_type = "(event: object) => void")] on_event: Function,
     ) -> Result<WsTetherCore, JsValue> {
         let options = if options.is_undefined() || options.is_null() {
             Options::default()
