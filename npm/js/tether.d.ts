@@ -1,6 +1,16 @@
 // Types of WsTether (tether.js), hand-written. The shared types
 // (WsTetherOptions, WsTetherError...) come from the generated wstether.d.ts.
 import type { WsTetherData, WsTetherDownKind, WsTetherError, WsTetherOptions, WsTetherStats } from "./wstether.js";
+export type {
+  WsTetherData,
+  WsTetherDownKind,
+  WsTetherError,
+  WsTetherErrorKind,
+  WsTetherEvent,
+  WsTetherFrameKind,
+  WsTetherOptions,
+  WsTetherStats,
+} from "./wstether.js";
 
 /** The subprotocols offered: one, several, or none. */
 export type WsTetherProtocols = string | string[] | null | undefined;

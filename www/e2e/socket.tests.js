@@ -5,7 +5,7 @@
 // and its README's usage examples; the names say which.
 //
 // Every wait is for an event, bounded by WAIT_MS; no test sleeps.
-import init, { WsTether, isWsTetherError } from "../pkg/index.js";
+import init, { WsTether, WsTetherConnection, isWsTetherError } from "../pkg/index.js";
 import { testkitUrl } from "../config.js";
 
 const WAIT_MS = 15_000;
@@ -67,6 +67,15 @@ function messages(ws, count) {
     };
     ws.addEventListener("message", listener);
   });
+}
+
+/** Forces garbage collections (Chromium with --js-flags=--expose-gc). */
+async function collect() {
+  check(typeof globalThis.gc === "function", "chromium must run with --js-flags=--expose-gc");
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc();
+    await new Promise((resolve) => setTimeout(resolve, 0)); // a task: finalizers run between tasks
+  }
 }
 
 async function bytes(data) {
@@ -479,13 +488,6 @@ export const tests = {
   // reconnect, and keep receiving; once closed and unreferenced it is
   // collected.
   async open_socket_survives_gc_and_closed_socket_is_collected() {
-    check(typeof globalThis.gc === "function", "chromium must run with --js-flags=--expose-gc");
-    const collect = async () => {
-      for (let i = 0; i < 3; i++) {
-        globalThis.gc();
-        await new Promise((resolve) => setTimeout(resolve, 0)); // a task: finalizers run between tasks
-      }
-    };
     let collected = false;
     const registry = new FinalizationRegistry(() => {
       collected = true;
@@ -528,6 +530,38 @@ export const tests = {
     // Closed and unreferenced: collected (bounded number of tries).
     for (let i = 0; i < 50 && !collected; i++) await collect();
     check(collected, "a closed, unreferenced socket was not collected");
+  },
+
+  // The low level's lifetime: with an onEvent callback, a connection the
+  // page no longer references stays open (and re-upgrades) until it ends.
+  async connection_with_on_event_stays_open_without_references() {
+    const seen = [];
+    let signal;
+    const upgraded = () => new Promise((resolve) => (signal = resolve));
+    let first = upgraded();
+    let ended;
+    const end = new Promise((resolve) => (ended = resolve));
+    (() => {
+      const connection = WsTetherConnection.open(new URL(testkitUrl).origin.replace(/^http/, "ws"), {
+        autoUpgrade: true,
+        retry: { initialDelayMs: 10, maxDelayMs: 50 },
+      });
+      connection.onEvent((event) => {
+        seen.push(event.type);
+        if (event.type === "upgraded") signal();
+        if (event.type === "down" && !event.willReconnect) ended(event.code);
+      });
+      connection.upgrade("/", null);
+    })();
+    await first;
+    await collect();
+    const second = upgraded();
+    await control("/_control/close?code=4000");
+    await second;
+    await collect();
+    await control("/_control/close?code=1008"); // a code that stops reconnecting
+    eq(await end, 1008, "the final down's code");
+    eq(seen.filter((type) => type === "upgraded").length, 2, "upgrades");
   },
 };
 
