@@ -313,6 +313,13 @@ impl Connection {
     pub fn stats(&self) -> Stats {
         self.handle.shared.stats()
     }
+
+    /// Payload bytes queued and not yet handed to the transport (the JS
+    /// facade's `bufferedAmount`).
+    #[cfg(all(feature = "js", target_arch = "wasm32", target_os = "unknown"))]
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.handle.shared.queued_bytes()
+    }
 }
 
 fn check_frames(frames: Frames) -> Result<Frames, Error> {

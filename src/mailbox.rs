@@ -178,6 +178,11 @@ impl Shared {
         }
     }
 
+    /// Payload bytes queued and not yet handed to the transport.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        lock(&self.inner).queued_bytes
+    }
+
     pub(crate) fn rtt(&self) -> Option<Duration> {
         lock(&self.inner).rtt
     }

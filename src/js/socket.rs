@@ -109,9 +109,6 @@ struct Inner {
     url: RefCell<String>,
     held: RefCell<VecDeque<Frame>>,
     held_bytes: Cell<usize>,
-    /// Payload bytes handed to the connection, and those it gave back.
-    accepted: Cell<u64>,
-    returned: Cell<u64>,
     /// The close the application asked for, reported by `Closed`.
     close_asked: RefCell<Option<(u16, String)>>,
     /// What `Closed` says: code, reason, clean.
@@ -148,8 +145,6 @@ impl Socket {
                 url: RefCell::new(url.unwrap_or_default().to_owned()),
                 held: RefCell::new(VecDeque::new()),
                 held_bytes: Cell::new(0),
-                accepted: Cell::new(0),
-                returned: Cell::new(0),
                 close_asked: RefCell::new(None),
                 end: RefCell::new(None),
                 waiters: RefCell::new(Vec::new()),
@@ -201,19 +196,16 @@ impl Socket {
         self.inner.url.borrow().clone()
     }
 
-    /// Payload bytes accepted and not yet written: held while down, plus
-    /// queued in the connection (derived from its counters).
+    /// Payload bytes accepted and not yet handed to the browser's
+    /// WebSocket: held while down, plus queued in the connection.
     pub(super) fn buffered_amount(&self) -> usize {
-        let in_flight = match &*self.inner.connection.borrow() {
-            Some(connection) => self
-                .inner
-                .accepted
-                .get()
-                .saturating_sub(connection.stats().bytes_written)
-                .saturating_sub(self.inner.returned.get()),
-            None => 0,
-        };
-        self.inner.held_bytes.get() + in_flight as usize
+        let queued = self
+            .inner
+            .connection
+            .borrow()
+            .as_ref()
+            .map_or(0, Connection::queued_bytes);
+        self.inner.held_bytes.get() + queued
     }
 
     pub(super) fn stats(&self) -> Option<Stats> {
@@ -256,12 +248,7 @@ impl Socket {
                 return Err(Error::new(ErrorKind::Closed, "no connection").with_unsent(frames));
             };
             return match connection.ws_send(stream, frames) {
-                Ok(()) => {
-                    self.inner
-                        .accepted
-                        .set(self.inner.accepted.get() + bytes as u64);
-                    Ok(())
-                }
+                Ok(()) => Ok(()),
                 // The Websocket just went away: hold them for the next one.
                 Err(error) if error.kind() == ErrorKind::StaleStream => {
                     self.hold(error.into_unsent(), bytes)
@@ -283,14 +270,8 @@ impl Socket {
                     match (stream, connection) {
                         // Open: the connection's own wait for room.
                         (Some(stream), Some(connection)) if self.inner.held.borrow().is_empty() => {
-                            let bytes: usize = frames.iter().map(Frame::len).sum();
                             match connection.send(stream, frames).await {
-                                Ok(()) => {
-                                    self.inner
-                                        .accepted
-                                        .set(self.inner.accepted.get() + bytes as u64);
-                                    return Ok(());
-                                }
+                                Ok(()) => return Ok(()),
                                 Err(error) if error.kind() == ErrorKind::StaleStream => {
                                     frames = error.into_unsent()
                                 }
@@ -333,14 +314,10 @@ impl Socket {
         while let Some(frame) = held.pop_front() {
             let bytes = frame.len();
             match connection.ws_send(stream, frame) {
-                Ok(()) => {
-                    self.inner
-                        .held_bytes
-                        .set(self.inner.held_bytes.get() - bytes);
-                    self.inner
-                        .accepted
-                        .set(self.inner.accepted.get() + bytes as u64);
-                }
+                Ok(()) => self
+                    .inner
+                    .held_bytes
+                    .set(self.inner.held_bytes.get() - bytes),
                 Err(error) => {
                     if let Some(frame) = error.into_unsent().pop() {
                         held.push_front(frame);
@@ -485,10 +462,6 @@ impl Socket {
             } => {
                 self.inner.stream.set(None);
                 self.inner.pending.set(None);
-                let bytes: usize = unsent.iter().map(Frame::len).sum();
-                self.inner
-                    .returned
-                    .set(self.inner.returned.get() + bytes as u64);
                 if will_reconnect && self.state() != SocketState::Closing {
                     let next = if self.inner.ever_open.get() {
                         SocketState::Reconnecting

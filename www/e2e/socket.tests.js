@@ -102,6 +102,7 @@ export const tests = {
     await both;
     eq(received, ["one", "two"], "echoed in order");
     eq(ws.readyState, WebSocket.OPEN, "readyState once echoed");
+    eq(ws.bufferedAmount, 0, "bufferedAmount once echoed");
     ws.close();
     eq(ws.readyState, WebSocket.CLOSING, "readyState after close()");
   },
