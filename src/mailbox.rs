@@ -179,6 +179,7 @@ impl Shared {
     }
 
     /// Payload bytes queued and not yet handed to the transport.
+    #[cfg(all(feature = "js", target_arch = "wasm32", target_os = "unknown"))]
     pub(crate) fn queued_bytes(&self) -> usize {
         lock(&self.inner).queued_bytes
     }
