@@ -352,6 +352,25 @@ export const tests = {
     ws.close();
   },
 
+  // No silent loss: what was held when the socket gives up comes back.
+  async held_messages_come_back_in_the_last_down_when_retries_are_spent() {
+    const ws = new WsTether(url("?reject=503"), null, { retry: { initialDelayMs: 10, maxRetries: 1 } });
+    ws.send("never sent");
+    const lastDown = next(ws, "down", (event) => !event.willReconnect);
+    const [down, close] = await Promise.all([lastDown, next(ws, "close")]);
+    eq([down.unsent, close.wasClean, ws.bufferedAmount], [["never sent"], false, 0], "unsent, wasClean, bufferedAmount");
+  },
+
+  async stats_count_messages_and_probe_is_accepted() {
+    const ws = new WsTether(url(), null, { keepalive: { intervalMs: 60_000, timeoutMs: 5_000, heartbeat: "♥" } });
+    ws.send("counted");
+    await next(ws, "message");
+    ws.probe();
+    const stats = ws.stats();
+    eq([stats.messagesReceived, stats.bytesReceived, stats.reconnects], [1, 7, 0], "messagesReceived, bytesReceived, reconnects");
+    ws.close();
+  },
+
   async send_after_close_throws_closed_with_the_message() {
     const ws = new WsTether(url());
     ws.close();
