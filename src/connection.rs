@@ -313,9 +313,16 @@ impl Connection {
     pub fn stats(&self) -> Stats {
         self.handle.shared.stats()
     }
+
+    /// The queues shared with the driver (for [`Socket`](crate::Socket)).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
 }
 
-fn check_frames(frames: Frames) -> Result<Frames, Error> {
+/// Checks frames before they are queued (valid? sendable on this target?);
+/// a refusal gives them back in the error.
+pub(crate) fn check_frames(frames: Frames) -> Result<Frames, Error> {
     let checked = frames.iter().try_for_each(|frame| {
         frame
             .validate_outgoing()
@@ -347,7 +354,7 @@ impl Events {
         futures::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         if self.batch.is_empty() {
             match self.queue.poll_take(&mut self.batch, cx) {
                 Poll::Ready(true) => {}

@@ -121,6 +121,7 @@ mod page;
 mod redact;
 mod request;
 mod rt;
+mod socket;
 mod stats;
 mod time;
 mod transport;
@@ -145,6 +146,7 @@ pub use options::{
     MAX_MESSAGE_SIZE_CEILING,
 };
 pub use request::Upgrade;
+pub use socket::{Socket, SocketEvent, SocketState};
 pub use stats::Stats;
 pub use transport::proxy::Proxy;
 
