@@ -272,6 +272,12 @@ impl Socket {
     /// [`Options::closing_timeout`] passed. The socket does not reconnect
     /// after it. Already closing or closed: waits for the end, `Ok`.
     ///
+    /// Frames from the server keep arriving until its close frame, and
+    /// are read only while the event queue has room
+    /// ([`Options::event_queue_len`]): if nobody reads them (with `recv`,
+    /// `recv_event` or the other half of a `split`), the server's close
+    /// frame may stay unread and the close ends at the closing timeout.
+    ///
     /// Fails at once on a code that may not be sent
     /// ([`ErrorKind::InvalidCloseCode`]; in a browser only 1000 and
     /// 3000–4999 may be) or a reason over 123 bytes

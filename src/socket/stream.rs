@@ -35,7 +35,8 @@ impl Stream for Socket {
 /// Sends as [`Socket::send`] does: `poll_ready` waits for room, a refused
 /// frame comes back in the error. `poll_flush` means "queued" (the socket
 /// writes on its own); `poll_close` closes with 1000 and waits for the
-/// close handshake, as [`Socket::close`].
+/// close handshake, as [`Socket::close`] (read the stream meanwhile: see
+/// there).
 impl Sink<Frame> for Socket {
     type Error = Error;
 
