@@ -5,6 +5,15 @@
 //! HTTP client, and one API on two targets: native apps on tokio and
 //! browser apps on `wasm32-unknown-unknown`.
 //!
+//! Two levels:
+//!
+//! - [`Socket`] is one handle for "the current Websocket": it upgrades
+//!   again after every reconnect, holds sends while down, and has
+//!   `send`/`recv`/`state`/`close` ([`SocketState`], [`SocketEvent`]), a
+//!   `Stream` and a `Sink`. Start here.
+//! - Below it, Gun's split, documented in the rest of this page:
+//!   a [`Connection`] and a [`StreamRef`] per upgrade, events for everything.
+//!
 //! - [`Connection::open`] opens a connection and returns a cloneable handle
 //!   and an [`Events`] stream; the connection reconnects by itself, with
 //!   backoff ([`Retry`]).

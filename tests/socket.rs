@@ -54,6 +54,24 @@ async fn recv_text(socket: &mut Socket) -> String {
     }
 }
 
+#[test]
+fn socket_is_send_and_sync_natively() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Socket>();
+    send_sync::<SocketEvent>();
+}
+
+#[tokio::test]
+async fn socket_dropped_closes_its_connection() {
+    let server = TestServer::start().await.unwrap();
+    let socket = guard(Socket::connect(&server.url("/"), options()))
+        .await
+        .unwrap();
+    guard(server.wait_for_live_connections(1)).await;
+    drop(socket);
+    guard(server.wait_for_live_connections(0)).await;
+}
+
 #[tokio::test]
 async fn socket_sends_and_receives_a_round_trip() {
     let server = TestServer::start().await.unwrap();

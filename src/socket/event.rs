@@ -87,8 +87,8 @@ pub(crate) struct Translator {
     end: Option<(Option<CloseCode>, String, bool)>,
     /// The last error seen, the reason of an end without a final `Down`.
     last_error: Option<String>,
-    /// `Closed` was handed out: nothing follows.
-    pub(crate) closed: bool,
+    /// `Closed` was handed out (with its code and reason): nothing follows.
+    pub(crate) closed: Option<(Option<CloseCode>, String)>,
 }
 
 impl Translator {
@@ -102,7 +102,17 @@ impl Translator {
 
     /// The next translated event, if one waits.
     pub(crate) fn pop(&mut self) -> Option<SocketEvent> {
-        self.pending.pop_front()
+        let event = self.pending.pop_front();
+        if let Some(SocketEvent::Closed { code, reason, .. }) = &event {
+            self.closed = Some((*code, reason.clone()));
+        }
+        event
+    }
+
+    /// The error of every `recv` once `Closed` was handed out.
+    pub(crate) fn closed_error(&self) -> Option<Error> {
+        let (code, reason) = self.closed.as_ref()?;
+        Some(closed_error(*code, reason))
     }
 
     pub(crate) fn push(&mut self, event: Event) {
@@ -178,7 +188,7 @@ impl Translator {
 }
 
 /// The error [`Socket::recv`](crate::Socket::recv) gives once closed.
-pub(crate) fn closed_error(code: Option<CloseCode>, reason: &str) -> Error {
+fn closed_error(code: Option<CloseCode>, reason: &str) -> Error {
     let message = match code {
         Some(code) => format!("the socket is closed ({code} {reason:?})"),
         None => format!("the socket is closed ({reason})"),

@@ -19,7 +19,7 @@ use crate::event::{Event, StreamRef};
 use crate::frame::{CloseCode, Frame, Frames};
 use crate::options::{AutoUpgrade, Options};
 use crate::request::Upgrade;
-use event::{closed_error, Translator};
+use event::Translator;
 
 /// A WebSocket that survives reconnects: one handle owns "the current
 /// Websocket", upgrades again after every reconnect, and sends to
@@ -43,6 +43,19 @@ use event::{closed_error, Translator};
 ///
 /// Dropping it closes the connection at once, without a close handshake;
 /// [`Socket::close`] closes gracefully.
+///
+/// ```no_run
+/// use wstether::{CloseCode, Frame, Options, Socket};
+///
+/// # async fn run() -> Result<(), wstether::Error> {
+/// let mut socket = Socket::connect("ws://127.0.0.1:8080/chat", Options::default()).await?;
+/// socket.send(Frame::text("hello")).await?; // held while reconnecting
+/// let reply = socket.recv().await?; // the next frame, across reconnects
+/// println!("{reply:?}");
+/// socket.close(CloseCode::NORMAL, "bye").await?; // after the close handshake
+/// # Ok(())
+/// # }
+/// ```
 pub struct Socket {
     connection: Connection,
     events: Events,
@@ -199,7 +212,10 @@ impl Socket {
             let event = match self.poll_event(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
-                    return Poll::Ready(Err(closed_error(None, "already reported")));
+                    let error = self.translator.closed_error();
+                    return Poll::Ready(Err(error.unwrap_or_else(|| {
+                        Error::new(ErrorKind::Closed, "the socket is closed")
+                    })));
                 }
                 Poll::Ready(Some(event)) => event,
             };
@@ -215,8 +231,9 @@ impl Socket {
                 SocketEvent::Error(error) if !error.unsent().is_empty() => {
                     return Poll::Ready(Err(error));
                 }
-                SocketEvent::Closed { code, reason, .. } => {
-                    return Poll::Ready(Err(closed_error(code, &reason)));
+                SocketEvent::Closed { .. } => {
+                    let error = self.translator.closed_error();
+                    return Poll::Ready(Err(error.expect("Closed was just handed out")));
                 }
                 _ => {}
             }
@@ -233,10 +250,9 @@ impl Socket {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SocketEvent>> {
         loop {
             if let Some(event) = self.translator.pop() {
-                self.translator.closed |= matches!(event, SocketEvent::Closed { .. });
                 return Poll::Ready(Some(event));
             }
-            if self.translator.closed {
+            if self.translator.closed.is_some() {
                 return Poll::Ready(None);
             }
             match self.events.poll_event(cx) {

@@ -17,12 +17,12 @@ impl Stream for Socket {
     type Item = Result<Frame, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.translator.closed {
+        if self.translator.closed.is_some() {
             return Poll::Ready(None);
         }
         match self.poll_recv(cx) {
             Poll::Ready(Err(error))
-                if error.kind() == ErrorKind::Closed && self.translator.closed =>
+                if error.kind() == ErrorKind::Closed && self.translator.closed.is_some() =>
             {
                 Poll::Ready(None)
             }
