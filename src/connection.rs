@@ -429,3 +429,42 @@ pub async fn connect(
         Error::new(ErrorKind::Closed, "the connection ended before the upgrade")
     }))
 }
+
+/// Waits for the first Websocket to open, as [`connect`](crate::connect)
+/// does: `Ok` with its subprotocol on `Upgraded` of `stream` (or of any
+/// stream: `None`, for a provider's); the first refused upgrade shuts the
+/// connection down and fails with its error; an end without one fails
+/// with the last error.
+// `connect`'s wait, for a `Socket` (an upgrade of its own, or a provider's).
+// Seam: issue 19 item 2 (branch `firstconn`) changes the first-connection
+// policy in `connect`: at that merge `connect` should call this (one wait).
+pub(crate) async fn wait_first_upgrade(
+    connection: &Connection,
+    events: &mut Events,
+    stream: Option<StreamRef>,
+) -> Result<Option<String>, Error> {
+    let ours = |s: StreamRef| stream.is_none_or(|wanted| wanted == s);
+    let mut last_error = None;
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Upgraded {
+                stream: upgraded,
+                protocol,
+                ..
+            } if ours(upgraded) => return Ok(protocol),
+            Event::UpgradeFailed {
+                stream: failed,
+                error,
+                ..
+            } if ours(failed) => {
+                connection.shutdown();
+                return Err(error);
+            }
+            Event::Error { error, .. } => last_error = Some(error),
+            _ => {}
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        Error::new(ErrorKind::Closed, "the connection ended before the upgrade")
+    }))
+}

@@ -406,20 +406,9 @@ impl Core {
                     format!("{stream} is not the connection's current Websocket"),
                 )
             };
-            let frames = frames.into_vec();
-            self.delivery.release_refused(&frames);
-            self.events.push_back(Event::Error {
-                stream: Some(stream),
-                error: error.with_unsent(frames),
-            });
-            return;
+            return self.refuse_send(Some(stream), error, frames);
         }
-        let mut closes = false;
-        frames.for_each(|frame| {
-            closes |= matches!(frame, Frame::Close(_));
-            self.delivery.queue(frame);
-        });
-        if closes {
+        if self.queue_frames(frames, false) {
             // The close frame is accepted: from now on the connection never
             // reconnects, whether the close frame gets out or not.
             self.close_queued = true;
@@ -453,20 +442,9 @@ impl Core {
             None
         };
         if let Some(error) = refusal {
-            let frames = frames.into_vec();
-            self.delivery.release_refused(&frames);
-            self.events.push_back(Event::Error {
-                stream: None,
-                error: error.with_unsent(frames),
-            });
-            return;
+            return self.refuse_send(None, error, frames);
         }
-        let mut closes = false;
-        frames.for_each(|frame| {
-            closes |= matches!(frame, Frame::Close(_));
-            self.delivery.queue_held(frame);
-        });
-        if closes {
+        if self.queue_frames(frames, true) {
             self.close_queued = true;
             if !matches!(self.phase, Phase::Open { .. } | Phase::Upgrading { .. }) {
                 // No Websocket to carry the close frame: end now, giving
@@ -481,6 +459,31 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Gives refused frames back in an `Event::Error`; their room is free.
+    fn refuse_send(&mut self, stream: Option<StreamRef>, error: Error, frames: Frames) {
+        let frames = frames.into_vec();
+        self.delivery.release_refused(&frames);
+        self.events.push_back(Event::Error {
+            stream,
+            error: error.with_unsent(frames),
+        });
+    }
+
+    /// Queues application frames (`held`: for the current Websocket);
+    /// returns whether one of them is a close frame.
+    fn queue_frames(&mut self, frames: Frames, held: bool) -> bool {
+        let mut closes = false;
+        frames.for_each(|frame| {
+            closes |= matches!(frame, Frame::Close(_));
+            if held {
+                self.delivery.queue_held(frame);
+            } else {
+                self.delivery.queue(frame);
+            }
+        });
+        closes
     }
 
     fn on_shutdown(&mut self, now: Instant) {

@@ -13,9 +13,8 @@ use std::task::{Context, Poll};
 
 pub use event::{SocketEvent, SocketState};
 
-use crate::connection::{check_frames, Connection, Events};
+use crate::connection::{check_frames, wait_first_upgrade, Connection, Events};
 use crate::error::{Error, ErrorKind};
-use crate::event::{Event, StreamRef};
 use crate::frame::{CloseCode, Frame, Frames};
 use crate::options::{AutoUpgrade, Options};
 use crate::request::Upgrade;
@@ -110,7 +109,7 @@ impl Socket {
         let hold = options.hold_while_down;
         let (connection, mut events) = Connection::open(url, options.auto_upgrade(true))?;
         let stream = connection.ws_upgrade_with(upgrade)?;
-        let protocol = first_open(&connection, &mut events, Some(stream)).await?;
+        let protocol = wait_first_upgrade(&connection, &mut events, Some(stream)).await?;
         Ok(Socket::new(connection, events, hold, protocol))
     }
 
@@ -120,7 +119,7 @@ impl Socket {
     async fn open_with_provider(url: &str, options: Options) -> Result<Socket, Error> {
         let hold = options.hold_while_down;
         let (connection, mut events) = Connection::open(url, options)?;
-        let protocol = first_open(&connection, &mut events, None).await?;
+        let protocol = wait_first_upgrade(&connection, &mut events, None).await?;
         Ok(Socket::new(connection, events, hold, protocol))
     }
 
@@ -338,42 +337,4 @@ impl Socket {
     pub fn connection(&self) -> &Connection {
         &self.connection
     }
-}
-
-/// Waits for the first Websocket to open, as [`connect`](crate::connect)
-/// does: `Ok` with its subprotocol on `Upgraded` of `stream` (or of any
-/// stream: `None`, for a provider's); the first refused upgrade shuts the
-/// connection down and fails with its error; an end without one fails
-/// with the last error.
-// Seam: issue 19 item 2 (branch `firstconn`) changes the first-connection
-// policy in `connect`; this must follow it (one shared wait).
-async fn first_open(
-    connection: &Connection,
-    events: &mut Events,
-    stream: Option<StreamRef>,
-) -> Result<Option<String>, Error> {
-    let ours = |s: StreamRef| stream.is_none_or(|wanted| wanted == s);
-    let mut last_error = None;
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Upgraded {
-                stream: upgraded,
-                protocol,
-                ..
-            } if ours(upgraded) => return Ok(protocol),
-            Event::UpgradeFailed {
-                stream: failed,
-                error,
-                ..
-            } if ours(failed) => {
-                connection.shutdown();
-                return Err(error);
-            }
-            Event::Error { error, .. } => last_error = Some(error),
-            _ => {}
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        Error::new(ErrorKind::Closed, "the connection ended before the upgrade")
-    }))
 }
