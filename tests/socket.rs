@@ -47,6 +47,15 @@ async fn until_down(socket: &Socket) {
     .await
 }
 
+/// A testkit server (echoing) and a socket connected to it.
+async fn connected(options: Options) -> (TestServer, Socket) {
+    let server = TestServer::start().await.unwrap();
+    let socket = guard(Socket::connect(&server.url("/"), options))
+        .await
+        .unwrap();
+    (server, socket)
+}
+
 async fn recv_text(socket: &mut Socket) -> String {
     match guard(socket.recv()).await {
         Ok(Frame::Text(text)) => text,
@@ -63,10 +72,7 @@ fn socket_is_send_and_sync_natively() {
 
 #[tokio::test]
 async fn socket_dropped_closes_its_connection() {
-    let server = TestServer::start().await.unwrap();
-    let socket = guard(Socket::connect(&server.url("/"), options()))
-        .await
-        .unwrap();
+    let (server, socket) = connected(options()).await;
     guard(server.wait_for_live_connections(1)).await;
     drop(socket);
     guard(server.wait_for_live_connections(0)).await;
@@ -74,10 +80,7 @@ async fn socket_dropped_closes_its_connection() {
 
 #[tokio::test]
 async fn socket_sends_and_receives_a_round_trip() {
-    let server = TestServer::start().await.unwrap();
-    let mut socket = guard(Socket::connect(&server.url("/"), options()))
-        .await
-        .unwrap();
+    let (_server, mut socket) = connected(options()).await;
     assert_eq!(socket.state(), SocketState::Open);
     socket.send(Frame::text("hello")).await.unwrap();
     socket
@@ -105,10 +108,7 @@ async fn socket_connect_with_offers_a_protocol_and_reports_the_chosen_one() {
 
 #[tokio::test]
 async fn socket_survives_a_server_restart_and_sends_with_the_same_handle() {
-    let server = TestServer::start().await.unwrap();
-    let mut socket = guard(Socket::connect(&server.url("/"), options()))
-        .await
-        .unwrap();
+    let (server, mut socket) = connected(options()).await;
     socket.send(Frame::text("before")).await.unwrap();
     assert_eq!(recv_text(&mut socket).await, "before");
 
@@ -125,10 +125,7 @@ async fn socket_survives_a_server_restart_and_sends_with_the_same_handle() {
 
 #[tokio::test]
 async fn socket_holds_sends_while_down_and_writes_them_in_order_after_the_reconnect() {
-    let server = TestServer::start().await.unwrap();
-    let mut socket = guard(Socket::connect(&server.url("/"), options()))
-        .await
-        .unwrap();
+    let (server, mut socket) = connected(options()).await;
     server.stop().await;
     until_down(&socket).await;
 
@@ -152,13 +149,7 @@ async fn socket_holds_sends_while_down_and_writes_them_in_order_after_the_reconn
 
 #[tokio::test]
 async fn socket_without_hold_returns_sends_at_once_while_down() {
-    let server = TestServer::start().await.unwrap();
-    let socket = guard(Socket::connect(
-        &server.url("/"),
-        options().hold_while_down(false),
-    ))
-    .await
-    .unwrap();
+    let (server, socket) = connected(options().hold_while_down(false)).await;
     server.stop().await;
     until_down(&socket).await;
 
@@ -174,11 +165,37 @@ async fn socket_without_hold_returns_sends_at_once_while_down() {
 }
 
 #[tokio::test]
+async fn socket_returns_held_frames_when_its_retries_are_spent() {
+    let retry = Retry::default()
+        .initial_delay(Duration::from_millis(100))
+        .max_retries(Some(2));
+    let (server, mut socket) = connected(options().retry(retry)).await;
+    server.stop().await;
+    until_down(&socket).await;
+    // Held (or, if the retries are already spent, refused): either way
+    // they come back, once, in order.
+    let mut returned = Vec::new();
+    for text in ["held 1", "held 2"] {
+        if let Err(error) = socket.send(Frame::text(text)).await {
+            assert_eq!(error.kind(), ErrorKind::Closed, "{error}");
+            returned.extend(error.into_unsent());
+        }
+    }
+    until_state(&socket, SocketState::Closed).await;
+    let closed = loop {
+        match guard(socket.recv()).await {
+            Err(error) if error.kind() == ErrorKind::Closed => break error,
+            Err(error) => returned.extend(error.into_unsent()),
+            Ok(frame) => panic!("nothing was sent to receive: {frame:?}"),
+        }
+    };
+    assert_eq!(returned, [Frame::text("held 1"), Frame::text("held 2")]);
+    assert!(closed.to_string().contains("retries exhausted"), "{closed}");
+}
+
+#[tokio::test]
 async fn socket_close_completes_the_handshake_and_stops_reconnecting() {
-    let server = TestServer::start().await.unwrap();
-    let mut socket = guard(Socket::connect(&server.url("/"), options()))
-        .await
-        .unwrap();
+    let (server, mut socket) = connected(options()).await;
     socket.send(Frame::text("last")).await.unwrap();
     guard(socket.close(CloseCode::new(4000).unwrap(), "bye"))
         .await
@@ -220,10 +237,7 @@ async fn socket_close_completes_the_handshake_and_stops_reconnecting() {
 
 #[tokio::test]
 async fn socket_close_refuses_a_close_code_that_may_not_be_sent() {
-    let server = TestServer::start().await.unwrap();
-    let socket = guard(Socket::connect(&server.url("/"), options()))
-        .await
-        .unwrap();
+    let (_server, socket) = connected(options()).await;
     let error = socket
         .close(CloseCode::from_wire(1005), "")
         .await
@@ -234,10 +248,7 @@ async fn socket_close_refuses_a_close_code_that_may_not_be_sent() {
 
 #[tokio::test]
 async fn socket_state_changes_are_observed_through_a_reconnect_and_a_close() {
-    let server = TestServer::start().await.unwrap();
-    let socket = guard(Socket::connect(&server.url("/"), options()))
-        .await
-        .unwrap();
+    let (server, socket) = connected(options()).await;
     assert_eq!(socket.state(), SocketState::Open);
     server.stop().await;
     let mut seen = vec![guard(socket.state_changed()).await];
@@ -273,10 +284,7 @@ async fn socket_state_changes_are_observed_through_a_reconnect_and_a_close() {
 
 #[tokio::test]
 async fn socket_splits_into_a_stream_and_a_sink() {
-    let server = TestServer::start().await.unwrap();
-    let socket = guard(Socket::connect(&server.url("/"), options()))
-        .await
-        .unwrap();
+    let (server, socket) = connected(options()).await;
     let (mut sink, mut stream) = socket.split();
     let reader = tokio::spawn(async move {
         let mut got = Vec::new();
@@ -300,11 +308,7 @@ async fn socket_splits_into_a_stream_and_a_sink() {
 
 #[tokio::test]
 async fn socket_send_waits_for_room_and_try_send_gives_the_frames_back_when_full() {
-    let server = TestServer::start().await.unwrap();
-    let options = options().send_queue_bytes(10);
-    let mut socket = guard(Socket::connect(&server.url("/"), options))
-        .await
-        .unwrap();
+    let (server, mut socket) = connected(options().send_queue_bytes(10)).await;
     // Down: nothing drains the queue, so it fills.
     server.stop().await;
     until_down(&socket).await;
@@ -382,11 +386,7 @@ async fn socket_kill_storm_without_hold_delivers_or_returns_every_frame_once() {
 }
 
 async fn kill_storm(hold: bool) {
-    let server = TestServer::start().await.unwrap();
-    let options = storm_options().hold_while_down(hold);
-    let socket = guard(Socket::connect(&server.url("/"), options))
-        .await
-        .unwrap();
+    let (server, socket) = connected(storm_options().hold_while_down(hold)).await;
     let connection = socket.connection().clone();
     let (mut sink, mut stream) = socket.split();
 
