@@ -166,7 +166,7 @@ impl Shared {
             {
                 return refuse(
                     ErrorKind::Disconnected,
-                    "no Websocket is open, and Options::hold_while_down is off".into(),
+                    crate::core::NOT_OPEN_NOT_HELD.into(),
                     frames,
                 );
             }

@@ -65,6 +65,10 @@ pub(crate) enum Action {
     FailClose { code: u16 },
 }
 
+/// Why a send to the current Websocket is refused while down.
+pub(crate) const NOT_OPEN_NOT_HELD: &str =
+    "no Websocket is open, and Options::hold_while_down is off";
+
 /// How long the close frame that reports a peer's protocol error may take
 /// to leave before the socket is dropped anyway.
 pub(crate) const FAIL_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -434,10 +438,7 @@ impl Core {
             // connection instead (below).
             && !frames.iter().any(|f| matches!(f, Frame::Close(_)))
         {
-            Some(Error::new(
-                ErrorKind::Disconnected,
-                "no Websocket is open, and Options::hold_while_down is off",
-            ))
+            Some(Error::new(ErrorKind::Disconnected, NOT_OPEN_NOT_HELD))
         } else {
             None
         };

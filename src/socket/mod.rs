@@ -82,7 +82,8 @@ impl Socket {
     /// query, like Python's `await websockets.connect(url)`; resolves once
     /// the first Websocket is open. After a reconnect it upgrades the same
     /// path again (or, with [`Options::auto_upgrade_with`], with the
-    /// provider's request, which is then used for the first upgrade too).
+    /// provider's request, which is then used for the first upgrade too,
+    /// instead of the URL's path).
     ///
     /// The first connection fails as [`connect`](crate::connect) does,
     /// with the same error (the first-connection policy is
@@ -99,8 +100,9 @@ impl Socket {
     }
 
     /// [`Socket::connect`] with an upgrade of its own: extra headers and
-    /// subprotocols ([`Upgrade`]), repeated after every reconnect. The
-    /// URL names the server; `upgrade` the path.
+    /// subprotocols ([`Upgrade`]), repeated after every reconnect (an
+    /// [`Options::auto_upgrade_with`] provider is not used then). The URL
+    /// names the server; `upgrade` the path.
     pub async fn connect_with(
         url: &str,
         upgrade: Upgrade,
