@@ -236,6 +236,16 @@ async fn socket_close_completes_the_handshake_and_stops_reconnecting() {
 }
 
 #[tokio::test]
+async fn socket_close_frame_sent_with_send_closes_the_socket() {
+    let (server, socket) = connected(options()).await;
+    let close = Frame::close(4001, "from send").unwrap();
+    socket.send(close).await.unwrap();
+    until_state(&socket, SocketState::Closed).await;
+    assert_eq!(server.client_close_codes(), [4001]);
+    assert_eq!(server.accepted_connections(), 1, "no reconnect after it");
+}
+
+#[tokio::test]
 async fn socket_close_refuses_a_close_code_that_may_not_be_sent() {
     let (_server, socket) = connected(options()).await;
     let error = socket
