@@ -184,3 +184,19 @@ fn everyday_tasks_doc_shows_the_examples_code() {
         );
     }
 }
+
+#[test]
+fn everyday_tasks_readme_table_is_the_docs_table() {
+    let readme = include_str!("../README.md");
+    let rows = |text: &'static str| -> Vec<&'static str> {
+        text.lines()
+            .filter(|l| l.contains("`examples/everyday_"))
+            .collect()
+    };
+    assert_eq!(rows(readme).len(), 4, "the README shows the four tasks");
+    assert_eq!(
+        rows(readme),
+        rows(DOC),
+        "README and docs/everyday-tasks.md agree"
+    );
+}
