@@ -139,6 +139,13 @@ pub struct Options {
     pub(crate) tls_native_roots: bool,
     pub(crate) observer: Option<Arc<dyn Observer>>,
     pub(crate) compression: Compression,
+    /// [`Options::tls_config`] (src/tls.rs).
+    pub(crate) tls_config: Option<crate::tls::TlsConfig>,
+    /// [`Options::connector`] (src/connector.rs).
+    pub(crate) connector: Option<crate::connector::Connector>,
+    /// [`Options::tls_client_certificate_der`] (src/tls.rs).
+    pub(crate) tls_client_certificate: Option<crate::tls::ClientCertificate>,
+    pub(crate) hold_while_down: bool,
 }
 
 #[derive(Clone)]
@@ -170,6 +177,10 @@ impl Default for Options {
             tls_native_roots: false,
             observer: None,
             compression: Compression::off(),
+            tls_config: None,
+            connector: None,
+            tls_client_certificate: None,
+            hold_while_down: true,
         }
     }
 }
@@ -199,8 +210,26 @@ impl Options {
         self
     }
 
+    /// Whether a [`Socket`](crate::Socket) holds what is sent while it is
+    /// down (default `true`, as partysocket does): the frames wait, in
+    /// order, in the same bounded send queue
+    /// ([`Options::send_queue_bytes`]) and are written after the next
+    /// upgrade. With `false`, such a send fails at once with
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected), the
+    /// frames in the error. Either way, frames already handed to a
+    /// transport that died come back in
+    /// [`SocketEvent::Down`](crate::SocketEvent::Down) (never resent), and
+    /// when the socket ends for good the held frames come back too. Sends
+    /// on a [`StreamRef`](crate::StreamRef) are never held.
+    pub fn hold_while_down(mut self, hold: bool) -> Options {
+        self.hold_while_down = hold;
+        self
+    }
+
     /// Re-run the last upgrade, with the same request, after each reconnect
-    /// (default `false`, as in Gun: the owner re-upgrades on `Up`).
+    /// (default `false`, as in Gun: the owner upgrades again, for example on
+    /// each `Down` that will reconnect; an upgrade asked while the
+    /// connection is down waits for the next `Up`).
     pub fn auto_upgrade(mut self, enabled: bool) -> Options {
         self.auto_upgrade = if enabled {
             AutoUpgrade::RepeatLast
@@ -353,7 +382,9 @@ impl Options {
     }
 
     /// Trusts one more root certificate (DER), beside the webpki roots, for
-    /// `wss://`.
+    /// `wss://`. A convenience for wstether's own TLS configuration: with
+    /// [`tls_config`](Options::tls_config) it is refused at `open` with
+    /// [`ErrorKind::InvalidOption`].
     ///
     /// Native only: browsers use their own trust store, and
     /// [`Connection::open`](crate::Connection::open) refuses this option
@@ -363,9 +394,12 @@ impl Options {
         self
     }
 
-    /// The size of the per-connection frame buffer of the native transport
-    /// (default 2 KiB, which keeps an idle connection small; the socket itself
-    /// is read up to 64 KiB at a time whatever this is). Binary messages of
+    /// How much tungstenite's per-connection frame buffer takes from the
+    /// socket per read, natively (default 2 KiB; the socket itself is read
+    /// up to 64 KiB at a time whatever this is). The buffer keeps the 4 KiB
+    /// tungstenite allocated for the handshake, and grows to this size only
+    /// when it is larger: below 4 KiB the option sets how much is copied
+    /// (and zero-filled first) per read, not the memory. Binary messages of
     /// 64 KiB or more in one frame (without compression) do not go through
     /// it: each is read straight into a buffer of its own size, so large
     /// messages need no larger frame buffer, and none stays allocated after
@@ -411,7 +445,8 @@ impl Options {
     /// administrators installed in the system store, as a browser trusts
     /// it. The store is read once per process (on Linux from the
     /// `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution's bundle); a store
-    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`].
+    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`], as
+    /// does `true` beside [`tls_config`](Options::tls_config).
     /// **Browser:** a browser always uses its own store; `true` is refused
     /// at `open` with [`ErrorKind::Unsupported`].
     pub fn tls_native_roots(mut self, enabled: bool) -> Options {
@@ -534,6 +569,24 @@ pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
              certificate store",
         );
     }
+    if options.tls_config.is_some() {
+        return unsupported(
+            "tls_config cannot be used in a browser, which does TLS itself with its own \
+             certificate store",
+        );
+    }
+    if options.tls_client_certificate.is_some() {
+        return unsupported(
+            "a client certificate cannot be given in a browser, which asks the user to pick \
+             one from its own store when a server requests it",
+        );
+    }
+    if options.connector.is_some() {
+        return unsupported(
+            "a connector cannot be used in a browser, which opens the WebSocket's connection \
+             itself",
+        );
+    }
     if !options.silence_pings {
         return unsupported(
             "silence_pings(false) cannot be honoured in a browser, which answers pings itself \
@@ -570,12 +623,16 @@ impl fmt::Debug for Options {
             .field("event_queue_bytes", &self.event_queue_bytes)
             .field("upgrade_timeout", &self.upgrade_timeout)
             .field("closing_timeout", &self.closing_timeout)
+            .field("hold_while_down", &self.hold_while_down)
             .field("root_certificates", &self.root_certificates.len())
             .field("read_buffer_size", &self.read_buffer_size)
             .field("proxy", &self.proxy)
             .field("tls_native_roots", &self.tls_native_roots)
             .field("observer", &self.observer.as_ref().map(|_| "set"))
             .field("compression", &self.compression)
+            .field("tls_config", &self.tls_config)
+            .field("connector", &self.connector)
+            .field("tls_client_certificate", &self.tls_client_certificate)
             .finish()
     }
 }

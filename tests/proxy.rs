@@ -12,6 +12,7 @@
 #![cfg(feature = "testkit")]
 
 mod common;
+mod tls_support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -500,6 +501,24 @@ async fn ws_and_wss_through_an_https_proxy() {
         assert!(error.to_string().contains("TLS"), "{error}");
         assert_eq!(daemon.tunnels_to(port), 1, "{}", daemon.log());
     }
+}
+
+/// `Options::tls_config` is used for an `https://` proxy as for the
+/// server: a configuration of the user's that trusts only the test CA
+/// reaches the proxy and, through it, the wss server.
+#[tokio::test]
+async fn tls_config_is_used_for_an_https_proxy_too() {
+    let ca = ca();
+    let daemon = Daemon::pproxy_https(&ca);
+    let server = tls_server_of(&ca).await;
+    let port = server.addr().port();
+    let options = options()
+        .tls_config(tls_support::trusting(&ca.der))
+        .proxy(daemon.proxy());
+    let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
+    echo(&conn, &mut events, "through the user's TLS twice").await;
+    daemon.wait_for_tunnels(port, 1);
+    assert_eq!(server.requests().len(), 1);
 }
 
 /// A proxy that accepts the TCP connection and then says nothing (to the

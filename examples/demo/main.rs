@@ -57,14 +57,7 @@ async fn native() -> Result<(), Box<dyn std::error::Error>> {
     let stamp = || format!("[{:>6.3}s]", started.elapsed().as_secs_f64());
     while let Some(event) = events.recv().await {
         match &event {
-            Event::Up { attempt } => {
-                println!("{} Up (attempt {attempt})", stamp());
-                if restarted {
-                    // Gun does not upgrade again after a reconnect: we do.
-                    stream = conn.ws_upgrade_with(upgrade.clone())?;
-                    println!("{} re-upgrading as {stream}", stamp());
-                }
-            }
+            Event::Up { attempt } => println!("{} Up (attempt {attempt})", stamp()),
             Event::Upgraded {
                 stream: upgraded,
                 protocol,
@@ -101,7 +94,13 @@ async fn native() -> Result<(), Box<dyn std::error::Error>> {
                     stamp(),
                     killed.join(", "),
                     unsent.len()
-                )
+                );
+                if *will_reconnect {
+                    // Gun does not upgrade again after a reconnect: we ask
+                    // now, and the upgrade waits for the next Up.
+                    stream = conn.ws_upgrade_with(upgrade.clone())?;
+                    println!("{} re-upgrade asked as {stream}", stamp());
+                }
             }
             Event::Reconnecting { attempt, delay } => {
                 println!("{} Reconnecting: attempt {attempt} in {delay:?}", stamp())

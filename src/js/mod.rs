@@ -148,6 +148,7 @@ export type WsTetherErrorKind =
   | "Unsupported"
   | "QueueFull"
   | "StaleStream"
+  | "Disconnected"
   | "Closed"
   | "Connect"
   | "Tls"

@@ -204,7 +204,7 @@ impl Socket {
             .connection
             .borrow()
             .as_ref()
-            .map_or(0, Connection::queued_bytes);
+            .map_or(0, |connection| connection.shared().queued_bytes());
         self.inner.held_bytes.get() + queued
     }
 
