@@ -319,9 +319,16 @@ impl Connection {
     pub fn stats(&self) -> Stats {
         self.handle.shared.stats()
     }
+
+    /// The queues shared with the driver (for [`Socket`](crate::Socket)).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
 }
 
-fn check_frames(frames: Frames) -> Result<Frames, Error> {
+/// Checks frames before they are queued (valid? sendable on this target?);
+/// a refusal gives them back in the error.
+pub(crate) fn check_frames(frames: Frames) -> Result<Frames, Error> {
     let checked = frames.iter().try_for_each(|frame| {
         frame
             .validate_outgoing()
@@ -353,7 +360,7 @@ impl Events {
         futures::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         if self.batch.is_empty() {
             match self.queue.poll_take(&mut self.batch, cx) {
                 Poll::Ready(true) => {}
@@ -438,6 +445,45 @@ pub async fn connect(
                 // Kept in case the connection ends without a final `Error`
                 // (a shutdown from another clone).
                 last_error = Some(error);
+            }
+            Event::Error { error, .. } => last_error = Some(error),
+            _ => {}
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        Error::new(ErrorKind::Closed, "the connection ended before the upgrade")
+    }))
+}
+
+/// Waits for the first Websocket to open, as [`connect`](crate::connect)
+/// does: `Ok` with its subprotocol on `Upgraded` of `stream` (or of any
+/// stream: `None`, for a provider's); the first refused upgrade shuts the
+/// connection down and fails with its error; an end without one fails
+/// with the last error.
+// `connect`'s wait, for a `Socket` (an upgrade of its own, or a provider's).
+// Seam: issue 19 item 2 (branch `firstconn`) changes the first-connection
+// policy in `connect`: at that merge `connect` should call this (one wait).
+pub(crate) async fn wait_first_upgrade(
+    connection: &Connection,
+    events: &mut Events,
+    stream: Option<StreamRef>,
+) -> Result<Option<String>, Error> {
+    let ours = |s: StreamRef| stream.is_none_or(|wanted| wanted == s);
+    let mut last_error = None;
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Upgraded {
+                stream: upgraded,
+                protocol,
+                ..
+            } if ours(upgraded) => return Ok(protocol),
+            Event::UpgradeFailed {
+                stream: failed,
+                error,
+                ..
+            } if ours(failed) => {
+                connection.shutdown();
+                return Err(error);
             }
             Event::Error { error, .. } => last_error = Some(error),
             _ => {}

@@ -382,6 +382,7 @@ impl<T: Transport> Driver<T> {
             reconnects: self.core.reconnects(),
             time_connected: self.core.time_connected().0,
             open_since: self.core.time_connected().1,
+            state: self.core.socket_state(),
         };
         if progress != self.last_progress {
             self.shared.update(progress);
@@ -434,7 +435,7 @@ impl<T: Transport> Drop for Driver<T> {
         let mut unsent = self.core.salvage();
         let late = self.shared.terminate();
         for command in self.commands.drain(..).chain(late) {
-            if let Command::Send { frames, .. } = command {
+            if let Command::Send { frames, .. } | Command::SendCurrent { frames } = command {
                 unsent.extend(frames);
             }
         }

@@ -56,6 +56,13 @@ pub enum ErrorKind {
     /// The [`StreamRef`](crate::StreamRef) is not the connection's current
     /// Websocket (it is from before a reconnect, or was never upgraded).
     StaleStream,
+    /// A [`Socket`](crate::Socket) is down (between a lost connection and
+    /// the next upgrade): a send with
+    /// [`Options::hold_while_down(false)`](crate::Options::hold_while_down)
+    /// fails with it, and so do frames handed to a transport that then died
+    /// (from [`Socket::recv`](crate::Socket::recv)); the frames come back
+    /// with the error. The same on both targets.
+    Disconnected,
     /// The connection has terminated (shut down, closed, or out of retries).
     Closed,
     /// Connecting (TCP) failed: the host did not resolve, or refused or
@@ -173,6 +180,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported on this target",
             ErrorKind::QueueFull => "send queue full",
             ErrorKind::StaleStream => "stale stream",
+            ErrorKind::Disconnected => "disconnected",
             ErrorKind::Closed => "connection closed",
             ErrorKind::Connect => "connect failed",
             ErrorKind::Tls => "TLS error",

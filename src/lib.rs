@@ -5,6 +5,15 @@
 //! HTTP client, and one API on two targets: native apps on tokio and
 //! browser apps on `wasm32-unknown-unknown`.
 //!
+//! Two levels:
+//!
+//! - [`Socket`] is one handle for "the current Websocket": it upgrades
+//!   again after every reconnect, holds sends while down, and has
+//!   `send`/`recv`/`state`/`close` ([`SocketState`], [`SocketEvent`]), a
+//!   `Stream` and a `Sink`. Start here.
+//! - Below it, Gun's split, documented in the rest of this page:
+//!   a [`Connection`] and a [`StreamRef`] per upgrade, events for everything.
+//!
 //! - [`Connection::open`] opens a connection and returns a cloneable handle
 //!   and an [`Events`] stream; the connection reconnects by itself, with
 //!   backoff ([`Retry`]).
@@ -136,6 +145,7 @@ mod page;
 mod redact;
 mod request;
 mod rt;
+mod socket;
 mod stats;
 mod time;
 mod tls;
@@ -165,6 +175,7 @@ pub use options::{
     ReplyMatcher, Retry, RetryDecision, MAX_MESSAGE_SIZE_CEILING,
 };
 pub use request::Upgrade;
+pub use socket::{Socket, SocketEvent, SocketState};
 pub use stats::Stats;
 pub use tls::TlsConfig;
 pub use transport::proxy::Proxy;

@@ -16,6 +16,7 @@ use crate::core::{Command, Received, StreamIds, Written};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, StreamRef};
 use crate::frame::Frames;
+use crate::socket::SocketState;
 use crate::stats::Stats;
 use crate::time::Instant;
 use std::sync::Arc;
@@ -53,6 +54,12 @@ struct Inbox {
     /// Since when the current Websocket is open (`stats.time_connected`
     /// holds the time of the past ones).
     open_since: Option<Instant>,
+    /// Where the current Websocket is (for a `Socket`), and who waits for
+    /// it to change.
+    state: SocketState,
+    state_waiters: Vec<Waker>,
+    /// Counts the state's changes (a waiter compares it with what it saw).
+    state_changes: u64,
 }
 
 impl Shared {
@@ -71,6 +78,9 @@ impl Shared {
                 rtt: None,
                 stats: Stats::default(),
                 open_since: None,
+                state: SocketState::Connecting,
+                state_waiters: Vec::new(),
+                state_changes: 0,
             }),
             stream_ids: Arc::new(StreamIds::for_new_connection()),
         }
@@ -108,6 +118,27 @@ impl Shared {
         frames: Frames,
         cx: Option<&mut Context<'_>>,
     ) -> Result<Result<(), Frames>, Error> {
+        self.try_push(To::Stream(stream), frames, cx)
+    }
+
+    /// Queues frames for whatever Websocket is current (a `Socket`'s), as
+    /// [`Shared::try_push_frames`] does. Without `hold` they are refused
+    /// at once ([`ErrorKind::Disconnected`]) while no Websocket is open.
+    pub(crate) fn try_push_current(
+        &self,
+        frames: Frames,
+        hold: bool,
+        cx: Option<&mut Context<'_>>,
+    ) -> Result<Result<(), Frames>, Error> {
+        self.try_push(To::Current { hold }, frames, cx)
+    }
+
+    fn try_push(
+        &self,
+        to: To,
+        frames: Frames,
+        cx: Option<&mut Context<'_>>,
+    ) -> Result<Result<(), Frames>, Error> {
         let mut inbox = lock(&self.inner);
         let refuse = |kind, message: String, frames: Frames| {
             Err(Error::new(kind, message).with_unsent(frames.into_vec()))
@@ -119,15 +150,27 @@ impl Shared {
                 frames,
             );
         }
-        // The fast check; the core makes the final one (late frames come
+        // The fast checks; the core makes the final ones (late frames come
         // back in an `Event::Error`).
-        let stale = inbox.killed_up_to.is_some_and(|killed| stream <= killed);
-        if stale {
-            return refuse(
-                ErrorKind::StaleStream,
-                format!("{stream} is not the connection's current Websocket (re-upgrade after a reconnect)"),
-                frames,
-            );
+        match to {
+            To::Stream(stream) if inbox.killed_up_to.is_some_and(|killed| stream <= killed) => {
+                return refuse(
+                    ErrorKind::StaleStream,
+                    format!("{stream} is not the connection's current Websocket (re-upgrade after a reconnect)"),
+                    frames,
+                );
+            }
+            To::Current { hold: false }
+                if inbox.state != SocketState::Open
+                    && !frames.iter().any(|f| matches!(f, crate::Frame::Close(_))) =>
+            {
+                return refuse(
+                    ErrorKind::Disconnected,
+                    crate::core::NOT_OPEN_NOT_HELD.into(),
+                    frames,
+                );
+            }
+            _ => {}
         }
         let bytes: usize = frames.iter().map(|f| f.len()).sum();
         if bytes > inbox.capacity {
@@ -153,8 +196,58 @@ impl Shared {
             inbox.closing = true;
         }
         inbox.queued_bytes += bytes;
-        self.push(&mut inbox, Command::Send { stream, frames });
+        let command = match to {
+            To::Stream(stream) => Command::Send { stream, frames },
+            To::Current { .. } => Command::SendCurrent { frames },
+        };
+        self.push(&mut inbox, command);
         Ok(Ok(()))
+    }
+
+    /// Payload bytes accepted and not yet handed to the transport (held
+    /// frames included).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        lock(&self.inner).queued_bytes
+    }
+
+    /// Where the current Websocket is, and how many times that changed.
+    pub(crate) fn state_and_changes(&self) -> (SocketState, u64) {
+        let inbox = lock(&self.inner);
+        let state = if inbox.terminated {
+            SocketState::Closed
+        } else {
+            inbox.state
+        };
+        (state, inbox.state_changes)
+    }
+
+    /// Queues a close frame for the current Websocket whatever the room
+    /// (it is small, and the last frame accepted); nothing when already
+    /// closing or closed.
+    pub(crate) fn push_close_current(&self, frames: Frames) {
+        let mut inbox = lock(&self.inner);
+        if inbox.terminated || inbox.closing {
+            return;
+        }
+        inbox.closing = true;
+        inbox.queued_bytes += frames.iter().map(|f| f.len()).sum::<usize>();
+        self.push(&mut inbox, Command::SendCurrent { frames });
+    }
+
+    /// Ready once the state has changed `seen` times in all
+    /// ([`Shared::state_changes`]); registers `cx` otherwise.
+    pub(crate) fn poll_state_change(&self, seen: u64, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inbox = lock(&self.inner);
+        if inbox.state_changes != seen || inbox.terminated {
+            return Poll::Ready(());
+        }
+        inbox.state_waiters.push(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// How many times the state has changed so far.
+    pub(crate) fn state_changes(&self) -> u64 {
+        lock(&self.inner).state_changes
     }
 
     /// Queues a command that takes no room (shutdown, probe).
@@ -219,8 +312,16 @@ impl Shared {
             reconnects,
             time_connected,
             open_since,
+            state,
         } = progress;
         let mut inbox = lock(&self.inner);
+        if inbox.state != state {
+            inbox.state = state;
+            inbox.state_changes += 1;
+            for waker in inbox.state_waiters.drain(..) {
+                waker.wake();
+            }
+        }
         let stats = &mut inbox.stats;
         stats.frames_written += written.frames;
         stats.messages_written += written.messages;
@@ -248,7 +349,12 @@ impl Shared {
     pub(crate) fn terminate(&self) -> VecDeque<Command> {
         let mut inbox = lock(&self.inner);
         inbox.terminated = true;
-        for waker in inbox.waiting_senders.drain(..) {
+        let inbox = &mut *inbox;
+        for waker in inbox
+            .waiting_senders
+            .drain(..)
+            .chain(inbox.state_waiters.drain(..))
+        {
             waker.wake();
         }
         inbox.queued_bytes = 0;
@@ -271,6 +377,18 @@ pub(crate) struct Progress {
     /// Websockets open before the current one, in total.
     pub(crate) time_connected: Duration,
     pub(crate) open_since: Option<Instant>,
+    /// Where the current Websocket is.
+    pub(crate) state: SocketState,
+}
+
+/// Where a send goes.
+#[derive(Clone, Copy)]
+enum To {
+    Stream(StreamRef),
+    /// Whatever Websocket is current; `hold`: held while none is open.
+    Current {
+        hold: bool,
+    },
 }
 
 /// How much the driver may still read for the application.

@@ -193,6 +193,7 @@ pub struct Options {
     pub(crate) connector: Option<crate::connector::Connector>,
     /// [`Options::tls_client_certificate_der`] (src/tls.rs).
     pub(crate) tls_client_certificate: Option<crate::tls::ClientCertificate>,
+    pub(crate) hold_while_down: bool,
 }
 
 #[derive(Clone)]
@@ -227,6 +228,7 @@ impl Default for Options {
             tls_config: None,
             connector: None,
             tls_client_certificate: None,
+            hold_while_down: true,
         }
     }
 }
@@ -261,6 +263,22 @@ impl Options {
     /// noticed only when the socket fails (the browser's default).
     pub fn no_keepalive(mut self) -> Options {
         self.keepalive = None;
+        self
+    }
+
+    /// Whether a [`Socket`](crate::Socket) holds what is sent while it is
+    /// down (default `true`, as partysocket does): the frames wait, in
+    /// order, in the same bounded send queue
+    /// ([`Options::send_queue_bytes`]) and are written after the next
+    /// upgrade. With `false`, such a send fails at once with
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected), the
+    /// frames in the error. Either way, frames already handed to a
+    /// transport that died come back in
+    /// [`SocketEvent::Down`](crate::SocketEvent::Down) (never resent), and
+    /// when the socket ends for good the held frames come back too. Sends
+    /// on a [`StreamRef`](crate::StreamRef) are never held.
+    pub fn hold_while_down(mut self, hold: bool) -> Options {
+        self.hold_while_down = hold;
         self
     }
 
@@ -711,6 +729,7 @@ impl fmt::Debug for Options {
             .field("event_queue_bytes", &self.event_queue_bytes)
             .field("upgrade_timeout", &self.upgrade_timeout)
             .field("closing_timeout", &self.closing_timeout)
+            .field("hold_while_down", &self.hold_while_down)
             .field("root_certificates", &self.root_certificates.len())
             .field("read_buffer_size", &self.read_buffer_size)
             .field("proxy", &self.proxy)

@@ -69,6 +69,10 @@ pub(crate) enum Action {
     FailClose { code: u16 },
 }
 
+/// Why a send to the current Websocket is refused while down.
+pub(crate) const NOT_OPEN_NOT_HELD: &str =
+    "no Websocket is open, and Options::hold_while_down is off";
+
 /// How long the close frame that reports a peer's protocol error may take
 /// to leave before the socket is dropped anyway.
 pub(crate) const FAIL_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -89,6 +93,11 @@ pub(crate) enum Command {
     },
     Send {
         stream: StreamRef,
+        frames: Frames,
+    },
+    /// Frames for whatever Websocket is current (a [`Socket`](crate::Socket)'s):
+    /// held while down, or refused then (`Options::hold_while_down`).
+    SendCurrent {
         frames: Frames,
     },
     Shutdown,
@@ -236,12 +245,16 @@ pub(crate) struct Core {
     received: Received,
     /// Whether an upgrade provider is set (401 is retried only then).
     has_provider: bool,
+    /// Frames sent to the current Websocket wait for the next one while
+    /// down (`Options::hold_while_down`).
+    hold_while_down: bool,
+    /// A Websocket has been open at least once (connecting, then
+    /// reconnecting): from then on the reconnect policy decides, not the
+    /// first-connection budget.
+    opened_once: bool,
     // ---- the first connection (appended) ----
     /// The status of the refusal that is taking the connection down.
     refused_status: Option<StatusCode>,
-    /// The first Websocket opened: from then on the reconnect policy
-    /// decides, not the first-connection budget.
-    connected_once: bool,
     /// [`FirstConnection::Deadline`]'s instant, while it applies.
     first_deadline: Option<Instant>,
     /// The upgrade in flight waits for the provider's request
@@ -293,8 +306,9 @@ impl Core {
             ups: 0,
             received: Received::default(),
             has_provider: matches!(options.auto_upgrade, AutoUpgrade::Provider(_)),
+            hold_while_down: options.hold_while_down,
+            opened_once: false,
             refused_status: None,
-            connected_once: false,
             first_deadline: match options.retry.first_connection {
                 FirstConnection::Deadline(deadline) => Some(later(now, deadline)),
                 _ => None,
@@ -323,6 +337,7 @@ impl Core {
                 original,
             } => self.on_upgrade_request(stream, *request, *original, now),
             Command::Send { stream, frames } => self.on_send(stream, frames, now),
+            Command::SendCurrent { frames } => self.on_send_current(frames, now),
             Command::Shutdown => self.on_shutdown(now),
             Command::Probe => {
                 if let (Phase::Open { .. }, Some(keepalive)) = (&self.phase, &mut self.keepalive) {
@@ -415,20 +430,9 @@ impl Core {
                     format!("{stream} is not the connection's current Websocket"),
                 )
             };
-            let frames = frames.into_vec();
-            self.delivery.release_refused(&frames);
-            self.events.push_back(Event::Error {
-                stream: Some(stream),
-                error: error.with_unsent(frames),
-            });
-            return;
+            return self.refuse_send(Some(stream), error, frames);
         }
-        let mut closes = false;
-        frames.for_each(|frame| {
-            closes |= matches!(frame, Frame::Close(_));
-            self.delivery.queue(frame);
-        });
-        if closes {
+        if self.queue_frames(frames, false) {
             // The close frame is accepted: from now on the connection never
             // reconnects, whether the close frame gets out or not.
             self.close_queued = true;
@@ -437,6 +441,70 @@ impl Core {
                 self.terminate_unconnected(Error::new(ErrorKind::Closed, "closed"), now);
             }
         }
+    }
+
+    /// Frames for whatever Websocket is current: queued while one is open
+    /// or upgrading; while down, held for the next one (or refused, without
+    /// `hold_while_down`); refused once closing or closed.
+    fn on_send_current(&mut self, frames: Frames, now: Instant) {
+        let refusal = if self.close_queued || matches!(self.phase, Phase::Terminated) {
+            Some(Error::new(
+                ErrorKind::Closed,
+                "the connection is closing or closed",
+            ))
+        } else if !self.hold_while_down
+            && !matches!(self.phase, Phase::Open { .. } | Phase::Upgrading { .. })
+            // A close is never refused for want of a Websocket: it ends the
+            // connection instead (below).
+            && !frames.iter().any(|f| matches!(f, Frame::Close(_)))
+        {
+            Some(Error::new(ErrorKind::Disconnected, NOT_OPEN_NOT_HELD))
+        } else {
+            None
+        };
+        if let Some(error) = refusal {
+            return self.refuse_send(None, error, frames);
+        }
+        if self.queue_frames(frames, true) {
+            self.close_queued = true;
+            if !matches!(self.phase, Phase::Open { .. } | Phase::Upgrading { .. }) {
+                // No Websocket to carry the close frame: end now, giving
+                // back what is held.
+                if matches!(self.phase, Phase::Dialing { .. }) {
+                    self.actions.push_back(Action::Disconnect);
+                }
+                if matches!(self.phase, Phase::Dialing { .. } | Phase::Backoff { .. }) {
+                    self.terminate_unconnected(Error::new(ErrorKind::Closed, "closed"), now);
+                } else if self.pending_loss.is_none() {
+                    self.disconnect(Loss::Down(DownReason::Shutdown));
+                }
+            }
+        }
+    }
+
+    /// Gives refused frames back in an `Event::Error`; their room is free.
+    fn refuse_send(&mut self, stream: Option<StreamRef>, error: Error, frames: Frames) {
+        let frames = frames.into_vec();
+        self.delivery.release_refused(&frames);
+        self.events.push_back(Event::Error {
+            stream,
+            error: error.with_unsent(frames),
+        });
+    }
+
+    /// Queues application frames (`held`: for the current Websocket);
+    /// returns whether one of them is a close frame.
+    fn queue_frames(&mut self, frames: Frames, held: bool) -> bool {
+        let mut closes = false;
+        frames.for_each(|frame| {
+            closes |= matches!(frame, Frame::Close(_));
+            if held {
+                self.delivery.queue_held(frame);
+            } else {
+                self.delivery.queue(frame);
+            }
+        });
+        closes
     }
 
     fn on_shutdown(&mut self, now: Instant) {
@@ -635,10 +703,10 @@ impl Core {
         );
         self.open_since = Some(now);
         self.phase = Phase::Open { stream };
-        if !self.connected_once {
+        if !self.opened_once {
             // The first connection succeeded: from now on the reconnect
             // policy decides, with a fresh count.
-            self.connected_once = true;
+            self.opened_once = true;
             self.first_deadline = None;
             self.backoff.reset();
         }
@@ -1120,6 +1188,19 @@ impl Core {
         self.attempt
     }
 
+    /// Where the current Websocket is, as a [`Socket`](crate::Socket) tells it.
+    pub(crate) fn socket_state(&self) -> crate::socket::SocketState {
+        use crate::socket::SocketState;
+        match &self.phase {
+            Phase::Terminated => SocketState::Closed,
+            _ if self.close_queued => SocketState::Closing,
+            Phase::Open { .. } if self.pending_loss.is_none() => SocketState::Open,
+            Phase::Closing { .. } => SocketState::Closing,
+            _ if self.opened_once => SocketState::Reconnecting,
+            _ => SocketState::Connecting,
+        }
+    }
+
     pub(crate) fn is_terminated(&self) -> bool {
         matches!(self.phase, Phase::Terminated)
     }
@@ -1214,7 +1295,7 @@ impl Core {
         self.observe
             .call(|o| o.connect_end(connection, attempt, duration, Some(&error)));
         let stop = self.after_proxy_refusal(&error);
-        if !self.connected_once && !self.close_queued {
+        if !self.opened_once && !self.close_queued {
             // The first connection: its budget decides, and giving up has
             // one shape whatever the cause.
             let delay = match &stop {
@@ -1303,7 +1384,7 @@ impl Core {
     /// `deadline`, or the first connection's deadline if that comes first.
     fn first_bound(&self, deadline: Instant) -> Instant {
         match self.first_deadline {
-            Some(first) if !self.connected_once => deadline.min(first),
+            Some(first) if !self.opened_once => deadline.min(first),
             _ => deadline,
         }
     }
@@ -1311,7 +1392,7 @@ impl Core {
     /// A deadline passed: the error says which, the first connection's
     /// ([`FirstConnection::Deadline`]) or the attempt's own (`what`).
     fn timeout_error(&self, what: &str, now: Instant) -> Error {
-        let first = !self.connected_once && self.first_deadline.is_some_and(|at| now >= at);
+        let first = !self.opened_once && self.first_deadline.is_some_and(|at| now >= at);
         if first {
             Error::new(
                 ErrorKind::Timeout,
@@ -1331,7 +1412,7 @@ impl Core {
     fn retry_delay(&mut self, floor: Option<Duration>, now: Instant) -> Option<Duration> {
         let budget = self.backoff.retry().first_connection;
         let delay = match budget {
-            _ if self.connected_once => self.backoff.next_delay()?,
+            _ if self.opened_once => self.backoff.next_delay()?,
             FirstConnection::Attempts(attempts) if self.attempt >= attempts => return None,
             FirstConnection::Attempts(_) | FirstConnection::Deadline(_) => {
                 self.backoff.next_delay_unbounded()
@@ -1343,7 +1424,7 @@ impl Core {
             None => delay,
         };
         match self.first_deadline {
-            Some(deadline) if !self.connected_once && later(now, delay) >= deadline => None,
+            Some(deadline) if !self.opened_once && later(now, delay) >= deadline => None,
             _ => Some(delay),
         }
     }
@@ -1446,7 +1527,6 @@ impl Core {
             _ => Vec::new(),
         };
         self.killed_up_to = self.killed_up_to.max(killed.last().copied());
-        let unsent = self.delivery.take_unsent();
         self.keepalive = None;
         self.write_stalled_since = None;
         self.pending_loss = None;
@@ -1479,7 +1559,7 @@ impl Core {
         // The first connection gives up: one error says why, whatever the
         // cause (see `Retry`'s "The first connection").
         let first_failure = match (&next, &reason) {
-            _ if delay.is_some() || self.connected_once || self.close_queued => None,
+            _ if delay.is_some() || self.opened_once || self.close_queued => None,
             (Next::Stop(_, error), _) => Some(error.clone()),
             (_, DownReason::Error(error)) => Some(error.clone()),
             (_, DownReason::UpgradeRejected) => Some(match refused_status {
@@ -1502,6 +1582,13 @@ impl Core {
         if let (Next::Stop(stream, error), false) = (&next, self.close_queued) {
             tracing::warn!(%stream, %error, "wstether: upgrade refused, not retried");
         }
+        // Frames held for the current Websocket wait for the next one; at
+        // the end they come back with the rest.
+        let unsent = if delay.is_some() && self.hold_while_down {
+            self.delivery.take_unsent_but_held()
+        } else {
+            self.delivery.take_unsent()
+        };
         match &reason {
             DownReason::Error(_) | DownReason::PeerDead | DownReason::UpgradeRejected => {
                 tracing::warn!(
