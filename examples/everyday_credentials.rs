@@ -22,7 +22,7 @@ pub fn fresh_token() -> String {
 pub async fn task(url: &str, path: &'static str) -> Result<(), Error> {
     // task:start
     let upgrade = move || Upgrade::new(path).header("authorization", fresh_token());
-    let socket = Socket::connect(url, Options::default().auto_upgrade_with(upgrade)).await?;
+    let socket = Socket::connect(url, Options::default().auto_upgrade_with_sync(upgrade)).await?;
     socket.for_each(|m| async move { println!("{m:?}") }).await;
     Ok(())
     // task:end

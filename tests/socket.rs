@@ -168,7 +168,7 @@ async fn socket_without_hold_returns_sends_at_once_while_down() {
 async fn socket_returns_held_frames_when_its_retries_are_spent() {
     let retry = Retry::default()
         .initial_delay(Duration::from_millis(100))
-        .max_retries(Some(2));
+        .max_retries(2);
     let (server, mut socket) = connected(options().retry(retry)).await;
     server.stop().await;
     until_down(&socket).await;
@@ -365,7 +365,7 @@ fn storm_options() -> Options {
                 .max_delay(Duration::from_millis(10))
                 .reset_after(Duration::from_millis(1)),
         )
-        .keepalive(None)
+        .no_keepalive()
         // Small: many frames in flight or held at each kill.
         .send_queue_bytes(2048)
 }

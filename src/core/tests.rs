@@ -2828,7 +2828,7 @@ fn socket_without_hold_refuses_sends_while_down_with_the_frames() {
 #[test]
 fn socket_held_frames_come_back_when_retries_are_spent() {
     let (mut h, _) =
-        Harness::open(socket_options().retry(Retry::default().jitter(0.0).max_retries(Some(1))));
+        Harness::open(socket_options().retry(Retry::default().jitter(0.0).max_retries(1)));
     h.lose(Some(io_error()), Vec::new());
     h.events();
     h.send_current(text("held"));

@@ -48,14 +48,14 @@ pub(super) fn parse_options(object: &Object) -> Result<Options, JsValue> {
         }
     }
     if let Some(keepalive) = field(object, "keepalive")? {
-        options = options.keepalive(if keepalive.is_null() {
-            None
+        options = if keepalive.is_null() {
+            options.no_keepalive()
         } else {
-            Some(parse_keepalive(&object_of(
+            options.keepalive(parse_keepalive(&object_of(
                 &keepalive,
                 "options.keepalive",
             )?)?)
-        });
+        };
     }
     if let Some(auto) = field(object, "autoUpgrade")? {
         let auto = auto
@@ -71,9 +71,9 @@ pub(super) fn parse_options(object: &Object) -> Result<Options, JsValue> {
     }
     if let Some(value) = field(object, "maxMessageSize")? {
         options = options.max_message_size(if value.is_null() {
-            None
+            crate::MAX_MESSAGE_SIZE_CEILING
         } else {
-            Some(size(&value, name, "maxMessageSize")?)
+            size(&value, name, "maxMessageSize")?
         });
     }
     if let Some(value) = field(object, "sendQueueBytes")? {
@@ -138,8 +138,8 @@ fn parse_retry(object: &Object) -> Result<Retry, JsValue> {
         retry = retry.max_delay(ms);
     }
     if let Some(max) = field(object, "maxRetries")? {
-        retry = retry.max_retries(if max.is_null() {
-            None
+        retry = if max.is_null() {
+            retry.unlimited_retries()
         } else {
             let n = number(&max, name, "maxRetries")?;
             if n.fract() != 0.0 || n > u32::MAX as f64 {
@@ -147,8 +147,8 @@ fn parse_retry(object: &Object) -> Result<Retry, JsValue> {
                     "{name}.maxRetries must be a whole number or null"
                 )));
             }
-            Some(n as u32)
-        });
+            retry.max_retries(n as u32)
+        };
     }
     if let Some(jitter) = field(object, "jitter")? {
         retry = retry.jitter(number(&jitter, name, "jitter")?);
@@ -206,7 +206,9 @@ fn parse_keepalive(object: &Object) -> Result<Keepalive, JsValue> {
         }
         None => Heartbeat::echo(heartbeat),
     };
-    Ok(Keepalive::new(interval, timeout).heartbeat(heartbeat))
+    Ok(Keepalive::every(interval)
+        .timeout(timeout)
+        .heartbeat(heartbeat))
 }
 
 /// `object[key]`, `None` when undefined.
