@@ -427,63 +427,45 @@ pub async fn connect(
     let core_upgrades = !matches!(options.auto_upgrade, AutoUpgrade::Off);
     let provided = matches!(options.auto_upgrade, AutoUpgrade::Provider(_));
     let (connection, mut events) = Connection::open_on::<Platform>(url, options)?;
-    // Our upgrade waiting or in flight: a failed dial keeps it waiting for
-    // the next `Up`; a failed upgrade ends it.
-    let mut ours = match provided {
+    let ours = match provided {
         true => None,
         false => Some(connection.ws_upgrade(&path)?),
     };
+    let again = (!core_upgrades).then_some(path.as_str());
+    let (stream, _) = wait_first_upgrade(&connection, &mut events, ours, again).await?;
+    Ok((connection, events, stream))
+}
+
+/// Waits for the first Websocket to open (for [`connect`] and a
+/// `Socket`): `Ok` with its stream and subprotocol on the first
+/// `Upgraded`; `Err` with the last error once the events end, which is
+/// the final `Error`'s when the first connection gives up (see
+/// [`Retry`](crate::Retry)'s "The first connection"). `ours` is the
+/// upgrade waiting or in flight, if any: a failed dial keeps it waiting
+/// for the next `Up`, a failed upgrade ends it; then, when the core does
+/// not upgrade by itself, the next attempt's `Up` asks `again`.
+pub(crate) async fn wait_first_upgrade(
+    connection: &Connection,
+    events: &mut Events,
+    mut ours: Option<StreamRef>,
+    again: Option<&str>,
+) -> Result<(StreamRef, Option<String>), Error> {
     let mut last_error = None;
     while let Some(event) = events.recv().await {
         match event {
-            Event::Upgraded { stream, .. } => return Ok((connection, events, stream)),
-            Event::Up { .. } if ours.is_none() && !core_upgrades => {
-                ours = Some(connection.ws_upgrade(&path)?);
+            Event::Upgraded {
+                stream, protocol, ..
+            } => return Ok((stream, protocol)),
+            Event::Up { .. } if ours.is_none() => {
+                if let Some(path) = again {
+                    ours = Some(connection.ws_upgrade(path)?);
+                }
             }
             Event::UpgradeFailed { stream, error, .. } if Some(stream) == ours => {
                 ours = None;
                 // Kept in case the connection ends without a final `Error`
                 // (a shutdown from another clone).
                 last_error = Some(error);
-            }
-            Event::Error { error, .. } => last_error = Some(error),
-            _ => {}
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        Error::new(ErrorKind::Closed, "the connection ended before the upgrade")
-    }))
-}
-
-/// Waits for the first Websocket to open, as [`connect`](crate::connect)
-/// does: `Ok` with its subprotocol on `Upgraded` of `stream` (or of any
-/// stream: `None`, for a provider's); the first refused upgrade shuts the
-/// connection down and fails with its error; an end without one fails
-/// with the last error.
-// `connect`'s wait, for a `Socket` (an upgrade of its own, or a provider's).
-// Seam: issue 19 item 2 (branch `firstconn`) changes the first-connection
-// policy in `connect`: at that merge `connect` should call this (one wait).
-pub(crate) async fn wait_first_upgrade(
-    connection: &Connection,
-    events: &mut Events,
-    stream: Option<StreamRef>,
-) -> Result<Option<String>, Error> {
-    let ours = |s: StreamRef| stream.is_none_or(|wanted| wanted == s);
-    let mut last_error = None;
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Upgraded {
-                stream: upgraded,
-                protocol,
-                ..
-            } if ours(upgraded) => return Ok(protocol),
-            Event::UpgradeFailed {
-                stream: failed,
-                error,
-                ..
-            } if ours(failed) => {
-                connection.shutdown();
-                return Err(error);
             }
             Event::Error { error, .. } => last_error = Some(error),
             _ => {}

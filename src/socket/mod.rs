@@ -111,17 +111,17 @@ impl Socket {
         let hold = options.hold_while_down;
         let (connection, mut events) = Connection::open(url, options.auto_upgrade(true))?;
         let stream = connection.ws_upgrade_with(upgrade)?;
-        let protocol = wait_first_upgrade(&connection, &mut events, Some(stream)).await?;
+        let (_, protocol) =
+            wait_first_upgrade(&connection, &mut events, Some(stream), None).await?;
         Ok(Socket::new(connection, events, hold, protocol))
     }
 
-    /// Every upgrade comes from `Options::auto_upgrade_with`'s provider.
-    // Seam: the async provider (issue 19 item 4) plugs in here unchanged,
-    // since the core runs it on every `Up`, the first included.
+    /// Every upgrade comes from `Options::auto_upgrade_with`'s provider,
+    /// which the core runs on every `Up`, the first included.
     async fn open_with_provider(url: &str, options: Options) -> Result<Socket, Error> {
         let hold = options.hold_while_down;
         let (connection, mut events) = Connection::open(url, options)?;
-        let protocol = wait_first_upgrade(&connection, &mut events, None).await?;
+        let (_, protocol) = wait_first_upgrade(&connection, &mut events, None, None).await?;
         Ok(Socket::new(connection, events, hold, protocol))
     }
 
