@@ -14,7 +14,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{rest, until, PATIENCE};
-use ending::first_connection_ending;
+use ending::{announced_attempts, first_connection_ending};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wstether::testkit::TestServer;
@@ -206,13 +206,7 @@ async fn first_connection_with_a_budget_of_n_attempts_makes_n() {
     let url = format!("ws://{}", closed_port());
     let (all, error) = first_failure(&url, "/", options(FirstConnection::Attempts(3))).await;
     assert_eq!(error.kind(), ErrorKind::Connect);
-    let retries: Vec<u32> = all
-        .iter()
-        .filter_map(|e| match e {
-            Event::Reconnecting { attempt, .. } => Some(*attempt),
-            _ => None,
-        })
-        .collect();
+    let retries = announced_attempts(&all);
     assert_eq!(retries, [2, 3], "{all:?}");
     let errors = all
         .iter()

@@ -33,3 +33,13 @@ pub fn first_connection_ending(all: &[Event], stream: StreamRef, queued: &[Frame
     }
     error.clone()
 }
+
+/// The attempts that `Reconnecting` events announced, in order.
+pub fn announced_attempts(all: &[Event]) -> Vec<u32> {
+    all.iter()
+        .filter_map(|event| match event {
+            Event::Reconnecting { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .collect()
+}

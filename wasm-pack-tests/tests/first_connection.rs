@@ -12,7 +12,7 @@ mod ending;
 use std::time::Duration;
 
 use common::{next, within, ws_url, DEADLINE};
-use ending::first_connection_ending;
+use ending::{announced_attempts, first_connection_ending};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use wstether::{
     connect, Connection, Error, ErrorKind, Event, FirstConnection, Frame, Options, Retry,
@@ -111,13 +111,7 @@ async fn first_connection_with_a_budget_of_n_attempts_makes_n() {
         }
         all.push(event);
     }
-    let retries: Vec<u32> = all
-        .iter()
-        .filter_map(|e| match e {
-            Event::Reconnecting { attempt, .. } => Some(*attempt),
-            _ => None,
-        })
-        .collect();
+    let retries = announced_attempts(&all);
     assert_eq!(retries, [2, 3], "{all:?}");
     assert!(
         matches!(
