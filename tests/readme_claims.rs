@@ -278,9 +278,37 @@ fn readme_is_a_guide_of_at_most_450_lines() {
 
 #[test]
 fn readme_installs_the_npm_package_by_the_name_npm_pack_gives_it() {
-    assert!(read(".ci/npm-pack").contains(r#"pkg["name"] = "wstether""#));
+    // npm/add-entry names the package (the crate is `wstether-npm`), and
+    // .ci/npm-pack fails on any other name.
+    assert!(read("npm/add-entry").contains(r#"pkg.name = "wstether";"#));
+    assert!(read(".ci/npm-pack").contains(r#"if (pkg.name !== "wstether")"#));
     assert!(read("README.md").contains("\nnpm install wstether\n"));
     assert!(read("README.md").contains("\ncargo add wstether\n"));
+}
+
+/// The README's JS quick start is README-npm.md's `quick_start` block,
+/// which .ci/e2e runs in Chromium as written (www/e2e/readme.tests.js).
+#[test]
+fn readme_js_quick_start_is_the_block_the_browser_test_runs() {
+    let block = |text: &str, marker: &str| -> String {
+        let after = text.split(marker).nth(1).expect("the marker");
+        let code = after.split("```js\n").nth(1).expect("a js block after it");
+        code.split("```")
+            .next()
+            .expect("a closed block")
+            .to_string()
+    };
+    let npm = block(&read("README-npm.md"), "<!-- tested: quick_start -->");
+    let readme = block(&read("README.md"), "## Quick start: JavaScript");
+    assert_eq!(readme, npm);
+}
+
+/// The npm package names no placeholder repository either (issue 20).
+#[test]
+fn readme_npm_manifest_names_no_placeholder_repository() {
+    assert!(!read("npm/Cargo.toml")
+        .lines()
+        .any(|line| line.starts_with("repository")));
 }
 
 /// The repository field stays out until the project has a public home
@@ -445,4 +473,60 @@ fn readme_and_docs_relative_links_resolve() {
         checked > 20,
         "only {checked} links found: is the parser broken?"
     );
+}
+
+/// The lines of a JS block that count: not blank, not an import.
+fn js_lines(block: &str) -> usize {
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("import "))
+        .count()
+}
+
+/// README-npm.md's partysocket table, and the README's sentence quoting
+/// it, are the line counts of the blocks CI runs and of partysocket's.
+#[test]
+fn readme_partysocket_line_counts_are_the_blocks() {
+    let npm = read("README-npm.md");
+    let marked = |name: &str| -> String {
+        let after = npm
+            .split(&format!("<!-- tested: {name} -->"))
+            .nth(1)
+            .unwrap();
+        let code = after.split("```js\n").nth(1).unwrap();
+        code.split("```").next().unwrap().to_string()
+    };
+    let theirs: Vec<String> = npm
+        .split("partysocket's, for comparison")
+        .nth(1)
+        .unwrap()
+        .split("```js\n")
+        .skip(1)
+        .take(2)
+        .map(|rest| rest.split("```").next().unwrap().to_string())
+        .collect();
+    let ours = [
+        js_lines(&marked("connect_send_receive")),
+        js_lines(&marked("fresh_credentials")),
+    ];
+    let theirs = [js_lines(&theirs[0]), js_lines(&theirs[1])];
+    let npm_row = |label: &str| -> (usize, usize) {
+        let cells = row(&npm, label);
+        (number(cells[1]) as usize, number(cells[2]) as usize)
+    };
+    assert_eq!(npm_row("connect, send, receive"), (theirs[0], ours[0]));
+    assert_eq!(
+        npm_row("reconnect with fresh credentials per attempt"),
+        (theirs[1], ours[1])
+    );
+    let readme = flat(&read("README.md"));
+    assert!(readme.contains(&format!(
+        "connect, send, receive: {} vs {}",
+        theirs[0], ours[0]
+    )));
+    assert!(readme.contains(&format!(
+        "reconnect with fresh credentials per attempt: {} vs {}",
+        theirs[1], ours[1]
+    )));
 }
