@@ -17,7 +17,7 @@ pub struct ConnectTarget {
 }
 
 impl ConnectTarget {
-    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    #[cfg_attr(browser, allow(dead_code))]
     pub(crate) fn new(host: &str, port: u16, secure: bool) -> ConnectTarget {
         ConnectTarget {
             host: host.to_owned(),
@@ -53,7 +53,7 @@ impl ConnectTarget {
 }
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+    if #[cfg(browser)] {
         /// A connector kept by [`Options`]; a browser refuses it at `open`.
         #[derive(Clone)]
         pub(crate) struct Connector;
@@ -155,7 +155,7 @@ impl fmt::Debug for Connector {
     }
 }
 
-#[cfg(all(test, not(all(target_arch = "wasm32", target_os = "unknown"))))]
+#[cfg(all(test, native))]
 mod tests {
     use crate::error::ErrorKind;
     use crate::options::{browser_unsupported, Options};

@@ -135,12 +135,12 @@ mod driver;
 mod error;
 mod event;
 mod frame;
-#[cfg(all(feature = "js", target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(all(feature = "js", browser))]
 mod js;
 mod mailbox;
 mod observer;
 mod options;
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(browser)]
 mod page;
 mod redact;
 mod request;
@@ -151,10 +151,7 @@ mod time;
 mod tls;
 mod transport;
 
-#[cfg(all(
-    feature = "testkit",
-    not(all(target_arch = "wasm32", target_os = "unknown"))
-))]
+#[cfg(all(feature = "testkit", native))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
@@ -182,7 +179,7 @@ pub use transport::proxy::Proxy;
 
 /// The rustls that wstether uses (natively), to build a
 /// [`TlsConfig`] of the same version: `wstether::rustls::ClientConfig`.
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use tokio_rustls::rustls;
 

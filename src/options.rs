@@ -25,41 +25,35 @@ use crate::transport::proxy::Proxy;
 /// Implemented for every type that meets the bound; there is nothing to
 /// implement.
 #[doc = ""]
-#[cfg_attr(
-    all(target_arch = "wasm32", target_os = "unknown"),
-    doc = "On this target (a browser): no bound."
-)]
-#[cfg_attr(
-    not(all(target_arch = "wasm32", target_os = "unknown")),
-    doc = "On this target (native): `Send + Sync`."
-)]
+#[cfg_attr(browser, doc = "On this target (a browser): no bound.")]
+#[cfg_attr(native, doc = "On this target (native): `Send + Sync`.")]
 pub trait MaybeSendSync: sealed::SendSyncIfNative {}
 
 impl<T: ?Sized + sealed::SendSyncIfNative> MaybeSendSync for T {}
 
 mod sealed {
     /// The target's half of [`MaybeSendSync`](super::MaybeSendSync).
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     pub trait SendSyncIfNative: Send + Sync {}
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     impl<T: ?Sized + Send + Sync> SendSyncIfNative for T {}
 
     /// The target's half of [`MaybeSendSync`](super::MaybeSendSync).
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    #[cfg(browser)]
     pub trait SendSyncIfNative {}
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    #[cfg(browser)]
     impl<T: ?Sized> SendSyncIfNative for T {}
 
     /// The target's half of [`MaybeSend`](super::MaybeSend).
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     pub trait SendIfNative: Send {}
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     impl<T: ?Sized + Send> SendIfNative for T {}
 
     /// The target's half of [`MaybeSend`](super::MaybeSend).
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    #[cfg(browser)]
     pub trait SendIfNative {}
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    #[cfg(browser)]
     impl<T: ?Sized> SendIfNative for T {}
 }
 
@@ -89,14 +83,8 @@ impl<F: ?Sized + Fn(&Frame) -> bool + MaybeSendSync> ReplyMatcher for F {}
 /// Implemented for every type that meets the bound; there is nothing to
 /// implement.
 #[doc = ""]
-#[cfg_attr(
-    all(target_arch = "wasm32", target_os = "unknown"),
-    doc = "On this target (a browser): no bound."
-)]
-#[cfg_attr(
-    not(all(target_arch = "wasm32", target_os = "unknown")),
-    doc = "On this target (native): `Send`."
-)]
+#[cfg_attr(browser, doc = "On this target (a browser): no bound.")]
+#[cfg_attr(native, doc = "On this target (native): `Send`.")]
 pub trait MaybeSend: sealed::SendIfNative {}
 
 impl<T: ?Sized + sealed::SendIfNative> MaybeSend for T {}
@@ -178,12 +166,12 @@ pub struct Options {
     pub(crate) event_queue_bytes: usize,
     pub(crate) upgrade_timeout: Duration,
     pub(crate) closing_timeout: Duration,
-    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    #[cfg_attr(browser, allow(dead_code))]
     pub(crate) root_certificates: Vec<Vec<u8>>,
     pub(crate) read_buffer_size: Option<usize>,
     /// `None`: [`Options::no_proxy`].
     pub(crate) proxy: Option<Proxy>,
-    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    #[cfg_attr(browser, allow(dead_code))]
     pub(crate) tls_native_roots: bool,
     pub(crate) observer: Option<Arc<dyn Observer>>,
     pub(crate) compression: Compression,
@@ -622,7 +610,7 @@ impl Options {
 
     /// The largest frame accepted, finite: the frame limit, the ceiling for
     /// `None`, and never more than the message limit (which applies anyway).
-    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    #[cfg_attr(browser, allow(dead_code))]
     pub(crate) fn frame_limit(&self) -> usize {
         self.max_frame_size
             .unwrap_or(MAX_MESSAGE_SIZE_CEILING)
@@ -640,10 +628,7 @@ impl Options {
 /// Refuses what a browser cannot honour, with [`ErrorKind::Unsupported`]
 /// and the reason: never silently ignored. Compiled on every target so
 /// that it is tested natively; the browser transport calls it at `open`.
-#[cfg_attr(
-    not(all(target_arch = "wasm32", target_os = "unknown")),
-    allow(dead_code)
-)]
+#[cfg_attr(native, allow(dead_code))]
 pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
     let unsupported = |why: &str| Err(Error::new(ErrorKind::Unsupported, why));
     if !options.root_certificates.is_empty() {
@@ -792,10 +777,7 @@ fn check_size(name: &str, value: usize, min: usize, max: usize) -> Result<(), Er
 /// `Duration`, refusing what no option accepts (NaN, negative, infinite,
 /// or beyond what a `Duration` holds) instead of panicking. The option's
 /// own bound is checked by [`Options::validate`].
-#[cfg_attr(
-    not(all(feature = "js", target_arch = "wasm32", target_os = "unknown")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(all(feature = "js", browser)), allow(dead_code))]
 pub(crate) fn duration_from_millis(name: &str, millis: f64) -> Result<Duration, Error> {
     if millis.is_nan() || millis < 0.0 {
         return Err(invalid(format!(
@@ -1252,7 +1234,7 @@ impl Keepalive {
     }
 
     fn default_for_target() -> Option<Keepalive> {
-        if cfg!(all(target_arch = "wasm32", target_os = "unknown")) {
+        if cfg!(browser) {
             None
         } else {
             Some(Keepalive::every(Duration::from_secs(20)).timeout(Duration::from_secs(10)))
@@ -1366,7 +1348,7 @@ mod tests {
 
     /// The closures an `Options` keeps are `Send + Sync` natively, so the
     /// connection's task may run on any thread.
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     #[test]
     fn options_are_send_and_sync_natively() {
         fn send_sync<T: Send + Sync + ?Sized>() {}

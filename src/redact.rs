@@ -193,9 +193,9 @@ impl fmt::Debug for Headers {
 /// upgrade, and has no proxy to refuse a tunnel), only the code, keeping
 /// `http`'s table of reason phrases (~2.5 KB) out of the bundle.
 pub(crate) fn status(status: http::StatusCode) -> impl fmt::Display {
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     return status;
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    #[cfg(browser)]
     return status.as_u16();
 }
 

@@ -203,27 +203,27 @@ impl fmt::Debug for ValidUpgrade {
 /// sent; in a browser, which sends no custom header (the transport refuses
 /// them), its lowercase text, so that `HeaderName::from_bytes` and its
 /// table of standard names (~17 KB of the bundle) stay out of the `.wasm`.
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 pub(crate) type HeaderName = http::HeaderName;
 /// A validated header name (see the native definition).
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(browser)]
 pub(crate) type HeaderName = String;
 
 /// Validates a header name (`None` as the error: no source to attach).
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 fn header_name(name: &str) -> Result<HeaderName, Option<http::header::InvalidHeaderName>> {
     HeaderName::from_bytes(name.as_bytes()).map_err(Some)
 }
 
 /// Validates a header name (`None` as the error: no source to attach).
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(browser)]
 fn header_name(name: &str) -> Result<HeaderName, Option<std::convert::Infallible>> {
     header_name_by_hand(name).ok_or(None)
 }
 
 /// Validates a header name as `http::HeaderName::from_bytes` does: an HTTP
 /// token (RFC 7230 §3.2.6) of at most 65535 bytes, kept in lowercase.
-#[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(any(test, browser))]
 fn header_name_by_hand(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > 0xffff || !name.bytes().all(is_tchar) {
         return None;

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use crate::time::Instant;
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+    if #[cfg(browser)] {
         /// A boxed future the driver can hold (not `Send` in the browser).
         pub(crate) type BoxFuture<T> = futures::future::LocalBoxFuture<'static, T>;
 

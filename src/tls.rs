@@ -2,12 +2,12 @@
 //! provider chosen by feature.
 
 use std::fmt;
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 use std::sync::Arc;
 
 use crate::options::Options;
 
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 use tokio_rustls::rustls;
 
 /// A rustls client configuration for `wss://` (and `https://` proxies),
@@ -21,20 +21,20 @@ use tokio_rustls::rustls;
 /// own certificate store, and rustls is not part of the browser build.
 #[derive(Clone)]
 pub struct TlsConfig {
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     pub(crate) config: Arc<rustls::ClientConfig>,
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    #[cfg(browser)]
     _none: (),
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 impl From<Arc<rustls::ClientConfig>> for TlsConfig {
     fn from(config: Arc<rustls::ClientConfig>) -> TlsConfig {
         TlsConfig { config }
     }
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 impl From<rustls::ClientConfig> for TlsConfig {
     fn from(config: rustls::ClientConfig) -> TlsConfig {
         TlsConfig {
@@ -96,7 +96,7 @@ impl Options {
 /// A client certificate chain and its private key (DER), for
 /// [`Options::tls_client_certificate_der`]. Its `Debug` shows neither.
 #[derive(Clone)]
-#[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+#[cfg_attr(browser, allow(dead_code))]
 pub(crate) struct ClientCertificate {
     pub(crate) chain_der: Vec<Vec<u8>>,
     pub(crate) key_der: Vec<u8>,
@@ -147,7 +147,7 @@ impl Options {
 /// feature is on (the one added wins over the default), else `ring`; with
 /// neither, the process-level default if the application installed one.
 /// Never rustls' implicit choice, which panics when both are compiled in.
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 pub(crate) fn crypto_provider() -> Result<Arc<rustls::crypto::CryptoProvider>, String> {
     #[cfg(feature = "aws-lc-rs")]
     return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
@@ -164,7 +164,7 @@ pub(crate) fn crypto_provider() -> Result<Arc<rustls::crypto::CryptoProvider>, S
         });
 }
 
-#[cfg(all(test, not(all(target_arch = "wasm32", target_os = "unknown"))))]
+#[cfg(all(test, native))]
 mod tests {
     use super::*;
 

@@ -16,13 +16,13 @@ use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
 use weburl::{Host, Url};
 
-#[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(any(test, browser))]
 mod buffered;
 pub(crate) mod proxy;
 pub(crate) mod weburl;
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+    if #[cfg(browser)] {
         mod browser;
         pub(crate) use browser::BrowserTransport as Platform;
     } else {
@@ -129,7 +129,7 @@ impl Target {
     /// `Authorization: Basic …` from the URL's userinfo
     /// (`wss://user:password@host/`, percent-decoded), as Python's
     /// `websockets` sends it; `None` without userinfo.
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     pub(crate) fn basic_auth(&self) -> Option<http::HeaderValue> {
         if self.url.username().is_empty() && self.url.password().is_none() {
             return None;

@@ -5,7 +5,7 @@
 //!
 //! The handshakes themselves (HTTP CONNECT, SOCKS5) are in `tunnel.rs`.
 // In a browser only the public type and its checks are used.
-#![cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+#![cfg_attr(browser, allow(dead_code))]
 
 use std::fmt;
 
@@ -95,14 +95,14 @@ pub(crate) struct Credentials {
 
 impl Credentials {
     /// `Basic base64(user:password)`, for `Proxy-Authorization`.
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     pub(crate) fn basic(&self) -> String {
         basic_auth(&self.user, &self.password)
     }
 }
 
 /// `Basic base64(user:password)`.
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 pub(crate) fn basic_auth(user: &str, password: &str) -> String {
     let pair = format!("{user}:{password}");
     format!("Basic {}", data_encoding::BASE64.encode(pair.as_bytes()))
@@ -317,7 +317,7 @@ fn bracket_ipv6(host: &str) -> String {
 
 /// Where a dial goes: which proxy, if any, for `host` (a `wss://` target
 /// when `secure`), under the `proxy` option (`None`: no proxy).
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 pub(crate) fn route(
     proxy: Option<&Proxy>,
     secure: bool,
@@ -331,7 +331,7 @@ pub(crate) fn route(
 }
 
 /// [`route`] for [`Proxy::from_env`], with the environment as `var`.
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 fn route_from_env(
     var: &dyn Fn(&str) -> Option<String>,
     secure: bool,
@@ -422,7 +422,7 @@ mod tests {
         }
     }
 
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     #[test]
     fn credentials_are_never_shown() {
         let p = Proxy::http("http://alice:hunter2@proxy:3128").unwrap();
@@ -459,7 +459,7 @@ mod tests {
         assert_eq!(percent_decode("%C3%A9%"), "é%");
     }
 
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     #[test]
     fn basic_auth_is_base64_of_user_colon_password() {
         // RFC 7617's example.
@@ -470,7 +470,7 @@ mod tests {
     }
 
     /// The environment table: which variable wins, per target scheme.
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     #[test]
     fn the_environment_is_read_like_curl_and_reqwest() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
