@@ -157,8 +157,9 @@ impl fmt::Debug for Connector {
 
 #[cfg(all(test, native))]
 mod tests {
+    use crate::browser_policy::browser_unsupported;
     use crate::error::ErrorKind;
-    use crate::options::{browser_unsupported, Options};
+    use crate::options::Options;
     use crate::ConnectTarget;
 
     /// The browser transport calls this check at `open`: a connector and a

@@ -127,6 +127,7 @@
 // off in test builds, where the dev-dependencies would be reported.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod browser_policy;
 mod compression;
 mod connection;
 mod connector;
@@ -142,6 +143,7 @@ mod observer;
 mod options;
 #[cfg(browser)]
 mod page;
+mod proxy;
 mod redact;
 mod request;
 mod rt;
@@ -150,6 +152,7 @@ mod stats;
 mod time;
 mod tls;
 mod transport;
+mod url;
 
 #[cfg(all(feature = "testkit", native))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
@@ -168,14 +171,15 @@ pub use frame::{
 pub use http;
 pub use observer::{FrameInfo, Observer, Opcode};
 pub use options::{
-    FirstConnection, Heartbeat, Keepalive, MaybeSend, MaybeSendSync, Options, ProviderError,
-    ReplyMatcher, Retry, RetryDecision, MAX_MESSAGE_SIZE_CEILING,
+    FirstConnection, Heartbeat, Keepalive, Options, ProviderError, ReplyMatcher, Retry,
+    RetryDecision, MAX_MESSAGE_SIZE_CEILING,
 };
+pub use proxy::Proxy;
 pub use request::Upgrade;
+pub use rt::{MaybeSend, MaybeSendSync};
 pub use socket::{Socket, SocketEvent, SocketState};
 pub use stats::Stats;
 pub use tls::TlsConfig;
-pub use transport::proxy::Proxy;
 
 /// The rustls that wstether uses (natively), to build a
 /// [`TlsConfig`] of the same version: `wstether::rustls::ClientConfig`.

@@ -9,7 +9,7 @@
 use std::fmt;
 
 // `url::Url` natively, the browser's `URL` in the browser.
-use crate::transport::weburl as url;
+use crate::url;
 
 /// What stands in for a hidden part.
 const HIDDEN: &str = "…";

@@ -14,12 +14,13 @@ use crate::options::Options;
 use crate::redact;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
-use weburl::{Host, Url};
+use crate::url::{Host, Url};
 
 #[cfg(any(test, browser))]
 mod buffered;
-pub(crate) mod proxy;
-pub(crate) mod weburl;
+// The native transport names the proxy module as its own (`super::proxy`).
+#[cfg(native)]
+use crate::proxy;
 
 cfg_if::cfg_if! {
     if #[cfg(browser)] {
@@ -29,7 +30,6 @@ cfg_if::cfg_if! {
         mod coalesce;
         pub(crate) mod deflate;
         mod native;
-        mod no_proxy;
         mod tunnel;
         pub(crate) use native::NativeTransport as Platform;
     }
@@ -143,7 +143,7 @@ impl Target {
     /// `scheme://authority` + the upgrade's path and query.
     pub(crate) fn url_for(&self, upgrade: &ValidUpgrade) -> String {
         let scheme = if self.secure { "wss" } else { "ws" };
-        let authority = weburl::authority(&self.url);
+        let authority = crate::url::authority(&self.url);
         format!("{scheme}://{authority}{}", upgrade.path)
     }
 }

@@ -3,7 +3,8 @@
 //! follows a changed `HTTPS_PROXY` on its next reconnect, and the choice is
 //! made per target host (`NO_PROXY`).
 //!
-//! The handshakes themselves (HTTP CONNECT, SOCKS5) are in `tunnel.rs`.
+//! The handshakes themselves (HTTP CONNECT, SOCKS5) are in
+//! `transport/tunnel.rs`; `NO_PROXY` is read in `proxy/no_proxy.rs`.
 // In a browser only the public type and its checks are used.
 #![cfg_attr(browser, allow(dead_code))]
 
@@ -11,8 +12,11 @@ use std::fmt;
 
 use crate::error::{Error, ErrorKind};
 use crate::redact;
+
+#[cfg(native)]
+mod no_proxy;
 // `url::Url` natively, the browser's `URL` in the browser.
-use super::weburl as url;
+use crate::url;
 
 /// The proxy a connection goes through, given to
 /// [`Options::proxy`](crate::Options::proxy). The default is
@@ -356,7 +360,7 @@ fn route_from_env(
     let no_proxy = set("no_proxy")
         .or_else(|| set("NO_PROXY"))
         .unwrap_or_default();
-    if super::no_proxy::NoProxy::parse(&no_proxy).matches(host) {
+    if no_proxy::NoProxy::parse(&no_proxy).matches(host) {
         return Ok(None);
     }
     Server::parse(&value, Scheme::Http).map(Some).map_err(|e| {
