@@ -136,6 +136,7 @@ mod driver;
 mod error;
 mod event;
 mod frame;
+mod frame_rules;
 #[cfg(all(feature = "js", browser))]
 mod js;
 mod mailbox;

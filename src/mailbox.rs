@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::core::{Command, Received, StreamIds, Written};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, StreamRef};
+use crate::event::{SocketState, KEPT_EVENTS};
 use crate::frame::Frames;
-use crate::socket::SocketState;
 use crate::stats::Stats;
 use crate::time::Instant;
 use std::sync::Arc;
@@ -413,13 +413,6 @@ pub(crate) fn event_bytes(event: &Event) -> usize {
         _ => 0,
     }
 }
-
-/// Capacity (in events) the event queues keep when they are trimmed; more,
-/// left by a burst, is freed at [`EventQueue::trim`]. Not at every drain:
-/// a pipelined flow drains its queues between batches, and freeing then
-/// would make every batch grow them again (measured: +214 instructions per
-/// 32-byte message).
-pub(crate) const KEPT_EVENTS: usize = 64;
 
 /// The events queue, read by [`Events`](crate::Events).
 pub(crate) struct EventQueue {

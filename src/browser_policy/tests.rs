@@ -186,3 +186,34 @@ fn compression_is_accepted_in_a_browser_and_checked_everywhere() {
         assert!(err.to_string().contains(why), "{err}");
     }
 }
+
+/// The browser transport calls this check at `open`: a connector and a
+/// TLS configuration are refused there, never ignored.
+#[cfg(native)]
+#[test]
+fn connector_tls_config_and_client_certificate_are_refused_in_a_browser() {
+    let connector = Options::default().connector(|_target: crate::ConnectTarget| async {
+        Err::<tokio::net::TcpStream, _>(std::io::Error::other("unused"))
+    });
+    let error = browser_unsupported(&connector).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported);
+    assert!(error.to_string().contains("connector"), "{error}");
+
+    let certificate = Options::default().tls_client_certificate_der(vec![vec![1]], vec![2]);
+    let error = browser_unsupported(&certificate).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported);
+    assert!(error.to_string().contains("client certificate"), "{error}");
+
+    // Without a crypto feature no configuration can be built.
+    let Ok(provider) = crate::tls::crypto_provider() else {
+        return;
+    };
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(tokio_rustls::rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let error = browser_unsupported(&Options::default().tls_config(config)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported);
+    assert!(error.to_string().contains("tls_config"), "{error}");
+}

@@ -16,11 +16,13 @@ use crate::proxy::Proxy;
 use crate::request::Upgrade;
 use crate::rt::{MaybeSend, MaybeSendSync};
 
+mod connector;
 mod keepalive;
 mod limits;
 mod retry;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use keepalive::{Heartbeat, Keepalive, ReplyMatcher};
 #[cfg_attr(not(all(feature = "js", browser)), allow(unused_imports))]
