@@ -375,6 +375,11 @@ impl Core {
                     stream: current, ..
                 }
                 | Phase::Open { stream: current } => *current == stream,
+                // After the peer's close: queued, never written, and given
+                // back in the `Down` (as before the close moved the phase).
+                Phase::Closing {
+                    stream: current, ..
+                } if self.close_received.is_some() => *current == stream,
                 Phase::Dialing { .. } | Phase::Backoff { .. } => self
                     .pending_upgrade
                     .as_ref()
@@ -435,6 +440,13 @@ impl Core {
                     self.actions.push_back(Action::Disconnect);
                 }
                 self.terminate_unconnected(Error::new(ErrorKind::Closed, "shut down"), now);
+            }
+            // The peer closed and was answered: nothing is left to wait
+            // for but its TCP end, which `shutdown` does not wait for.
+            Phase::Closing { .. }
+                if self.close_received.is_some() && self.pending_loss.is_none() =>
+            {
+                self.disconnect(Loss::Down(DownReason::Shutdown));
             }
             Phase::Closing { .. } | Phase::Failing { .. } | Phase::Terminated => {}
         }
@@ -691,6 +703,14 @@ impl Core {
                     code: CloseCode::NO_STATUS,
                     reason: String::new(),
                 }));
+                // The peer may keep the TCP open after its close: the
+                // closing timeout bounds how long we wait for its end.
+                if let Phase::Open { stream } = self.phase {
+                    self.phase = Phase::Closing {
+                        stream,
+                        deadline: later(now, self.closing_timeout),
+                    };
+                }
             }
             _ if hidden_reply => return,
             _ => {}
@@ -874,7 +894,8 @@ impl Core {
                 }
             }
             Phase::Closing { deadline, .. } if now >= *deadline => {
-                self.disconnect(Loss::Down(DownReason::Shutdown));
+                // Ours (Shutdown), or the peer's close frame.
+                self.disconnect(Loss::Down(self.down_reason(None)));
             }
             Phase::Failing {
                 deadline, error, ..

@@ -52,6 +52,27 @@ pub(crate) enum BadFrame {
     /// A binary message of 512 KiB in 8 fragments of 64 KiB: every frame
     /// is small, the message is not.
     OversizeMessage,
+    /// One honest 65,550-byte binary frame whose payload starts with
+    /// `\r\n\r\n` and the header of a 64 KiB binary frame, then a close
+    /// frame (1000): a reader that looks for the end of the HTTP head in
+    /// the frames sees a phantom message.
+    PhantomHead,
+    /// A close frame (1000), then a binary frame of 70,000 bytes: data
+    /// after Close, large enough for the fast path.
+    DataAfterCloseLarge,
+    /// A close frame (1000), then a binary frame of 1,000 bytes.
+    DataAfterCloseSmall,
+}
+
+/// The payload of [`BadFrame::PhantomHead`]'s frame: 65,550 bytes.
+pub(crate) const PHANTOM_PAYLOAD: usize = 65_550;
+
+/// An unmasked server frame: FIN, `opcode`, the shortest length, `payload`.
+pub(crate) fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = binary_header(payload.len() as u64);
+    v[0] = 0x80 | opcode;
+    v.extend_from_slice(payload);
+    v
 }
 
 impl BadFrame {
@@ -83,6 +104,24 @@ impl BadFrame {
                 }
                 v
             }
+            BadFrame::PhantomHead => {
+                let mut payload = b"\r\n\r\n".to_vec();
+                payload.extend_from_slice(&binary_header(1 << 16));
+                payload.resize(PHANTOM_PAYLOAD, b'p');
+                let mut v = server_frame(0x2, &payload);
+                v.extend(server_frame(0x8, &1000u16.to_be_bytes()));
+                v
+            }
+            BadFrame::DataAfterCloseLarge | BadFrame::DataAfterCloseSmall => {
+                let len = if self == BadFrame::DataAfterCloseLarge {
+                    70_000
+                } else {
+                    1_000
+                };
+                let mut v = server_frame(0x8, &1000u16.to_be_bytes());
+                v.extend(server_frame(0x2, &vec![b'a'; len]));
+                v
+            }
         }
     }
 }
@@ -111,6 +150,14 @@ pub(crate) struct Script {
     pub never_read: bool,
     pub claim_len: Option<u64>,
     pub trickle: Option<Duration>,
+    /// `head_lf=1`: the 101 answer's lines end in a bare LF.
+    pub head_lf: bool,
+    /// `close_hold=1`: send a close frame (`close=` code, else 1000), then
+    /// read and discard, never answering, keeping the TCP open.
+    pub close_hold: bool,
+    /// `tiny_frames=N`: send N 1-byte binary frames, one write each, then
+    /// hold the connection, reading nothing.
+    pub tiny_frames: Option<u64>,
 }
 
 impl Default for Script {
@@ -136,6 +183,9 @@ impl Default for Script {
             never_read: false,
             claim_len: None,
             trickle: None,
+            head_lf: false,
+            close_hold: false,
+            tiny_frames: None,
         }
     }
 }
@@ -245,6 +295,9 @@ impl Script {
                         "reserved_opcode" => BadFrame::ReservedOpcode,
                         "oversize" => BadFrame::Oversize,
                         "oversize_message" => BadFrame::OversizeMessage,
+                        "phantom_head" => BadFrame::PhantomHead,
+                        "data_after_close_large" => BadFrame::DataAfterCloseLarge,
+                        "data_after_close_small" => BadFrame::DataAfterCloseSmall,
                         _ => return Err(format!("unknown bad_frame: {value:?}")),
                     })
                 }
@@ -253,6 +306,15 @@ impl Script {
                 "never_read" => s.never_read = flag("never_read", value)?,
                 "claim_len" => s.claim_len = Some(number("claim_len", value)?),
                 "trickle_ms" => s.trickle = Some(bounded_ms("trickle_ms", value, 1)?),
+                "head_lf" => s.head_lf = flag("head_lf", value)?,
+                "close_hold" => s.close_hold = flag("close_hold", value)?,
+                "tiny_frames" => {
+                    let n = number("tiny_frames", value)?;
+                    if n > MAX_SEND {
+                        return Err(format!("tiny_frames must be at most {MAX_SEND}"));
+                    }
+                    s.tiny_frames = Some(n);
+                }
                 _ => {}
             }
         }
@@ -417,6 +479,24 @@ mod tests {
     fn payloads() {
         assert_eq!(burst_payload(7, 5), "7 xxx");
         assert_eq!(burst_payload(12345, 2), "12345 ");
+    }
+
+    #[test]
+    fn parses_the_wire_hostile_modes() {
+        let s =
+            Script::from_target("/?head_lf=1&close_hold=1&tiny_frames=5&bad_frame=phantom_head")
+                .unwrap();
+        assert!(s.head_lf && s.close_hold);
+        assert_eq!(s.tiny_frames, Some(5));
+        assert_eq!(s.bad_frame, Some(BadFrame::PhantomHead));
+        let bytes = BadFrame::PhantomHead.bytes();
+        // 10 header bytes, the payload, then a 4-byte close frame.
+        assert_eq!(bytes.len(), 10 + PHANTOM_PAYLOAD + 4);
+        assert_eq!(&bytes[10..14], b"\r\n\r\n");
+        let after = BadFrame::DataAfterCloseLarge.bytes();
+        assert_eq!(&after[..2], &[0x88, 0x02]);
+        assert_eq!(after.len(), 4 + 10 + 70_000);
+        assert!(Script::from_target("/?tiny_frames=1000001").is_err());
     }
 
     #[test]

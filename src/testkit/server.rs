@@ -715,6 +715,9 @@ async fn handle_upgrade(
         out.push_str(&format!("{n}: {v}\r\n"));
     }
     out.push_str("\r\n");
+    if script.head_lf {
+        out = out.replace("\r\n", "\n");
+    }
     if stream.write_all(out.as_bytes()).await.is_err() {
         return;
     }
@@ -731,6 +734,17 @@ async fn handle_upgrade(
     }
     if let Some(every) = script.trickle {
         return trickle(&mut stream, every, script.trickle_size()).await;
+    }
+    if script.close_hold {
+        let code = script.close.as_ref().map_or(1000, |(code, _)| *code);
+        let close = super::script::server_frame(0x8, &code.to_be_bytes());
+        if stream.write_all(&close).await.is_ok() && stream.flush().await.is_ok() {
+            hold(&mut stream).await;
+        }
+        return;
+    }
+    if let Some(n) = script.tiny_frames {
+        return tiny_frames(&mut stream, n).await;
     }
     let raw = match (script.claim_len, script.bad_frame) {
         (Some(len), _) => {
@@ -802,6 +816,19 @@ async fn trickle(stream: &mut Stream, every: Duration, size: usize) {
         }
     }
     hold(stream).await
+}
+
+/// `tiny_frames=N`: N 1-byte binary frames, one write (and flush) each,
+/// so that they tend to arrive one per read; then the connection stays
+/// open, reading nothing, until the client leaves or the server drops it.
+async fn tiny_frames(stream: &mut Stream, n: u64) {
+    let frame = super::script::server_frame(0x2, b"t");
+    for _ in 0..n {
+        if stream.write_all(&frame).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Waits for the next tick of `ticker`, or forever without one.

@@ -31,6 +31,9 @@ use crate::options::Options;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
 
+pub(crate) mod frames;
+pub(crate) mod handshake;
+
 /// A TCP stream, plain or under TLS.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -165,7 +168,11 @@ impl Transport for NativeTransport {
             // (tungstenite then keeps only the latest pong, as RFC 6455
             // allows); the core declares that peer dead.
             .write_buffer_size(WRITE_BUFFER)
-            .max_write_buffer_size(WRITE_BUFFER + options.send_queue_bytes + (64 << 10));
+            .max_write_buffer_size(
+                WRITE_BUFFER
+                    .saturating_add(options.send_queue_bytes)
+                    .saturating_add(64 << 10),
+            );
         let compression = options.compression.clone();
         let limits = Limits {
             max_frame: options.frame_limit(),
