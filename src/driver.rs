@@ -355,7 +355,10 @@ impl<T: Transport> Driver<T> {
     /// only when there is something to say: this runs after every turn.
     fn report(&mut self) {
         let progress = Progress {
-            released_bytes: self.core.take_released_bytes(),
+            // What the send queue charged: payload plus a fixed overhead
+            // per frame (`mailbox::charge`).
+            released_bytes: self.core.take_released_bytes()
+                + self.core.take_released_frames() * crate::mailbox::ENTRY_OVERHEAD,
             killed_up_to: self.core.killed_up_to(),
             rtt: self.core.rtt(),
             written: self.core.take_written(),

@@ -287,9 +287,10 @@ impl Options {
         self
     }
 
-    /// How many payload bytes may wait in the send queue (default 8 MiB).
-    /// Past that, [`Connection::ws_send`](crate::Connection::ws_send) fails
-    /// with [`ErrorKind::QueueFull`] and gives the frames back, and
+    /// How much memory the send queue may hold (default 8 MiB): each
+    /// queued frame is charged its payload plus a fixed overhead of 128
+    /// bytes, so a 1-byte frame counts as 129 bytes. Past that,
+    /// [`Connection::ws_send`](crate::Connection::ws_send) fails with [`ErrorKind::QueueFull`] and gives the frames back, and
     /// [`Connection::send`](crate::Connection::send) waits. At least 1
     /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
     ///
@@ -319,8 +320,9 @@ impl Options {
         self
     }
 
-    /// How many payload bytes of unread events may wait (default 16 MiB).
-    /// Like [`Options::event_queue_len`], reaching it stops reading the
+    /// How much memory unread events may hold (default 16 MiB): each event
+    /// is charged a fixed overhead of 128 bytes, plus its payload for a
+    /// frame. Like [`Options::event_queue_len`], reaching it stops reading the
     /// socket natively, so a slow reader of large messages holds at most
     /// about this much plus one message (up to
     /// [`Options::max_message_size`]). From 1 to 1 GiB (2^30 bytes;

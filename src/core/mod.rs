@@ -1026,6 +1026,12 @@ impl Core {
         self.delivery.take_released()
     }
 
+    /// How many application frames left the send queue since the last
+    /// call (each was charged a fixed overhead there besides its payload).
+    pub(crate) fn take_released_frames(&mut self) -> usize {
+        self.delivery.take_released_frames()
+    }
+
     /// Application frames confirmed written since the last call.
     pub(crate) fn take_written(&mut self) -> Written {
         self.delivery.take_written()

@@ -67,7 +67,7 @@
 //! |---|---|
 //! | `head_lf=1` | the 101 answer's lines end in a bare LF (combinable with any mode). |
 //! | `close_hold=1` | send a close frame (`close=CODE`, default 1000), then read and discard everything, never answering it, keeping the TCP open until the client leaves. |
-//! | `tiny_frames=N` | (at most 1 000 000) send N 1-byte binary frames (`t`), one write each, then keep the connection open reading nothing. |
+//! | `tiny_frames=N` | (at most 1 000 000) send N 1-byte binary frames (`t`), one write each, then keep the connection open reading nothing; `tiny_pace_ms=MS` (1..=600000) waits that long between two. |
 //! | `bad_frame=phantom_head` | a 65,550-byte binary frame whose payload starts with `\r\n\r\n` and a 64 KiB frame header, then a close frame (1000). |
 //! | `bad_frame=data_after_close_large` / `data_after_close_small` | a close frame (1000), then a binary frame of 70,000 / 1,000 bytes. |
 //!

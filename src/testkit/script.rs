@@ -158,6 +158,9 @@ pub(crate) struct Script {
     /// `tiny_frames=N`: send N 1-byte binary frames, one write each, then
     /// hold the connection, reading nothing.
     pub tiny_frames: Option<u64>,
+    /// `tiny_pace_ms=MS`: wait this long between two `tiny_frames`, so
+    /// that each arrives in a read of its own.
+    pub tiny_pace: Option<Duration>,
 }
 
 impl Default for Script {
@@ -186,6 +189,7 @@ impl Default for Script {
             head_lf: false,
             close_hold: false,
             tiny_frames: None,
+            tiny_pace: None,
         }
     }
 }
@@ -315,6 +319,7 @@ impl Script {
                     }
                     s.tiny_frames = Some(n);
                 }
+                "tiny_pace_ms" => s.tiny_pace = Some(bounded_ms("tiny_pace_ms", value, 1)?),
                 _ => {}
             }
         }

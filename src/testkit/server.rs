@@ -744,7 +744,7 @@ async fn handle_upgrade(
         return;
     }
     if let Some(n) = script.tiny_frames {
-        return tiny_frames(&mut stream, n).await;
+        return tiny_frames(&mut stream, n, script.tiny_pace).await;
     }
     let raw = match (script.claim_len, script.bad_frame) {
         (Some(len), _) => {
@@ -818,14 +818,19 @@ async fn trickle(stream: &mut Stream, every: Duration, size: usize) {
     hold(stream).await
 }
 
-/// `tiny_frames=N`: N 1-byte binary frames, one write (and flush) each,
+/// `tiny_frames=N`: N 1-byte binary frames, one write (and flush) each
+/// (`tiny_pace_ms` apart, if given),
 /// so that they tend to arrive one per read; then the connection stays
 /// open, reading nothing, until the client leaves or the server drops it.
-async fn tiny_frames(stream: &mut Stream, n: u64) {
+async fn tiny_frames(stream: &mut Stream, n: u64, pace: Option<Duration>) {
     let frame = super::script::server_frame(0x2, b"t");
+    let mut ticker = pace.map(|every| tokio::time::interval_at(Instant::now() + every, every));
     for _ in 0..n {
         if stream.write_all(&frame).await.is_err() || stream.flush().await.is_err() {
             return;
+        }
+        if ticker.is_some() {
+            tick(&mut ticker).await;
         }
     }
     std::future::pending().await

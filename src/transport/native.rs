@@ -400,24 +400,37 @@ pub(crate) struct NativeSocket {
 /// a shared chunk, one after another. A frame the application holds would
 /// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
 /// (and copies) a shared buffer at almost every frame; a chunk is
-/// allocated once per `CHUNK` bytes. Dropped whenever the socket has
+/// allocated once per many frames. Dropped whenever the socket has
 /// nothing to read, so an idle connection holds none.
+///
+/// A frame keeps its whole chunk alive, so a chunk is sized by what the
+/// burst it serves has copied so far (twice that, from 64 bytes up to
+/// [`Chunk::SIZE`]): frames arriving one per read each get a chunk of
+/// their own size, never a 16 KiB one (issue 21, finding 6).
 #[derive(Default)]
-struct Chunk(bytes::BytesMut);
+struct Chunk {
+    chunk: bytes::BytesMut,
+    /// Bytes copied since the socket last had nothing to read.
+    burst: usize,
+}
 
 impl Chunk {
     const SIZE: usize = 16 << 10;
+    /// The smallest chunk allocated.
+    const MIN: usize = 64;
     /// Larger payloads are handed over as tungstenite made them.
     const MAX_COPY: usize = 4 << 10;
 
     fn take(&mut self, message: Message) -> Message {
         match message {
             Message::Binary(data) if data.len() <= Self::MAX_COPY => {
-                if self.0.capacity() - self.0.len() < data.len() {
-                    self.0 = bytes::BytesMut::with_capacity(Self::SIZE);
+                if self.chunk.capacity() - self.chunk.len() < data.len() {
+                    let size = (2 * self.burst).clamp(Self::MIN, Self::SIZE);
+                    self.chunk = bytes::BytesMut::with_capacity(size.max(data.len()));
                 }
-                self.0.extend_from_slice(&data);
-                Message::Binary(self.0.split().freeze())
+                self.burst += data.len();
+                self.chunk.extend_from_slice(&data);
+                Message::Binary(self.chunk.split().freeze())
             }
             other => other,
         }
