@@ -70,6 +70,11 @@
 //! | `tiny_frames=N` | (at most 1 000 000) send N 1-byte binary frames (`t`), one write each, then keep the connection open reading nothing; `tiny_pace_ms=MS` (1..=600000) waits that long between two. |
 //! | `bad_frame=phantom_head` | a 65,550-byte binary frame whose payload starts with `\r\n\r\n` and a 64 KiB frame header, then a close frame (1000). |
 //! | `bad_frame=data_after_close_large` / `data_after_close_small` | a close frame (1000), then a binary frame of 70,000 / 1,000 bytes. |
+//! | `bad_frame=masked` / `rsv2` / `control_too_long` / `continuation_first` / `data_in_fragment` / `length_top_bit` | a frame that breaks RFC 6455: masked, RSV2 set, a 126-byte ping, a continuation of nothing, a new message inside a fragmented one, a 64-bit length with its top bit set. |
+//! | `bad_frame=ping_between_fragments` | a text message `ab` in two fragments with a ping between them (allowed), then a close frame (1000). |
+//! | `bad_frame=close` | a close frame (1001), which the client answers. |
+//! | `large_first=1` | before the `bad_frame` bytes, a 70,000-byte binary frame of `L`. |
+//! | `bad_101=accept\|upgrade\|connection` | the 101 answer with a wrong `Sec-WebSocket-Accept`, or without its `Upgrade` or `Connection` header. |
 //!
 //! # HTTP control API (for browser tests)
 //!

@@ -62,6 +62,23 @@ pub(crate) enum BadFrame {
     DataAfterCloseLarge,
     /// A close frame (1000), then a binary frame of 1,000 bytes.
     DataAfterCloseSmall,
+    /// A masked binary frame (servers never mask, RFC 6455 §5.1).
+    Masked,
+    /// A binary frame with RSV2 set (no extension defines it, §5.2).
+    Rsv2,
+    /// A ping of 126 bytes (control frames carry at most 125, §5.5).
+    ControlTooLong,
+    /// A continuation frame that continues nothing (§5.4).
+    ContinuationFirst,
+    /// A text fragment, then a new text message inside it (§5.4).
+    DataInFragment,
+    /// A text message in two fragments with a ping between them (allowed,
+    /// §5.4), then a close frame (1000).
+    PingBetweenFragments,
+    /// A binary frame whose 64-bit length has its top bit set (§5.2).
+    LengthTopBit,
+    /// A close frame (1001): the client answers it (§5.5.1).
+    Close,
 }
 
 /// The payload of [`BadFrame::PhantomHead`]'s frame: 65,550 bytes.
@@ -112,6 +129,26 @@ impl BadFrame {
                 v.extend(server_frame(0x8, &1000u16.to_be_bytes()));
                 v
             }
+            BadFrame::Masked => vec![0x82, 0x82, 1, 2, 3, 4, b'm' ^ 1, b'k' ^ 2],
+            BadFrame::Rsv2 => vec![0xa2, 0x01, b'r'],
+            BadFrame::ControlTooLong => {
+                let mut v = vec![0x89, 126, 0, 126];
+                v.extend(std::iter::repeat_n(b'p', 126));
+                v
+            }
+            BadFrame::ContinuationFirst => vec![0x80, 0x01, b'c'],
+            BadFrame::DataInFragment => vec![0x01, 0x01, b'a', 0x81, 0x01, b'b'],
+            BadFrame::PingBetweenFragments => {
+                let mut v = vec![0x01, 0x01, b'a', 0x89, 0x01, b'p', 0x80, 0x01, b'b'];
+                v.extend(server_frame(0x8, &1000u16.to_be_bytes()));
+                v
+            }
+            BadFrame::LengthTopBit => {
+                let mut v = vec![0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1];
+                v.extend_from_slice(&[0; 16]);
+                v
+            }
+            BadFrame::Close => server_frame(0x8, &1001u16.to_be_bytes()),
             BadFrame::DataAfterCloseLarge | BadFrame::DataAfterCloseSmall => {
                 let len = if self == BadFrame::DataAfterCloseLarge {
                     70_000
@@ -161,7 +198,25 @@ pub(crate) struct Script {
     /// `tiny_pace_ms=MS`: wait this long between two `tiny_frames`, so
     /// that each arrives in a read of its own.
     pub tiny_pace: Option<Duration>,
+    /// `large_first=1`: before a `bad_frame`, a 70,000-byte binary frame
+    /// (the client's fast path for large messages takes it).
+    pub large_first: bool,
+    /// `bad_101=accept|upgrade|connection`: the 101 answer with a wrong
+    /// `Sec-WebSocket-Accept`, or without its `Upgrade` or `Connection`
+    /// header.
+    pub bad_101: Option<Bad101>,
 }
+
+/// What `bad_101=` breaks in the 101 answer (RFC 6455 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bad101 {
+    Accept,
+    Upgrade,
+    Connection,
+}
+
+/// The size of the `large_first` frame's payload.
+pub(crate) const LARGE_FIRST: usize = 70_000;
 
 impl Default for Script {
     fn default() -> Self {
@@ -190,6 +245,8 @@ impl Default for Script {
             close_hold: false,
             tiny_frames: None,
             tiny_pace: None,
+            large_first: false,
+            bad_101: None,
         }
     }
 }
@@ -302,6 +359,14 @@ impl Script {
                         "phantom_head" => BadFrame::PhantomHead,
                         "data_after_close_large" => BadFrame::DataAfterCloseLarge,
                         "data_after_close_small" => BadFrame::DataAfterCloseSmall,
+                        "masked" => BadFrame::Masked,
+                        "rsv2" => BadFrame::Rsv2,
+                        "control_too_long" => BadFrame::ControlTooLong,
+                        "continuation_first" => BadFrame::ContinuationFirst,
+                        "data_in_fragment" => BadFrame::DataInFragment,
+                        "ping_between_fragments" => BadFrame::PingBetweenFragments,
+                        "length_top_bit" => BadFrame::LengthTopBit,
+                        "close" => BadFrame::Close,
                         _ => return Err(format!("unknown bad_frame: {value:?}")),
                     })
                 }
@@ -320,6 +385,15 @@ impl Script {
                     s.tiny_frames = Some(n);
                 }
                 "tiny_pace_ms" => s.tiny_pace = Some(bounded_ms("tiny_pace_ms", value, 1)?),
+                "large_first" => s.large_first = flag("large_first", value)?,
+                "bad_101" => {
+                    s.bad_101 = Some(match value {
+                        "accept" => Bad101::Accept,
+                        "upgrade" => Bad101::Upgrade,
+                        "connection" => Bad101::Connection,
+                        _ => return Err(format!("unknown bad_101: {value:?}")),
+                    })
+                }
                 _ => {}
             }
         }

@@ -17,7 +17,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::script::{binary_header, burst_payload, FrameKind, ProtocolChoice, Script};
+use super::script::{
+    binary_header, burst_payload, Bad101, FrameKind, ProtocolChoice, Script, LARGE_FIRST,
+};
 use super::RecordedRequest;
 
 /// Largest request head (request line + headers) the server reads.
@@ -708,6 +710,14 @@ async fn handle_upgrade(
          Sec-WebSocket-Accept: {}\r\n",
         derive_accept_key(key.as_bytes())
     );
+    match script.bad_101 {
+        Some(Bad101::Accept) => {
+            out = out.replace(&derive_accept_key(key.as_bytes()), &derive_accept_key(b"x"))
+        }
+        Some(Bad101::Upgrade) => out = out.replace("Upgrade: websocket\r\n", ""),
+        Some(Bad101::Connection) => out = out.replace("Connection: Upgrade\r\n", ""),
+        None => {}
+    }
     if let Some(p) = protocol {
         out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
     }
@@ -750,6 +760,11 @@ async fn handle_upgrade(
         (Some(len), _) => {
             let mut bytes = binary_header(len);
             bytes.extend(std::iter::repeat_n(0u8, CLAIM_TAIL_BYTES));
+            Some(bytes)
+        }
+        (None, Some(bad)) if script.large_first => {
+            let mut bytes = super::script::server_frame(0x2, &[b'L'; LARGE_FIRST]);
+            bytes.extend(bad.bytes());
             Some(bytes)
         }
         (None, Some(bad)) => Some(bad.bytes()),
