@@ -493,3 +493,75 @@ async fn secrets_redaction_keeps_the_safe_response_headers_visible() {
         }
     }
 }
+
+/// The child of [`secrets_a_proxy_url_from_the_environment_never_shows_its_password`]:
+/// `Options::default()` (the environment's proxy) against a closed port;
+/// prints everything shown, between markers.
+#[tokio::test]
+async fn secrets_env_child() {
+    let Ok(target) = std::env::var("WSTETHER_SECRETS_CHILD") else {
+        return;
+    };
+    let shown = everything_shown(&target, None, "/").await;
+    println!("SHOWN<<{shown}>>SHOWN");
+}
+
+/// Finding 2 through the environment: `HTTP_PROXY` with an unencoded `?`,
+/// `#` or `@` in its password (and one without a scheme) never shows a
+/// piece of the password in any event. The client runs in a child process
+/// (this binary, re-executed), so the variable touches no other test.
+#[test]
+fn secrets_a_proxy_url_from_the_environment_never_shows_its_password() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    for proxy in [
+        format!("http://alice:HUN?TER@127.0.0.1:{port}"),
+        format!("http://alice:HUNTER?@127.0.0.1:{port}"),
+        format!("http://alice:HU#NTER@127.0.0.1:{port}"),
+        format!("http://alice:HU@NTER@127.0.0.1:{port}"),
+        format!("alice:HUN?TER@127.0.0.1:{port}"),
+    ] {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "secrets_env_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("WSTETHER_SECRETS_CHILD", format!("ws://127.0.0.1:{port}/"))
+            .stdin(std::process::Stdio::null());
+        for var in [
+            "http_proxy",
+            "HTTP_PROXY",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+            "no_proxy",
+            "NO_PROXY",
+        ] {
+            command.env_remove(var);
+        }
+        let out = command.env("HTTP_PROXY", &proxy).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{proxy}: the child failed:\n{text}");
+        let shown = text
+            .split_once("SHOWN<<")
+            .and_then(|(_, rest)| rest.split_once(">>SHOWN"))
+            .map(|(shown, _)| shown)
+            .unwrap_or_else(|| panic!("{proxy}: nothing shown:\n{text}"));
+        assert!(
+            shown.contains("proxy") || shown.contains("Proxy"),
+            "{proxy}: the proxy was used: {shown}"
+        );
+        let password = proxy
+            .trim_start_matches("http://")
+            .split_once(':')
+            .map(|(_, rest)| &rest[..rest.rfind('@').unwrap()])
+            .unwrap()
+            .replace(['?', '#', '@'], "");
+        assert_no_piece(&proxy, &[password], &shown.replace(['?', '#', '@'], ""));
+    }
+}
