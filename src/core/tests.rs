@@ -661,7 +661,10 @@ fn a_peer_close_without_the_tcp_end_goes_down_at_the_closing_timeout() {
     h.events();
     assert_eq!(h.timeout(), Some(6 * SEC), "the closing timeout");
     h.send(s, text("late"));
-    assert!(!h.core.has_outgoing(), "nothing is written after the peer's close");
+    assert!(
+        !h.core.has_outgoing(),
+        "nothing is written after the peer's close"
+    );
     h.advance_to_timeout();
     assert_eq!(h.elapsed(), 6 * SEC);
     assert_eq!(h.actions(), [Action::Disconnect]);
@@ -689,7 +692,9 @@ fn shutdown_after_the_peer_close_ends_at_once() {
     h.lose(None, Vec::new());
     assert_eq!(
         h.events(),
-        [format!("Down Shutdown killed=[\"{s}\"] unsent=[] reconnect=false")]
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[] reconnect=false"
+        )]
     );
     assert!(h.core.is_terminated());
 }

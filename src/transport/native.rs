@@ -19,8 +19,8 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use super::coalesce::{Coalesce, Large};
-use super::deflate::{self, Deflate, DeflateError, Limits, Negotiated};
+use self::coalesce::{Coalesce, Large};
+use self::deflate::{Deflate, DeflateError, Limits, Negotiated};
 use super::proxy;
 use super::tunnel::{self, Tunnel};
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
@@ -31,6 +31,8 @@ use crate::options::Options;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
 
+mod coalesce;
+mod deflate;
 pub(crate) mod frames;
 pub(crate) mod handshake;
 

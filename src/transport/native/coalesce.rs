@@ -34,8 +34,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::native::frames::{opcode, Follow, Header, Violation};
-use super::native::handshake::{Fed, HeadReader};
+use super::frames::{opcode, Follow, Header, Violation};
+use super::handshake::{Fed, HeadReader};
 
 /// The most one syscall reads.
 pub(crate) const CHUNK: usize = 64 << 10;

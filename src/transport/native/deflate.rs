@@ -34,8 +34,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use super::native::frames::{opcode, Header, MAX_HEADER, RSV1};
-use super::native::handshake;
+use super::frames::{opcode, Header, MAX_HEADER, RSV1};
+use super::handshake;
 use bytes::{Buf, BytesMut};
 use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
