@@ -50,19 +50,24 @@ async fn until_read(conn: &Connection, n: u64) -> u64 {
     }
 }
 
+/// Reads `Up` then `Upgraded`.
+async fn until_upgraded(events: &mut wstether::Events) {
+    loop {
+        let event = tokio::time::timeout(PATIENCE, events.recv()).await;
+        if let Ok(Some(Event::Upgraded { .. })) = event {
+            return;
+        }
+        assert!(matches!(event, Ok(Some(Event::Up { .. }))), "{event:?}");
+    }
+}
+
 async fn unread_flood(options: Options, what: &str) {
     let _serial = serial().await;
     let server = ChildServer::start().await;
     let watchdog = Watchdog::start(ABORT_GROWTH_KIB);
     let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
     conn.ws_upgrade(&format!("/?tiny_frames={FLOOD}")).unwrap();
-    loop {
-        let event = tokio::time::timeout(PATIENCE, events.recv()).await;
-        if let Ok(Some(Event::Upgraded { .. })) = event {
-            break;
-        }
-        assert!(matches!(event, Ok(Some(Event::Up { .. }))), "{event:?}");
-    }
+    until_upgraded(&mut events).await;
     let read = watchdog.guard(what, until_read(&conn, FLOOD)).await;
     let growth = watchdog.peak_growth_kib();
     eprintln!(
@@ -97,13 +102,7 @@ async fn memory_a_1_byte_send_loop_is_bounded_with_default_options() {
     let watchdog = Watchdog::start(ABORT_GROWTH_KIB);
     let (conn, mut events) = Connection::open(&server.url("/"), options()).unwrap();
     let stream = conn.ws_upgrade("/?never_read=1").unwrap();
-    loop {
-        let event = tokio::time::timeout(PATIENCE, events.recv()).await;
-        if let Ok(Some(Event::Upgraded { .. })) = event {
-            break;
-        }
-        assert!(matches!(event, Ok(Some(Event::Up { .. }))), "{event:?}");
-    }
+    until_upgraded(&mut events).await;
     let sender = {
         let conn = conn.clone();
         tokio::task::spawn_blocking(move || {
@@ -150,13 +149,7 @@ async fn memory_small_frames_arriving_one_by_one_never_pin_a_read_chunk() {
     let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
     conn.ws_upgrade(&format!("/?tiny_frames={PACED}&tiny_pace_ms=1"))
         .unwrap();
-    loop {
-        let event = tokio::time::timeout(PATIENCE, events.recv()).await;
-        if let Ok(Some(Event::Upgraded { .. })) = event {
-            break;
-        }
-        assert!(matches!(event, Ok(Some(Event::Up { .. }))), "{event:?}");
-    }
+    until_upgraded(&mut events).await;
     let read = watchdog.guard("paced", until_read(&conn, PACED)).await;
     assert_eq!(read, PACED);
     let growth = watchdog.peak_growth_kib();
