@@ -376,10 +376,49 @@ fn event_shown(event: &Event) -> String {
     shown
 }
 
+/// An observer that writes down everything it is shown, formatted.
+#[derive(Default)]
+struct Recorder(Mutex<String>);
+
+impl Recorder {
+    fn note(&self, line: String) {
+        self.0.lock().unwrap().push_str(&line);
+    }
+}
+
+impl wstether::Observer for Recorder {
+    fn connect_end(&self, _: u64, attempt: u32, _: Duration, error: Option<&Error>) {
+        self.note(format!(
+            "connect_end {attempt} {:?}",
+            error.map(error_shown)
+        ));
+    }
+
+    fn upgrade_answered(
+        &self,
+        stream: wstether::StreamRef,
+        status: Option<http::StatusCode>,
+        protocol: Option<&str>,
+        _: Duration,
+        error: Option<&Error>,
+    ) {
+        self.note(format!(
+            "upgrade_answered {stream:?} {status:?} {protocol:?} {:?}",
+            error.map(error_shown)
+        ));
+    }
+
+    fn disconnect(&self, _: u64, reason: &wstether::DownReason, _: Duration) {
+        self.note(format!("disconnect {reason} {reason:?}"));
+    }
+}
+
 /// Opens `url` (through `proxy`, if any) and shows everything that comes
-/// of it: the refusal, or every event until the stream ends.
+/// of it: the refusal, or every event until the stream ends, and what an
+/// observer was shown.
 async fn everything_shown(url: &str, proxy: Option<&str>, path: &str) -> String {
-    let mut options = options();
+    let recorder = Arc::new(Recorder::default());
+    let mut options = options().observer(recorder.clone());
     let mut shown = String::new();
     if let Some(proxy) = proxy {
         match wstether::Proxy::http(proxy) {
@@ -409,6 +448,7 @@ async fn everything_shown(url: &str, proxy: Option<&str>, path: &str) -> String 
             }
         }
     }
+    shown.push_str(&recorder.0.lock().unwrap());
     shown
 }
 
@@ -454,6 +494,10 @@ async fn secrets_with_unencoded_question_mark_or_hash_in_the_password_never_show
         let url = format!("ws://alice:{password}@127.0.0.1:{port}/");
         let secret = [password.replace(['?', '#', '@', '%'], "")];
         let shown = everything_shown(&url, None, "/").await;
+        assert!(
+            shown.contains("connect_end"),
+            "the observer saw the dial: {shown}"
+        );
         assert_no_piece(&url, &secret, &shown.replace(['?', '#', '@', '%'], ""));
         let target = format!("ws://127.0.0.1:{port}/");
         let proxy = format!("http://alice:{password}@127.0.0.1:{port}");
