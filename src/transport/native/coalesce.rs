@@ -157,6 +157,9 @@ impl Frames {
                     };
                     if take {
                         if at > 0 {
+                            // Read again at the next call: `follow` moved
+                            // past it already, which is the same for a
+                            // final binary frame seen twice.
                             return Scan::Pass(at);
                         }
                         let len = header.payload as usize;
