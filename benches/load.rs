@@ -324,7 +324,7 @@ impl Client for Wstether {
     type Rx = wstether::Events;
 
     async fn open(port: u16) -> (Self::Tx, Self::Rx) {
-        let options = wstether::Options::default().keepalive(None);
+        let options = wstether::Options::default().no_keepalive();
         let (conn, events, stream) = wstether::connect(&format!("ws://127.0.0.1:{port}/"), options)
             .await
             .unwrap();
@@ -796,7 +796,7 @@ mod many {
 
     async fn wstether_connection(port: u16, shared: Arc<Shared>) {
         let permit = shared.connecting.acquire().await.unwrap();
-        let options = wstether::Options::default().keepalive(None);
+        let options = wstether::Options::default().no_keepalive();
         let (conn, mut events, stream) =
             wstether::connect(&format!("ws://127.0.0.1:{port}/"), options)
                 .await

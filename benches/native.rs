@@ -308,9 +308,9 @@ impl EchoServer {
 async fn wstether_client(url: String, scenario: Scenario) -> Duration {
     use wstether::{Event, Frame, Options};
     let options = Options::default()
-        .keepalive(None)
-        .max_message_size(None)
-        .max_frame_size(None)
+        .no_keepalive()
+        .max_message_size(wstether::MAX_MESSAGE_SIZE_CEILING)
+        .max_frame_size(wstether::MAX_MESSAGE_SIZE_CEILING)
         // One call may send at most the queue's size: room for the largest message.
         .send_queue_bytes((4 << 20).max(scenario.size));
     let (conn, mut events, stream) = wstether::connect(&url, options).await.unwrap();
@@ -589,9 +589,9 @@ mod deflate {
     /// (elapsed, bytes the server read, bytes it wrote)
     async fn wstether(url: &str, count: usize, compression: Compression) -> (Duration, u64, u64) {
         let options = Options::default()
-            .keepalive(None)
-            .max_message_size(None)
-            .max_frame_size(None)
+            .no_keepalive()
+            .max_message_size(wstether::MAX_MESSAGE_SIZE_CEILING)
+            .max_frame_size(wstether::MAX_MESSAGE_SIZE_CEILING)
             .send_queue_bytes(4 << 20)
             .compression(compression);
         let (conn, mut events, stream) = wstether::connect(url, options).await.unwrap();

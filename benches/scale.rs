@@ -367,9 +367,12 @@ impl IdleRow {
 }
 
 fn keepalive_options(keepalive: bool) -> Options {
-    Options::default().keepalive(
-        keepalive.then(|| Keepalive::new(Duration::from_secs(10), Duration::from_secs(5))),
-    )
+    if keepalive {
+        Options::default()
+            .keepalive(Keepalive::every(Duration::from_secs(10)).timeout(Duration::from_secs(5)))
+    } else {
+        Options::default().no_keepalive()
+    }
 }
 
 /// Runs one idle measurement in a fresh process and checks, while its
@@ -819,7 +822,7 @@ mod deflate_idle {
                 let mut opening = Vec::new();
                 for _ in 0..100.min(n - batch * 100) {
                     let options = Options::default()
-                        .keepalive(None)
+                        .no_keepalive()
                         .compression(compression.clone());
                     let url = url.clone();
                     opening.push(tokio::spawn(async move {
@@ -960,10 +963,8 @@ mod burst {
     pub(super) const BURST_KEEPALIVE: Duration = Duration::from_secs(2);
 
     fn options() -> Options {
-        Options::default().keepalive(Some(Keepalive::new(
-            BURST_KEEPALIVE,
-            Duration::from_secs(5),
-        )))
+        Options::default()
+            .keepalive(Keepalive::every(BURST_KEEPALIVE).timeout(Duration::from_secs(5)))
     }
 
     /// glibc's `struct mallinfo2` (glibc ≥ 2.33).

@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{Event, StreamRef};
 use crate::frame::Frames;
 use crate::mailbox::{EventQueue, Shared};
-use crate::options::Options;
+use crate::options::{AutoUpgrade, Options};
 use crate::request::Upgrade;
 use crate::stats::Stats;
 use crate::time::Instant;
@@ -66,10 +66,12 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Opens a connection to `url` (`ws://` or `wss://`; the path is used
-    /// only by [`connect`]) and starts connecting in the background, like
-    /// `gun:open`. The first event is [`Event::Up`] once connected (or
-    /// [`Event::Error`] and [`Event::Reconnecting`] if that fails).
+    /// Opens a connection to `url` (`ws://host:port` or `wss://host:port`,
+    /// with no path but `/` and no query: as `gun:open` takes a host and a
+    /// port, the path is the upgrade's) and starts connecting in the
+    /// background. The first event is [`Event::Up`] once connected; how a
+    /// first connection that fails ends is in [`Retry`](crate::Retry)'s
+    /// "The first connection".
     ///
     /// Natively this must be called within a tokio runtime (it spawns the
     /// connection's task with `tokio::spawn`); in a browser the task runs
@@ -88,11 +90,15 @@ impl Connection {
     /// [`Options`] for each.
     ///
     /// Fails at once, with nothing spawned, on a malformed URL
-    /// ([`ErrorKind::InvalidUrl`]), a scheme other than `ws`/`wss`
-    /// ([`ErrorKind::UnsupportedScheme`]), nonsense options
-    /// ([`ErrorKind::InvalidOption`]) or an option this target cannot
-    /// honour ([`ErrorKind::Unsupported`]).
+    /// ([`ErrorKind::InvalidUrl`]), a URL with a path other than `/` or a
+    /// query ([`ErrorKind::InvalidUrl`]: give the path to
+    /// [`Connection::ws_upgrade`], or use [`connect`], which takes one),
+    /// a scheme other than `ws`/`wss` ([`ErrorKind::UnsupportedScheme`]),
+    /// nonsense options ([`ErrorKind::InvalidOption`]), an option this
+    /// target cannot honour ([`ErrorKind::Unsupported`]), or natively
+    /// outside a tokio runtime ([`ErrorKind::NoRuntime`]).
     pub fn open(url: &str, options: Options) -> Result<(Connection, Events), Error> {
+        Target::parse(url)?.refuse_path()?;
         Connection::open_on::<Platform>(url, options)
     }
 
@@ -313,9 +319,16 @@ impl Connection {
     pub fn stats(&self) -> Stats {
         self.handle.shared.stats()
     }
+
+    /// The queues shared with the driver (for [`Socket`](crate::Socket)).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
 }
 
-fn check_frames(frames: Frames) -> Result<Frames, Error> {
+/// Checks frames before they are queued (valid? sendable on this target?);
+/// a refusal gives them back in the error.
+pub(crate) fn check_frames(frames: Frames) -> Result<Frames, Error> {
     let checked = frames.iter().try_for_each(|frame| {
         frame
             .validate_outgoing()
@@ -347,7 +360,7 @@ impl Events {
         futures::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         if self.batch.is_empty() {
             match self.queue.poll_take(&mut self.batch, cx) {
                 Poll::Ready(true) => {}
@@ -383,36 +396,76 @@ impl Drop for Events {
     }
 }
 
-/// Opens a connection and upgrades the URL's path in one step, for when
-/// you do not need Gun's split: resolves with the open Websocket's
-/// [`StreamRef`] once [`Event::Upgraded`] arrives (events before it, such
-/// as `Up`, are consumed). Fails with the upgrade's error if it is
-/// refused, or if the connection terminates first.
+/// Opens a connection and upgrades the URL's path and query in one step,
+/// for when you do not need Gun's split: resolves with the open
+/// Websocket's [`StreamRef`] once the first [`Event::Upgraded`] arrives
+/// (the events before it, such as `Up`, are consumed).
 ///
-/// Pass [`Options::auto_upgrade`] to have the same upgrade re-run after
-/// every reconnect.
+/// How long it tries is the first-connection budget,
+/// [`Retry::first_connection`](crate::Retry::first_connection): by default
+/// one attempt, so a server that cannot be reached, refuses the upgrade or
+/// does not answer in time makes it fail at once, with the last real
+/// error — the `error` of the final [`Event::Error`] (see
+/// [`Retry`](crate::Retry)'s "The first connection").
+/// Within a larger budget, each attempt upgrades the same path again.
+///
+/// With an upgrade provider
+/// ([`Options::auto_upgrade_with`](crate::Options::auto_upgrade_with)),
+/// every upgrade, the first included, is the provider's request (its
+/// path, not the URL's).
+///
+/// Pass [`Options::auto_upgrade`](crate::Options::auto_upgrade) to have
+/// the same upgrade re-run after every reconnect.
 pub async fn connect(
     url: &str,
     options: Options,
 ) -> Result<(Connection, Events, StreamRef), Error> {
     let path = Target::parse(url)?.path_and_query();
-    let (connection, mut events) = Connection::open(url, options)?;
-    let stream = connection.ws_upgrade(&path)?;
+    // The core upgrades again by itself on every `Up` with these options
+    // (a provider: from the first); without, each new attempt's `Up` is
+    // answered here.
+    let core_upgrades = !matches!(options.auto_upgrade, AutoUpgrade::Off);
+    let provided = matches!(options.auto_upgrade, AutoUpgrade::Provider(_));
+    let (connection, mut events) = Connection::open_on::<Platform>(url, options)?;
+    let ours = match provided {
+        true => None,
+        false => Some(connection.ws_upgrade(&path)?),
+    };
+    let again = (!core_upgrades).then_some(path.as_str());
+    let (stream, _) = wait_first_upgrade(&connection, &mut events, ours, again).await?;
+    Ok((connection, events, stream))
+}
+
+/// Waits for the first Websocket to open (for [`connect`] and a
+/// `Socket`): `Ok` with its stream and subprotocol on the first
+/// `Upgraded`; `Err` with the last error once the events end, which is
+/// the final `Error`'s when the first connection gives up (see
+/// [`Retry`](crate::Retry)'s "The first connection"). `ours` is the
+/// upgrade waiting or in flight, if any: a failed dial keeps it waiting
+/// for the next `Up`, a failed upgrade ends it; then, when the core does
+/// not upgrade by itself, the next attempt's `Up` asks `again`.
+pub(crate) async fn wait_first_upgrade(
+    connection: &Connection,
+    events: &mut Events,
+    mut ours: Option<StreamRef>,
+    again: Option<&str>,
+) -> Result<(StreamRef, Option<String>), Error> {
     let mut last_error = None;
     while let Some(event) = events.recv().await {
         match event {
             Event::Upgraded {
-                stream: upgraded, ..
-            } if upgraded == stream => {
-                return Ok((connection, events, stream));
+                stream, protocol, ..
+            } => return Ok((stream, protocol)),
+            Event::Up { .. } if ours.is_none() => {
+                if let Some(path) = again {
+                    ours = Some(connection.ws_upgrade(path)?);
+                }
             }
-            Event::UpgradeFailed {
-                stream: failed,
-                error,
-                ..
-            } if failed == stream => {
-                connection.shutdown();
-                return Err(error);
+            Event::UpgradeFailed { stream, error, .. } if Some(stream) == ours => {
+                ours = None;
+                // Kept in case the connection ends without a final `Error`
+                // (a shutdown from another clone).
+                last_error = Some(error);
             }
             Event::Error { error, .. } => last_error = Some(error),
             _ => {}

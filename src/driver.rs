@@ -25,7 +25,8 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{DownReason, Event};
 use crate::frame::Frame;
 use crate::mailbox::{EventQueue, Progress, Shared};
-use crate::options::Options;
+use crate::options::{AutoUpgrade, Options, ProviderError};
+use crate::request::Upgrade;
 use crate::rt::{BoxFuture, Timer};
 use crate::time::Instant;
 use crate::transport::{Socket, Target, Transport, UpgradeFailure, Upgraded};
@@ -62,6 +63,9 @@ pub(crate) struct Driver<T: Transport> {
     target: Target,
     options: Options,
     stage: Stage<T>,
+    /// The upgrade provider's future ([`Action::Provide`]), run here so the
+    /// core never waits; dropped with the transport.
+    providing: Option<BoxFuture<Result<Upgrade, ProviderError>>>,
     timer: Timer,
     commands: VecDeque<Command>,
     /// What was last reported, so unchanged progress costs no lock.
@@ -93,6 +97,7 @@ impl<T: Transport> Driver<T> {
             target,
             options,
             stage: Stage::Idle,
+            providing: None,
             timer: Timer::new(),
             commands: VecDeque::new(),
             last_progress: Progress::default(),
@@ -166,7 +171,13 @@ impl<T: Transport> Driver<T> {
                     self.stage = other;
                 }
             },
+            Action::Provide => {
+                if let AutoUpgrade::Provider(provider) = &self.options.auto_upgrade {
+                    self.providing = Some(provider());
+                }
+            }
             Action::Disconnect => {
+                self.providing = None;
                 self.drop_socket();
                 self.core.on_transport_lost(now);
             }
@@ -180,6 +191,13 @@ impl<T: Transport> Driver<T> {
     }
 
     fn poll_stage(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if let Some(future) = &mut self.providing {
+            if let Poll::Ready(provided) = future.as_mut().poll(cx) {
+                self.providing = None;
+                self.core.on_provided(provided, Instant::now());
+                return true;
+            }
+        }
         // A dial or upgrade that ends is reported at the time it ended, not
         // the turn's start (the turn may have started it: its duration
         // would read zero); this is the turn's last step, so time still
@@ -355,10 +373,8 @@ impl<T: Transport> Driver<T> {
     /// only when there is something to say: this runs after every turn.
     fn report(&mut self) {
         let progress = Progress {
-            // What the send queue charged: payload plus a fixed overhead
-            // per frame (`mailbox::charge`).
-            released_bytes: self.core.take_released_bytes()
-                + self.core.take_released_frames() * crate::mailbox::ENTRY_OVERHEAD,
+            released_bytes: self.core.take_released_bytes(),
+            released_frames: self.core.take_released_frames(),
             killed_up_to: self.core.killed_up_to(),
             rtt: self.core.rtt(),
             written: self.core.take_written(),
@@ -367,11 +383,13 @@ impl<T: Transport> Driver<T> {
             reconnects: self.core.reconnects(),
             time_connected: self.core.time_connected().0,
             open_since: self.core.time_connected().1,
+            state: self.core.socket_state(),
         };
         if progress != self.last_progress {
             self.shared.update(progress);
             self.last_progress = Progress {
                 released_bytes: 0,
+                released_frames: 0,
                 written: Default::default(),
                 received: Default::default(),
                 ..progress
@@ -419,7 +437,7 @@ impl<T: Transport> Drop for Driver<T> {
         let mut unsent = self.core.salvage();
         let late = self.shared.terminate();
         for command in self.commands.drain(..).chain(late) {
-            if let Command::Send { frames, .. } = command {
+            if let Command::Send { frames, .. } | Command::SendCurrent { frames } = command {
                 unsent.extend(frames);
             }
         }

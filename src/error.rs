@@ -56,6 +56,13 @@ pub enum ErrorKind {
     /// The [`StreamRef`](crate::StreamRef) is not the connection's current
     /// Websocket (it is from before a reconnect, or was never upgraded).
     StaleStream,
+    /// A [`Socket`](crate::Socket) is down (between a lost connection and
+    /// the next upgrade): a send with
+    /// [`Options::hold_while_down(false)`](crate::Options::hold_while_down)
+    /// fails with it, and so do frames handed to a transport that then died
+    /// (from [`Socket::recv`](crate::Socket::recv)); the frames come back
+    /// with the error. The same on both targets.
+    Disconnected,
     /// The connection has terminated (shut down, closed, or out of retries).
     Closed,
     /// Connecting (TCP) failed: the host did not resolve, or refused or
@@ -138,7 +145,26 @@ pub enum ErrorKind {
     /// [`Event::Error`](crate::Event::Error) just before the final
     /// [`Event::Down`](crate::Event::Down); the message names the status.
     /// **Browser:** never (the browser hides the status).
+    ///
+    /// Also the error that ends the first connection when the server
+    /// refused its last attempt with a status, retried or not (the first
+    /// connection's budget is spent, see
+    /// [`Retry::first_connection`](crate::Retry::first_connection)). The
+    /// status is in [`Error::status`].
     UpgradeRefused,
+    /// The upgrade provider ([`Options::auto_upgrade_with`](crate::Options::auto_upgrade_with))
+    /// failed: its error is this error's
+    /// [`source`](std::error::Error::source). Comes in
+    /// [`Event::UpgradeFailed`](crate::Event::UpgradeFailed), then the
+    /// connection goes down and the retry policy decides, as for any failed
+    /// upgrade. The same on both targets.
+    Provider,
+    /// Natively: [`Connection::open`](crate::Connection::open) (or
+    /// [`connect`](crate::connect)) was called outside a tokio runtime;
+    /// wstether runs its connections on tokio. Call it from within one
+    /// (`#[tokio::main]`, `Runtime::block_on`, or after `Runtime::enter`).
+    /// **Browser:** never.
+    NoRuntime,
 }
 
 impl ErrorKind {
@@ -154,6 +180,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported on this target",
             ErrorKind::QueueFull => "send queue full",
             ErrorKind::StaleStream => "stale stream",
+            ErrorKind::Disconnected => "disconnected",
             ErrorKind::Closed => "connection closed",
             ErrorKind::Connect => "connect failed",
             ErrorKind::Tls => "TLS error",
@@ -167,6 +194,8 @@ impl ErrorKind {
             ErrorKind::RetriesExhausted => "retries exhausted",
             ErrorKind::Proxy => "proxy error",
             ErrorKind::UpgradeRefused => "upgrade refused, not retried",
+            ErrorKind::Provider => "upgrade provider failed",
+            ErrorKind::NoRuntime => "no tokio runtime",
         }
     }
 }
@@ -184,6 +213,7 @@ struct Inner {
     source: Option<Source>,
     unsent: Vec<Frame>,
     proxy_status: Option<http::StatusCode>,
+    status: Option<http::StatusCode>,
 }
 
 impl Error {
@@ -195,6 +225,7 @@ impl Error {
                 source: None,
                 unsent: Vec::new(),
                 proxy_status: None,
+                status: None,
             }),
         }
     }
@@ -205,6 +236,28 @@ impl Error {
     ) -> Error {
         self.inner.source = Some(Arc::new(source));
         self
+    }
+
+    /// The source of a boxed error (an upgrade provider's).
+    pub(crate) fn with_boxed_source(
+        mut self,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    ) -> Error {
+        self.inner.source = Some(Arc::from(source));
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: http::StatusCode) -> Error {
+        self.inner.status = Some(status);
+        self
+    }
+
+    /// The HTTP status the server refused the upgrade with, for an
+    /// [`ErrorKind::UpgradeRefused`] error (natively: a browser hides the
+    /// status). `None` for every other error; a proxy's status is in
+    /// [`Error::proxy_status`].
+    pub fn status(&self) -> Option<http::StatusCode> {
+        self.inner.status
     }
 
     pub(crate) fn with_unsent(mut self, frames: Vec<Frame>) -> Error {
@@ -279,6 +332,9 @@ impl fmt::Debug for Error {
         }
         if let Some(status) = self.inner.proxy_status {
             d.field("proxy_status", &status.as_u16());
+        }
+        if let Some(status) = self.inner.status {
+            d.field("status", &status.as_u16());
         }
         d.finish()
     }

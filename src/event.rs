@@ -141,6 +141,10 @@ pub enum Event {
     ///
     /// **Browser:** connect attempts do not fail (see [`Event::Up`]); an
     /// unreachable server is reported by [`Event::UpgradeFailed`].
+    ///
+    /// A first connection that gives up ends with one, `stream: None`,
+    /// just before its final `Down`, on both targets (see
+    /// [`Retry`](crate::Retry)'s "The first connection").
     Error {
         /// The Websocket concerned, if any.
         stream: Option<StreamRef>,
@@ -149,7 +153,9 @@ pub enum Event {
     },
     /// The connection went down (Gun's `gun_down`). The same on both
     /// targets, except for the reasons a browser can tell apart (see
-    /// [`DownReason`]).
+    /// [`DownReason`]). A first connection that gives up always ends with
+    /// one, even when no `Up` came before it (see
+    /// [`Retry`](crate::Retry)'s "The first connection").
     Down {
         /// Why.
         reason: DownReason,

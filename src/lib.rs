@@ -5,6 +5,15 @@
 //! HTTP client, and one API on two targets: native apps on tokio and
 //! browser apps on `wasm32-unknown-unknown`.
 //!
+//! Two levels:
+//!
+//! - [`Socket`] is one handle for "the current Websocket": it upgrades
+//!   again after every reconnect, holds sends while down, and has
+//!   `send`/`recv`/`state`/`close` ([`SocketState`], [`SocketEvent`]), a
+//!   `Stream` and a `Sink`. Start here.
+//! - Below it, Gun's split, documented in the rest of this page:
+//!   a [`Connection`] and a [`StreamRef`] per upgrade, events for everything.
+//!
 //! - [`Connection::open`] opens a connection and returns a cloneable handle
 //!   and an [`Events`] stream; the connection reconnects by itself, with
 //!   backoff ([`Retry`]).
@@ -17,9 +26,13 @@
 //!   connection changes are events too ([`Event::Error`], [`Event::Up`],
 //!   [`Event::Down`]).
 //! - A [`Keepalive`] pings (or, in a browser, sends a heartbeat) and
-//!   declares a silent peer dead.
+//!   declares a silent peer dead. Natively it is on by default (a ping
+//!   after 20 s of silence, dead 10 s later); in a browser it is off by
+//!   default, since a heartbeat message needs the server's answer.
 //! - After a reconnect the Websocket is **not** upgraded again unless you
-//!   ask ([`Options::auto_upgrade`]); re-upgrade on [`Event::Up`].
+//!   ask ([`Options::auto_upgrade`]), as with Gun: ask again on each
+//!   [`Event::Down`] that will reconnect; an upgrade asked while the
+//!   connection is down waits for the next [`Event::Up`].
 //! - No frame is lost silently: frames that were not written come back,
 //!   in [`Event::Down`] or in the [`Error`].
 //!
@@ -35,8 +48,10 @@
 //!     match event {
 //!         Event::Upgraded { protocol, .. } => {
 //!             println!("upgraded, protocol {protocol:?}");
+//!             // One text frame, one binary frame, and close: no reconnect after it.
+//!             let frames = [Frame::text("Hello!"), Frame::binary(vec![1, 2, 3]), Frame::close_normal()];
 //!             // A connection that dropped meanwhile gives the frames back.
-//!             if let Err(error) = conn.ws_send(stream, [Frame::text("Hello!"), Frame::binary(vec![1, 2, 3])]) {
+//!             if let Err(error) = conn.ws_send(stream, frames) {
 //!                 println!("not sent: {error}");
 //!             }
 //!         }
@@ -45,7 +60,7 @@
 //!         Event::Down { reason, unsent, will_reconnect, .. } => {
 //!             println!("down: {reason}; {} unsent", unsent.len());
 //!             // A reconnect does not upgrade again (as with Gun): ask now;
-//!             // the upgrade waits for the connection to come back.
+//!             // the upgrade waits for the next Up.
 //!             if will_reconnect {
 //!                 stream = conn.ws_upgrade_with(upgrade.clone())?;
 //!             }
@@ -56,6 +71,14 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! `tests/readme_example.rs` runs this loop against a real server: one
+//! upgrade per connection, also when the server restarts mid-session.
+//!
+//! Natively wstether runs on tokio only (its transport is tokio's, and each
+//! connection is one tokio task); [`Connection::open`] outside a tokio
+//! runtime is an [`Error`], not a panic. In a browser it runs on the page's
+//! event loop.
 //!
 //! ## The life of a frame
 //!
@@ -106,6 +129,7 @@
 
 mod compression;
 mod connection;
+mod connector;
 mod core;
 mod driver;
 mod error;
@@ -121,8 +145,10 @@ mod page;
 mod redact;
 mod request;
 mod rt;
+mod socket;
 mod stats;
 mod time;
+mod tls;
 mod transport;
 
 #[cfg(all(
@@ -134,21 +160,42 @@ pub mod testkit;
 
 pub use compression::Compression;
 pub use connection::{connect, Connection, Events};
+pub use connector::ConnectTarget;
 pub use error::{Error, ErrorKind};
 pub use event::{DownReason, Event, StreamRef};
 pub use frame::{
     CloseCode, CloseFrame, Frame, Frames, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES,
 };
+/// The `http` crate, whose types (`HeaderMap`, `StatusCode`, `HeaderValue`...)
+/// wstether's API takes and returns: use it without adding the crate yourself.
+pub use http;
 pub use observer::{FrameInfo, Observer, Opcode};
 pub use options::{
-    Heartbeat, Keepalive, MaybeSendSync, Options, ReplyMatcher, Retry, RetryDecision,
-    MAX_MESSAGE_SIZE_CEILING,
+    FirstConnection, Heartbeat, Keepalive, MaybeSend, MaybeSendSync, Options, ProviderError,
+    ReplyMatcher, Retry, RetryDecision, MAX_MESSAGE_SIZE_CEILING,
 };
 pub use request::Upgrade;
+pub use socket::{Socket, SocketEvent, SocketState};
 pub use stats::Stats;
+pub use tls::TlsConfig;
 pub use transport::proxy::Proxy;
+
+/// The rustls that wstether uses (natively), to build a
+/// [`TlsConfig`] of the same version: `wstether::rustls::ClientConfig`.
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
+pub use tokio_rustls::rustls;
 
 // The README's examples compile as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/refused-upgrades.md")]
+struct RefusedUpgradesDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/proxies.md")]
+struct ProxiesDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/tls.md")]
+struct TlsDoctests;

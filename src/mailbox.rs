@@ -16,6 +16,7 @@ use crate::core::{Command, Received, StreamIds, Written};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, StreamRef};
 use crate::frame::Frames;
+use crate::socket::SocketState;
 use crate::stats::Stats;
 use crate::time::Instant;
 use std::sync::Arc;
@@ -35,7 +36,11 @@ pub(crate) struct Shared {
 
 struct Inbox {
     commands: VecDeque<Command>,
+    /// Payload bytes queued (what `buffered_amount` reports).
     queued_bytes: usize,
+    /// Frames queued: each is charged [`ENTRY_OVERHEAD`] besides its
+    /// payload against `capacity` ([`charge`]).
+    queued_frames: usize,
     capacity: usize,
     driver: Option<Waker>,
     /// Senders waiting for room in the queue.
@@ -53,6 +58,20 @@ struct Inbox {
     /// Since when the current Websocket is open (`stats.time_connected`
     /// holds the time of the past ones).
     open_since: Option<Instant>,
+    /// Where the current Websocket is (for a `Socket`), and who waits for
+    /// it to change.
+    state: SocketState,
+    state_waiters: Vec<Waker>,
+    /// Counts the state's changes (a waiter compares it with what it saw).
+    state_changes: u64,
+}
+
+impl Inbox {
+    /// What the queued frames are charged against the capacity.
+    fn charged(&self) -> usize {
+        self.queued_bytes
+            .saturating_add(self.queued_frames.saturating_mul(ENTRY_OVERHEAD))
+    }
 }
 
 impl Shared {
@@ -61,6 +80,7 @@ impl Shared {
             inner: Mutex::new(Inbox {
                 commands: VecDeque::new(),
                 queued_bytes: 0,
+                queued_frames: 0,
                 capacity,
                 driver: None,
                 waiting_senders: Vec::new(),
@@ -71,6 +91,9 @@ impl Shared {
                 rtt: None,
                 stats: Stats::default(),
                 open_since: None,
+                state: SocketState::Connecting,
+                state_waiters: Vec::new(),
+                state_changes: 0,
             }),
             stream_ids: Arc::new(StreamIds::for_new_connection()),
         }
@@ -108,6 +131,27 @@ impl Shared {
         frames: Frames,
         cx: Option<&mut Context<'_>>,
     ) -> Result<Result<(), Frames>, Error> {
+        self.try_push(To::Stream(stream), frames, cx)
+    }
+
+    /// Queues frames for whatever Websocket is current (a `Socket`'s), as
+    /// [`Shared::try_push_frames`] does. Without `hold` they are refused
+    /// at once ([`ErrorKind::Disconnected`]) while no Websocket is open.
+    pub(crate) fn try_push_current(
+        &self,
+        frames: Frames,
+        hold: bool,
+        cx: Option<&mut Context<'_>>,
+    ) -> Result<Result<(), Frames>, Error> {
+        self.try_push(To::Current { hold }, frames, cx)
+    }
+
+    fn try_push(
+        &self,
+        to: To,
+        frames: Frames,
+        cx: Option<&mut Context<'_>>,
+    ) -> Result<Result<(), Frames>, Error> {
         let mut inbox = lock(&self.inner);
         let refuse = |kind, message: String, frames: Frames| {
             Err(Error::new(kind, message).with_unsent(frames.into_vec()))
@@ -119,15 +163,27 @@ impl Shared {
                 frames,
             );
         }
-        // The fast check; the core makes the final one (late frames come
+        // The fast checks; the core makes the final ones (late frames come
         // back in an `Event::Error`).
-        let stale = inbox.killed_up_to.is_some_and(|killed| stream <= killed);
-        if stale {
-            return refuse(
-                ErrorKind::StaleStream,
-                format!("{stream} is not the connection's current Websocket (re-upgrade after a reconnect)"),
-                frames,
-            );
+        match to {
+            To::Stream(stream) if inbox.killed_up_to.is_some_and(|killed| stream <= killed) => {
+                return refuse(
+                    ErrorKind::StaleStream,
+                    format!("{stream} is not the connection's current Websocket (re-upgrade after a reconnect)"),
+                    frames,
+                );
+            }
+            To::Current { hold: false }
+                if inbox.state != SocketState::Open
+                    && !frames.iter().any(|f| matches!(f, crate::Frame::Close(_))) =>
+            {
+                return refuse(
+                    ErrorKind::Disconnected,
+                    crate::core::NOT_OPEN_NOT_HELD.into(),
+                    frames,
+                );
+            }
+            _ => {}
         }
         let bytes: usize = frames.iter().map(|f| f.len()).sum();
         if bytes > inbox.capacity {
@@ -144,8 +200,8 @@ impl Shared {
             );
         }
         // Queued, a frame costs its payload plus a fixed overhead.
-        let bytes: usize = frames.iter().map(|f| charge(f.len())).sum();
-        if inbox.queued_bytes > 0 && inbox.queued_bytes + bytes > inbox.capacity {
+        let queued = inbox.charged();
+        if queued > 0 && queued + bytes + frames.len() * ENTRY_OVERHEAD > inbox.capacity {
             if let Some(cx) = cx {
                 inbox.waiting_senders.push(cx.waker().clone());
             }
@@ -155,8 +211,60 @@ impl Shared {
             inbox.closing = true;
         }
         inbox.queued_bytes += bytes;
-        self.push(&mut inbox, Command::Send { stream, frames });
+        inbox.queued_frames += frames.len();
+        let command = match to {
+            To::Stream(stream) => Command::Send { stream, frames },
+            To::Current { .. } => Command::SendCurrent { frames },
+        };
+        self.push(&mut inbox, command);
         Ok(Ok(()))
+    }
+
+    /// Payload bytes accepted and not yet handed to the transport (held
+    /// frames included).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        lock(&self.inner).queued_bytes
+    }
+
+    /// Where the current Websocket is, and how many times that changed.
+    pub(crate) fn state_and_changes(&self) -> (SocketState, u64) {
+        let inbox = lock(&self.inner);
+        let state = if inbox.terminated {
+            SocketState::Closed
+        } else {
+            inbox.state
+        };
+        (state, inbox.state_changes)
+    }
+
+    /// Queues a close frame for the current Websocket whatever the room
+    /// (it is small, and the last frame accepted); nothing when already
+    /// closing or closed.
+    pub(crate) fn push_close_current(&self, frames: Frames) {
+        let mut inbox = lock(&self.inner);
+        if inbox.terminated || inbox.closing {
+            return;
+        }
+        inbox.closing = true;
+        inbox.queued_bytes += frames.iter().map(|f| f.len()).sum::<usize>();
+        inbox.queued_frames += frames.len();
+        self.push(&mut inbox, Command::SendCurrent { frames });
+    }
+
+    /// Ready once the state has changed `seen` times in all
+    /// ([`Shared::state_changes`]); registers `cx` otherwise.
+    pub(crate) fn poll_state_change(&self, seen: u64, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inbox = lock(&self.inner);
+        if inbox.state_changes != seen || inbox.terminated {
+            return Poll::Ready(());
+        }
+        inbox.state_waiters.push(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// How many times the state has changed so far.
+    pub(crate) fn state_changes(&self) -> u64 {
+        lock(&self.inner).state_changes
     }
 
     /// Queues a command that takes no room (shutdown, probe).
@@ -213,6 +321,7 @@ impl Shared {
     pub(crate) fn update(&self, progress: Progress) {
         let Progress {
             released_bytes,
+            released_frames,
             killed_up_to,
             rtt,
             written,
@@ -221,8 +330,16 @@ impl Shared {
             reconnects,
             time_connected,
             open_since,
+            state,
         } = progress;
         let mut inbox = lock(&self.inner);
+        if inbox.state != state {
+            inbox.state = state;
+            inbox.state_changes += 1;
+            for waker in inbox.state_waiters.drain(..) {
+                waker.wake();
+            }
+        }
         let stats = &mut inbox.stats;
         stats.frames_written += written.frames;
         stats.messages_written += written.messages;
@@ -237,8 +354,9 @@ impl Shared {
         inbox.open_since = open_since;
         inbox.killed_up_to = killed_up_to;
         inbox.rtt = rtt;
-        if released_bytes > 0 {
+        if released_bytes > 0 || released_frames > 0 {
             inbox.queued_bytes = inbox.queued_bytes.saturating_sub(released_bytes);
+            inbox.queued_frames = inbox.queued_frames.saturating_sub(released_frames);
             for waker in inbox.waiting_senders.drain(..) {
                 waker.wake();
             }
@@ -250,10 +368,16 @@ impl Shared {
     pub(crate) fn terminate(&self) -> VecDeque<Command> {
         let mut inbox = lock(&self.inner);
         inbox.terminated = true;
-        for waker in inbox.waiting_senders.drain(..) {
+        let inbox = &mut *inbox;
+        for waker in inbox
+            .waiting_senders
+            .drain(..)
+            .chain(inbox.state_waiters.drain(..))
+        {
             waker.wake();
         }
         inbox.queued_bytes = 0;
+        inbox.queued_frames = 0;
         std::mem::take(&mut inbox.commands)
     }
 }
@@ -262,6 +386,8 @@ impl Shared {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Progress {
     pub(crate) released_bytes: usize,
+    /// How many frames those were (see [`charge`]).
+    pub(crate) released_frames: usize,
     pub(crate) killed_up_to: Option<StreamRef>,
     pub(crate) rtt: Option<Duration>,
     /// Written and read since the last report (counts to add).
@@ -273,6 +399,18 @@ pub(crate) struct Progress {
     /// Websockets open before the current one, in total.
     pub(crate) time_connected: Duration,
     pub(crate) open_since: Option<Instant>,
+    /// Where the current Websocket is.
+    pub(crate) state: SocketState,
+}
+
+/// Where a send goes.
+#[derive(Clone, Copy)]
+enum To {
+    Stream(StreamRef),
+    /// Whatever Websocket is current; `hold`: held while none is open.
+    Current {
+        hold: bool,
+    },
 }
 
 /// How much the driver may still read for the application.
@@ -296,8 +434,10 @@ impl Room {
 /// not 1 byte (issue 21, item 4).
 pub(crate) const ENTRY_OVERHEAD: usize = 128;
 
-/// The memory a queued frame of `payload` bytes is charged, in the send
-/// queue ([`Options::send_queue_bytes`](crate::Options::send_queue_bytes)).
+/// The memory a queued frame of `payload` bytes is charged: its payload
+/// plus [`ENTRY_OVERHEAD`], in the send queue
+/// ([`Options::send_queue_bytes`](crate::Options::send_queue_bytes)) and the
+/// event queue alike.
 pub(crate) fn charge(payload: usize) -> usize {
     payload.saturating_add(ENTRY_OVERHEAD)
 }

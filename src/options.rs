@@ -49,6 +49,18 @@ mod sealed {
     pub trait SendSyncIfNative {}
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     impl<T: ?Sized> SendSyncIfNative for T {}
+
+    /// The target's half of [`MaybeSend`](super::MaybeSend).
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    pub trait SendIfNative: Send {}
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    impl<T: ?Sized + Send> SendIfNative for T {}
+
+    /// The target's half of [`MaybeSend`](super::MaybeSend).
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    pub trait SendIfNative {}
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    impl<T: ?Sized> SendIfNative for T {}
 }
 
 /// Recognises the server's reply to a heartbeat message
@@ -70,10 +82,42 @@ pub trait ReplyMatcher: Fn(&Frame) -> bool + MaybeSendSync {}
 
 impl<F: ?Sized + Fn(&Frame) -> bool + MaybeSendSync> ReplyMatcher for F {}
 
-/// Produces the upgrade request for each automatic upgrade.
-pub(crate) trait UpgradeProvider: Fn() -> Upgrade + MaybeSendSync {}
+/// The bound on the futures a connection runs (an upgrade provider's):
+/// `Send` natively, so that the connection's task can run on any thread;
+/// nothing in a browser, where a future may hold JavaScript values.
+///
+/// Implemented for every type that meets the bound; there is nothing to
+/// implement.
+#[doc = ""]
+#[cfg_attr(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    doc = "On this target (a browser): no bound."
+)]
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_os = "unknown")),
+    doc = "On this target (native): `Send`."
+)]
+pub trait MaybeSend: sealed::SendIfNative {}
 
-impl<F: ?Sized + Fn() -> Upgrade + MaybeSendSync> UpgradeProvider for F {}
+impl<T: ?Sized + sealed::SendIfNative> MaybeSend for T {}
+
+/// What an upgrade provider's error may be: anything that converts into a
+/// boxed error (`String`, `&str`, any `std::error::Error + Send + Sync`,
+/// `anyhow::Error`...). It becomes the source of an
+/// [`ErrorKind::Provider`] error.
+pub type ProviderError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Produces the upgrade request for each automatic upgrade, as a future
+/// the driver runs (the core never waits on it).
+pub(crate) trait UpgradeProvider:
+    Fn() -> crate::rt::BoxFuture<Result<Upgrade, ProviderError>> + MaybeSendSync
+{
+}
+
+impl<F> UpgradeProvider for F where
+    F: ?Sized + Fn() -> crate::rt::BoxFuture<Result<Upgrade, ProviderError>> + MaybeSendSync
+{
+}
 
 /// The longest duration any option accepts: 24 days. A browser's
 /// `setTimeout` treats a delay above 2^31 - 1 ms (24.8 days) as zero, and
@@ -86,9 +130,9 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 24 * 60 * 60)
 pub(crate) const MIN_RETRY_DELAY: Duration = Duration::from_millis(1);
 
 /// The largest frame or message size wstether accepts, 1 GiB: the largest
-/// allocation it makes for one message. `None` for
-/// [`Options::max_frame_size`] or [`Options::max_message_size`] means this
-/// ceiling; a peer's claimed length is never trusted beyond it.
+/// allocation it makes for one message, and the largest value
+/// [`Options::max_frame_size`] and [`Options::max_message_size`] accept; a
+/// peer's claimed length is never trusted beyond it.
 pub const MAX_MESSAGE_SIZE_CEILING: usize = 1 << 30;
 
 /// The default message (and frame) size limit: 64 MiB.
@@ -116,10 +160,14 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// ```
 /// use std::time::Duration;
-/// use wstether::{Keepalive, Options, Retry};
+/// use wstether::{FirstConnection, Keepalive, Options, Retry};
 /// let options = Options::default()
-///     .retry(Retry::default().max_retries(Some(10)))
-///     .keepalive(Some(Keepalive::new(Duration::from_secs(15), Duration::from_secs(5))))
+///     .retry(
+///         Retry::default()
+///             .max_retries(10)
+///             .first_connection(FirstConnection::Attempts(3)),
+///     )
+///     .keepalive(Keepalive::every(Duration::from_secs(15)).timeout(Duration::from_secs(5)))
 ///     .auto_upgrade(true);
 /// ```
 #[derive(Clone)]
@@ -144,6 +192,13 @@ pub struct Options {
     pub(crate) tls_native_roots: bool,
     pub(crate) observer: Option<Arc<dyn Observer>>,
     pub(crate) compression: Compression,
+    /// [`Options::tls_config`] (src/tls.rs).
+    pub(crate) tls_config: Option<crate::tls::TlsConfig>,
+    /// [`Options::connector`] (src/connector.rs).
+    pub(crate) connector: Option<crate::connector::Connector>,
+    /// [`Options::tls_client_certificate_der`] (src/tls.rs).
+    pub(crate) tls_client_certificate: Option<crate::tls::ClientCertificate>,
+    pub(crate) hold_while_down: bool,
 }
 
 #[derive(Clone)]
@@ -175,6 +230,10 @@ impl Default for Options {
             tls_native_roots: false,
             observer: None,
             compression: Compression::off(),
+            tls_config: None,
+            connector: None,
+            tls_client_certificate: None,
+            hold_while_down: true,
         }
     }
 }
@@ -186,8 +245,9 @@ impl Options {
         self
     }
 
-    /// The keepalive, or `None` for none. Natively the default pings every
-    /// 20 s and declares the peer dead 10 s after an unanswered ping.
+    /// The keepalive (see [`Options::no_keepalive`] for none). Natively the
+    /// default pings every 20 s and declares the peer dead 10 s after an
+    /// unanswered ping.
     ///
     /// Its first probe after a burst of messages (a quiet interval) also
     /// frees the event-queue capacity the burst left; without a keepalive
@@ -196,16 +256,41 @@ impl Options {
     /// In a browser there is no default, since a heartbeat needs the
     /// server's cooperation (see [`Heartbeat::Message`]); a browser cannot
     /// send pings, so a keepalive with [`Heartbeat::Ping`] (what
-    /// [`Keepalive::new`] makes) is refused at
+    /// [`Keepalive::every`] makes) is refused at
     /// [`Connection::open`](crate::Connection::open) with
     /// [`ErrorKind::Unsupported`].
-    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Options {
-        self.keepalive = keepalive;
+    pub fn keepalive(mut self, keepalive: Keepalive) -> Options {
+        self.keepalive = Some(keepalive);
+        self
+    }
+
+    /// No keepalive: no probe is sent, and a peer that goes silent is
+    /// noticed only when the socket fails (the browser's default).
+    pub fn no_keepalive(mut self) -> Options {
+        self.keepalive = None;
+        self
+    }
+
+    /// Whether a [`Socket`](crate::Socket) holds what is sent while it is
+    /// down (default `true`, as partysocket does): the frames wait, in
+    /// order, in the same bounded send queue
+    /// ([`Options::send_queue_bytes`]) and are written after the next
+    /// upgrade. With `false`, such a send fails at once with
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected), the
+    /// frames in the error. Either way, frames already handed to a
+    /// transport that died come back in
+    /// [`SocketEvent::Down`](crate::SocketEvent::Down) (never resent), and
+    /// when the socket ends for good the held frames come back too. Sends
+    /// on a [`StreamRef`](crate::StreamRef) are never held.
+    pub fn hold_while_down(mut self, hold: bool) -> Options {
+        self.hold_while_down = hold;
         self
     }
 
     /// Re-run the last upgrade, with the same request, after each reconnect
-    /// (default `false`, as in Gun: the owner re-upgrades on `Up`).
+    /// (default `false`, as in Gun: the owner upgrades again, for example on
+    /// each `Down` that will reconnect; an upgrade asked while the
+    /// connection is down waits for the next `Up`).
     pub fn auto_upgrade(mut self, enabled: bool) -> Options {
         self.auto_upgrade = if enabled {
             AutoUpgrade::RepeatLast
@@ -215,22 +300,71 @@ impl Options {
         self
     }
 
-    /// Upgrade automatically on every `Up`, the first included, with the
-    /// request `provider` returns, called afresh each time (so a token can
-    /// be refreshed per attempt). The provider is [`MaybeSendSync`]: `Send +
-    /// Sync` natively, any closure in a browser.
+    /// Upgrade automatically on every `Up`, the first included (unless an
+    /// upgrade is already waiting for it, such as [`connect`]'s), with the
+    /// request that `provider`'s future resolves to, called afresh each
+    /// time: headers, path and query, and subprotocols per attempt (so a
+    /// token can be fetched or refreshed with I/O first).
     ///
-    /// Its requests are checked as [`Connection::ws_upgrade_with`]'s are;
-    /// in a browser one with custom headers fails the upgrade
-    /// ([`ErrorKind::Unsupported`]), since a browser cannot send them.
+    /// ```
+    /// use wstether::{Options, Upgrade};
+    /// # async fn fetch_token() -> Result<String, std::io::Error> { Ok("t".into()) }
+    /// let options = Options::default().auto_upgrade_with(|| async {
+    ///     let token = fetch_token().await?;
+    ///     Ok::<_, std::io::Error>(Upgrade::new("/ws").header("authorization", format!("Bearer {token}")))
+    /// });
+    /// # let _ = options;
+    /// ```
+    ///
+    /// - A provider that fails: the upgrade fails with
+    ///   [`ErrorKind::Provider`] (the provider's error is its
+    ///   [`source`](std::error::Error::source)) in
+    ///   [`Event::UpgradeFailed`](crate::Event::UpgradeFailed), the
+    ///   connection goes down and the retry policy decides what follows, as
+    ///   for any failed upgrade.
+    /// - A provider that does not answer within
+    ///   [`Options::upgrade_timeout`] fails the same way with
+    ///   [`ErrorKind::Timeout`] (its future is dropped); the upgrade it
+    ///   returns then has its own `upgrade_timeout`.
+    ///
+    /// The closure is [`MaybeSendSync`] and its future [`MaybeSend`]:
+    /// `Send` natively, anything in a browser. Its requests are checked as
+    /// [`Connection::ws_upgrade_with`]'s are; in a browser one with custom
+    /// headers fails the upgrade ([`ErrorKind::Unsupported`]), since a
+    /// browser cannot send them. See [`Options::auto_upgrade_with_sync`]
+    /// for a provider that needs no I/O.
     ///
     /// [`Connection::ws_upgrade_with`]: crate::Connection::ws_upgrade_with
-    pub fn auto_upgrade_with(
-        mut self,
-        provider: impl Fn() -> Upgrade + MaybeSendSync + 'static,
-    ) -> Options {
+    /// [`connect`]: crate::connect
+    pub fn auto_upgrade_with<F, Fut, E>(mut self, provider: F) -> Options
+    where
+        F: Fn() -> Fut + MaybeSendSync + 'static,
+        Fut: std::future::Future<Output = Result<Upgrade, E>> + MaybeSend + 'static,
+        E: Into<ProviderError>,
+    {
+        let provider = move || -> crate::rt::BoxFuture<Result<Upgrade, ProviderError>> {
+            let future = provider();
+            Box::pin(async move { future.await.map_err(Into::into) })
+        };
         self.auto_upgrade = AutoUpgrade::Provider(Arc::new(provider));
         self
+    }
+
+    /// [`Options::auto_upgrade_with`] for a provider that needs no I/O and
+    /// cannot fail: `provider` is called on every `Up` and its request sent.
+    ///
+    /// ```
+    /// use wstether::{Options, Upgrade};
+    /// let options = Options::default().auto_upgrade_with_sync(|| Upgrade::new("/ws"));
+    /// # let _ = options;
+    /// ```
+    pub fn auto_upgrade_with_sync(
+        self,
+        provider: impl Fn() -> Upgrade + MaybeSendSync + 'static,
+    ) -> Options {
+        self.auto_upgrade_with(move || {
+            std::future::ready(Ok::<_, std::convert::Infallible>(provider()))
+        })
     }
 
     /// Whether ping and pong frames from the server are hidden from the
@@ -250,18 +384,19 @@ impl Options {
     /// as [`Options::max_message_size`], so that no message the message
     /// limit allows is refused for the size of one of its frames).
     ///
-    /// `None`: the ceiling, [`MAX_MESSAGE_SIZE_CEILING`] (1 GiB) — the
+    /// At most the ceiling, [`MAX_MESSAGE_SIZE_CEILING`] (1 GiB) — the
     /// largest allocation wstether accepts; a peer's claimed length is never
-    /// trusted beyond it. A value above the message limit has no effect
-    /// beyond it: the message limit applies. `Some(0)` and values above the
-    /// ceiling make [`Connection::open`](crate::Connection::open) fail with
+    /// trusted beyond it: pass the ceiling for the largest. A value above
+    /// the message limit has no effect beyond it: the message limit
+    /// applies. 0 and values above the ceiling make
+    /// [`Connection::open`](crate::Connection::open) fail with
     /// [`ErrorKind::InvalidOption`].
     ///
     /// In a browser, which hands whole messages to scripts and never shows
     /// frames, this limit has no effect: only
     /// [`Options::max_message_size`] applies.
-    pub fn max_frame_size(mut self, bytes: Option<usize>) -> Options {
-        self.max_frame_size = bytes;
+    pub fn max_frame_size(mut self, bytes: usize) -> Options {
+        self.max_frame_size = Some(bytes);
         self
     }
 
@@ -277,13 +412,13 @@ impl Options {
     /// `"message too big"`, then goes `Down` with
     /// [`ErrorKind::MessageTooBig`] as natively.
     ///
-    /// `None`: the ceiling, [`MAX_MESSAGE_SIZE_CEILING`] (1 GiB) — the
+    /// At most the ceiling, [`MAX_MESSAGE_SIZE_CEILING`] (1 GiB) — the
     /// largest allocation wstether accepts; a peer's claimed length is never
-    /// trusted beyond it. `Some(0)` and values above the ceiling make
-    /// [`Connection::open`](crate::Connection::open) fail with
-    /// [`ErrorKind::InvalidOption`].
-    pub fn max_message_size(mut self, bytes: Option<usize>) -> Options {
-        self.max_message_size = bytes;
+    /// trusted beyond it: pass the ceiling for the largest. 0 and values
+    /// above the ceiling make [`Connection::open`](crate::Connection::open)
+    /// fail with [`ErrorKind::InvalidOption`].
+    pub fn max_message_size(mut self, bytes: usize) -> Options {
+        self.max_message_size = Some(bytes);
         self
     }
 
@@ -361,7 +496,9 @@ impl Options {
     }
 
     /// Trusts one more root certificate (DER), beside the webpki roots, for
-    /// `wss://`.
+    /// `wss://`. A convenience for wstether's own TLS configuration: with
+    /// [`tls_config`](Options::tls_config) it is refused at `open` with
+    /// [`ErrorKind::InvalidOption`].
     ///
     /// Native only: browsers use their own trust store, and
     /// [`Connection::open`](crate::Connection::open) refuses this option
@@ -371,9 +508,12 @@ impl Options {
         self
     }
 
-    /// The size of the per-connection frame buffer of the native transport
-    /// (default 2 KiB, which keeps an idle connection small; the socket itself
-    /// is read up to 64 KiB at a time whatever this is). Binary messages of
+    /// How much tungstenite's per-connection frame buffer takes from the
+    /// socket per read, natively (default 2 KiB; the socket itself is read
+    /// up to 64 KiB at a time whatever this is). The buffer keeps the 4 KiB
+    /// tungstenite allocated for the handshake, and grows to this size only
+    /// when it is larger: below 4 KiB the option sets how much is copied
+    /// (and zero-filled first) per read, not the memory. Binary messages of
     /// 64 KiB or more in one frame (without compression) do not go through
     /// it: each is read straight into a buffer of its own size, so large
     /// messages need no larger frame buffer, and none stays allocated after
@@ -419,7 +559,8 @@ impl Options {
     /// administrators installed in the system store, as a browser trusts
     /// it. The store is read once per process (on Linux from the
     /// `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution's bundle); a store
-    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`].
+    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`], as
+    /// does `true` beside [`tls_config`](Options::tls_config).
     /// **Browser:** a browser always uses its own store; `true` is refused
     /// at `open` with [`ErrorKind::Unsupported`].
     pub fn tls_native_roots(mut self, enabled: bool) -> Options {
@@ -552,6 +693,24 @@ pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
              certificate store",
         );
     }
+    if options.tls_config.is_some() {
+        return unsupported(
+            "tls_config cannot be used in a browser, which does TLS itself with its own \
+             certificate store",
+        );
+    }
+    if options.tls_client_certificate.is_some() {
+        return unsupported(
+            "a client certificate cannot be given in a browser, which asks the user to pick \
+             one from its own store when a server requests it",
+        );
+    }
+    if options.connector.is_some() {
+        return unsupported(
+            "a connector cannot be used in a browser, which opens the WebSocket's connection \
+             itself",
+        );
+    }
     if !options.silence_pings {
         return unsupported(
             "silence_pings(false) cannot be honoured in a browser, which answers pings itself \
@@ -588,12 +747,16 @@ impl fmt::Debug for Options {
             .field("event_queue_bytes", &self.event_queue_bytes)
             .field("upgrade_timeout", &self.upgrade_timeout)
             .field("closing_timeout", &self.closing_timeout)
+            .field("hold_while_down", &self.hold_while_down)
             .field("root_certificates", &self.root_certificates.len())
             .field("read_buffer_size", &self.read_buffer_size)
             .field("proxy", &self.proxy)
             .field("tls_native_roots", &self.tls_native_roots)
             .field("observer", &self.observer.as_ref().map(|_| "set"))
             .field("compression", &self.compression)
+            .field("tls_config", &self.tls_config)
+            .field("connector", &self.connector)
+            .field("tls_client_certificate", &self.tls_client_certificate)
             .finish()
     }
 }
@@ -668,12 +831,55 @@ pub(crate) fn duration_from_millis(name: &str, millis: f64) -> Result<Duration, 
     })
 }
 
-/// The reconnect policy: exponential backoff with jitter.
+/// The reconnect policy: exponential backoff with jitter, and how long the
+/// first connection may take ([`Retry::first_connection`]).
 ///
 /// The delay before retry *n* (1-based) is `initial_delay * multiplier^(n-1)`,
 /// capped at `max_delay`, then reduced by a random part of up to `jitter`
 /// of it, so that many clients do not come back at once. The count starts
 /// again once a connection has stayed up for `reset_after`.
+///
+/// # The first connection
+///
+/// Until the first Websocket is open (the first
+/// [`Event::Upgraded`](crate::Event::Upgraded)), the first-connection
+/// budget ([`FirstConnection`], default: one attempt) decides whether a
+/// failed attempt is tried again, instead of
+/// [`Retry::max_retries`]; the delays between attempts, the status
+/// decisions ([`Retry::decision`], [`Retry::proxy_decision`]) and the
+/// timeouts are the same. Once it is open, this reconnect policy applies.
+///
+/// When the first connection gives up, whatever the reason (a refused or
+/// unresolved dial, TLS, a proxy, an HTTP status, a timeout, a failing
+/// upgrade provider, or the budget spent), the events end the same way,
+/// on both targets:
+///
+/// 1. [`Event::UpgradeFailed`](crate::Event::UpgradeFailed) for the
+///    upgrade in flight or waiting, if any (with the status and headers of
+///    a refusal, natively);
+/// 2. [`Event::Error`](crate::Event::Error) `{ stream: None, error }`,
+///    where `error` is the last real error (its kind says which:
+///    [`ErrorKind::Connect`], [`ErrorKind::Tls`], [`ErrorKind::Proxy`],
+///    [`ErrorKind::Timeout`], [`ErrorKind::Upgrade`],
+///    [`ErrorKind::UpgradeRefused`] with [`Error::status`](crate::Error::status),
+///    [`ErrorKind::Provider`]);
+/// 3. [`Event::Down`](crate::Event::Down) `{ will_reconnect: false, .. }`
+///    with every frame that was queued in `unsent` and no `killed_streams`
+///    (no Websocket was open; the upgrade had its `UpgradeFailed`); its
+///    `reason` is [`DownReason::Error`](crate::DownReason::Error) with
+///    the same error, or [`DownReason::UpgradeRejected`](crate::DownReason::UpgradeRejected)
+///    after a status;
+/// 4. the end of the [`Events`](crate::Events) stream.
+///
+/// [`connect`](crate::connect) fails with that same `error`. Attempts
+/// before the last show as they do later in a connection's life (an
+/// `Error` for a failed dial, `Up`, `UpgradeFailed` and `Down` for a
+/// failed upgrade, then `Reconnecting`). A shutdown, or every handle
+/// dropped, before the first success is not a failure: it ends as it
+/// always does. In a browser every attempt shows `Up` first (there is no
+/// connection below the WebSocket) and the error is
+/// [`ErrorKind::Upgrade`] or [`ErrorKind::Timeout`], since a browser does
+/// not tell scripts why a WebSocket did not open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     pub(crate) max_retries: Option<u32>,
@@ -686,10 +892,48 @@ pub struct Retry {
     pub(crate) stop_on_close_codes: Vec<u16>,
     pub(crate) on_status: Vec<(u16, RetryDecision)>,
     pub(crate) on_proxy_status: Vec<(u16, RetryDecision)>,
+    pub(crate) first_connection: FirstConnection,
+}
+
+/// How long the first connection may take before it gives up
+/// ([`Retry::first_connection`]): see [`Retry`]'s "The first connection"
+/// for what counts and what the events show.
+///
+/// ```
+/// use std::time::Duration;
+/// use wstether::{FirstConnection, Retry};
+/// // Wait up to a minute for a server that is still starting.
+/// let retry = Retry::default().first_connection(FirstConnection::Deadline(Duration::from_secs(60)));
+/// # let _ = retry;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FirstConnection {
+    /// At most this many attempts (dial and upgrade), the default being 1,
+    /// as `await websockets.connect()` and tokio-tungstenite do. At least
+    /// 1 ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    Attempts(u32),
+    /// Attempts until this long after `open`: an attempt still in progress
+    /// then fails with [`ErrorKind::Timeout`], and no attempt starts whose
+    /// backoff delay would end past it. Longer than zero and at most 24
+    /// days ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    Deadline(Duration),
+    /// The reconnect policy ([`Retry::max_retries`], by default unlimited)
+    /// applies from the first attempt: with [`Retry::default`], wait for
+    /// the server forever (wstether 0.1's behaviour).
+    ReconnectPolicy,
+}
+
+impl Default for FirstConnection {
+    /// One attempt.
+    fn default() -> FirstConnection {
+        FirstConnection::Attempts(1)
+    }
 }
 
 impl Default for Retry {
-    /// Retry forever; 100 ms doubling up to 30 s, half of it jittered;
+    /// Retry forever once connected, but give the first connection one
+    /// attempt ([`FirstConnection::Attempts`]`(1)`); 100 ms doubling up to 30 s, half of it jittered;
     /// reset after 10 s up; 10 s connect timeout; stop on close codes
     /// 1003, 1007, 1008 and 1010, which a reconnect would only meet again;
     /// after a refused upgrade, decide by its status (see
@@ -707,20 +951,39 @@ impl Default for Retry {
             stop_on_close_codes: vec![1003, 1007, 1008, 1010],
             on_status: Vec::new(),
             on_proxy_status: Vec::new(),
+            first_connection: FirstConnection::default(),
         }
     }
 }
 
 impl Retry {
-    /// Never reconnect: the first time the connection goes down, it ends.
+    /// Never reconnect: the first time the connection goes down, it ends
+    /// (and the first connection has its default budget, one attempt).
     pub fn never() -> Retry {
-        Retry::default().max_retries(Some(0))
+        Retry::default().max_retries(0)
     }
 
-    /// How many consecutive retries before giving up (`None`: forever).
-    /// Any value is accepted; counts saturate rather than overflow.
-    pub fn max_retries(mut self, retries: Option<u32>) -> Retry {
-        self.max_retries = retries;
+    /// How many consecutive retries before giving up, once the first
+    /// connection succeeded (default: no limit; see
+    /// [`Retry::unlimited_retries`]). Any value is accepted; counts
+    /// saturate rather than overflow.
+    pub fn max_retries(mut self, retries: u32) -> Retry {
+        self.max_retries = Some(retries);
+        self
+    }
+
+    /// Retry forever once connected (the default).
+    pub fn unlimited_retries(mut self) -> Retry {
+        self.max_retries = None;
+        self
+    }
+
+    /// How long the first connection may take before it gives up: a number
+    /// of attempts or a deadline (default: one attempt). See
+    /// [`FirstConnection`], and [`Retry`]'s "The first connection" for the
+    /// events.
+    pub fn first_connection(mut self, budget: FirstConnection) -> Retry {
+        self.first_connection = budget;
         self
     }
 
@@ -914,7 +1177,15 @@ impl Retry {
         }
         check_duration("retry.reset_after", self.reset_after, Duration::ZERO)?;
         check_positive_duration("retry.connect_timeout", self.connect_timeout)?;
-        Ok(())
+        match self.first_connection {
+            FirstConnection::Attempts(0) => Err(invalid(
+                "retry.first_connection: FirstConnection::Attempts must be at least 1, got 0",
+            )),
+            FirstConnection::Deadline(deadline) => {
+                check_positive_duration("retry.first_connection deadline", deadline)
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -957,20 +1228,39 @@ pub struct Keepalive {
 }
 
 impl Keepalive {
-    /// A keepalive that probes after `interval` of silence and gives the
-    /// peer `timeout` to answer, with ping frames. Both must be longer than
-    /// zero and at most 24 days ([`ErrorKind::InvalidOption`] otherwise, at
-    /// `open`).
+    /// The peer's answer time of [`Keepalive::every`], until
+    /// [`Keepalive::timeout`] says otherwise: 10 s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A keepalive that probes after `interval` of silence, with ping
+    /// frames, and gives the peer [`Keepalive::DEFAULT_TIMEOUT`] (10 s) to
+    /// answer unless [`Keepalive::timeout`] says otherwise:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wstether::Keepalive;
+    /// let keepalive = Keepalive::every(Duration::from_secs(15)).timeout(Duration::from_secs(5));
+    /// # let _ = keepalive;
+    /// ```
+    ///
+    /// Both durations must be longer than zero and at most 24 days
+    /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
     ///
     /// A browser cannot send pings: give it a heartbeat message with
     /// [`Keepalive::heartbeat`], or [`Connection::open`](crate::Connection::open)
     /// refuses the keepalive there with [`ErrorKind::Unsupported`].
-    pub fn new(interval: Duration, timeout: Duration) -> Keepalive {
+    pub fn every(interval: Duration) -> Keepalive {
         Keepalive {
             interval,
-            timeout,
+            timeout: Keepalive::DEFAULT_TIMEOUT,
             heartbeat: Heartbeat::Ping,
         }
+    }
+
+    /// How long the peer has to answer a probe before it is declared dead.
+    pub fn timeout(mut self, timeout: Duration) -> Keepalive {
+        self.timeout = timeout;
+        self
     }
 
     /// Uses this heartbeat instead of ping frames.
@@ -983,10 +1273,7 @@ impl Keepalive {
         if cfg!(all(target_arch = "wasm32", target_os = "unknown")) {
             None
         } else {
-            Some(Keepalive::new(
-                Duration::from_secs(20),
-                Duration::from_secs(10),
-            ))
+            Some(Keepalive::every(Duration::from_secs(20)).timeout(Duration::from_secs(10)))
         }
     }
 
@@ -1017,7 +1304,7 @@ impl fmt::Debug for Keepalive {
 #[non_exhaustive]
 pub enum Heartbeat {
     /// A ping frame; the matching pong measures the round trip (the
-    /// default of [`Keepalive::new`]).
+    /// default of [`Keepalive::every`]).
     ///
     /// Native only: a browser cannot send pings, and
     /// [`Connection::open`](crate::Connection::open) refuses it there with
@@ -1088,7 +1375,7 @@ mod tests {
     const SEC: Duration = Duration::from_secs(1);
 
     fn keepalive(interval: Duration, timeout: Duration) -> Options {
-        Options::default().keepalive(Some(Keepalive::new(interval, timeout)))
+        Options::default().keepalive(Keepalive::every(interval).timeout(timeout))
     }
 
     fn retry(retry: Retry) -> Options {
@@ -1123,15 +1410,15 @@ mod tests {
     #[test]
     fn limits_are_finite() {
         let none = Options::default()
-            .max_frame_size(None)
-            .max_message_size(None);
+            .max_frame_size(MAX_MESSAGE_SIZE_CEILING)
+            .max_message_size(MAX_MESSAGE_SIZE_CEILING);
         none.validate().unwrap();
         assert_eq!(none.frame_limit(), MAX_MESSAGE_SIZE_CEILING);
         assert_eq!(none.message_limit(), MAX_MESSAGE_SIZE_CEILING);
         // A frame limit above the message limit: the message limit applies.
         let big_frames = Options::default()
-            .max_frame_size(Some(8 << 20))
-            .max_message_size(Some(1 << 20));
+            .max_frame_size(8 << 20)
+            .max_message_size(1 << 20);
         big_frames.validate().unwrap();
         assert_eq!(big_frames.frame_limit(), 1 << 20);
         assert_eq!(big_frames.message_limit(), 1 << 20);
@@ -1288,12 +1575,12 @@ mod tests {
             // Retry numbers.
             (
                 "max_retries 0",
-                retry(Retry::default().max_retries(Some(0))),
+                retry(Retry::default().max_retries(0)),
                 true,
             ),
             (
                 "max_retries u32::MAX",
-                retry(Retry::default().max_retries(Some(u32::MAX))),
+                retry(Retry::default().max_retries(u32::MAX)),
                 true,
             ),
             (
@@ -1348,42 +1635,42 @@ mod tests {
             // Sizes.
             (
                 "max_frame_size 0",
-                Options::default().max_frame_size(Some(0)),
+                Options::default().max_frame_size(0),
                 false,
             ),
             (
                 "max_frame_size 1",
-                Options::default().max_frame_size(Some(1)),
+                Options::default().max_frame_size(1),
                 true,
             ),
             (
                 "max_frame_size ceiling",
-                Options::default().max_frame_size(Some(ceiling)),
+                Options::default().max_frame_size(ceiling),
                 true,
             ),
             (
                 "max_frame_size past",
-                Options::default().max_frame_size(Some(ceiling + 1)),
+                Options::default().max_frame_size(ceiling + 1),
                 false,
             ),
             (
                 "max_frame_size usize::MAX",
-                Options::default().max_frame_size(Some(usize::MAX)),
+                Options::default().max_frame_size(usize::MAX),
                 false,
             ),
             (
                 "max_message_size 0",
-                Options::default().max_message_size(Some(0)),
+                Options::default().max_message_size(0),
                 false,
             ),
             (
                 "max_message_size ceiling",
-                Options::default().max_message_size(Some(ceiling)),
+                Options::default().max_message_size(ceiling),
                 true,
             ),
             (
                 "max_message_size usize::MAX",
-                Options::default().max_message_size(Some(usize::MAX)),
+                Options::default().max_message_size(usize::MAX),
                 false,
             ),
             (
@@ -1459,10 +1746,11 @@ mod tests {
             // Heartbeats.
             (
                 "ping heartbeat message",
-                Options::default().keepalive(Some(
-                    Keepalive::new(SEC, SEC)
+                Options::default().keepalive(
+                    Keepalive::every(SEC)
+                        .timeout(SEC)
                         .heartbeat(Heartbeat::echo(Frame::Ping(Default::default()))),
-                )),
+                ),
                 false,
             ),
         ];
@@ -1497,7 +1785,7 @@ mod tests {
             "{err}"
         );
         let err = Options::default()
-            .max_frame_size(Some(usize::MAX))
+            .max_frame_size(usize::MAX)
             .validate()
             .unwrap_err()
             .to_string();
@@ -1539,7 +1827,7 @@ mod tests {
 
     #[test]
     fn the_browser_refuses_what_it_cannot_honour() {
-        let ping = Keepalive::new(SEC, SEC);
+        let ping = Keepalive::every(SEC).timeout(SEC);
         let message = ping.clone().heartbeat(Heartbeat::echo(Frame::text("hb")));
         let refused = [
             (
@@ -1564,7 +1852,7 @@ mod tests {
             ),
             (
                 "ping keepalive",
-                Options::default().keepalive(Some(ping)),
+                Options::default().keepalive(ping),
                 "ping frames",
             ),
         ];
@@ -1574,10 +1862,10 @@ mod tests {
             assert!(err.to_string().contains(why), "{name}: {err}");
         }
         let accepted = [
-            Options::default().keepalive(None),
-            Options::default().keepalive(Some(message)),
-            retry(Retry::never()).keepalive(None).silence_pings(true),
-            retry(Retry::default().connect_timeout(DEFAULT_CONNECT_TIMEOUT)).keepalive(None),
+            Options::default().no_keepalive(),
+            Options::default().keepalive(message),
+            retry(Retry::never()).no_keepalive().silence_pings(true),
+            retry(Retry::default().connect_timeout(DEFAULT_CONNECT_TIMEOUT)).no_keepalive(),
         ];
         for options in accepted {
             browser_unsupported(&options).unwrap();
@@ -1595,14 +1883,14 @@ mod tests {
                 "tls_native_roots",
             ),
         ] {
-            let err = browser_unsupported(&options.keepalive(None)).unwrap_err();
+            let err = browser_unsupported(&options.no_keepalive()).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Unsupported);
             assert!(err.to_string().contains(why), "{err}");
         }
         let from_env = Options::default()
             .proxy(crate::Proxy::from_env())
             .tls_native_roots(false)
-            .keepalive(None);
+            .no_keepalive();
         browser_unsupported(&from_env).unwrap();
     }
 
@@ -1610,7 +1898,7 @@ mod tests {
     #[test]
     fn compression_is_accepted_in_a_browser_and_checked_everywhere() {
         let on = Options::default()
-            .keepalive(None)
+            .no_keepalive()
             .compression(crate::Compression::deflate().level(9));
         browser_unsupported(&on).unwrap();
         on.validate().unwrap();

@@ -109,10 +109,9 @@ async fn nonsense_options_are_refused() {
     let bad: [Options; 4] = [
         options().retry(Retry::default().jitter(2.0)),
         options().retry(Retry::default().multiplier(0.0)),
-        options().keepalive(Some(Keepalive::new(
-            std::time::Duration::ZERO,
-            std::time::Duration::from_secs(1),
-        ))),
+        options().keepalive(
+            Keepalive::every(std::time::Duration::ZERO).timeout(std::time::Duration::from_secs(1)),
+        ),
         options().add_root_certificate_der(vec![1, 2, 3]),
     ];
     for options in bad {
@@ -124,6 +123,6 @@ async fn nonsense_options_are_refused() {
 #[test]
 fn open_outside_a_tokio_runtime_is_an_error_not_a_panic() {
     let error = Connection::open("ws://127.0.0.1:1", Options::default()).unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::InvalidOption);
+    assert_eq!(error.kind(), ErrorKind::NoRuntime);
     assert!(error.to_string().contains("tokio runtime"), "{error}");
 }

@@ -47,16 +47,14 @@ async fn case(kind: &str, options: Options, expected: ErrorKind, close_code: u16
 async fn an_oversize_fragmented_message_is_message_too_big_and_the_peer_gets_1009() {
     // Every fragment (64 KiB) is under the frame limit; the message (512 KiB) is not.
     let options = options()
-        .max_frame_size(Some(128 << 10))
-        .max_message_size(Some(256 << 10));
+        .max_frame_size(128 << 10)
+        .max_message_size(256 << 10);
     case("oversize_message", options, ErrorKind::MessageTooBig, 1009).await;
 }
 
 #[tokio::test]
 async fn an_oversize_frame_is_message_too_big_and_the_peer_gets_1009() {
-    let options = options()
-        .max_frame_size(Some(1 << 20))
-        .max_message_size(Some(1 << 20));
+    let options = options().max_frame_size(1 << 20).max_message_size(1 << 20);
     case("oversize", options, ErrorKind::MessageTooBig, 1009).await;
 }
 

@@ -101,7 +101,7 @@ async fn row(path: Path, query: &str, expect: Expect) {
     let server = TestServer::start().await.unwrap();
     let mut options = Options::default()
         .retry(Retry::never())
-        .keepalive(None)
+        .no_keepalive()
         .silence_pings(false);
     let mut query = query.to_owned();
     let mut tunnels = None;

@@ -260,7 +260,7 @@ async fn bad_input(
     let (url, server) = serve(extensions, after).await;
     let mut options = deflate_options();
     if let Some(limit) = limit {
-        options = options.max_message_size(Some(limit));
+        options = options.max_message_size(limit);
     }
     let (conn, mut events) = Connection::open(&url, options).unwrap();
     conn.ws_upgrade("/").unwrap();

@@ -91,8 +91,8 @@ async fn echo_all(port: u16, compression: Compression) {
         &format!("ws://127.0.0.1:{port}"),
         options()
             .compression(compression)
-            .max_message_size(Some(8 << 20))
-            .max_frame_size(Some(8 << 20)),
+            .max_message_size(8 << 20)
+            .max_frame_size(8 << 20),
     )
     .unwrap();
     let stream = conn.ws_upgrade("/").unwrap();

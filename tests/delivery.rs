@@ -202,9 +202,7 @@ async fn the_server_breaking_the_protocol_is_a_typed_down_reason() {
 #[tokio::test]
 async fn an_oversize_frame_from_the_server_is_refused() {
     let server = TestServer::start().await.unwrap();
-    let options = options()
-        .max_frame_size(Some(1 << 20))
-        .max_message_size(Some(1 << 20));
+    let options = options().max_frame_size(1 << 20).max_message_size(1 << 20);
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     conn.ws_upgrade("/?bad_frame=oversize").unwrap();
     let (down, _) = until(&mut events, common::is_down).await;

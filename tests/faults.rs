@@ -201,7 +201,7 @@ fn cycle_options() -> Options {
                 // starts again from 1 ms after each restart.
                 .reset_after(Duration::from_millis(1)),
         )
-        .keepalive(None)
+        .no_keepalive()
         .auto_upgrade(true)
         // A small queue keeps many frames in flight without piling up.
         .send_queue_bytes(2048)
@@ -328,7 +328,7 @@ async fn an_upgrade_never_answered_times_out_then_the_retry_succeeds() {
     let provider_calls = calls.clone();
     let options = options()
         .upgrade_timeout(Duration::from_millis(200))
-        .auto_upgrade_with(
+        .auto_upgrade_with_sync(
             move || match provider_calls.fetch_add(1, Ordering::Relaxed) {
                 0 => Upgrade::new("/?no_upgrade=1"),
                 _ => Upgrade::new("/"),

@@ -50,7 +50,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use wstether::{Connection, DownReason, ErrorKind, Event, Frame, Keepalive, Options, Retry};
+use wstether::{Connection, DownReason, ErrorKind, Event, Frame, Options, Retry};
 
 /// How long one case may take before it counts as a hang.
 const CASE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -641,15 +641,13 @@ async fn serve(
 fn client_options(case: &Case) -> Options {
     let mut options = Options::default()
         .retry(Retry::never())
-        .keepalive(None::<Keepalive>)
+        .no_keepalive()
         .closing_timeout(Duration::from_secs(1));
     if case.deflate {
         options = options.compression(wstether::Compression::deflate());
     }
     if let Some(limit) = case.limit {
-        options = options
-            .max_frame_size(Some(limit))
-            .max_message_size(Some(limit));
+        options = options.max_frame_size(limit).max_message_size(limit);
     }
     if let Some(bytes) = case.read_buffer {
         options = options.read_buffer_size(bytes);

@@ -28,13 +28,13 @@ use wstether::{
 
 /// The keepalive of these tests: a ping every 200 ms, a pong due within 300 ms.
 fn fast_keepalive() -> Keepalive {
-    Keepalive::new(Duration::from_millis(200), Duration::from_millis(300))
+    Keepalive::every(Duration::from_millis(200)).timeout(Duration::from_millis(300))
 }
 
 fn hostile_options() -> Options {
     Options::default()
         .retry(Retry::never())
-        .keepalive(Some(fast_keepalive()))
+        .keepalive(fast_keepalive())
 }
 
 /// The next event within [`PATIENCE`], under the memory watchdog.
@@ -259,9 +259,9 @@ async fn a_claim_of_2_pow_36_bytes_without_limits_is_refused_not_allocated() {
     if std::env::var(CHILD_ENV).as_deref() == Ok(NAME) {
         let options = Options::default()
             .retry(Retry::never())
-            .keepalive(None)
-            .max_frame_size(None)
-            .max_message_size(None);
+            .no_keepalive()
+            .max_frame_size(wstether::MAX_MESSAGE_SIZE_CEILING)
+            .max_message_size(wstether::MAX_MESSAGE_SIZE_CEILING);
         return claimed_length_child(options, 1 << 36).await;
     }
     let _serial = serial().await;
@@ -274,7 +274,7 @@ async fn a_claim_of_2_pow_36_bytes_without_limits_is_refused_not_allocated() {
 async fn a_claim_of_2_pow_36_bytes_with_default_limits_is_refused() {
     const NAME: &str = "a_claim_of_2_pow_36_bytes_with_default_limits_is_refused";
     if std::env::var(CHILD_ENV).as_deref() == Ok(NAME) {
-        let options = Options::default().retry(Retry::never()).keepalive(None);
+        let options = Options::default().retry(Retry::never()).no_keepalive();
         return claimed_length_child(options, 1 << 36).await;
     }
     let _serial = serial().await;
@@ -427,8 +427,8 @@ async fn a_20_mib_single_frame_message_arrives_with_defaults_and_is_refused_belo
     let path = "/?send=1&size=20971520&kind=binary";
 
     // The frame limit follows the message limit (64 MiB) by default.
-    let options = Options::default().retry(Retry::never()).keepalive(None);
-    let lower = options.clone().max_frame_size(Some(16 << 20));
+    let options = Options::default().retry(Retry::never()).no_keepalive();
+    let lower = options.clone().max_frame_size(16 << 20);
     let (conn, mut events) = Connection::open(&server.url("/"), lower).unwrap();
     conn.ws_upgrade(path).unwrap();
     until_upgraded(&watchdog, &mut events, what).await;

@@ -38,8 +38,8 @@ async fn an_unread_burst_of_100_messages_of_8_mib_is_bounded_by_bytes_then_all_a
     let what = "unread burst";
     let options = Options::default()
         .retry(Retry::never())
-        .keepalive(None)
-        .max_message_size(Some(16 << 20))
+        .no_keepalive()
+        .max_message_size(16 << 20)
         .event_queue_len(1024)
         .event_queue_bytes(EVENT_QUEUE_BYTES);
     let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();

@@ -33,9 +33,10 @@ fn deflate() -> Path {
 
 /// Every event of one connection up to and including its `Down`.
 async fn until_down(url: &str, options: Options) -> Vec<Event> {
-    let (conn, mut events) = wstether::Connection::open(url, options).unwrap();
-    let path = url.find("/?").map_or("/", |at| &url[at..]);
-    conn.ws_upgrade(path).unwrap();
+    let (base, path) = url.split_at(url.find("/?").unwrap_or(url.len()));
+    let (conn, mut events) = wstether::Connection::open(base, options).unwrap();
+    conn.ws_upgrade(if path.is_empty() { "/" } else { path })
+        .unwrap();
     let mut seen = Vec::new();
     loop {
         let event = next(&mut events).await;

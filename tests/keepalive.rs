@@ -12,14 +12,14 @@ use wstether::testkit::TestServer;
 use wstether::{Connection, DownReason, Event, Frame, Heartbeat, Keepalive, Retry};
 
 fn fast_keepalive() -> Keepalive {
-    Keepalive::new(Duration::from_millis(30), Duration::from_millis(200))
+    Keepalive::every(Duration::from_millis(30)).timeout(Duration::from_millis(200))
 }
 
 #[tokio::test]
 async fn pings_go_out_automatically_and_measure_rtt() {
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) =
-        Connection::open(&server.url(""), options().keepalive(Some(fast_keepalive()))).unwrap();
+        Connection::open(&server.url(""), options().keepalive(fast_keepalive())).unwrap();
     conn.ws_upgrade("/").unwrap();
     until(&mut events, common::is_upgraded).await;
     tokio::time::timeout(common::PATIENCE, server.wait_for_pings(3))
@@ -42,7 +42,7 @@ async fn pings_go_out_automatically_and_measure_rtt() {
 async fn a_silent_peer_is_declared_dead_and_the_connection_comes_back() {
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) =
-        Connection::open(&server.url(""), options().keepalive(Some(fast_keepalive()))).unwrap();
+        Connection::open(&server.url(""), options().keepalive(fast_keepalive())).unwrap();
     let stream = conn.ws_upgrade("/?silent=1").unwrap();
     until(&mut events, common::is_upgraded).await;
     let (down, _) = until(&mut events, common::is_down).await;
@@ -66,7 +66,7 @@ async fn a_heartbeat_message_works_like_a_ping_and_its_replies_are_hidden() {
     let server = TestServer::start().await.unwrap();
     let keepalive = fast_keepalive().heartbeat(Heartbeat::echo(Frame::text("hb")));
     let (conn, mut events) =
-        Connection::open(&server.url(""), options().keepalive(Some(keepalive))).unwrap();
+        Connection::open(&server.url(""), options().keepalive(keepalive)).unwrap();
     let stream = conn.ws_upgrade("/").unwrap();
     until(&mut events, common::is_upgraded).await;
     // The echo server answers heartbeats; wait until three went out.
@@ -88,7 +88,7 @@ async fn a_heartbeat_to_a_silent_server_is_a_dead_peer() {
     let server = TestServer::start().await.unwrap();
     let keepalive = fast_keepalive().heartbeat(Heartbeat::echo(Frame::text("hb")));
     let (conn, mut events) =
-        Connection::open(&server.url(""), options().keepalive(Some(keepalive))).unwrap();
+        Connection::open(&server.url(""), options().keepalive(keepalive)).unwrap();
     conn.ws_upgrade("/?silent=1").unwrap();
     let (down, _) = until(&mut events, common::is_down).await;
     assert!(matches!(
@@ -109,10 +109,7 @@ async fn a_healthy_peer_is_not_declared_dead_while_the_application_pauses_readin
     let server = TestServer::start().await.unwrap();
     let options = options()
         .retry(Retry::never())
-        .keepalive(Some(Keepalive::new(
-            Duration::from_millis(200),
-            Duration::from_millis(300),
-        )))
+        .keepalive(Keepalive::every(Duration::from_millis(200)).timeout(Duration::from_millis(300)))
         .event_queue_len(4);
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     conn.ws_upgrade(&format!("/?send={PAUSED_STREAM_FRAMES}&size=1024"))

@@ -75,7 +75,7 @@ const MAX_HELD: isize = 512 << 10;
 async fn large_messages_leave_no_message_sized_buffer_behind() {
     let _serial = serial().await;
     let server = ChildServer::start().await;
-    let options = Options::default().retry(Retry::never()).keepalive(None);
+    let options = Options::default().retry(Retry::never()).no_keepalive();
     let path = format!("/?send={MESSAGES}&size={MESSAGE_BYTES}&kind=binary");
     let (conn, mut events, stream) =
         tokio::time::timeout(PATIENCE, wstether::connect(&server.url(&path), options))

@@ -24,7 +24,7 @@ const ABORT_GROWTH_KIB: u64 = 512 * MIB_IN_KIB;
 const FLOOD: u64 = 50_000;
 
 fn options() -> Options {
-    Options::default().retry(Retry::never()).keepalive(None)
+    Options::default().retry(Retry::never()).no_keepalive()
 }
 
 /// Waits until the client has read `n` frames into its event queue
@@ -173,7 +173,7 @@ async fn memory_a_queued_1_byte_frame_is_charged_129_bytes() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let options = Options::default()
-        .keepalive(None)
+        .no_keepalive()
         .retry(
             Retry::default()
                 .initial_delay(Duration::from_secs(3600))

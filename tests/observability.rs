@@ -114,10 +114,10 @@ impl Observer for Counting {
 async fn the_observers_counts_match_stats() {
     let server = TestServer::start().await.unwrap();
     let observer = Arc::new(Counting::default());
-    let keepalive = Keepalive::new(Duration::from_millis(30), Duration::from_secs(5));
+    let keepalive = Keepalive::every(Duration::from_millis(30)).timeout(Duration::from_secs(5));
     let options = options()
         .auto_upgrade(true)
-        .keepalive(Some(keepalive))
+        .keepalive(keepalive)
         .silence_pings(false)
         .observer(observer.clone());
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
@@ -341,7 +341,7 @@ async fn the_trace_shows_every_step_in_the_connections_span_without_secrets() {
     let capture = capture();
     let server = TestServer::start().await.unwrap();
     let port = server.addr().port();
-    let url = format!("ws://user:hunter2@127.0.0.1:{port}/?token=SECRET");
+    let url = format!("ws://user:hunter2@127.0.0.1:{port}/");
     let (conn, mut events) = Connection::open(&url, options()).unwrap();
     let upgrade = wstether::Upgrade::new("/chat?token=SECRET")
         .header("authorization", "Bearer SECRET")

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use wstether::{
-    Connection, ErrorKind, Event, Events, Keepalive, Options, Retry, MAX_MESSAGE_SIZE_CEILING,
+    Connection, ErrorKind, Event, Events, FirstConnection, Keepalive, Options, Retry,
+    MAX_MESSAGE_SIZE_CEILING,
 };
 
 /// The documented upper bound of every duration option.
@@ -44,11 +45,11 @@ fn quick() -> Retry {
 }
 
 fn with_retry(retry: Retry) -> Options {
-    Options::default().retry(retry).keepalive(None)
+    Options::default().retry(retry).no_keepalive()
 }
 
 fn with_keepalive(interval: Duration, timeout: Duration) -> Options {
-    with_retry(quick()).keepalive(Some(Keepalive::new(interval, timeout)))
+    with_retry(quick()).keepalive(Keepalive::every(interval).timeout(timeout))
 }
 
 fn base() -> Options {
@@ -197,19 +198,11 @@ fn table() -> Vec<(&'static str, Options, bool)> {
             false,
         ),
         // Retry numbers.
-        (
-            "max_retries 0",
-            with_retry(quick().max_retries(Some(0))),
-            true,
-        ),
-        (
-            "max_retries 1",
-            with_retry(quick().max_retries(Some(1))),
-            true,
-        ),
+        ("max_retries 0", with_retry(quick().max_retries(0)), true),
+        ("max_retries 1", with_retry(quick().max_retries(1)), true),
         (
             "max_retries u32::MAX",
-            with_retry(quick().max_retries(Some(u32::MAX))),
+            with_retry(quick().max_retries(u32::MAX)),
             true,
         ),
         ("multiplier 1", with_retry(quick().multiplier(1.0)), true),
@@ -249,39 +242,43 @@ fn table() -> Vec<(&'static str, Options, bool)> {
         ),
         ("jitter -0.5", with_retry(quick().jitter(-0.5)), false),
         // Sizes.
-        ("max_frame_size None", base().max_frame_size(None), true),
-        ("max_frame_size 0", base().max_frame_size(Some(0)), false),
-        ("max_frame_size 1", base().max_frame_size(Some(1)), true),
+        (
+            "max_frame_size None",
+            base().max_frame_size(wstether::MAX_MESSAGE_SIZE_CEILING),
+            true,
+        ),
+        ("max_frame_size 0", base().max_frame_size(0), false),
+        ("max_frame_size 1", base().max_frame_size(1), true),
         (
             "max_frame_size ceiling",
-            base().max_frame_size(Some(ceiling)),
+            base().max_frame_size(ceiling),
             true,
         ),
         (
             "max_frame_size ceiling+1",
-            base().max_frame_size(Some(ceiling + 1)),
+            base().max_frame_size(ceiling + 1),
             false,
         ),
         (
             "max_frame_size usize::MAX",
-            base().max_frame_size(Some(usize::MAX)),
+            base().max_frame_size(usize::MAX),
             false,
         ),
-        ("max_message_size None", base().max_message_size(None), true),
         (
-            "max_message_size 0",
-            base().max_message_size(Some(0)),
-            false,
+            "max_message_size None",
+            base().max_message_size(wstether::MAX_MESSAGE_SIZE_CEILING),
+            true,
         ),
-        ("max_message_size 1", base().max_message_size(Some(1)), true),
+        ("max_message_size 0", base().max_message_size(0), false),
+        ("max_message_size 1", base().max_message_size(1), true),
         (
             "max_message_size ceiling",
-            base().max_message_size(Some(ceiling)),
+            base().max_message_size(ceiling),
             true,
         ),
         (
             "max_message_size usize::MAX",
-            base().max_message_size(Some(usize::MAX)),
+            base().max_message_size(usize::MAX),
             false,
         ),
         ("read_buffer_size 0", base().read_buffer_size(0), false),
@@ -396,7 +393,7 @@ async fn errors_name_the_option_and_its_bound() {
             "1ms",
         ),
         (
-            base().max_frame_size(Some(usize::MAX)),
+            base().max_frame_size(usize::MAX),
             "max_frame_size",
             "1073741824",
         ),
@@ -425,7 +422,8 @@ async fn errors_name_the_option_and_its_bound() {
 async fn a_huge_multiplier_saturates_at_max_delay() {
     let url = closed_port_url().await;
     let retry = Retry::default()
-        .max_retries(Some(u32::MAX))
+        .first_connection(FirstConnection::ReconnectPolicy)
+        .max_retries(u32::MAX)
         .multiplier(1e300)
         .initial_delay(MS)
         .max_delay(MAX_DURATION)
@@ -452,7 +450,8 @@ async fn a_huge_multiplier_saturates_at_max_delay() {
 async fn the_shortest_retry_delay_keeps_running_at_a_bounded_rate() {
     let url = closed_port_url().await;
     let retry = Retry::default()
-        .max_retries(Some(u32::MAX))
+        .first_connection(FirstConnection::ReconnectPolicy)
+        .max_retries(u32::MAX)
         .multiplier(1.0)
         .initial_delay(MS)
         .max_delay(MS)
@@ -485,7 +484,7 @@ async fn options_bounds_the_largest_send_queue_bytes_sends_and_echoes_1_mib_mess
     let server = wstether::testkit::TestServer::start().await.unwrap();
     let options = Options::default()
         .retry(Retry::never())
-        .keepalive(None)
+        .no_keepalive()
         .send_queue_bytes(QUEUE_BYTES_BOUND)
         .event_queue_bytes(QUEUE_BYTES_BOUND);
     let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();

@@ -13,8 +13,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
 use wstether::{
-    CloseCode, CloseFrame, Connection, ErrorKind, Frame, Options, Retry, StreamRef, Upgrade,
-    MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES,
+    CloseCode, CloseFrame, Connection, ErrorKind, FirstConnection, Frame, Options, Retry,
+    StreamRef, Upgrade, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD_BYTES,
 };
 
 /// A connection that stays in backoff (nothing listens on port 1 and the
@@ -37,9 +37,10 @@ fn live() -> Live {
         .retry(
             Retry::default()
                 .initial_delay(Duration::from_secs(60))
-                .max_delay(Duration::from_secs(60)),
+                .max_delay(Duration::from_secs(60))
+                .first_connection(FirstConnection::ReconnectPolicy),
         )
-        .keepalive(None);
+        .no_keepalive();
     let (conn, events) = Connection::open("ws://127.0.0.1:1", options).unwrap();
     drop(events);
     let stream = conn.ws_upgrade("/").unwrap();

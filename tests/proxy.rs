@@ -12,6 +12,7 @@
 #![cfg(feature = "testkit")]
 
 mod common;
+mod tls_support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,9 @@ use common::{next, options, until, PATIENCE};
 use http::StatusCode;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use wstether::testkit::TestServer;
-use wstether::{Connection, ErrorKind, Event, Frame, Options, Proxy, Retry, RetryDecision};
+use wstether::{
+    Connection, ErrorKind, Event, FirstConnection, Frame, Options, Proxy, Retry, RetryDecision,
+};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-pw";
@@ -502,6 +505,24 @@ async fn ws_and_wss_through_an_https_proxy() {
     }
 }
 
+/// `Options::tls_config` is used for an `https://` proxy as for the
+/// server: a configuration of the user's that trusts only the test CA
+/// reaches the proxy and, through it, the wss server.
+#[tokio::test]
+async fn tls_config_is_used_for_an_https_proxy_too() {
+    let ca = ca();
+    let daemon = Daemon::pproxy_https(&ca);
+    let server = tls_server_of(&ca).await;
+    let port = server.addr().port();
+    let options = options()
+        .tls_config(tls_support::trusting(&ca.der))
+        .proxy(daemon.proxy());
+    let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
+    echo(&conn, &mut events, "through the user's TLS twice").await;
+    daemon.wait_for_tunnels(port, 1);
+    assert_eq!(server.requests().len(), 1);
+}
+
 /// A proxy that accepts the TCP connection and then says nothing (to the
 /// CONNECT, the SOCKS5 greeting, or the TLS ClientHello of an `https://`
 /// proxy) is bounded by `Retry::connect_timeout`: an `ErrorKind::Timeout`
@@ -534,7 +555,8 @@ async fn a_proxy_that_stalls_its_handshake_times_out_then_retries() {
         let retry = Retry::default()
             .connect_timeout(Duration::from_millis(300))
             .initial_delay(Duration::from_millis(50))
-            .jitter(0.0);
+            .jitter(0.0)
+            .first_connection(FirstConnection::Attempts(2));
         let options = options().retry(retry).proxy(proxy);
         let started = Instant::now();
         let (conn, mut events) = Connection::open("ws://localhost:9/", options).unwrap();
@@ -579,8 +601,10 @@ async fn an_http_proxy_with_basic_auth() {
         let (conn, mut events) =
             Connection::open(&server.url(""), options.proxy(anonymous)).unwrap();
         conn.ws_upgrade("/").unwrap();
-        let Event::Error { error, .. } = next(&mut events).await else {
-            panic!("a proxy error first")
+        let (Event::Error { error, .. }, _) =
+            until(&mut events, |e| matches!(e, Event::Error { .. })).await
+        else {
+            unreachable!()
         };
         assert_eq!(error.kind(), ErrorKind::Proxy, "{error}");
         assert_eq!(error.proxy_status().map(|s| s.as_u16()), Some(407));
@@ -617,14 +641,22 @@ async fn a_wrong_password_ends_the_connection_after_one_attempt() {
     let port = server.addr().port();
     let daemon = Daemon::tinyproxy(true, port);
     let proxy = Proxy::http(&daemon.url("http", Some("wrong-hunter2"))).unwrap();
-    let defaults = Options::default().keepalive(None).proxy(proxy);
+    let defaults = Options::default().no_keepalive().proxy(proxy);
     let (conn, mut events) = Connection::open(&server.url(""), defaults).unwrap();
     let stream = conn.ws_upgrade("/").unwrap();
     let seen = events_until_the_end(&mut events, Duration::from_secs(2)).await;
     let seen: Vec<Event> = seen.into_iter().map(|(_, e)| e).collect();
-    let [Event::Error { error: first, .. }, Event::UpgradeFailed {
+    // The first connection's end (see `Retry`): the waiting upgrade fails,
+    // then the error, then the final `Down`.
+    let [Event::UpgradeFailed {
         stream: failed,
         error: last,
+        ..
+    }, Event::Error {
+        stream: None,
+        error: first,
+    }, Event::Down {
+        will_reconnect: false,
         ..
     }] = &seen[..]
     else {
@@ -662,10 +694,14 @@ async fn a_wrong_password_ends_the_connection_after_one_attempt() {
         .iter()
         .map(|(_, e)| match e {
             Event::Error { error, .. } => error.proxy_status().map(|s| s.as_u16()),
-            other => panic!("only errors: {other:?}"),
+            Event::Down {
+                will_reconnect: false,
+                ..
+            } => None,
+            other => panic!("only the error and the end: {other:?}"),
         })
         .collect();
-    assert_eq!(statuses, [Some(407), Some(407)], "{seen:?}");
+    assert_eq!(statuses, [Some(407), None], "{seen:?}");
 
     // pproxy (SOCKS5) does not answer a wrong password (RFC 1929 asks for a
     // failure status, which would be reported as 407 and stop): it closes
@@ -699,8 +735,10 @@ async fn retrying_refused_credentials_is_configurable_and_spaced() {
     let port = server.addr().port();
     let daemon = Daemon::tinyproxy(true, port);
     let proxy = Proxy::http(&daemon.url("http", Some("wrong-hunter2"))).unwrap();
-    let retry = Retry::default().on_proxy_status(StatusCode::UNAUTHORIZED, RetryDecision::Retry);
-    let options = Options::default().keepalive(None).retry(retry).proxy(proxy);
+    let retry = Retry::default()
+        .on_proxy_status(StatusCode::UNAUTHORIZED, RetryDecision::Retry)
+        .first_connection(FirstConnection::ReconnectPolicy);
+    let options = Options::default().no_keepalive().retry(retry).proxy(proxy);
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     let seen = events_until_the_end(&mut events, Duration::from_millis(1500)).await;
     conn.shutdown();

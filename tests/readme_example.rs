@@ -1,4 +1,6 @@
-//! The README's headline example (issue 11, item 14), its loop copied as
+//! The crate docs' example (src/lib.rs; the README's "Reconnect and
+//! re-upgrade" follows the same pattern: ask again on each `Down` that will
+//! reconnect, and the upgrade waits for the next `Up`), its loop copied as
 //! is, against a testkit server: it never reaches its `UpgradeFailed` arm
 //! and upgrades exactly once per connection, also when the first dial
 //! fails and when the server restarts mid-session.
@@ -10,9 +12,11 @@ use std::future::Future;
 use std::net::Ipv4Addr;
 use std::pin::Pin;
 
+use futures::StreamExt;
+
 use common::PATIENCE;
 use wstether::testkit::TestServer;
-use wstether::{Connection, Event, Frame, Options, Upgrade};
+use wstether::{Connection, Event, FirstConnection, Frame, Options, Retry, Upgrade};
 
 type Hook = Box<dyn FnMut(&Event) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -31,18 +35,23 @@ struct Session {
     downs: Vec<bool>,
 }
 
-/// The README's `main`, its loop body unchanged but for the records kept
-/// in `session` (and `hook`, which sees each event first: the test's hand
-/// on the server). Fails the test unless the event stream ends within
-/// PATIENCE of each event.
-async fn readme_main(url: &str, mut hook: Hook) -> Result<Session, wstether::Error> {
+/// The crate docs' example, its loop body unchanged but for the records
+/// kept in `session`, `hook`, which sees each event first (the test's hand
+/// on the server), and the options (the example's are the defaults).
+/// Fails the test unless the event stream ends within PATIENCE of each
+/// event.
+async fn readme_main(
+    url: &str,
+    options: Options,
+    mut hook: Hook,
+) -> Result<Session, wstether::Error> {
     let mut session = Session::default();
-    let (conn, mut events) = Connection::open(url, Options::default())?;
-    let upgrade = Upgrade::new("/websocket").header("sec-websocket-protocol", "mychat");
+    let (conn, mut events) = Connection::open(url, options)?;
+    let upgrade = Upgrade::new("/websocket").protocol("mychat");
     let mut stream = conn.ws_upgrade_with(upgrade.clone())?;
     session.upgrades += 1;
     loop {
-        let Some(event) = tokio::time::timeout(PATIENCE, events.recv())
+        let Some(event) = tokio::time::timeout(PATIENCE, events.next())
             .await
             .unwrap_or_else(|_| panic!("no event within {PATIENCE:?}: {session:?}"))
         else {
@@ -53,27 +62,23 @@ async fn readme_main(url: &str, mut hook: Hook) -> Result<Session, wstether::Err
             Event::Up { .. } => session.ups += 1,
             Event::Upgraded { protocol, .. } => {
                 session.upgraded += 1;
-                println!("upgraded ({protocol:?})");
+                println!("upgraded, protocol {protocol:?}");
                 // One text frame, one binary frame, and close: no reconnect after it.
                 let frames = [
                     Frame::text("Hello!"),
                     Frame::binary(vec![1, 2, 3]),
                     Frame::close_normal(),
                 ];
-                // The connection may have dropped since: the frames come
-                // back in the error, and the Down that follows re-upgrades.
+                // A connection that dropped meanwhile gives the frames back.
                 if let Err(error) = conn.ws_send(stream, frames) {
-                    eprintln!("not sent: {error}");
+                    println!("not sent: {error}");
                 }
             }
-            Event::UpgradeFailed {
-                status, headers, ..
-            } => panic!("ws_upgrade_failed {status:?} {headers:?}"),
+            Event::UpgradeFailed { error, .. } => return Err(error),
             Event::Frame { frame, .. } => {
-                println!("frame: {frame:?}");
+                println!("got {frame:?}");
                 session.frames.push(frame);
             }
-            Event::Error { error, .. } => eprintln!("Oops! {error}"),
             Event::Down {
                 reason,
                 unsent,
@@ -81,9 +86,9 @@ async fn readme_main(url: &str, mut hook: Hook) -> Result<Session, wstether::Err
                 ..
             } => {
                 session.downs.push(will_reconnect);
-                eprintln!("down: {reason} ({} frames unsent)", unsent.len());
-                // As with Gun, a reconnect does not upgrade again: ask now,
-                // and the upgrade waits for the connection to come back.
+                println!("down: {reason}; {} unsent", unsent.len());
+                // A reconnect does not upgrade again (as with Gun): ask now;
+                // the upgrade waits for the next Up.
                 if will_reconnect {
                     stream = conn.ws_upgrade_with(upgrade.clone())?;
                     session.upgrades += 1;
@@ -113,7 +118,9 @@ fn assert_completed(session: &Session) {
 #[tokio::test]
 async fn the_readme_example_upgrades_once_sends_and_closes() {
     let server = TestServer::start().await.unwrap();
-    let session = readme_main(&server.url(""), no_hook()).await.unwrap();
+    let session = readme_main(&server.url(""), Options::default(), no_hook())
+        .await
+        .unwrap();
     assert_completed(&session);
     assert_eq!(session.ups, 1);
     assert_eq!(server.accepted_connections(), 1);
@@ -142,7 +149,13 @@ async fn the_readme_example_upgrades_once_when_the_first_dial_fails() {
             })
         })
     };
-    let session = readme_main(&format!("ws://{addr}"), hook).await.unwrap();
+    // Waiting for a server that is not up yet is a choice: the default
+    // first connection has one attempt.
+    let options = Options::default()
+        .retry(Retry::default().first_connection(FirstConnection::Deadline(PATIENCE)));
+    let session = readme_main(&format!("ws://{addr}"), options, hook)
+        .await
+        .unwrap();
     assert_completed(&session);
     assert_eq!(session.ups, 1, "{session:?}");
     let server = started.lock().unwrap().clone().expect("the server started");
@@ -176,7 +189,9 @@ async fn the_readme_example_re_upgrades_once_after_a_server_restart_mid_session(
             })
         })
     };
-    let session = readme_main(&server.url(""), hook).await.unwrap();
+    let session = readme_main(&server.url(""), Options::default(), hook)
+        .await
+        .unwrap();
     assert_completed(&session);
     assert_eq!(session.ups, 2, "{session:?}");
     assert_eq!(session.upgrades, 2, "{session:?}");

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use common::{next, options, rest, until};
 use wstether::testkit::TestServer;
-use wstether::{Connection, DownReason, ErrorKind, Event, Frame, Options, Retry, Upgrade};
+use wstether::{
+    Connection, DownReason, ErrorKind, Event, FirstConnection, Frame, Options, Retry, Upgrade,
+};
 
 #[tokio::test]
 async fn after_a_server_restart_it_reconnects_without_upgrading() {
@@ -150,7 +152,7 @@ async fn auto_upgrade_with_a_provider_refreshes_headers_per_attempt() {
     let server = TestServer::start().await.unwrap();
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
-    let options = options().auto_upgrade_with(move || {
+    let options = options().auto_upgrade_with_sync(move || {
         let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
         Upgrade::new("/ws").header("authorization", format!("Bearer token-{n}"))
     });
@@ -201,7 +203,8 @@ async fn retries_run_out_and_the_events_end() {
         Retry::default()
             .initial_delay(std::time::Duration::from_millis(5))
             .max_delay(std::time::Duration::from_millis(5))
-            .max_retries(Some(2)),
+            .max_retries(2)
+            .first_connection(FirstConnection::ReconnectPolicy),
     );
     let (conn, mut events) = Connection::open(&url, options).unwrap();
     let stream = conn.ws_upgrade("/").unwrap();
@@ -212,19 +215,25 @@ async fn retries_run_out_and_the_events_end() {
         .filter(|e| matches!(e, Event::Error { stream: None, .. }))
         .count();
     assert_eq!(connect_errors, 3, "one try and two retries: {all:?}");
-    match all.last() {
-        Some(Event::UpgradeFailed {
+    // Never connected: the first connection's end (see `Retry`), with the
+    // last real error.
+    match &all[all.len() - 3..] {
+        [Event::UpgradeFailed {
             stream: s, error, ..
-        }) => {
+        }, Event::Error { stream: None, .. }, Event::Down {
+            unsent,
+            will_reconnect: false,
+            ..
+        }] => {
             assert_eq!(*s, stream);
-            assert_eq!(error.kind(), ErrorKind::RetriesExhausted);
+            assert_eq!(error.kind(), ErrorKind::Connect);
             assert_eq!(
-                error.unsent(),
-                [Frame::text("never sent")],
+                unsent,
+                &[Frame::text("never sent")],
                 "queued frames come back"
             );
         }
-        other => panic!("expected the waiting upgrade to fail, got {other:?}"),
+        other => panic!("expected the waiting upgrade to fail, then the end, got {other:?}"),
     }
 }
 

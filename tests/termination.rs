@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use common::{options, rest, until, PATIENCE};
 use wstether::testkit::TestServer;
-use wstether::{Connection, DownReason, ErrorKind, Event, Frame, Options, Retry, StreamRef};
+use wstether::{
+    Connection, DownReason, ErrorKind, Event, FirstConnection, Frame, Options, Retry, StreamRef,
+};
 
 /// A text frame carrying `id` (padded to `pad` bytes).
 fn frame(id: u64, pad: usize) -> Frame {
@@ -305,10 +307,11 @@ async fn a_close_frame_sent_during_the_backoff_ends_at_once_and_returns_the_fram
     server.stop().await;
     // A backoff far longer than the test's patience: ending "at once" is
     // ending before it.
-    let options = Options::default().keepalive(None).retry(
+    let options = Options::default().no_keepalive().retry(
         Retry::default()
             .initial_delay(Duration::from_secs(60))
-            .max_delay(Duration::from_secs(60)),
+            .max_delay(Duration::from_secs(60))
+            .first_connection(FirstConnection::ReconnectPolicy),
     );
     let (conn, mut events) = Connection::open(&url, options).unwrap();
     let (_, skipped) = until(&mut events, |e| matches!(e, Event::Reconnecting { .. })).await;
@@ -341,7 +344,7 @@ async fn a_close_frame_sent_during_the_backoff_ends_at_once_and_returns_the_fram
 /// The keepalive of these tests: far longer than the closing timeout, so
 /// that which of the two ends a connection is plain.
 fn long_keepalive() -> wstether::Keepalive {
-    wstether::Keepalive::new(Duration::from_secs(60), Duration::from_secs(60))
+    wstether::Keepalive::every(Duration::from_secs(60)).timeout(Duration::from_secs(60))
 }
 
 /// Options whose closing timeout (300 ms) is the shortest deadline.
@@ -350,9 +353,9 @@ fn closing_options(keepalive: bool) -> Options {
         .retry(Retry::never())
         .closing_timeout(Duration::from_millis(300));
     if keepalive {
-        options.keepalive(Some(long_keepalive()))
+        options.keepalive(long_keepalive())
     } else {
-        options.keepalive(None)
+        options.no_keepalive()
     }
 }
 
@@ -441,7 +444,7 @@ async fn termination_tiny_frames_queued_when_the_server_closes_end_in_bounded_ti
     let server = TestServer::start().await.unwrap();
     let options = options()
         .retry(Retry::never())
-        .keepalive(Some(long_keepalive()))
+        .keepalive(long_keepalive())
         .closing_timeout(Duration::from_secs(1));
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     let stream = conn.ws_upgrade("/?close=1008&after=1000").unwrap();

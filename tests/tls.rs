@@ -2,45 +2,15 @@
 //! certificates made at test time (rcgen, ring): trusted through
 //! `Options::add_root_certificate_der`, refused without it, refused for
 //! another name. Every failure is a typed `ErrorKind::Tls`, then a retry.
-#![cfg(feature = "testkit")]
+#![cfg(all(feature = "testkit", any(feature = "ring", feature = "aws-lc-rs")))]
 
 mod common;
+mod tls_support;
 
 use common::{next, options, until};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use tls_support::{ca, server_for};
 use wstether::testkit::TestServer;
 use wstether::{Connection, ErrorKind, Event, Frame};
-
-/// A test CA: its certificate (DER) and what signs server certificates.
-struct Ca {
-    der: Vec<u8>,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn ca() -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "wstether test CA");
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    Ca {
-        der: cert.der().to_vec(),
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A TLS test server whose certificate, signed by `ca`, names `names`.
-async fn server_for(ca: &Ca, names: &[&str]) -> TestServer {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let params = CertificateParams::new(names).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    TestServer::start_tls(vec![cert.der().to_vec()], key.serialize_der())
-        .await
-        .unwrap()
-}
 
 /// The first connect error, then checks a retry is scheduled.
 async fn tls_failure(events: &mut wstether::Events) -> wstether::Error {
@@ -56,7 +26,7 @@ async fn tls_failure(events: &mut wstether::Events) -> wstether::Error {
 
 #[tokio::test]
 async fn a_server_signed_by_an_added_root_is_trusted() {
-    let ca = ca();
+    let ca = ca("wstether test CA");
     let server = server_for(&ca, &["localhost", "127.0.0.1"]).await;
     assert!(server.url("/").starts_with("wss://localhost:"));
     let options = options().add_root_certificate_der(ca.der.clone());
@@ -72,7 +42,7 @@ async fn a_server_signed_by_an_added_root_is_trusted() {
 
 #[tokio::test]
 async fn an_unknown_issuer_is_a_tls_error_then_a_retry() {
-    let ca = ca();
+    let ca = ca("wstether test CA");
     let server = server_for(&ca, &["localhost"]).await;
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
     conn.ws_upgrade("/").unwrap();
@@ -91,7 +61,7 @@ async fn an_unknown_issuer_is_a_tls_error_then_a_retry() {
 
 #[tokio::test]
 async fn a_certificate_for_another_name_is_a_tls_error() {
-    let ca = ca();
+    let ca = ca("wstether test CA");
     let server = server_for(&ca, &["elsewhere.example"]).await;
     let options = options().add_root_certificate_der(ca.der.clone());
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
@@ -110,4 +80,20 @@ async fn start_tls_refuses_a_key_that_is_not_one() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// Another crate installed a process-level crypto provider: wstether's
+/// own configuration still uses its feature's provider, explicitly, and
+/// connects (no "no process-level CryptoProvider" panic, no conflict).
+#[tokio::test]
+async fn tls_config_default_ignores_a_process_level_crypto_provider() {
+    // Err if another test of this binary installed it first: fine.
+    let _ = (*tls_support::provider()).clone().install_default();
+    assert!(wstether::rustls::crypto::CryptoProvider::get_default().is_some());
+    let ca = ca("wstether test CA");
+    let server = server_for(&ca, &["localhost"]).await;
+    let options = options().add_root_certificate_der(ca.der.clone());
+    let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
+    conn.ws_upgrade("/").unwrap();
+    until(&mut events, common::is_upgraded).await;
 }

@@ -186,7 +186,8 @@ async fn connect_reports_a_refused_upgrade() {
     let error = connect(&server.url("/?reject=403"), options())
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Upgrade);
+    assert_eq!(error.kind(), ErrorKind::UpgradeRefused);
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(403));
 }
 
 /// A one-shot server that answers the upgrade with a valid 101 plus the

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::{next, options, rest, until, PATIENCE};
 use wstether::testkit::TestServer;
-use wstether::{Connection, DownReason, ErrorKind, Event, Options, Retry, Upgrade};
+use wstether::{
+    Connection, DownReason, ErrorKind, Event, FirstConnection, Options, Retry, Upgrade,
+};
 
 /// Opens with auto-upgrade on `path` and returns every event until the
 /// stream ends (it must end: the policy stops).
@@ -90,7 +92,7 @@ async fn a_401_without_an_upgrade_provider_is_not_retried() {
 async fn a_401_with_an_upgrade_provider_is_retried_with_fresh_credentials() {
     let server = TestServer::start().await.unwrap();
     let tokens = std::sync::atomic::AtomicU32::new(0);
-    let options = options().auto_upgrade_with(move || {
+    let options = options().auto_upgrade_with_sync(move || {
         let n = tokens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Upgrade::new("/?reject=401").header("authorization", format!("Bearer token-{n}"))
     });
@@ -138,7 +140,8 @@ async fn a_429_waits_for_its_retry_after() {
     let options = options().auto_upgrade(true).retry(
         Retry::default()
             .initial_delay(Duration::from_millis(20))
-            .max_delay(Duration::from_secs(5)),
+            .max_delay(Duration::from_secs(5))
+            .first_connection(FirstConnection::ReconnectPolicy),
     );
     let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
     conn.ws_upgrade("/?reject=429&header=Retry-After:1")

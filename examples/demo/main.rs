@@ -44,10 +44,7 @@ async fn native() -> Result<(), Box<dyn std::error::Error>> {
 
     let options = Options::default()
         .retry(Retry::default().initial_delay(Duration::from_millis(200)))
-        .keepalive(Some(Keepalive::new(
-            Duration::from_millis(500),
-            Duration::from_secs(2),
-        )));
+        .keepalive(Keepalive::every(Duration::from_millis(500)).timeout(Duration::from_secs(2)));
     let (conn, mut events) = Connection::open(&server.url(""), options)?;
     let upgrade = Upgrade::new("/chat").header("sec-websocket-protocol", "mychat");
     let mut stream = conn.ws_upgrade_with(upgrade.clone())?;
@@ -57,14 +54,7 @@ async fn native() -> Result<(), Box<dyn std::error::Error>> {
     let stamp = || format!("[{:>6.3}s]", started.elapsed().as_secs_f64());
     while let Some(event) = events.recv().await {
         match &event {
-            Event::Up { attempt } => {
-                println!("{} Up (attempt {attempt})", stamp());
-                if restarted {
-                    // Gun does not upgrade again after a reconnect: we do.
-                    stream = conn.ws_upgrade_with(upgrade.clone())?;
-                    println!("{} re-upgrading as {stream}", stamp());
-                }
-            }
+            Event::Up { attempt } => println!("{} Up (attempt {attempt})", stamp()),
             Event::Upgraded {
                 stream: upgraded,
                 protocol,
@@ -101,7 +91,13 @@ async fn native() -> Result<(), Box<dyn std::error::Error>> {
                     stamp(),
                     killed.join(", "),
                     unsent.len()
-                )
+                );
+                if *will_reconnect {
+                    // Gun does not upgrade again after a reconnect: we ask
+                    // now, and the upgrade waits for the next Up.
+                    stream = conn.ws_upgrade_with(upgrade.clone())?;
+                    println!("{} re-upgrade asked as {stream}", stamp());
+                }
             }
             Event::Reconnecting { attempt, delay } => {
                 println!("{} Reconnecting: attempt {attempt} in {delay:?}", stamp())

@@ -1,8 +1,9 @@
 //! `--web`: the browser demo. Builds the wasm package (`wasm-pack build
 //! npm --target web --profile wasm-release --out-name wstether --out-dir
-//! ../www/pkg`, the npm package of README-npm.md), starts a testkit server,
-//! serves `www/` on loopback with a tiny static file server, prints the
-//! page's URL and runs until Ctrl-C (or SIGTERM).
+//! ../www/pkg`, completed by `npm/add-entry`: the npm package of
+//! README-npm.md), starts a testkit server, serves `www/` on loopback with
+//! a tiny static file server, prints the page's URL and runs until Ctrl-C
+//! (or SIGTERM).
 //!
 //! ```text
 //! cargo run --example demo --features testkit -- --web [--port P] [--ws-port P]
@@ -76,9 +77,9 @@ pub async fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
     if !args.no_build {
         build(root, &www.join("pkg"))?;
     }
-    if !www.join("pkg").join("wstether.js").is_file() {
+    if !www.join("pkg").join("index.js").is_file() {
         return Err(format!(
-            "{} has no wstether.js: build it (drop --no-build)",
+            "{} has no index.js: build it (drop --no-build)",
             www.join("pkg").display()
         )
         .into());
@@ -192,18 +193,27 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
         )
         .into());
     }
+    // The package's hand-written entry (index.js, WsTether), as .ci/npm-pack adds it.
+    let status = Command::new("bash")
+        .arg(root.join("npm/add-entry"))
+        .arg(&out_dir)
+        .arg("web")
+        .status()?;
+    if !status.success() {
+        return Err(format!("npm/add-entry failed ({status})").into());
+    }
     Ok(())
 }
 
-/// The `X` of `wasm-bindgen = "=X"` in Cargo.toml.
+/// The wasm-bindgen CLI version the repository pins (`.ci/wasm-bindgen-version`,
+/// the version Cargo.lock holds too).
 fn pinned_wasm_bindgen(root: &Path) -> Result<String, Box<dyn Error>> {
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))?;
-    manifest
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("wasm-bindgen = \"="))
-        .and_then(|rest| rest.split('"').next())
-        .map(str::to_owned)
-        .ok_or_else(|| "Cargo.toml pins no wasm-bindgen version".into())
+    let pinned = std::fs::read_to_string(root.join(".ci/wasm-bindgen-version"))?;
+    let pinned = pinned.trim();
+    if pinned.is_empty() {
+        return Err(".ci/wasm-bindgen-version is empty".into());
+    }
+    Ok(pinned.to_owned())
 }
 
 // --- the static file server ---

@@ -22,9 +22,9 @@ pub fn options(read_ahead: bool) -> Options {
     };
     options
         .retry(Retry::never())
-        .keepalive(None)
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20))
+        .no_keepalive()
+        .max_message_size(64 << 20)
+        .max_frame_size(64 << 20)
         .send_queue_bytes(256 << 20)
         .upgrade_timeout(Duration::from_secs(10))
         .compression(Compression::deflate())

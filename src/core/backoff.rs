@@ -35,6 +35,12 @@ impl Backoff {
                 return None;
             }
         }
+        Some(self.next_delay_unbounded())
+    }
+
+    /// The delay before the next attempt whatever `max_retries` says (the
+    /// first connection has a budget of its own); the same arithmetic.
+    pub(crate) fn next_delay_unbounded(&mut self) -> Duration {
         // multiplier >= 1, so past 2^16 steps the delay is long at max_delay
         // (or the multiplier is 1 and the exponent does not matter).
         let exponent = self.failures.min(1 << 16) as i32;
@@ -50,7 +56,7 @@ impl Backoff {
         };
         let jittered = capped * (1.0 - self.retry.jitter * self.rng.next_unit());
         let delay = Duration::try_from_secs_f64(jittered.max(0.0)).unwrap_or(max_delay);
-        Some(delay.min(max_delay))
+        delay.min(max_delay)
     }
 
     /// Forget past failures (after a connection stayed up long enough).
@@ -105,7 +111,7 @@ mod tests {
 
     #[test]
     fn gives_up_after_max_retries_and_resets() {
-        let mut backoff = Backoff::new(retry().max_retries(Some(2)), 1);
+        let mut backoff = Backoff::new(retry().max_retries(2), 1);
         assert!(backoff.next_delay().is_some());
         assert!(backoff.next_delay().is_some());
         assert_eq!(backoff.next_delay(), None);
@@ -187,10 +193,20 @@ mod tests {
         }
         assert_eq!(backoff.failures, u32::MAX);
         // With max_retries at u32::MAX, the last retry is the u32::MAX-th.
-        let mut backoff = Backoff::new(retry().max_retries(Some(u32::MAX)), 1);
+        let mut backoff = Backoff::new(retry().max_retries(u32::MAX), 1);
         backoff.failures = u32::MAX - 1;
         assert_eq!(backoff.next_delay(), Some(Duration::from_secs(1)));
         assert_eq!(backoff.next_delay(), None);
+        assert_eq!(backoff.next_delay(), None);
+    }
+
+    #[test]
+    fn unbounded_delays_ignore_max_retries_but_not_the_cap() {
+        let mut backoff = Backoff::new(retry().max_retries(0), 1);
+        let delays: Vec<_> = (0..5)
+            .map(|_| backoff.next_delay_unbounded().as_millis())
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000]);
         assert_eq!(backoff.next_delay(), None);
     }
 

@@ -110,6 +110,12 @@ struct Queued {
     internal: bool,
 }
 
+/// The `seq` of a waiting frame addressed to "the current Websocket" (a
+/// [`Socket`](crate::Socket)'s): such a frame is held across a reconnect
+/// instead of coming back in the `Down`. A waiting frame's `seq` means
+/// nothing else until it is handed over and numbered, so it carries the mark.
+const HELD: Seq = Seq::MAX;
+
 /// The ledger of outgoing frames.
 ///
 /// The frames in flight and those queued behind them share one deque: the
@@ -149,6 +155,16 @@ impl Delivery {
     /// Queues an application frame.
     pub(crate) fn queue(&mut self, frame: Frame) {
         self.push(frame, false);
+    }
+
+    /// Queues an application frame addressed to the current Websocket:
+    /// [`Delivery::take_unsent_but_held`] keeps it while it waits.
+    pub(crate) fn queue_held(&mut self, frame: Frame) {
+        self.frames.push_back(Outgoing {
+            seq: HELD,
+            frame: frame.into(),
+            internal: false,
+        });
     }
 
     /// Queues the core's own frame after everything queued (a shutdown's close).
@@ -244,15 +260,50 @@ impl Delivery {
             .collect()
     }
 
-    /// The application frames still queued (none handed over yet), in order.
-    pub(crate) fn take_queued(&mut self) -> Vec<Frame> {
-        self.released += payload(self.frames.iter().skip(self.handed));
-        self.released_frames += count(self.frames.iter().skip(self.handed));
-        self.frames
-            .drain(self.handed..)
+    /// Like [`Delivery::take_unsent`], but the frames addressed to the
+    /// current Websocket that are still waiting stay, in order, for the
+    /// next one: only those in flight (maybe written, maybe not: never
+    /// resent) and those addressed to a stream come back.
+    pub(crate) fn take_unsent_but_held(&mut self) -> Vec<Frame> {
+        self.urgent.clear();
+        let in_flight: Vec<Outgoing> = self.frames.drain(..self.handed).collect();
+        self.handed = 0;
+        let mut unsent: Vec<Frame> = in_flight
+            .into_iter()
             .filter(|out| !out.internal)
             .map(|out| out.frame.into_frame())
-            .collect()
+            .collect();
+        unsent.extend(self.take_queued());
+        unsent
+    }
+
+    /// The application frames still queued (none handed over yet) and
+    /// addressed to a stream, in order; internal frames are dropped, and
+    /// frames held for the current Websocket stay.
+    pub(crate) fn take_queued(&mut self) -> Vec<Frame> {
+        let waiting: Vec<Outgoing> = self.frames.drain(self.handed..).collect();
+        let mut taken = Vec::new();
+        for out in waiting {
+            if out.seq == HELD && !out.internal {
+                self.frames.push_back(out);
+            } else if !out.internal {
+                self.released += out.frame.len();
+                self.released_frames += 1;
+                taken.push(out.frame.into_frame());
+            }
+        }
+        taken
+    }
+
+    /// Payload bytes of the held frames waiting for the next Websocket.
+    #[cfg(test)]
+    pub(crate) fn held_bytes(&self) -> usize {
+        payload(
+            self.frames
+                .iter()
+                .skip(self.handed)
+                .filter(|o| o.seq == HELD),
+        )
     }
 
     /// The application frames confirmed written since the last call.
@@ -335,6 +386,39 @@ mod tests {
             panic!("text");
         };
         assert_eq!((back.as_str(), back.as_ptr()), ("héllo", ptr));
+    }
+
+    #[test]
+    fn held_frames_stay_for_the_next_websocket_and_the_rest_comes_back() {
+        let mut d = Delivery::default();
+        d.queue_held(Frame::text("in flight"));
+        d.hand_over();
+        d.queue(Frame::text("to a stream"));
+        d.queue_held(Frame::text("held 1"));
+        d.queue_internal(Frame::close_normal());
+        d.queue_held(Frame::text("held 2"));
+        assert_eq!(d.take_released(), 9);
+        assert_eq!(
+            d.take_unsent_but_held(),
+            [Frame::text("in flight"), Frame::text("to a stream")],
+            "what was handed over is never resent"
+        );
+        assert_eq!(
+            d.take_released(),
+            11,
+            "only the stream's frame left the queue"
+        );
+        assert_eq!(d.held_bytes(), 12);
+        assert_eq!(
+            d.hand_over().unwrap().frame,
+            WireFrame::Text("held 1".into())
+        );
+        assert_eq!(d.hand_over().unwrap().seq, 3, "numbered when handed over");
+        assert_eq!(
+            d.take_unsent(),
+            [Frame::text("held 1"), Frame::text("held 2")],
+            "a final end returns held frames too"
+        );
     }
 
     #[test]

@@ -162,7 +162,7 @@ mod tests {
     const SECOND: Duration = Duration::from_secs(1);
 
     fn keepalive() -> Keepalive {
-        Keepalive::new(10 * SECOND, 3 * SECOND)
+        Keepalive::every(10 * SECOND).timeout(3 * SECOND)
     }
 
     #[test]

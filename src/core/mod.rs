@@ -45,7 +45,7 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{DownReason, Event, StreamRef};
 use crate::frame::{CloseCode, CloseFrame, Frame, Frames};
 use crate::observer::{FrameInfo, Opcode};
-use crate::options::{AutoUpgrade, Keepalive, Options, RetryDecision};
+use crate::options::{AutoUpgrade, FirstConnection, Keepalive, Options, RetryDecision};
 use crate::request::{Upgrade, ValidUpgrade};
 use crate::time::Instant;
 
@@ -56,6 +56,10 @@ pub(crate) enum Action {
     Dial,
     /// Upgrade the open transport to a Websocket.
     Upgrade(ValidUpgrade),
+    /// Run the upgrade provider ([`Options::auto_upgrade_with`]) and report
+    /// what it returns with [`Core::on_provided`]; drop its future on
+    /// [`Action::Disconnect`].
+    Provide,
     /// Drop the transport (or the attempt in progress) now, then call
     /// [`Core::on_transport_lost`].
     Disconnect,
@@ -64,6 +68,10 @@ pub(crate) enum Action {
     /// [`Core::on_flushed`]; the core disconnects then, or at its deadline.
     FailClose { code: u16 },
 }
+
+/// Why a send to the current Websocket is refused while down.
+pub(crate) const NOT_OPEN_NOT_HELD: &str =
+    "no Websocket is open, and Options::hold_while_down is off";
 
 /// How long the close frame that reports a peer's protocol error may take
 /// to leave before the socket is dropped anyway.
@@ -85,6 +93,11 @@ pub(crate) enum Command {
     },
     Send {
         stream: StreamRef,
+        frames: Frames,
+    },
+    /// Frames for whatever Websocket is current (a [`Socket`](crate::Socket)'s):
+    /// held while down, or refused then (`Options::hold_while_down`).
+    SendCurrent {
         frames: Frames,
     },
     Shutdown,
@@ -232,6 +245,21 @@ pub(crate) struct Core {
     received: Received,
     /// Whether an upgrade provider is set (401 is retried only then).
     has_provider: bool,
+    /// Frames sent to the current Websocket wait for the next one while
+    /// down (`Options::hold_while_down`).
+    hold_while_down: bool,
+    /// A Websocket has been open at least once (connecting, then
+    /// reconnecting): from then on the reconnect policy decides, not the
+    /// first-connection budget.
+    opened_once: bool,
+    // ---- the first connection (appended) ----
+    /// The status of the refusal that is taking the connection down.
+    refused_status: Option<StatusCode>,
+    /// [`FirstConnection::Deadline`]'s instant, while it applies.
+    first_deadline: Option<Instant>,
+    /// The upgrade in flight waits for the provider's request
+    /// ([`Action::Provide`]); it is not sent yet.
+    providing: bool,
 }
 
 impl Core {
@@ -278,6 +306,14 @@ impl Core {
             ups: 0,
             received: Received::default(),
             has_provider: matches!(options.auto_upgrade, AutoUpgrade::Provider(_)),
+            hold_while_down: options.hold_while_down,
+            opened_once: false,
+            refused_status: None,
+            first_deadline: match options.retry.first_connection {
+                FirstConnection::Deadline(deadline) => Some(later(now, deadline)),
+                _ => None,
+            },
+            providing: false,
         };
         core.connection = core.stream_ids.connection();
         core.dial(now);
@@ -301,6 +337,7 @@ impl Core {
                 original,
             } => self.on_upgrade_request(stream, *request, *original, now),
             Command::Send { stream, frames } => self.on_send(stream, frames, now),
+            Command::SendCurrent { frames } => self.on_send_current(frames, now),
             Command::Shutdown => self.on_shutdown(now),
             Command::Probe => {
                 if let (Phase::Open { .. }, Some(keepalive)) = (&self.phase, &mut self.keepalive) {
@@ -398,20 +435,9 @@ impl Core {
                     format!("{stream} is not the connection's current Websocket"),
                 )
             };
-            let frames = frames.into_vec();
-            self.delivery.release_refused(&frames);
-            self.events.push_back(Event::Error {
-                stream: Some(stream),
-                error: error.with_unsent(frames),
-            });
-            return;
+            return self.refuse_send(Some(stream), error, frames);
         }
-        let mut closes = false;
-        frames.for_each(|frame| {
-            closes |= matches!(frame, Frame::Close(_));
-            self.delivery.queue(frame);
-        });
-        if closes {
+        if self.queue_frames(frames, false) {
             // The close frame is accepted: from now on the connection never
             // reconnects, whether the close frame gets out or not.
             self.close_queued = true;
@@ -420,6 +446,70 @@ impl Core {
                 self.terminate_unconnected(Error::new(ErrorKind::Closed, "closed"), now);
             }
         }
+    }
+
+    /// Frames for whatever Websocket is current: queued while one is open
+    /// or upgrading; while down, held for the next one (or refused, without
+    /// `hold_while_down`); refused once closing or closed.
+    fn on_send_current(&mut self, frames: Frames, now: Instant) {
+        let refusal = if self.close_queued || matches!(self.phase, Phase::Terminated) {
+            Some(Error::new(
+                ErrorKind::Closed,
+                "the connection is closing or closed",
+            ))
+        } else if !self.hold_while_down
+            && !matches!(self.phase, Phase::Open { .. } | Phase::Upgrading { .. })
+            // A close is never refused for want of a Websocket: it ends the
+            // connection instead (below).
+            && !frames.iter().any(|f| matches!(f, Frame::Close(_)))
+        {
+            Some(Error::new(ErrorKind::Disconnected, NOT_OPEN_NOT_HELD))
+        } else {
+            None
+        };
+        if let Some(error) = refusal {
+            return self.refuse_send(None, error, frames);
+        }
+        if self.queue_frames(frames, true) {
+            self.close_queued = true;
+            if !matches!(self.phase, Phase::Open { .. } | Phase::Upgrading { .. }) {
+                // No Websocket to carry the close frame: end now, giving
+                // back what is held.
+                if matches!(self.phase, Phase::Dialing { .. }) {
+                    self.actions.push_back(Action::Disconnect);
+                }
+                if matches!(self.phase, Phase::Dialing { .. } | Phase::Backoff { .. }) {
+                    self.terminate_unconnected(Error::new(ErrorKind::Closed, "closed"), now);
+                } else if self.pending_loss.is_none() {
+                    self.disconnect(Loss::Down(DownReason::Shutdown));
+                }
+            }
+        }
+    }
+
+    /// Gives refused frames back in an `Event::Error`; their room is free.
+    fn refuse_send(&mut self, stream: Option<StreamRef>, error: Error, frames: Frames) {
+        let frames = frames.into_vec();
+        self.delivery.release_refused(&frames);
+        self.events.push_back(Event::Error {
+            stream,
+            error: error.with_unsent(frames),
+        });
+    }
+
+    /// Queues application frames (`held`: for the current Websocket);
+    /// returns whether one of them is a close frame.
+    fn queue_frames(&mut self, frames: Frames, held: bool) -> bool {
+        let mut closes = false;
+        frames.for_each(|frame| {
+            closes |= matches!(frame, Frame::Close(_));
+            if held {
+                self.delivery.queue_held(frame);
+            } else {
+                self.delivery.queue(frame);
+            }
+        });
+        closes
     }
 
     fn on_shutdown(&mut self, now: Instant) {
@@ -520,15 +610,63 @@ impl Core {
                 Some(last) => last.clone(),
                 None => return,
             },
-            AutoUpgrade::Provider(provider) => provider(),
+            AutoUpgrade::Provider(_) => {
+                // The provider may do I/O: the driver runs it. Its time
+                // counts as the upgrade's, bounded by the upgrade timeout.
+                let stream = self.stream_ids.next();
+                self.providing = true;
+                self.phase = Phase::Upgrading {
+                    stream,
+                    offered: Vec::new(),
+                    deadline: self.first_bound(later(now, self.upgrade_timeout)),
+                };
+                self.actions.push_back(Action::Provide);
+                return;
+            }
         };
         let stream = self.stream_ids.next();
+        self.upgrade_checked(stream, request, now);
+    }
+
+    /// Sends an upgrade the core made itself, checked as the application's
+    /// are; one that fails the checks fails alone (the transport stays).
+    fn upgrade_checked(&mut self, stream: StreamRef, request: Upgrade, now: Instant) {
         let checked = request
             .validate()
             .and_then(|valid| (self.check_upgrade)(&valid).map(|()| valid));
         match checked {
             Ok(valid) => self.begin_upgrade(stream, valid, now),
-            Err(error) => self.upgrade_failed_event(stream, None, HeaderMap::new(), error),
+            Err(error) => {
+                // The transport stays, without a Websocket.
+                self.phase = Phase::Connected;
+                self.upgrade_failed_event(stream, None, HeaderMap::new(), error)
+            }
+        }
+    }
+
+    /// The upgrade provider answered (the driver ran its future). A
+    /// provider that failed fails the upgrade with [`ErrorKind::Provider`]
+    /// and drops the transport, so the retry policy decides what follows.
+    pub(crate) fn on_provided(
+        &mut self,
+        provided: Result<Upgrade, crate::options::ProviderError>,
+        now: Instant,
+    ) {
+        let (true, Phase::Upgrading { stream, .. }) = (self.providing, &self.phase) else {
+            return;
+        };
+        let stream = *stream;
+        self.providing = false;
+        match provided {
+            Ok(request) => self.upgrade_checked(stream, request, now),
+            Err(source) => {
+                let error = Error::new(ErrorKind::Provider, "the upgrade provider failed")
+                    .with_boxed_source(source);
+                tracing::warn!(%stream, %error, "wstether: upgrade provider failed");
+                self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
+                self.kill(stream);
+                self.disconnect(Loss::Down(DownReason::Error(error)));
+            }
         }
     }
 
@@ -577,6 +715,13 @@ impl Core {
         );
         self.open_since = Some(now);
         self.phase = Phase::Open { stream };
+        if !self.opened_once {
+            // The first connection succeeded: from now on the reconnect
+            // policy decides, with a fresh count.
+            self.opened_once = true;
+            self.first_deadline = None;
+            self.backoff.reset();
+        }
         self.write_stalled_since = None;
         self.keepalive = self
             .keepalive_config
@@ -613,7 +758,10 @@ impl Core {
         self.upgrade_failed_event(stream, status, headers, error.clone());
         self.kill(stream);
         let reason = match status {
-            Some(_) => DownReason::UpgradeRejected,
+            Some(status) => {
+                self.refused_status = Some(status);
+                DownReason::UpgradeRejected
+            }
             None => DownReason::Error(error),
         };
         self.go_down_then(reason, next, now);
@@ -644,7 +792,8 @@ impl Core {
                     "the server answered {}: {why}",
                     crate::redact::status(status)
                 ),
-            );
+            )
+            .with_status(status);
             return Next::Stop(stream, error);
         }
         let wait = headers
@@ -857,17 +1006,20 @@ impl Core {
         match &self.phase {
             Phase::Backoff { until } if now >= *until => self.dial(now),
             Phase::Dialing { deadline } if now >= *deadline => {
-                let error = Error::new(ErrorKind::Timeout, "connect timed out");
+                let error = self.timeout_error("connect timed out", now);
                 self.disconnect(Loss::DialFailed(error));
             }
             Phase::Upgrading {
                 stream, deadline, ..
             } if now >= *deadline => {
                 let stream = *stream;
-                let error = Error::new(
-                    ErrorKind::Timeout,
-                    "the server did not answer the upgrade in time",
-                );
+                let what = if self.providing {
+                    "the upgrade provider did not answer in time (Options::upgrade_timeout)"
+                } else {
+                    "the server did not answer the upgrade in time"
+                };
+                let error = self.timeout_error(what, now);
+                self.providing = false;
                 self.upgrade_answered(None, None, Some(&error), now);
                 self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
                 self.kill(stream);
@@ -1063,6 +1215,19 @@ impl Core {
         self.attempt
     }
 
+    /// Where the current Websocket is, as a [`Socket`](crate::Socket) tells it.
+    pub(crate) fn socket_state(&self) -> crate::socket::SocketState {
+        use crate::socket::SocketState;
+        match &self.phase {
+            Phase::Terminated => SocketState::Closed,
+            _ if self.close_queued => SocketState::Closing,
+            Phase::Open { .. } if self.pending_loss.is_none() => SocketState::Open,
+            Phase::Closing { .. } => SocketState::Closing,
+            _ if self.opened_once => SocketState::Reconnecting,
+            _ => SocketState::Connecting,
+        }
+    }
+
     pub(crate) fn is_terminated(&self) -> bool {
         matches!(self.phase, Phase::Terminated)
     }
@@ -1090,7 +1255,7 @@ impl Core {
     fn dial(&mut self, now: Instant) {
         self.attempt = self.attempt.saturating_add(1);
         self.phase = Phase::Dialing {
-            deadline: later(now, self.backoff.retry().connect_timeout),
+            deadline: self.first_bound(later(now, self.backoff.retry().connect_timeout)),
         };
         self.dial_started = Some(now);
         let (connection, attempt) = (self.connection, self.attempt);
@@ -1110,7 +1275,7 @@ impl Core {
         self.phase = Phase::Upgrading {
             stream,
             offered: request.protocols.clone(),
-            deadline: later(now, self.upgrade_timeout),
+            deadline: self.first_bound(later(now, self.upgrade_timeout)),
         };
         self.actions.push_back(Action::Upgrade(request));
     }
@@ -1157,6 +1322,24 @@ impl Core {
         self.observe
             .call(|o| o.connect_end(connection, attempt, duration, Some(&error)));
         let stop = self.after_proxy_refusal(&error);
+        if !self.opened_once && !self.close_queued {
+            // The first connection: its budget decides, and giving up has
+            // one shape whatever the cause.
+            let delay = match &stop {
+                Some(_) => None,
+                None => self.retry_delay(None, now),
+            };
+            return match delay {
+                Some(delay) => {
+                    self.events.push_back(Event::Error {
+                        stream: None,
+                        error,
+                    });
+                    self.schedule_retry(delay, now);
+                }
+                None => self.give_up_first(stop.unwrap_or(error), now),
+            };
+        }
         self.events.push_back(Event::Error {
             stream: None,
             error,
@@ -1197,7 +1380,12 @@ impl Core {
                     "{why} ({}): not retried (Retry::on_proxy_status)",
                     crate::redact::status(status)
                 );
-                Some(Error::new(ErrorKind::Proxy, message).with_proxy_status(status))
+                // The refusal itself (which proxy, what it said) stays as the source.
+                Some(
+                    Error::new(ErrorKind::Proxy, message)
+                        .with_proxy_status(status)
+                        .with_source(error.clone()),
+                )
             }
         }
     }
@@ -1218,6 +1406,103 @@ impl Core {
             attempt: self.attempt.saturating_add(1),
             delay,
         });
+    }
+
+    /// `deadline`, or the first connection's deadline if that comes first.
+    fn first_bound(&self, deadline: Instant) -> Instant {
+        match self.first_deadline {
+            Some(first) if !self.opened_once => deadline.min(first),
+            _ => deadline,
+        }
+    }
+
+    /// A deadline passed: the error says which, the first connection's
+    /// ([`FirstConnection::Deadline`]) or the attempt's own (`what`).
+    fn timeout_error(&self, what: &str, now: Instant) -> Error {
+        let first = !self.opened_once && self.first_deadline.is_some_and(|at| now >= at);
+        if first {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{what}: the first connection's deadline passed (FirstConnection::Deadline)"
+                ),
+            )
+        } else {
+            Error::new(ErrorKind::Timeout, what)
+        }
+    }
+
+    /// The delay before the next attempt, at least `floor` (a
+    /// `Retry-After`, capped at `max_delay`), or `None` to give up: the
+    /// first-connection budget decides until the first Websocket opens,
+    /// the reconnect policy after.
+    fn retry_delay(&mut self, floor: Option<Duration>, now: Instant) -> Option<Duration> {
+        let budget = self.backoff.retry().first_connection;
+        let delay = match budget {
+            _ if self.opened_once => self.backoff.next_delay()?,
+            FirstConnection::Attempts(attempts) if self.attempt >= attempts => return None,
+            FirstConnection::Attempts(_) | FirstConnection::Deadline(_) => {
+                self.backoff.next_delay_unbounded()
+            }
+            FirstConnection::ReconnectPolicy => self.backoff.next_delay()?,
+        };
+        let delay = match floor {
+            Some(floor) => delay.max(floor).min(self.backoff.retry().max_delay),
+            None => delay,
+        };
+        match self.first_deadline {
+            Some(deadline) if !self.opened_once && later(now, delay) >= deadline => None,
+            _ => Some(delay),
+        }
+    }
+
+    /// Why the first connection gives up, for an error that ends it.
+    fn first_budget_spent(&self) -> String {
+        match self.backoff.retry().first_connection {
+            FirstConnection::Attempts(1) => {
+                "not retried: the first connection has one attempt (Retry::first_connection)".into()
+            }
+            FirstConnection::Attempts(n) => format!(
+                "not retried: the first connection's {n} attempts are spent \
+                 (Retry::first_connection)"
+            ),
+            FirstConnection::Deadline(_) => "not retried: the first connection's deadline \
+                 would pass (Retry::first_connection)"
+                .into(),
+            FirstConnection::ReconnectPolicy => {
+                format!(
+                    "gave up after {} attempts (Retry::max_retries)",
+                    self.attempt
+                )
+            }
+        }
+    }
+
+    /// The first connection gives up before any transport came up: the
+    /// waiting upgrade fails, then `Error`, then the final `Down` with
+    /// every queued frame, the same shape as [`Core::go_down_then`] gives.
+    fn give_up_first(&mut self, error: Error, now: Instant) {
+        tracing::warn!(attempt = self.attempt, %error, "wstether: first connection failed");
+        if let Some((stream, _)) = self.pending_upgrade.take() {
+            self.killed_up_to = self.killed_up_to.max(Some(stream));
+            self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
+        }
+        let unsent = self.delivery.take_unsent();
+        let reason = DownReason::Error(error.clone());
+        let connection = self.connection;
+        self.observe
+            .call(|o| o.disconnect(connection, &reason, Duration::ZERO));
+        self.events.push_back(Event::Error {
+            stream: None,
+            error,
+        });
+        self.events.push_back(Event::Down {
+            reason,
+            killed_streams: Vec::new(),
+            unsent,
+            will_reconnect: false,
+        });
+        self.terminate(now);
     }
 
     /// Ends a connection that is not up: the waiting upgrade, if any, fails
@@ -1242,6 +1527,8 @@ impl Core {
     /// The transport is gone: `Down`, then a reconnect or the end, as
     /// `next`, the close codes, the backoff and a queued close decide.
     fn go_down_then(&mut self, reason: DownReason, next: Next, now: Instant) {
+        let refused_status = self.refused_status.take();
+        self.providing = false;
         if self.upgrade_started.is_some() {
             let error = match &reason {
                 DownReason::Error(error) => error.clone(),
@@ -1267,7 +1554,6 @@ impl Core {
             _ => Vec::new(),
         };
         self.killed_up_to = self.killed_up_to.max(killed.last().copied());
-        let unsent = self.delivery.take_unsent();
         self.keepalive = None;
         self.write_stalled_since = None;
         self.pending_loss = None;
@@ -1292,17 +1578,44 @@ impl Core {
             None
         } else {
             match &next {
-                Next::Backoff => self.backoff.next_delay(),
-                Next::NotBefore(floor) => {
-                    let max = self.backoff.retry().max_delay;
-                    self.backoff.next_delay().map(|d| d.max(*floor).min(max))
-                }
+                Next::Backoff => self.retry_delay(None, now),
+                Next::NotBefore(floor) => self.retry_delay(Some(*floor), now),
                 Next::Stop(..) => None,
             }
+        };
+        // The first connection gives up: one error says why, whatever the
+        // cause (see `Retry`'s "The first connection").
+        let first_failure = match (&next, &reason) {
+            _ if delay.is_some() || self.opened_once || self.close_queued => None,
+            (Next::Stop(_, error), _) => Some(error.clone()),
+            (_, DownReason::Error(error)) => Some(error.clone()),
+            (_, DownReason::UpgradeRejected) => Some(match refused_status {
+                Some(status) => Error::new(
+                    ErrorKind::UpgradeRefused,
+                    format!(
+                        "the server answered {}: {}",
+                        crate::redact::status(status),
+                        self.first_budget_spent()
+                    ),
+                )
+                .with_status(status),
+                None => Error::new(ErrorKind::UpgradeRefused, self.first_budget_spent()),
+            }),
+            (_, other) => Some(Error::new(
+                ErrorKind::Closed,
+                format!("{other} before the first Websocket opened"),
+            )),
         };
         if let (Next::Stop(stream, error), false) = (&next, self.close_queued) {
             tracing::warn!(%stream, %error, "wstether: upgrade refused, not retried");
         }
+        // Frames held for the current Websocket wait for the next one; at
+        // the end they come back with the rest.
+        let unsent = if delay.is_some() && self.hold_while_down {
+            self.delivery.take_unsent_but_held()
+        } else {
+            self.delivery.take_unsent()
+        };
         match &reason {
             DownReason::Error(_) | DownReason::PeerDead | DownReason::UpgradeRejected => {
                 tracing::warn!(
@@ -1322,7 +1635,15 @@ impl Core {
         let connection = self.connection;
         self.observe
             .call(|o| o.disconnect(connection, &reason, connected_for));
-        if let (Next::Stop(stream, error), false) = (next, self.close_queued) {
+        if let Some(error) = first_failure {
+            if let Some((stream, _)) = self.pending_upgrade.take() {
+                self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
+            }
+            self.events.push_back(Event::Error {
+                stream: None,
+                error,
+            });
+        } else if let (Next::Stop(stream, error), false) = (next, self.close_queued) {
             self.events.push_back(Event::Error {
                 stream: Some(stream),
                 error,

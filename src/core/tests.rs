@@ -5,6 +5,8 @@
 use std::sync::atomic::AtomicUsize;
 
 use super::*;
+use futures::FutureExt;
+
 use crate::options::{Retry, RetryDecision};
 
 const MS: Duration = Duration::from_millis(1);
@@ -20,12 +22,19 @@ const UNIX_NOW: Duration = Duration::from_secs(784_111_777);
 /// upgrade timeout 10 s, closing timeout 5 s (the defaults).
 fn options() -> Options {
     Options::default()
-        .retry(Retry::default().jitter(0.0))
-        .keepalive(None)
+        .retry(reconnecting().jitter(0.0))
+        .no_keepalive()
+}
+
+/// The reconnect policy from the first attempt on (wstether 0.1's
+/// behaviour), for the tests of the reconnect policy itself; the
+/// first-connection budget has tests of its own.
+fn reconnecting() -> Retry {
+    Retry::default().first_connection(FirstConnection::ReconnectPolicy)
 }
 
 fn keepalive_options() -> Options {
-    options().keepalive(Some(Keepalive::new(10 * SEC, 3 * SEC)))
+    options().keepalive(Keepalive::every(10 * SEC).timeout(3 * SEC))
 }
 
 struct Harness {
@@ -128,6 +137,18 @@ impl Harness {
 
     fn command(&mut self, command: Command) {
         self.core.on_command(command, self.now);
+    }
+
+    /// Plays the driver for [`Action::Provide`]: runs the provider (the
+    /// tests' providers are ready at once) and reports what it returned.
+    fn provide(&mut self) {
+        let AutoUpgrade::Provider(provider) = self.core.auto_upgrade.clone() else {
+            panic!("no upgrade provider");
+        };
+        let provided = provider()
+            .now_or_never()
+            .expect("the test's provider is ready at once");
+        self.core.on_provided(provided, self.now);
     }
 
     fn dial_ok(&mut self) {
@@ -655,7 +676,7 @@ fn the_closing_timeout_drops_the_connection() {
 /// without a keepalive; frames sent after its Close come back in the Down.
 #[test]
 fn a_peer_close_without_the_tcp_end_goes_down_at_the_closing_timeout() {
-    let (mut h, s) = Harness::open(options().keepalive(None));
+    let (mut h, s) = Harness::open(options().no_keepalive());
     h.advance(SEC);
     h.frame(close(1001, "bye"));
     h.events();
@@ -684,7 +705,7 @@ fn a_peer_close_without_the_tcp_end_goes_down_at_the_closing_timeout() {
 /// wait for but the peer's TCP end.
 #[test]
 fn shutdown_after_the_peer_close_ends_at_once() {
-    let (mut h, s) = Harness::open(options().keepalive(None));
+    let (mut h, s) = Harness::open(options().no_keepalive());
     h.frame(close(1000, ""));
     h.events();
     h.command(Command::Shutdown);
@@ -855,7 +876,7 @@ fn auto_upgrade_without_a_previous_upgrade_does_nothing() {
 fn an_upgrade_provider_runs_on_every_up_including_the_first() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let options = options().auto_upgrade_with(move || {
+    let options = options().auto_upgrade_with_sync(move || {
         let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
         Upgrade::new(format!("/ws?n={n}"))
     });
@@ -864,6 +885,13 @@ fn an_upgrade_provider_runs_on_every_up_including_the_first() {
     assert_eq!(calls.load(Ordering::SeqCst), 0, "not before Up");
     for round in 1..=3u32 {
         h.dial_ok();
+        assert_eq!(h.actions(), [Action::Provide]);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            round as usize - 1,
+            "the driver runs it"
+        );
+        h.provide();
         assert_eq!(calls.load(Ordering::SeqCst), round as usize);
         let expected = Upgrade::new(format!("/ws?n={round}")).validate().unwrap();
         assert_eq!(h.actions(), [Action::Upgrade(expected)]);
@@ -881,8 +909,10 @@ fn an_upgrade_provider_runs_on_every_up_including_the_first() {
 
 #[test]
 fn an_invalid_provided_upgrade_fails_without_dropping_the_connection() {
-    let options = options().auto_upgrade_with(|| Upgrade::new("no-slash"));
+    let options = options().auto_upgrade_with_sync(|| Upgrade::new("no-slash"));
     let mut h = Harness::up(options);
+    assert_eq!(h.actions(), [Action::Provide]);
+    h.provide();
     assert_eq!(
         h.events(),
         ["Up 1", "UpgradeFailed #0.1 None InvalidPath unsent=[]"]
@@ -930,13 +960,33 @@ fn consecutive_dial_failures_back_off_exponentially() {
 
 #[test]
 fn exhausted_retries_terminate_with_an_error() {
-    let mut h = Harness::new(options().retry(Retry::default().jitter(0.0).max_retries(Some(2))));
+    let mut h = Harness::new(options().retry(reconnecting().jitter(0.0).max_retries(2)));
     for _ in 0..2 {
         h.actions();
         h.dial_failed();
         h.events();
         h.advance_to_timeout();
     }
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.dial_failed();
+    // Never connected: the first connection's end, with the last error.
+    assert_eq!(
+        h.events(),
+        [
+            "Error - Connect unsent=[]",
+            "Down Error(Connect) killed=[] unsent=[] reconnect=false"
+        ]
+    );
+    assert!(h.core.is_terminated());
+    assert_eq!(h.timeout(), None);
+}
+
+#[test]
+fn exhausted_retries_after_the_first_connection_end_with_retries_exhausted() {
+    let (mut h, _) = Harness::open(options().retry(reconnecting().jitter(0.0).max_retries(1)));
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    h.advance_to_timeout();
     assert_eq!(h.actions(), [Action::Dial]);
     h.dial_failed();
     assert_eq!(
@@ -947,12 +997,11 @@ fn exhausted_retries_terminate_with_an_error() {
         ]
     );
     assert!(h.core.is_terminated());
-    assert_eq!(h.timeout(), None);
 }
 
 #[test]
 fn exhausted_retries_return_a_pending_upgrades_frames() {
-    let mut h = Harness::new(options().retry(Retry::never().jitter(0.0)));
+    let mut h = Harness::new(options().retry(reconnecting().max_retries(0).jitter(0.0)));
     h.actions();
     let s = h.upgrade(Upgrade::new("/ws"));
     h.send(s, text("a"));
@@ -960,8 +1009,9 @@ fn exhausted_retries_return_a_pending_upgrades_frames() {
     assert_eq!(
         h.events(),
         [
+            format!("UpgradeFailed {s} None Connect unsent=[]"),
             "Error - Connect unsent=[]".to_owned(),
-            format!("UpgradeFailed {s} None RetriesExhausted unsent=[Text(1 bytes \"a\")]"),
+            "Down Error(Connect) killed=[] unsent=[Text(1 bytes \"a\")] reconnect=false".to_owned(),
         ]
     );
     assert!(h.core.is_terminated());
@@ -987,11 +1037,13 @@ fn refused_proxy_credentials_end_the_connection_after_one_attempt() {
         assert_eq!(
             events.iter().map(describe).collect::<Vec<_>>(),
             [
+                format!("UpgradeFailed {s} None Proxy unsent=[]"),
                 "Error - Proxy unsent=[]".to_owned(),
-                format!("UpgradeFailed {s} None Proxy unsent=[Text(1 bytes \"a\")]"),
+                "Down Error(Proxy) killed=[] unsent=[Text(1 bytes \"a\")] reconnect=false"
+                    .to_owned(),
             ]
         );
-        let Event::UpgradeFailed { error, .. } = &events[1] else {
+        let Event::Error { error, .. } = &events[1] else {
             unreachable!()
         };
         assert_eq!(error.proxy_status().map(|s| s.as_u16()), Some(status));
@@ -1032,7 +1084,7 @@ fn other_proxy_refusals_are_retried_by_the_backoff() {
 #[test]
 fn the_proxy_policy_is_configurable_per_status() {
     // Retrying 407 is a choice, spaced by the backoff...
-    let retry = Retry::default()
+    let retry = reconnecting()
         .jitter(0.0)
         .on_proxy_status(
             StatusCode::PROXY_AUTHENTICATION_REQUIRED,
@@ -1057,7 +1109,10 @@ fn the_proxy_policy_is_configurable_per_status() {
     h.core.on_dial_failed(proxy_refused(403), h.now);
     assert_eq!(
         h.events(),
-        ["Error - Proxy unsent=[]", "Error - Proxy unsent=[]"]
+        [
+            "Error - Proxy unsent=[]",
+            "Down Error(Proxy) killed=[] unsent=[] reconnect=false"
+        ]
     );
     assert!(h.core.is_terminated());
     // A provider cannot fix proxy credentials: RetryWithProvider stops.
@@ -1261,9 +1316,11 @@ fn the_probe_command_without_keepalive_does_nothing() {
 
 #[test]
 fn a_heartbeat_reply_is_hidden_and_measured() {
-    let options = options().keepalive(Some(
-        Keepalive::new(10 * SEC, 3 * SEC).heartbeat(crate::Heartbeat::echo(text("hb"))),
-    ));
+    let options = options().keepalive(
+        Keepalive::every(10 * SEC)
+            .timeout(3 * SEC)
+            .heartbeat(crate::Heartbeat::echo(text("hb"))),
+    );
     let (mut h, s) = Harness::open(options);
     h.advance_to_timeout();
     assert_eq!(
@@ -1474,11 +1531,13 @@ fn refused(
     (h, events)
 }
 
-/// The events of a refusal the policy does not retry.
+/// The events of a refusal the policy does not retry (on the first
+/// connection, whose end says nothing of a stream: see
+/// `after_the_first_connection_a_stop_names_its_stream`).
 fn stopped(status: u16) -> Vec<String> {
     vec![
         format!("UpgradeFailed #0.1 Some({status}) Upgrade unsent=[]"),
-        "Error #0.1 UpgradeRefused unsent=[]".to_owned(),
+        "Error - UpgradeRefused unsent=[]".to_owned(),
         "Down UpgradeRejected killed=[] unsent=[] reconnect=false".to_owned(),
     ]
 }
@@ -1549,7 +1608,9 @@ fn a_401_is_retried_only_with_an_upgrade_provider() {
     assert_eq!(events, stopped(401));
     assert!(h.core.is_terminated());
 
-    let mut h = Harness::up(options().auto_upgrade_with(|| Upgrade::new("/ws")));
+    let mut h = Harness::up(options().auto_upgrade_with_sync(|| Upgrade::new("/ws")));
+    assert_eq!(h.actions(), [Action::Provide]);
+    h.provide();
     assert!(matches!(h.actions()[..], [Action::Upgrade(_)]));
     h.events();
     h.upgrade_rejected(401);
@@ -1557,6 +1618,8 @@ fn a_401_is_retried_only_with_an_upgrade_provider() {
     h.advance_to_timeout();
     assert_eq!(h.actions(), [Action::Dial]);
     h.dial_ok();
+    assert_eq!(h.actions(), [Action::Provide]);
+    h.provide();
     assert!(
         matches!(h.actions()[..], [Action::Upgrade(_)]),
         "the provider asks again, with fresh credentials"
@@ -1617,7 +1680,7 @@ fn retry_after_is_capped_at_max_delay() {
     let (_, events) = refused(options(), 503, &[("retry-after", "86400")]);
     assert_eq!(events, retried(503, "30s"), "max_delay, not a day");
     let patient = options().retry(
-        Retry::default()
+        reconnecting()
             .jitter(0.0)
             .max_delay(crate::options::MAX_DURATION),
     );
@@ -1631,22 +1694,23 @@ fn retry_after_is_capped_at_max_delay() {
 
 #[test]
 fn a_retried_refusal_counts_against_max_retries() {
-    let options = options().retry(Retry::default().jitter(0.0).max_retries(Some(0)));
+    let options = options().retry(reconnecting().jitter(0.0).max_retries(0));
     let (h, events) = refused(options, 503, &[("retry-after", "1")]);
     assert_eq!(
         events,
         [
             "UpgradeFailed #0.1 Some(503) Upgrade unsent=[]",
+            "Error - UpgradeRefused unsent=[]",
             "Down UpgradeRejected killed=[] unsent=[] reconnect=false",
         ],
-        "out of retries: no UpgradeRefused, the policy would have retried"
+        "out of retries: the first connection ends with its status"
     );
     assert!(h.core.is_terminated());
 }
 
 #[test]
 fn the_decision_is_configurable_per_status() {
-    let retry = Retry::default()
+    let retry = reconnecting()
         .jitter(0.0)
         .on_status(StatusCode::NOT_FOUND, RetryDecision::Retry)
         .on_status(StatusCode::SERVICE_UNAVAILABLE, RetryDecision::Stop)
@@ -1697,6 +1761,354 @@ fn a_failure_without_a_status_is_retried_by_the_backoff() {
             "Reconnecting 2 100ms",
         ]
     );
+}
+
+// ---- the first connection --------------------------------------------------------
+
+/// Options with the default first-connection budget (one attempt) and
+/// exact delays.
+fn first(budget: FirstConnection) -> Options {
+    options().retry(Retry::default().jitter(0.0).first_connection(budget))
+}
+
+/// The end of a first connection that never opened, as `Retry` documents
+/// it: the waiting upgrade's failure, the error, the final `Down`.
+fn first_failed(stream: StreamRef, kind: &str, unsent: &str) -> Vec<String> {
+    vec![
+        format!("UpgradeFailed {stream} None {kind} unsent=[]"),
+        format!("Error - {kind} unsent=[]"),
+        format!("Down Error({kind}) killed=[] unsent=[{unsent}] reconnect=false"),
+    ]
+}
+
+#[test]
+fn first_connection_gives_up_after_one_refused_dial_by_default() {
+    let mut h = Harness::new(options().retry(Retry::default().jitter(0.0)));
+    assert_eq!(h.actions(), [Action::Dial]);
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.send(s, text("a"));
+    h.dial_failed();
+    assert_eq!(
+        h.events(),
+        first_failed(s, "Connect", "Text(1 bytes \"a\")")
+    );
+    assert!(h.core.is_terminated());
+    assert_eq!(h.timeout(), None, "no retry");
+    assert_eq!(h.core.take_released_bytes(), 1);
+}
+
+#[test]
+fn first_connection_ends_the_same_way_whatever_the_retry_policy() {
+    for retry in [
+        Retry::default(),
+        Retry::never(),
+        Retry::default().max_retries(5),
+        reconnecting().max_retries(0),
+    ] {
+        let mut h = Harness::new(options().retry(retry.jitter(0.0)));
+        h.actions();
+        let s = h.upgrade(Upgrade::new("/ws"));
+        h.dial_failed();
+        assert_eq!(h.events(), first_failed(s, "Connect", ""));
+    }
+}
+
+#[test]
+fn first_connection_gives_up_after_one_refused_upgrade_with_its_status() {
+    // 503 would be retried by the reconnect policy; the budget is spent.
+    let (h, events) = refused(first(FirstConnection::Attempts(1)), 503, &[]);
+    assert_eq!(events, stopped(503));
+    assert!(h.core.is_terminated());
+    let mut h = Harness::up(first(FirstConnection::Attempts(1)));
+    h.events();
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.upgrade_rejected(503);
+    let events = h.raw_events();
+    let Event::Error {
+        stream: None,
+        error,
+    } = &events[1]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(error.kind(), ErrorKind::UpgradeRefused);
+    assert_eq!(error.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert!(error.to_string().contains("first connection"), "{error}");
+    assert!(matches!(events[0], Event::UpgradeFailed { stream, .. } if stream == s));
+}
+
+#[test]
+fn first_connection_gives_up_after_an_upgrade_timeout() {
+    let mut h = Harness::up(first(FirstConnection::Attempts(1)));
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.events();
+    h.advance_to_timeout();
+    assert_eq!(h.elapsed(), 10 * SEC);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!("UpgradeFailed {s} None Timeout unsent=[]"),
+            "Error - Timeout unsent=[]".to_owned(),
+            "Down Error(Timeout) killed=[] unsent=[] reconnect=false".to_owned(),
+        ]
+    );
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn first_connection_attempts_bound_the_dials() {
+    let mut h = Harness::new(first(FirstConnection::Attempts(3)));
+    let s = h.upgrade(Upgrade::new("/ws"));
+    for (attempt, delay) in [(2, "100ms"), (3, "200ms")] {
+        assert_eq!(h.actions(), [Action::Dial]);
+        h.dial_failed();
+        assert_eq!(
+            h.events(),
+            [
+                "Error - Connect unsent=[]".to_owned(),
+                format!("Reconnecting {attempt} {delay}"),
+            ]
+        );
+        h.advance_to_timeout();
+    }
+    assert_eq!(h.actions(), [Action::Dial]);
+    h.dial_failed();
+    assert_eq!(h.events(), first_failed(s, "Connect", ""));
+    assert_eq!(h.core.attempt(), 3);
+}
+
+#[test]
+fn first_connection_attempts_count_refused_upgrades_too() {
+    let mut h = Harness::new(first(FirstConnection::Attempts(2)));
+    h.actions();
+    h.dial_ok();
+    h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.events();
+    h.upgrade_rejected(503);
+    assert_eq!(h.events(), retried(503, "100ms"));
+    h.advance_to_timeout();
+    h.actions();
+    h.dial_ok();
+    h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.events();
+    h.upgrade_rejected(503);
+    let events = h.events();
+    assert_eq!(events[1..], stopped(503)[1..]);
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn first_connection_deadline_stops_scheduling_attempts_past_it() {
+    // Delays 100, 200, 400 ms: attempts at 0, 100, 300 and 700 ms; the
+    // next would start at 1500 ms, past the deadline.
+    let mut h = Harness::new(first(FirstConnection::Deadline(SEC)));
+    let mut starts = Vec::new();
+    loop {
+        assert_eq!(h.actions(), [Action::Dial]);
+        starts.push(h.elapsed().as_millis());
+        h.dial_failed();
+        if h.core.is_terminated() {
+            break;
+        }
+        h.events();
+        h.advance_to_timeout();
+    }
+    assert_eq!(starts, [0, 100, 300, 700]);
+    assert_eq!(
+        h.events(),
+        [
+            "Error - Connect unsent=[]",
+            "Down Error(Connect) killed=[] unsent=[] reconnect=false"
+        ]
+    );
+}
+
+#[test]
+fn first_connection_deadline_cuts_the_attempt_in_progress() {
+    let mut h = Harness::new(first(FirstConnection::Deadline(2 * SEC)));
+    h.actions();
+    let s = h.upgrade(Upgrade::new("/ws"));
+    // The dial hangs: the deadline (2 s) comes before the connect timeout (10 s).
+    assert_eq!(h.timeout(), Some(2 * SEC));
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.core.on_transport_lost(h.now);
+    let events = h.raw_events();
+    assert_eq!(
+        events.iter().map(describe).collect::<Vec<_>>(),
+        first_failed(s, "Timeout", "")
+    );
+    let Event::Error { error, .. } = &events[1] else {
+        unreachable!()
+    };
+    assert!(error.to_string().contains("deadline"), "{error}");
+    // An upgrade in progress at the deadline is cut too.
+    let mut h = Harness::up(first(FirstConnection::Deadline(2 * SEC)));
+    h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    assert_eq!(h.timeout(), Some(2 * SEC), "not the 10 s upgrade timeout");
+}
+
+#[test]
+fn first_connection_waits_for_a_server_that_comes_up_within_the_budget() {
+    let mut h = Harness::new(first(FirstConnection::Attempts(3)));
+    let s = h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.dial_failed();
+    h.advance_to_timeout();
+    h.actions();
+    h.dial_ok();
+    assert!(
+        matches!(h.actions()[..], [Action::Upgrade(_)]),
+        "the waiting upgrade runs"
+    );
+    h.upgrade_ok(None);
+    assert_eq!(
+        h.events(),
+        [
+            "Error - Connect unsent=[]".to_owned(),
+            "Reconnecting 2 100ms".to_owned(),
+            "Up 2".to_owned(),
+            format!("Upgraded {s} None"),
+        ]
+    );
+}
+
+#[test]
+fn after_the_first_connection_the_reconnect_policy_applies() {
+    // One attempt for the first connection, then retries forever, with a
+    // fresh count.
+    let mut h = Harness::new(first(FirstConnection::Attempts(1)));
+    h.actions();
+    h.dial_ok();
+    h.upgrade(Upgrade::new("/ws"));
+    h.actions();
+    h.upgrade_ok(None);
+    h.events();
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    for delay in ["200ms", "400ms", "800ms"] {
+        h.advance_to_timeout();
+        assert_eq!(h.actions(), [Action::Dial]);
+        h.dial_failed();
+        assert_eq!(
+            h.events()[1],
+            format!("Reconnecting {} {delay}", h.core.attempt() + 1)
+        );
+    }
+    assert!(!h.core.is_terminated());
+}
+
+#[test]
+fn after_the_first_connection_a_stop_names_its_stream() {
+    let (mut h, _) = Harness::open(options().auto_upgrade(true));
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    h.advance_to_timeout();
+    h.actions();
+    h.dial_ok();
+    h.actions();
+    h.events();
+    h.upgrade_rejected(403);
+    let events = h.events();
+    assert_eq!(events[1], "Error #0.2 UpgradeRefused unsent=[]");
+}
+
+#[test]
+fn first_connection_follows_the_status_decisions_within_its_budget() {
+    // A 404 is not retried, however many attempts are left.
+    let (h, events) = refused(first(FirstConnection::Attempts(5)), 404, &[]);
+    assert_eq!(events, stopped(404));
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn a_failing_provider_fails_the_upgrade_and_follows_the_retry_policy() {
+    let failing = || {
+        std::future::ready(Err::<Upgrade, _>(std::io::Error::other(
+            "token service down",
+        )))
+    };
+    // The first connection: it ends with the provider's error.
+    let mut h = Harness::up(first(FirstConnection::Attempts(1)).auto_upgrade_with(failing));
+    assert_eq!(h.actions(), [Action::Provide]);
+    h.events();
+    h.provide();
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.core.on_transport_lost(h.now);
+    let events = h.raw_events();
+    assert_eq!(
+        events.iter().map(describe).collect::<Vec<_>>(),
+        [
+            "UpgradeFailed #0.1 None Provider unsent=[]",
+            "Error - Provider unsent=[]",
+            "Down Error(Provider) killed=[] unsent=[] reconnect=false",
+        ]
+    );
+    let Event::Error { error, .. } = &events[1] else {
+        unreachable!()
+    };
+    let source = std::error::Error::source(error).expect("the provider's error");
+    assert_eq!(source.to_string(), "token service down");
+    // With retries, a failing provider is retried by the backoff.
+    let mut h = Harness::up(options().auto_upgrade_with(failing));
+    h.actions();
+    h.events();
+    h.provide();
+    h.actions();
+    h.core.on_transport_lost(h.now);
+    assert_eq!(
+        h.events(),
+        [
+            "UpgradeFailed #0.1 None Provider unsent=[]",
+            "Down Error(Provider) killed=[] unsent=[] reconnect=true",
+            "Reconnecting 2 100ms",
+        ]
+    );
+}
+
+#[test]
+fn a_provider_that_hangs_is_bounded_by_the_upgrade_timeout() {
+    let mut h = Harness::up(
+        options()
+            .upgrade_timeout(3 * SEC)
+            .auto_upgrade_with(std::future::pending::<Result<Upgrade, String>>),
+    );
+    assert_eq!(h.actions(), [Action::Provide]);
+    h.events();
+    assert_eq!(h.timeout(), Some(3 * SEC));
+    h.advance_to_timeout();
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.core.on_transport_lost(h.now);
+    let events = h.raw_events();
+    let Event::UpgradeFailed { error, .. } = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert!(error.to_string().contains("provider"), "{error}");
+    // A late answer is ignored.
+    h.core.on_provided(Ok(Upgrade::new("/late")), h.now);
+    assert!(h.actions().is_empty());
+}
+
+#[test]
+fn a_provided_upgrade_gets_its_own_upgrade_timeout() {
+    let mut h = Harness::up(
+        options()
+            .upgrade_timeout(3 * SEC)
+            .auto_upgrade_with_sync(|| Upgrade::new("/ws")),
+    );
+    h.actions();
+    h.advance(2 * SEC);
+    h.provide();
+    assert!(matches!(h.actions()[..], [Action::Upgrade(_)]));
+    assert_eq!(h.timeout(), Some(5 * SEC));
 }
 
 // ---- randomized --------------------------------------------------------------
@@ -1931,6 +2343,14 @@ impl Sim {
                         _ => Vec::new(),
                     };
                     self.h.lose(None, unsent);
+                }
+                Action::Provide => {
+                    assert!(
+                        matches!(self.link, SimTransport::Dialed),
+                        "provide without a dialed link: {:?}",
+                        self.link
+                    );
+                    self.h.provide();
                 }
                 Action::FailClose { code } => {
                     // The close frame goes out with the next flush.
@@ -2273,8 +2693,8 @@ fn random_inputs_keep_the_invariants() {
     let configs = [
         keepalive_options(),
         keepalive_options().auto_upgrade(true).silence_pings(false),
-        options().retry(Retry::default().max_retries(Some(3))),
-        keepalive_options().auto_upgrade_with(|| Upgrade::new("/auto").protocol("a")),
+        options().retry(reconnecting().max_retries(3)),
+        keepalive_options().auto_upgrade_with_sync(|| Upgrade::new("/auto").protocol("a")),
     ];
     let mut rng = Random::new(0x5EED);
     let mut now = Instant::now();
@@ -2326,8 +2746,8 @@ mod proptest_core {
             let options = match config {
                 0 => keepalive_options(),
                 1 => keepalive_options().auto_upgrade(true).silence_pings(false),
-                2 => options().retry(Retry::default().max_retries(Some(3))),
-                _ => keepalive_options().auto_upgrade_with(|| Upgrade::new("/auto").protocol("a")),
+                2 => options().retry(reconnecting().max_retries(3)),
+                _ => keepalive_options().auto_upgrade_with_sync(|| Upgrade::new("/auto").protocol("a")),
             };
             let mut rng = Random::new(seed);
             let mut sim = Sim::new(&options, Instant::now(), rng.next());
@@ -2341,4 +2761,204 @@ mod proptest_core {
             sim.finish();
         }
     }
+}
+
+// ---- the current Websocket (Socket): held sends ------------------------------
+
+impl Harness {
+    fn send_current(&mut self, frames: impl Into<Frames>) {
+        self.command(Command::SendCurrent {
+            frames: frames.into(),
+        });
+    }
+
+    /// Reconnects after a loss: backoff, dial, the automatic upgrade.
+    fn reconnect(&mut self) {
+        self.advance_to_timeout();
+        assert_eq!(self.actions(), [Action::Dial]);
+        self.dial_ok();
+        assert!(matches!(self.actions()[..], [Action::Upgrade(_)]));
+        self.upgrade_ok(None);
+    }
+}
+
+fn socket_options() -> Options {
+    options().auto_upgrade(true)
+}
+
+#[test]
+fn socket_sends_while_down_are_held_and_written_in_order_after_the_next_upgrade() {
+    let (mut h, s) = Harness::open(socket_options());
+    h.send_current(text("a"));
+    let handed = h.pop_all();
+    assert_eq!(handed, [app(text("a"))]);
+    h.send_current(text("b"));
+    // "a" was handed to the transport that died (maybe written): it comes
+    // back; "b" waited in the queue: it is held.
+    h.lose(Some(io_error()), handed);
+    assert_eq!(
+        h.events(),
+        [
+            format!("Down Error(Io) killed=[\"{s}\"] unsent=[Text(1 bytes \"a\")] reconnect=true"),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+    assert_eq!(h.core.take_released_bytes(), 1, "only \"a\" left the queue");
+    assert_eq!(
+        h.core.socket_state(),
+        crate::socket::SocketState::Reconnecting
+    );
+    h.send_current(vec![text("c"), text("d")]);
+    assert!(h.events().is_empty(), "held, not refused");
+    assert!(!h.core.has_outgoing(), "nothing is written while down");
+    h.reconnect();
+    assert_eq!(h.core.socket_state(), crate::socket::SocketState::Open);
+    assert_eq!(
+        h.pop_all(),
+        [app(text("b")), app(text("c")), app(text("d"))],
+        "held frames go out after the upgrade, in order"
+    );
+}
+
+#[test]
+fn socket_sends_while_upgrading_wait_for_the_upgrade() {
+    let (mut h, _) = Harness::open(socket_options());
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    h.advance_to_timeout();
+    h.actions();
+    h.dial_ok();
+    h.send_current(text("x"));
+    assert!(!h.core.has_outgoing());
+    h.upgrade_ok(None);
+    assert_eq!(h.pop_all(), [app(text("x"))]);
+}
+
+#[test]
+fn socket_held_frames_survive_a_failed_upgrade_and_a_second_loss() {
+    let (mut h, _) = Harness::open(socket_options());
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    h.send_current(text("held"));
+    h.advance_to_timeout();
+    h.actions();
+    h.dial_ok();
+    h.actions();
+    h.upgrade_rejected(503);
+    let events = h.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("Down UpgradeRejected") && e.contains("unsent=[]")),
+        "{events:?}"
+    );
+    h.reconnect();
+    assert_eq!(h.pop_all(), [app(text("held"))]);
+}
+
+#[test]
+fn socket_without_hold_refuses_sends_while_down_with_the_frames() {
+    let (mut h, _) = Harness::open(socket_options().hold_while_down(false));
+    h.send_current(text("queued"));
+    h.lose(Some(io_error()), Vec::new());
+    let events = h.events();
+    assert!(
+        events[0].contains("unsent=[Text(6 bytes \"queued\")]"),
+        "without hold, queued frames come back in the Down: {events:?}"
+    );
+    h.send_current(text("late"));
+    assert_eq!(
+        h.events(),
+        ["Error - Disconnected unsent=[Text(4 bytes \"late\")]"]
+    );
+    assert_eq!(h.core.take_released_bytes(), 10);
+}
+
+#[test]
+fn socket_held_frames_come_back_when_retries_are_spent() {
+    let (mut h, _) =
+        Harness::open(socket_options().retry(Retry::default().jitter(0.0).max_retries(1)));
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    h.send_current(text("held"));
+    h.advance_to_timeout();
+    h.actions();
+    h.dial_failed();
+    assert_eq!(
+        h.events(),
+        [
+            "Error - Connect unsent=[]",
+            "Error - RetriesExhausted unsent=[Text(4 bytes \"held\")]",
+        ]
+    );
+    assert!(h.core.is_terminated());
+    assert_eq!(h.core.socket_state(), crate::socket::SocketState::Closed);
+}
+
+#[test]
+fn socket_held_frames_come_back_when_every_handle_is_dropped() {
+    let (mut h, _) = Harness::open(socket_options());
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    h.advance_to_timeout();
+    h.actions();
+    h.dial_ok();
+    h.actions();
+    h.send_current(text("held"));
+    h.core.on_abandoned(h.now);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.core.on_transport_lost(h.now);
+    let events = h.events();
+    assert!(
+        events.iter().any(
+            |e| e.starts_with("Down Shutdown") && e.contains("unsent=[Text(4 bytes \"held\")]")
+        ),
+        "{events:?}"
+    );
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn socket_close_while_down_ends_at_once_and_returns_what_is_held() {
+    let (mut h, _) = Harness::open(socket_options());
+    h.lose(Some(io_error()), Vec::new());
+    h.events();
+    h.send_current(text("held"));
+    h.send_current(close(1000, "bye"));
+    let events = h.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0].starts_with("Error - Closed unsent=[Text(4 bytes \"held\")"),
+        "{events:?}"
+    );
+    assert!(h.core.is_terminated());
+}
+
+#[test]
+fn socket_close_while_open_writes_what_is_queued_then_the_close() {
+    let (mut h, _) = Harness::open(socket_options());
+    h.send_current(text("last"));
+    h.send_current(close(4000, "done"));
+    assert_eq!(h.core.socket_state(), crate::socket::SocketState::Closing);
+    assert_eq!(h.pop_all(), [app(text("last")), app(close(4000, "done"))]);
+    h.send_current(text("after"));
+    assert_eq!(
+        h.events(),
+        ["Error - Closed unsent=[Text(5 bytes \"after\")]"]
+    );
+}
+
+#[test]
+fn socket_state_is_connecting_until_the_first_open() {
+    let mut h = Harness::new(socket_options());
+    assert_eq!(
+        h.core.socket_state(),
+        crate::socket::SocketState::Connecting
+    );
+    h.actions();
+    h.dial_failed();
+    assert_eq!(
+        h.core.socket_state(),
+        crate::socket::SocketState::Connecting
+    );
 }

@@ -664,7 +664,7 @@ fn open(url: &str, options: Options) -> (Connection, Events) {
 }
 
 fn quiet() -> Options {
-    Options::default().keepalive(None).retry(Retry::never())
+    Options::default().no_keepalive().retry(Retry::never())
 }
 
 async fn next(events: &mut Events) -> Event {
@@ -813,8 +813,8 @@ async fn partial_flush_case(seed: u64) -> (usize, u64, usize) {
     });
     let (mock, url) = Mock::install(attempts);
     let options = Options::default()
-        .keepalive(None)
-        .retry(Retry::default().max_retries(Some(retries)).jitter(0.0));
+        .no_keepalive()
+        .retry(Retry::default().max_retries(retries).jitter(0.0));
     let (conn, mut events) = open(&url, options);
     let stream = conn.ws_upgrade("/").unwrap();
 
@@ -1130,7 +1130,7 @@ async fn write_blocked(bytes: u64) -> (Arc<Mock>, Connection, Events, Instant) {
             .recv(Recv::Frame(Frame::text(format!("peer {i}"))));
     }
     let (mock, url) = Mock::install([Attempt::open(socket)]);
-    let options = quiet().keepalive(Some(Keepalive::new(200 * MS, 300 * MS)));
+    let options = quiet().keepalive(Keepalive::every(200 * MS).timeout(300 * MS));
     let (conn, mut events) = open(&url, options);
     let stream = conn.ws_upgrade("/").unwrap();
     until(&mut events, is_upgraded).await;
@@ -1224,7 +1224,7 @@ async fn a_close_frame_queued_during_a_pending_upgrade_ends_the_connection_after
     }]);
     // Retries allowed: only the close frame stops them.
     let options = Options::default()
-        .keepalive(None)
+        .no_keepalive()
         .upgrade_timeout(200 * MS)
         .retry(Retry::default().jitter(0.0));
     let (conn, mut events) = open(&url, options);
@@ -1293,7 +1293,7 @@ async fn nothing_is_sent_after_the_peers_close_frame_and_a_later_error_is_still_
     )]);
     // Retries allowed: only the stop code (1008) ends the connection.
     let options = Options::default()
-        .keepalive(None)
+        .no_keepalive()
         .retry(Retry::default().jitter(0.0));
     let (conn, mut events) = open(&url, options);
     let stream = conn.ws_upgrade("/").unwrap();

@@ -184,6 +184,30 @@ impl TestServer {
         cert_chain_der: Vec<Vec<u8>>,
         key_der: Vec<u8>,
     ) -> std::io::Result<TestServer> {
+        Self::start_tls_with(cert_chain_der, key_der, None).await
+    }
+
+    /// [`start_tls`](Self::start_tls) that also requires a client
+    /// certificate (mutual TLS), issued by one of `client_roots_der` (DER).
+    /// A client without one, or with one from another issuer, is refused in
+    /// the TLS handshake (with TLS 1.3 the client learns it from the alert
+    /// that follows the handshake) and never reaches the WebSocket.
+    ///
+    /// Fails with [`std::io::ErrorKind::InvalidInput`] on a certificate or
+    /// key rustls does not accept.
+    pub async fn start_mtls(
+        cert_chain_der: Vec<Vec<u8>>,
+        key_der: Vec<u8>,
+        client_roots_der: Vec<Vec<u8>>,
+    ) -> std::io::Result<TestServer> {
+        Self::start_tls_with(cert_chain_der, key_der, Some(client_roots_der)).await
+    }
+
+    async fn start_tls_with(
+        cert_chain_der: Vec<Vec<u8>>,
+        key_der: Vec<u8>,
+        client_roots_der: Option<Vec<Vec<u8>>>,
+    ) -> std::io::Result<TestServer> {
         use tokio_rustls::rustls;
         let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
         let chain: Vec<rustls::pki_types::CertificateDer<'static>> = cert_chain_der
@@ -192,11 +216,30 @@ impl TestServer {
             .collect();
         let key = rustls::pki_types::PrivateKeyDer::try_from(key_der)
             .map_err(|e| invalid(format!("private key: {e}")))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        // The client's provider, chosen the same way (src/tls.rs).
+        let provider = crate::tls::crypto_provider().map_err(invalid)?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| invalid(e.to_string()))?
-            .with_no_client_auth()
+            .map_err(|e| invalid(e.to_string()))?;
+        let builder = match client_roots_der {
+            None => builder.with_no_client_auth(),
+            Some(roots_der) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for der in roots_der {
+                    roots
+                        .add(rustls::pki_types::CertificateDer::from(der))
+                        .map_err(|e| invalid(format!("client root: {e}")))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| invalid(format!("client roots: {e}")))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder
             .with_single_cert(chain, key)
             .map_err(|e| invalid(format!("certificate: {e}")))?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -205,6 +248,16 @@ impl TestServer {
         Ok(TestServer {
             owner: Arc::new(Owner { core }),
         })
+    }
+
+    /// Also serves on a Unix socket bound at `path` (which must not exist),
+    /// exactly as on TCP (with TLS for a TLS server): for a client's
+    /// connector. It listens until [`stop`](Self::stop) or the last handle
+    /// is dropped; [`restart`](Self::restart) brings back the TCP listener
+    /// only. The socket file is left for the caller to remove.
+    #[cfg(unix)]
+    pub fn listen_unix(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        self.core().listen_unix(path.as_ref())
     }
 
     /// Sets the token reported by `/_control/stats` as `"token":"T"`, by

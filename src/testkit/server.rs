@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
@@ -74,6 +74,9 @@ struct ServerState {
     shut_down: bool,
     /// Reported by `/_control/stats`, so a client can tell its server from another.
     token: Option<String>,
+    /// Accept loops on Unix sockets ([`ServerCore::listen_unix`]).
+    #[cfg(unix)]
+    unix_listeners: Vec<JoinHandle<()>>,
 }
 
 /// The server's state, shared by the handle, the accept loop and every connection task.
@@ -171,7 +174,41 @@ impl ServerCore {
         }
     }
 
-    fn spawn_conn(self: &Arc<Self>, stream: TcpStream) {
+    /// Also accepts connections on a Unix socket at `path` (bound now),
+    /// served as the TCP ones are, with TLS for a TLS server. It listens
+    /// until [`stop`](Self::stop) or the last handle is dropped;
+    /// [`restart`](Self::restart) brings back the TCP listener only.
+    #[cfg(unix)]
+    pub(crate) fn listen_unix(self: &Arc<Self>, path: &std::path::Path) -> std::io::Result<()> {
+        let listener = tokio::net::UnixListener::bind(path)?;
+        let core = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _peer)) => core.spawn_conn(stream),
+                    Err(e) => {
+                        tracing::warn!("testkit: accept on a Unix socket failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+        self.lock().unix_listeners.push(task);
+        Ok(())
+    }
+
+    /// Stops every Unix socket's accept loop.
+    fn stop_unix(&self) {
+        #[cfg(unix)]
+        for task in std::mem::take(&mut self.lock().unix_listeners) {
+            task.abort();
+        }
+    }
+
+    fn spawn_conn<S>(self: &Arc<Self>, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (tx, rx) = mpsc::unbounded_channel();
         // Register first, so the guard of a short-lived task always finds its
         // entry. The lock is never held while spawning or aborting, since either
@@ -335,6 +372,7 @@ impl ServerCore {
     }
 
     pub(crate) async fn stop(&self) {
+        self.stop_unix();
         let listener = self.update(|st| st.listener.take());
         if let Some(task) = listener {
             task.abort();
@@ -362,6 +400,7 @@ impl ServerCore {
 
     /// Called when the last [`TestServer`](super::TestServer) handle is dropped.
     pub(crate) fn shut_down(&self) {
+        self.stop_unix();
         let listener = {
             let mut st = self.lock();
             st.shut_down = true;

@@ -99,6 +99,23 @@ impl Target {
         })
     }
 
+    /// `open` takes a host and a port, as `gun:open`: a path (other than
+    /// `/`) or a query would be silently unused, so it is refused.
+    pub(crate) fn refuse_path(&self) -> Result<(), Error> {
+        if self.url.path() == "/" && self.url.query().is_none() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::InvalidUrl,
+            format!(
+                "{:?}: Connection::open takes a host and a port, not a path or a query; \
+                 give the path to Connection::ws_upgrade, or use wstether::connect, \
+                 which opens and upgrades a URL's path in one step",
+                redact::url(self.url.as_str())
+            ),
+        ))
+    }
+
     /// The path and query of the URL given to `open` (for `connect`).
     pub(crate) fn path_and_query(&self) -> String {
         match self.url.query() {

@@ -1,17 +1,15 @@
-//! The native transport: TCP (and rustls for `wss`) dialed by tokio, the
-//! Websocket spoken by tokio-tungstenite.
+//! The native transport: the stream dialed (src/transport/native/dial.rs),
+//! TLS over it for `wss` (native/tls.rs), the Websocket spoken by
+//! tokio-tungstenite.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::{Sink, Stream};
 use http::{HeaderMap, HeaderValue};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{
     frame::coding::CloseCode as WsCloseCode, CloseFrame as WsCloseFrame, WebSocketConfig,
@@ -21,24 +19,23 @@ use tokio_tungstenite::WebSocketStream;
 
 use self::coalesce::{Coalesce, Large};
 use self::deflate::{Deflate, DeflateError, Limits, Negotiated};
-use super::proxy;
-use super::tunnel::{self, Tunnel};
+use super::proxy::{self, Proxy};
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
+use crate::connector::Io;
 use crate::core::{Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, CloseFrame, Frame};
 use crate::options::Options;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
+use dial::Route;
 
 mod coalesce;
 mod deflate;
+pub(super) mod dial;
 pub(crate) mod frames;
 pub(crate) mod handshake;
-
-/// A TCP stream, plain or under TLS.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+mod tls;
 
 pub(crate) struct NativeTransport;
 
@@ -60,8 +57,9 @@ const WRITE_BUFFER: usize = 128 << 10;
 /// 128 KiB by default. The socket is read 64 KiB at a time by [`Coalesce`]
 /// anyway, so tungstenite's buffer only sets how much is copied (and
 /// zero-filled first) per call, and large binary messages do not go through
-/// it at all. 2 KiB keeps an idle connection small, and costs fewer
-/// instructions per 1 KiB message than 4 KiB did (less zero-filling).
+/// it at all. The buffer stays the 4 KiB one of the handshake (reserved
+/// up to this size, never shrunk); 2 KiB per read costs fewer instructions
+/// per 1 KiB message than 4 KiB did (less zero-filling).
 const DEFAULT_READ_BUFFER: usize = 2 << 10;
 
 impl Transport for NativeTransport {
@@ -71,21 +69,19 @@ impl Transport for NativeTransport {
     fn check_options(options: &Options) -> Result<(), Error> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::new(
-                ErrorKind::InvalidOption,
-                "Connection::open needs a tokio runtime (call it from within one)",
+                ErrorKind::NoRuntime,
+                "Connection::open needs a tokio runtime: call it from within one \
+                 (wstether runs each connection as a tokio task)",
             ));
         }
-        for der in &options.root_certificates {
-            tls_config(std::slice::from_ref(der), false).map_err(|e| {
-                Error::new(ErrorKind::InvalidOption, "root certificate").with_source(e)
-            })?;
+        if options.connector.is_some() && !options.proxy.as_ref().is_none_or(Proxy::is_from_env) {
+            return Err(Error::new(
+                ErrorKind::InvalidOption,
+                "a proxy cannot be combined with a connector, which replaces the whole route \
+                 to the server (connect through the proxy in the connector instead)",
+            ));
         }
-        if options.tls_native_roots {
-            native_roots().map_err(|why| {
-                Error::new(ErrorKind::InvalidOption, format!("tls_native_roots: {why}"))
-            })?;
-        }
-        Ok(())
+        tls::check_options(options)
     }
 
     fn check_upgrade(_upgrade: &ValidUpgrade) -> Result<(), Error> {
@@ -98,52 +94,37 @@ impl Transport for NativeTransport {
 
     fn dial(target: &Target, options: &Options) -> BoxFuture<Result<Self::Dialed, Error>> {
         let target = target.clone();
-        let roots = options.root_certificates.clone();
-        let native_roots = options.tls_native_roots;
+        let tls = tls::Settings::from_options(options);
         // Read now, at every dial: the environment may have changed.
-        let route = proxy::route(options.proxy.as_ref(), target.secure, &target.host);
+        let route = match &options.connector {
+            Some(connector) => Ok(Route::Connector(connector.clone())),
+            None => proxy::route(options.proxy.as_ref(), target.secure, &target.host)
+                .map(|server| server.map_or(Route::Direct, Route::Proxy)),
+        };
         // Compression's layer follows the frames itself, above this one.
         let large = (!options.compression.enabled).then(Arc::<Large>::default);
         let limit = options.frame_limit().min(options.message_limit());
         Box::pin(async move {
-            let tls = || {
-                tls_config(&roots, native_roots)
-                    .map(Arc::new)
-                    .map_err(|e| Error::new(ErrorKind::Tls, "TLS configuration").with_source(e))
-            };
-            let address = format!("{}:{}", bracket_ipv6(&target.host), target.port);
-            let tunnel = match route? {
-                Some(server) => tunnel::open(&server, &target.host, target.port, tls).await?,
-                None => Tunnel::Tcp(tcp(&target.host, target.port, &address).await?),
-            };
+            let stream = dial::open(&target, route?, || tls.config()).await?;
             let written = Arc::new(AtomicU64::new(0));
             if !target.secure {
-                let io = Box::new(coalesce(tunnel, written.clone(), limit, &large));
-                let tls_handshake = None;
+                let io = Box::new(coalesce(stream, written.clone(), limit, &large));
                 return Ok(Dialed {
                     io,
                     written,
                     large,
-                    tls_handshake,
+                    tls_handshake: None,
                 });
             }
-            let name =
-                rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
-                    Error::new(ErrorKind::Tls, format!("server name {:?}", target.host))
-                        .with_source(e)
-                })?;
-            let connector = tokio_rustls::TlsConnector::from(tls()?);
-            let started = std::time::Instant::now();
-            let tls = connector.connect(name, tunnel).await.map_err(|e| {
-                Error::new(ErrorKind::Tls, format!("handshake with {address}")).with_source(e)
-            })?;
-            let tls_handshake = Some(started.elapsed());
-            let io = Box::new(coalesce(tls, written.clone(), limit, &large));
+            let address = format!("{}:{}", dial::bracket_ipv6(&target.host), target.port);
+            let (stream, took) =
+                tls::handshake(tls.config()?, &target.host, &address, stream).await?;
+            let io = Box::new(coalesce(stream, written.clone(), limit, &large));
             Ok(Dialed {
                 io,
                 written,
                 large,
-                tls_handshake,
+                tls_handshake: Some(took),
             })
         })
     }
@@ -321,67 +302,6 @@ fn coalesce<S>(
     }
 }
 
-/// A direct TCP connection to the target.
-async fn tcp(host: &str, port: u16, address: &str) -> Result<TcpStream, Error> {
-    let tcp = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| Error::new(ErrorKind::Connect, address.to_owned()).with_source(e))?;
-    // Small frames should leave at once; wstether batches writes itself.
-    tcp.set_nodelay(true)
-        .map_err(|e| Error::new(ErrorKind::Connect, address.to_owned()).with_source(e))?;
-    Ok(tcp)
-}
-
-fn bracket_ipv6(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    }
-}
-
-/// The operating system's certificate store, read once per process
-/// ([`Options::tls_native_roots`]); the error says why it could not be.
-fn native_roots() -> Result<&'static [rustls::pki_types::CertificateDer<'static>], String> {
-    static ROOTS: OnceLock<Result<Vec<rustls::pki_types::CertificateDer<'static>>, String>> =
-        OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
-            if found.certs.is_empty() {
-                let why: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
-                return Err(format!(
-                    "no certificate found in the operating system's store ({})",
-                    why.join("; ")
-                ));
-            }
-            Ok(found.certs)
-        })
-        .as_deref()
-        .map_err(Clone::clone)
-}
-
-fn tls_config(
-    extra_roots_der: &[Vec<u8>],
-    native: bool,
-) -> Result<rustls::ClientConfig, rustls::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if native {
-        let certs = native_roots().map_err(rustls::Error::General)?;
-        // Skips what rustls cannot parse (some stores hold odd certificates).
-        roots.add_parsable_certificates(certs.iter().cloned());
-    }
-    for der in extra_roots_der {
-        roots.add(rustls::pki_types::CertificateDer::from(der.clone()))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
 /// An open native Websocket. It keeps no copy of the frames handed over:
 /// it only remembers the sequence number of the last one, which a
 /// completed flush confirms written.
@@ -540,6 +460,9 @@ fn from_message(message: Message) -> Option<Frame> {
 
 fn upgrade_error(error: tungstenite::Error) -> Error {
     match error {
+        tungstenite::Error::Io(e) if tls::tls_error_in(&e).is_some() => {
+            Error::new(ErrorKind::Tls, "during the upgrade").with_source(e)
+        }
         tungstenite::Error::Io(e) => Error::new(ErrorKind::Io, "during the upgrade").with_source(e),
         tungstenite::Error::Tls(e) => {
             Error::new(ErrorKind::Tls, "during the upgrade").with_source(e)
@@ -573,6 +496,7 @@ fn socket_error(error: tungstenite::Error) -> Error {
         }
     }
     let kind = match &error {
+        E::Io(io) if tls::tls_error_in(io).is_some() => ErrorKind::Tls,
         E::Io(_) | E::ConnectionClosed | E::AlreadyClosed => ErrorKind::Io,
         E::Tls(_) => ErrorKind::Tls,
         E::Capacity(_) => ErrorKind::MessageTooBig,

@@ -40,10 +40,8 @@ pub(crate) async fn open(
 ) -> Result<Tunnel, Error> {
     let proxy = format!("{server:?}");
     let fail = |what: &str| Error::new(ErrorKind::Proxy, format!("{what} {proxy}"));
-    let tcp = TcpStream::connect((server.host.as_str(), server.port))
+    let tcp = super::native::dial::tcp(&server.host, server.port)
         .await
-        .map_err(|e| fail("cannot connect to the proxy").with_source(e))?;
-    tcp.set_nodelay(true)
         .map_err(|e| fail("cannot connect to the proxy").with_source(e))?;
     match server.scheme {
         Scheme::Http => {

@@ -4,21 +4,24 @@
 
 use std::time::Duration;
 
-use wstether::{Event, Events, Options, Retry};
+use wstether::{Event, Events, FirstConnection, Options, Retry};
 
 /// How long any single expected event may take before the test fails.
 /// A guard against hangs, not a synchronisation point.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-/// Options for tests: quick retries, no keepalive unless a test asks.
+/// Options for tests: quick retries, no keepalive unless a test asks, and
+/// the reconnect policy from the first attempt on (the tests of the
+/// first-connection budget, tests/first_connection.rs, set their own).
 pub fn options() -> Options {
     Options::default()
         .retry(
             Retry::default()
                 .initial_delay(Duration::from_millis(20))
-                .max_delay(Duration::from_millis(200)),
+                .max_delay(Duration::from_millis(200))
+                .first_connection(FirstConnection::ReconnectPolicy),
         )
-        .keepalive(None)
+        .no_keepalive()
 }
 
 /// The next event; fails the test if none comes within [`PATIENCE`].

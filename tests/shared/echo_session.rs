@@ -21,7 +21,7 @@ pub struct Seen {
 /// subprotocol `chat`, sends `frames`, collects as many echoes, then shuts
 /// down and waits for the end of the event stream.
 pub async fn echo_session(url: &str, frames: Vec<Frame>) -> Result<Seen, wstether::Error> {
-    let options = Options::default().retry(Retry::never()).keepalive(None);
+    let options = Options::default().retry(Retry::never()).no_keepalive();
     let (conn, mut events) = Connection::open(url, options)?;
     let stream = conn.ws_upgrade_with(Upgrade::new("/").protocol("chat"))?;
     let mut seen = Seen {

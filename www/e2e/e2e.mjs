@@ -9,11 +9,10 @@
 // server-side drop the log shows Down, then Up and Upgraded again (auto-upgrade)
 // and a frame sent on the new stream is echoed. Saves test-output/e2e.png.
 // Every wait is bounded; any failed check exits non-zero with a message.
-import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const outDir = join(root, "test-output");
@@ -24,17 +23,6 @@ const pageUrl = process.argv[2];
 if (!pageUrl) {
   console.error("usage: node www/e2e/e2e.mjs http://127.0.0.1:PORT/");
   process.exit(2);
-}
-
-function findChromium() {
-  for (const name of ["chromium", "chromium-browser"]) {
-    try {
-      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
-    } catch {
-      // try the next name
-    }
-  }
-  throw new Error("no chromium on PATH: install Debian's chromium (.ci/setup does)");
 }
 
 let step = "start";
@@ -67,20 +55,7 @@ async function waitForLog(page, type, { before = 0, text } = {}) {
   );
 }
 
-const executablePath = findChromium();
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const browser = await launch();
 const pageErrors = [];
 let page;
 let failed = false;
@@ -149,9 +124,9 @@ try {
     });
   });
 
-  await check("facade: async iterator, thrown errors, binary echo", async () => {
+  await check("low level (WsTetherConnection): async iterator, thrown errors, binary echo", async () => {
     const result = await withTimeout(page.evaluate(async (wsUrl) => {
-      const { WsTether } = await import("./pkg/wstether.js");
+      const { WsTetherConnection: WsTether } = await import("./pkg/index.js");
       const kindOf = (f) => {
         try {
           f();

@@ -62,8 +62,8 @@ pub async fn wstether_prepare(
 ) -> Result<(), JsValue> {
     let options = Options::default()
         .send_queue_bytes(8 << 20)
-        .max_message_size(None)
-        .max_frame_size(None);
+        .max_message_size(wstether::MAX_MESSAGE_SIZE_CEILING)
+        .max_frame_size(wstether::MAX_MESSAGE_SIZE_CEILING);
     let (conn, events, stream) = wstether::connect(&url, options).await.map_err(js_error)?;
     let frames: Vec<Frame> = (0..count)
         .map(|i| {
