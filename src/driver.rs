@@ -376,6 +376,7 @@ impl<T: Transport> Driver<T> {
             released_bytes: self.core.take_released_bytes(),
             released_frames: self.core.take_released_frames(),
             killed_up_to: self.core.killed_up_to(),
+            peer_closed: self.core.peer_closed(),
             rtt: self.core.rtt(),
             written: self.core.take_written(),
             received: self.core.take_received(),

@@ -47,6 +47,8 @@ struct Inbox {
     waiting_senders: Vec<Waker>,
     /// Streams up to this one were killed by a `Down`.
     killed_up_to: Option<StreamRef>,
+    /// The peer closed this Websocket: sends to it are refused.
+    peer_closed: Option<StreamRef>,
     /// A close frame or shutdown was queued: nothing more is accepted.
     closing: bool,
     /// The driver has ended.
@@ -85,6 +87,7 @@ impl Shared {
                 driver: None,
                 waiting_senders: Vec::new(),
                 killed_up_to: None,
+                peer_closed: None,
                 closing: false,
                 terminated: false,
                 abandoned: false,
@@ -166,6 +169,13 @@ impl Shared {
         // The fast checks; the core makes the final ones (late frames come
         // back in an `Event::Error`).
         match to {
+            To::Stream(stream) if inbox.peer_closed == Some(stream) => {
+                return refuse(
+                    ErrorKind::Closed,
+                    format!("the server closed {stream} (its close frame arrived): nothing more is sent on it"),
+                    frames,
+                );
+            }
             To::Stream(stream) if inbox.killed_up_to.is_some_and(|killed| stream <= killed) => {
                 return refuse(
                     ErrorKind::StaleStream,
@@ -323,6 +333,7 @@ impl Shared {
             released_bytes,
             released_frames,
             killed_up_to,
+            peer_closed,
             rtt,
             written,
             received,
@@ -353,6 +364,7 @@ impl Shared {
         stats.time_connected = time_connected;
         inbox.open_since = open_since;
         inbox.killed_up_to = killed_up_to;
+        inbox.peer_closed = peer_closed;
         inbox.rtt = rtt;
         if released_bytes > 0 || released_frames > 0 {
             inbox.queued_bytes = inbox.queued_bytes.saturating_sub(released_bytes);
@@ -389,6 +401,8 @@ pub(crate) struct Progress {
     /// How many frames those were (see [`charge`]).
     pub(crate) released_frames: usize,
     pub(crate) killed_up_to: Option<StreamRef>,
+    /// The Websocket whose close frame from the peer arrived.
+    pub(crate) peer_closed: Option<StreamRef>,
     pub(crate) rtt: Option<Duration>,
     /// Written and read since the last report (counts to add).
     pub(crate) written: Written,

@@ -1237,6 +1237,15 @@ impl Core {
         self.killed_up_to
     }
 
+    /// The Websocket whose peer sent its close frame, while it closes:
+    /// nothing more is sent on it (RFC 6455 §5.5.1).
+    pub(crate) fn peer_closed(&self) -> Option<StreamRef> {
+        match (&self.phase, &self.close_received) {
+            (Phase::Closing { stream, .. }, Some(_)) => Some(*stream),
+            _ => None,
+        }
+    }
+
     /// The round-trip time of the last answered keepalive probe.
     pub(crate) fn rtt(&self) -> Option<Duration> {
         self.rtt
