@@ -374,7 +374,9 @@ impl<T: Transport> Driver<T> {
     fn report(&mut self) {
         let progress = Progress {
             released_bytes: self.core.take_released_bytes(),
+            released_frames: self.core.take_released_frames(),
             killed_up_to: self.core.killed_up_to(),
+            peer_closed: self.core.peer_closed(),
             rtt: self.core.rtt(),
             written: self.core.take_written(),
             received: self.core.take_received(),
@@ -388,6 +390,7 @@ impl<T: Transport> Driver<T> {
             self.shared.update(progress);
             self.last_progress = Progress {
                 released_bytes: 0,
+                released_frames: 0,
                 written: Default::default(),
                 received: Default::default(),
                 ..progress

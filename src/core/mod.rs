@@ -412,6 +412,11 @@ impl Core {
                     stream: current, ..
                 }
                 | Phase::Open { stream: current } => *current == stream,
+                // After the peer's close: queued, never written, and given
+                // back in the `Down` (as before the close moved the phase).
+                Phase::Closing {
+                    stream: current, ..
+                } if self.close_received.is_some() => *current == stream,
                 Phase::Dialing { .. } | Phase::Backoff { .. } => self
                     .pending_upgrade
                     .as_ref()
@@ -525,6 +530,13 @@ impl Core {
                     self.actions.push_back(Action::Disconnect);
                 }
                 self.terminate_unconnected(Error::new(ErrorKind::Closed, "shut down"), now);
+            }
+            // The peer closed and was answered: nothing is left to wait
+            // for but its TCP end, which `shutdown` does not wait for.
+            Phase::Closing { .. }
+                if self.close_received.is_some() && self.pending_loss.is_none() =>
+            {
+                self.disconnect(Loss::Down(DownReason::Shutdown));
             }
             Phase::Closing { .. } | Phase::Failing { .. } | Phase::Terminated => {}
         }
@@ -840,6 +852,14 @@ impl Core {
                     code: CloseCode::NO_STATUS,
                     reason: String::new(),
                 }));
+                // The peer may keep the TCP open after its close: the
+                // closing timeout bounds how long we wait for its end.
+                if let Phase::Open { stream } = self.phase {
+                    self.phase = Phase::Closing {
+                        stream,
+                        deadline: later(now, self.closing_timeout),
+                    };
+                }
             }
             _ if hidden_reply => return,
             _ => {}
@@ -1026,7 +1046,8 @@ impl Core {
                 }
             }
             Phase::Closing { deadline, .. } if now >= *deadline => {
-                self.disconnect(Loss::Down(DownReason::Shutdown));
+                // Ours (Shutdown), or the peer's close frame.
+                self.disconnect(Loss::Down(self.down_reason(None)));
             }
             Phase::Failing {
                 deadline, error, ..
@@ -1157,6 +1178,12 @@ impl Core {
         self.delivery.take_released()
     }
 
+    /// How many application frames left the send queue since the last
+    /// call (each was charged a fixed overhead there besides its payload).
+    pub(crate) fn take_released_frames(&mut self) -> usize {
+        self.delivery.take_released_frames()
+    }
+
     /// Application frames confirmed written since the last call.
     pub(crate) fn take_written(&mut self) -> Written {
         self.delivery.take_written()
@@ -1208,6 +1235,15 @@ impl Core {
     /// The highest stream killed by a `Down` so far.
     pub(crate) fn killed_up_to(&self) -> Option<StreamRef> {
         self.killed_up_to
+    }
+
+    /// The Websocket whose peer sent its close frame, while it closes:
+    /// nothing more is sent on it (RFC 6455 §5.5.1).
+    pub(crate) fn peer_closed(&self) -> Option<StreamRef> {
+        match (&self.phase, &self.close_received) {
+            (Phase::Closing { stream, .. }, Some(_)) => Some(*stream),
+            _ => None,
+        }
     }
 
     /// The round-trip time of the last answered keepalive probe.

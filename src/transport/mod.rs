@@ -27,8 +27,6 @@ cfg_if::cfg_if! {
         mod browser;
         pub(crate) use browser::BrowserTransport as Platform;
     } else {
-        mod coalesce;
-        pub(crate) mod deflate;
         mod native;
         mod tunnel;
         pub(crate) use native::NativeTransport as Platform;

@@ -17,8 +17,8 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use super::coalesce::{Coalesce, Large};
-use super::deflate::{self, Deflate, DeflateError, Limits, Negotiated};
+use self::coalesce::{Coalesce, Large};
+use self::deflate::{Deflate, DeflateError, Limits, Negotiated};
 use super::proxy::{self, Proxy};
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
 use crate::connector::Io;
@@ -30,7 +30,11 @@ use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
 use dial::Route;
 
+mod coalesce;
+mod deflate;
 pub(super) mod dial;
+pub(crate) mod frames;
+pub(crate) mod handshake;
 mod tls;
 
 pub(crate) struct NativeTransport;
@@ -147,7 +151,11 @@ impl Transport for NativeTransport {
             // (tungstenite then keeps only the latest pong, as RFC 6455
             // allows); the core declares that peer dead.
             .write_buffer_size(WRITE_BUFFER)
-            .max_write_buffer_size(WRITE_BUFFER + options.send_queue_bytes + (64 << 10));
+            .max_write_buffer_size(
+                WRITE_BUFFER
+                    .saturating_add(options.send_queue_bytes)
+                    .saturating_add(64 << 10),
+            );
         let compression = options.compression.clone();
         let limits = Limits {
             max_frame: options.frame_limit(),
@@ -314,24 +322,37 @@ pub(crate) struct NativeSocket {
 /// a shared chunk, one after another. A frame the application holds would
 /// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
 /// (and copies) a shared buffer at almost every frame; a chunk is
-/// allocated once per `CHUNK` bytes. Dropped whenever the socket has
+/// allocated once per many frames. Dropped whenever the socket has
 /// nothing to read, so an idle connection holds none.
+///
+/// A frame keeps its whole chunk alive, so a chunk is sized by what the
+/// burst it serves has copied so far (twice that, from 64 bytes up to
+/// [`Chunk::SIZE`]): frames arriving one per read each get a chunk of
+/// their own size, never a 16 KiB one (issue 21, finding 6).
 #[derive(Default)]
-struct Chunk(bytes::BytesMut);
+struct Chunk {
+    chunk: bytes::BytesMut,
+    /// Bytes copied since the socket last had nothing to read.
+    burst: usize,
+}
 
 impl Chunk {
     const SIZE: usize = 16 << 10;
+    /// The smallest chunk allocated.
+    const MIN: usize = 64;
     /// Larger payloads are handed over as tungstenite made them.
     const MAX_COPY: usize = 4 << 10;
 
     fn take(&mut self, message: Message) -> Message {
         match message {
             Message::Binary(data) if data.len() <= Self::MAX_COPY => {
-                if self.0.capacity() - self.0.len() < data.len() {
-                    self.0 = bytes::BytesMut::with_capacity(Self::SIZE);
+                if self.chunk.capacity() - self.chunk.len() < data.len() {
+                    let size = (2 * self.burst).clamp(Self::MIN, Self::SIZE);
+                    self.chunk = bytes::BytesMut::with_capacity(size.max(data.len()));
                 }
-                self.0.extend_from_slice(&data);
-                Message::Binary(self.0.split().freeze())
+                self.burst += data.len();
+                self.chunk.extend_from_slice(&data);
+                Message::Binary(self.chunk.split().freeze())
             }
             other => other,
         }
