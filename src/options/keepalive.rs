@@ -62,11 +62,11 @@ impl Keepalive {
     /// ```
     ///
     /// Both durations must be longer than zero and at most 24 days
-    /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`).
     ///
     /// A browser cannot send pings: give it a heartbeat message with
     /// [`Keepalive::heartbeat`], or [`Connection::open`](crate::Connection::open)
-    /// refuses the keepalive there with [`ErrorKind::Unsupported`].
+    /// refuses the keepalive there with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     pub fn every(interval: Duration) -> Keepalive {
         Keepalive {
             interval,
@@ -126,7 +126,7 @@ pub enum Heartbeat {
     ///
     /// Native only: a browser cannot send pings, and
     /// [`Connection::open`](crate::Connection::open) refuses it there with
-    /// [`ErrorKind::Unsupported`].
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     Ping,
     /// An application message (e.g. text `"ping"`), for browsers and for
     /// servers that expect an app-level heartbeat: the server must answer

@@ -50,7 +50,7 @@ impl Options {
     /// the message limit has no effect beyond it: the message limit
     /// applies. 0 and values above the ceiling make
     /// [`Connection::open`](crate::Connection::open) fail with
-    /// [`ErrorKind::InvalidOption`].
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption).
     ///
     /// In a browser, which hands whole messages to scripts and never shows
     /// frames, this limit has no effect: only
@@ -63,20 +63,20 @@ impl Options {
     /// The largest message accepted from the server (default 64 MiB).
     /// A larger one is never delivered: natively it is refused while it is
     /// read, the connection closes with 1009 ("message too big") and goes
-    /// `Down` with [`ErrorKind::MessageTooBig`], then reconnects by the
+    /// `Down` with [`ErrorKind::MessageTooBig`](crate::ErrorKind::MessageTooBig), then reconnects by the
     /// retry policy.
     ///
     /// In a browser the message has already been received whole when a
     /// script first sees it, and scripts may not send 1009: the message is
     /// dropped and the connection closes with 1000 and the reason
     /// `"message too big"`, then goes `Down` with
-    /// [`ErrorKind::MessageTooBig`] as natively.
+    /// [`ErrorKind::MessageTooBig`](crate::ErrorKind::MessageTooBig) as natively.
     ///
     /// At most the ceiling, [`MAX_MESSAGE_SIZE_CEILING`] (1 GiB) — the
     /// largest allocation wstether accepts; a peer's claimed length is never
     /// trusted beyond it: pass the ceiling for the largest. 0 and values
     /// above the ceiling make [`Connection::open`](crate::Connection::open)
-    /// fail with [`ErrorKind::InvalidOption`].
+    /// fail with [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption).
     pub fn max_message_size(mut self, bytes: usize) -> Options {
         self.max_message_size = Some(bytes);
         self
@@ -85,17 +85,17 @@ impl Options {
     /// How much memory the send queue may hold (default 8 MiB): each
     /// queued frame is charged its payload plus a fixed overhead of 128
     /// bytes, so a 1-byte frame counts as 129 bytes. Past that,
-    /// [`Connection::ws_send`](crate::Connection::ws_send) fails with [`ErrorKind::QueueFull`] and gives the frames back, and
+    /// [`Connection::ws_send`](crate::Connection::ws_send) fails with [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) and gives the frames back, and
     /// [`Connection::send`](crate::Connection::send) waits. At least 1
-    /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`).
     ///
     /// It is also the largest message one call can send: the frames of one
     /// `ws_send` or `send` may hold at most this many payload bytes (8 MiB
     /// by default); a larger call is refused with
-    /// [`ErrorKind::InvalidFrame`] and its frames given back, since it
+    /// [`ErrorKind::InvalidFrame`](crate::ErrorKind::InvalidFrame) and its frames given back, since it
     /// could never fit (natively, the write buffer is sized by this bound).
     /// Raise it to send larger messages, up to 1 GiB (2^30 bytes;
-    /// [`ErrorKind::InvalidOption`] above, at `open`).
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) above, at `open`).
     pub fn send_queue_bytes(mut self, bytes: usize) -> Options {
         self.send_queue_bytes = bytes;
         self
@@ -105,7 +105,7 @@ impl Options {
     /// full wstether stops reading the socket, so a slow reader slows the
     /// server down instead of growing memory. From 1 to 2^20 (1,048,576);
     /// other values make [`Connection::open`](crate::Connection::open) fail
-    /// with [`ErrorKind::InvalidOption`].
+    /// with [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption).
     ///
     /// In a browser, which cannot pause a WebSocket, messages go on
     /// arriving while the queue is full; they wait in the transport, bounded
@@ -121,12 +121,12 @@ impl Options {
     /// socket natively, so a slow reader of large messages holds at most
     /// about this much plus one message (up to
     /// [`Options::max_message_size`]). From 1 to 1 GiB (2^30 bytes;
-    /// [`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`).
     ///
     /// In a browser, which cannot pause reading, exceeding it ends the
     /// connection instead: the socket closes with 1000 and the reason
     /// `"client too slow"`, and the connection goes `Down` with
-    /// [`ErrorKind::QueueFull`] (then reconnects by the retry policy).
+    /// [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) (then reconnects by the retry policy).
     pub fn event_queue_bytes(mut self, bytes: usize) -> Options {
         self.event_queue_bytes = bytes;
         self
@@ -143,11 +143,11 @@ impl Options {
     /// messages need no larger frame buffer, and none stays allocated after
     /// them. Raising it helps only frames below that size, or fragmented or
     /// compressed ones, at its cost in memory for every connection. From 64
-    /// bytes to 64 MiB ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// bytes to 64 MiB ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`).
     ///
     /// Native only: a browser reads for itself, and
     /// [`Connection::open`](crate::Connection::open) refuses this option
-    /// there with [`ErrorKind::Unsupported`].
+    /// there with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     pub fn read_buffer_size(mut self, bytes: usize) -> Options {
         self.read_buffer_size = Some(bytes);
         self

@@ -39,7 +39,7 @@ use limits::{check_positive_duration, DEFAULT_MAX_MESSAGE_SIZE};
 /// What an upgrade provider's error may be: anything that converts into a
 /// boxed error (`String`, `&str`, any `std::error::Error + Send + Sync`,
 /// `anyhow::Error`...). It becomes the source of an
-/// [`ErrorKind::Provider`] error.
+/// [`ErrorKind::Provider`](crate::ErrorKind::Provider) error.
 pub type ProviderError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Produces the upgrade request for each automatic upgrade, as a future
@@ -157,7 +157,7 @@ impl Options {
     /// send pings, so a keepalive with [`Heartbeat::Ping`] (what
     /// [`Keepalive::every`] makes) is refused at
     /// [`Connection::open`](crate::Connection::open) with
-    /// [`ErrorKind::Unsupported`].
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     pub fn keepalive(mut self, keepalive: Keepalive) -> Options {
         self.keepalive = Some(keepalive);
         self
@@ -216,20 +216,20 @@ impl Options {
     /// ```
     ///
     /// - A provider that fails: the upgrade fails with
-    ///   [`ErrorKind::Provider`] (the provider's error is its
+    ///   [`ErrorKind::Provider`](crate::ErrorKind::Provider) (the provider's error is its
     ///   [`source`](std::error::Error::source)) in
     ///   [`Event::UpgradeFailed`](crate::Event::UpgradeFailed), the
     ///   connection goes down and the retry policy decides what follows, as
     ///   for any failed upgrade.
     /// - A provider that does not answer within
     ///   [`Options::upgrade_timeout`] fails the same way with
-    ///   [`ErrorKind::Timeout`] (its future is dropped); the upgrade it
+    ///   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) (its future is dropped); the upgrade it
     ///   returns then has its own `upgrade_timeout`.
     ///
     /// The closure is [`MaybeSendSync`] and its future [`MaybeSend`]:
     /// `Send` natively, anything in a browser. Its requests are checked as
     /// [`Connection::ws_upgrade_with`]'s are; in a browser one with custom
-    /// headers fails the upgrade ([`ErrorKind::Unsupported`]), since a
+    /// headers fails the upgrade ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)), since a
     /// browser cannot send them. See [`Options::auto_upgrade_with_sync`]
     /// for a provider that needs no I/O.
     ///
@@ -273,14 +273,14 @@ impl Options {
     /// In a browser, which answers pings itself and never shows ping or
     /// pong frames to scripts, `silence_pings(false)` cannot be honoured: it
     /// is refused at [`Connection::open`](crate::Connection::open) with
-    /// [`ErrorKind::Unsupported`].
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     pub fn silence_pings(mut self, silence: bool) -> Options {
         self.silence_pings = silence;
         self
     }
 
     /// How long the server has to answer an upgrade (default 10 s). Longer
-    /// than zero and at most 24 days ([`ErrorKind::InvalidOption`]
+    /// than zero and at most 24 days ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption)
     /// otherwise, at `open`).
     ///
     /// In a browser, where the upgrade makes the whole connection (there is
@@ -293,7 +293,7 @@ impl Options {
 
     /// How long to wait for the server's close frame after sending ours
     /// (default 5 s); then the socket is dropped. Longer than zero and at
-    /// most 24 days ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// most 24 days ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`).
     ///
     /// In a browser the messages the server sends in that time are dropped
     /// by the browser, which delivers nothing once the page has closed.
@@ -305,11 +305,11 @@ impl Options {
     /// Trusts one more root certificate (DER), beside the webpki roots, for
     /// `wss://`. A convenience for wstether's own TLS configuration: with
     /// [`tls_config`](Options::tls_config) it is refused at `open` with
-    /// [`ErrorKind::InvalidOption`].
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption).
     ///
     /// Native only: browsers use their own trust store, and
     /// [`Connection::open`](crate::Connection::open) refuses this option
-    /// there with [`ErrorKind::Unsupported`].
+    /// there with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Options {
         self.root_certificates.push(der.into());
         self
@@ -319,10 +319,10 @@ impl Options {
     /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` variables read at
     /// each dial). The proxy handshake (HTTP CONNECT or SOCKS5) is made
     /// again on every reconnect. A proxy that fails is an
-    /// [`ErrorKind::Proxy`] (with the proxy's status in
-    /// [`Error::proxy_status`] for an HTTP proxy), retried with the retry
+    /// [`ErrorKind::Proxy`](crate::ErrorKind::Proxy) (with the proxy's status in
+    /// [`Error::proxy_status`](crate::Error::proxy_status) for an HTTP proxy), retried with the retry
     /// policy's backoff. **Browser:** only the default is accepted; any
-    /// other proxy is refused at `open` with [`ErrorKind::Unsupported`]: a
+    /// other proxy is refused at `open` with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported): a
     /// browser uses the system's proxy settings, and scripts cannot choose.
     pub fn proxy(mut self, proxy: Proxy) -> Options {
         self.proxy = Some(proxy);
@@ -330,7 +330,7 @@ impl Options {
     }
 
     /// Connects directly, without a proxy, whatever the environment says.
-    /// **Browser:** refused at `open` with [`ErrorKind::Unsupported`] (the
+    /// **Browser:** refused at `open` with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) (the
     /// browser's proxy settings cannot be bypassed by a script).
     pub fn no_proxy(mut self) -> Options {
         self.proxy = None;
@@ -345,10 +345,10 @@ impl Options {
     /// administrators installed in the system store, as a browser trusts
     /// it. The store is read once per process (on Linux from the
     /// `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution's bundle); a store
-    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`], as
+    /// that cannot be read fails `open` with [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption), as
     /// does `true` beside [`tls_config`](Options::tls_config).
     /// **Browser:** a browser always uses its own store; `true` is refused
-    /// at `open` with [`ErrorKind::Unsupported`].
+    /// at `open` with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     pub fn tls_native_roots(mut self, enabled: bool) -> Options {
         self.tls_native_roots = enabled;
         self

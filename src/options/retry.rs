@@ -41,10 +41,10 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///    a refusal, natively);
 /// 2. [`Event::Error`](crate::Event::Error) `{ stream: None, error }`,
 ///    where `error` is the last real error (its kind says which:
-///    [`ErrorKind::Connect`], [`ErrorKind::Tls`], [`ErrorKind::Proxy`],
-///    [`ErrorKind::Timeout`], [`ErrorKind::Upgrade`],
-///    [`ErrorKind::UpgradeRefused`] with [`Error::status`](crate::Error::status),
-///    [`ErrorKind::Provider`]);
+///    [`ErrorKind::Connect`](crate::ErrorKind::Connect), [`ErrorKind::Tls`](crate::ErrorKind::Tls), [`ErrorKind::Proxy`](crate::ErrorKind::Proxy),
+///    [`ErrorKind::Timeout`](crate::ErrorKind::Timeout), [`ErrorKind::Upgrade`](crate::ErrorKind::Upgrade),
+///    [`ErrorKind::UpgradeRefused`](crate::ErrorKind::UpgradeRefused) with [`Error::status`](crate::Error::status),
+///    [`ErrorKind::Provider`](crate::ErrorKind::Provider));
 /// 3. [`Event::Down`](crate::Event::Down) `{ will_reconnect: false, .. }`
 ///    with every frame that was queued in `unsent` and no `killed_streams`
 ///    (no Websocket was open; the upgrade had its `UpgradeFailed`); its
@@ -60,7 +60,7 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// dropped, before the first success is not a failure: it ends as it
 /// always does. In a browser every attempt shows `Up` first (there is no
 /// connection below the WebSocket) and the error is
-/// [`ErrorKind::Upgrade`] or [`ErrorKind::Timeout`], since a browser does
+/// [`ErrorKind::Upgrade`](crate::ErrorKind::Upgrade) or [`ErrorKind::Timeout`](crate::ErrorKind::Timeout), since a browser does
 /// not tell scripts why a WebSocket did not open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
@@ -93,12 +93,12 @@ pub struct Retry {
 pub enum FirstConnection {
     /// At most this many attempts (dial and upgrade), the default being 1,
     /// as `await websockets.connect()` and tokio-tungstenite do. At least
-    /// 1 ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// 1 ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`).
     Attempts(u32),
     /// Attempts until this long after `open`: an attempt still in progress
-    /// then fails with [`ErrorKind::Timeout`], and no attempt starts whose
+    /// then fails with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout), and no attempt starts whose
     /// backoff delay would end past it. Longer than zero and at most 24
-    /// days ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// days ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`).
     Deadline(Duration),
     /// The reconnect policy ([`Retry::max_retries`], by default unlimited)
     /// applies from the first attempt: with [`Retry::default`], wait for
@@ -171,7 +171,7 @@ impl Retry {
 
     /// The first delay (default 100 ms). From 1 ms (a zero delay would
     /// hammer a refused port tens of thousands of times per second) to
-    /// 24 days, and at most `max_delay`; [`ErrorKind::InvalidOption`]
+    /// 24 days, and at most `max_delay`; [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption)
     /// otherwise, at `open`.
     pub fn initial_delay(mut self, delay: Duration) -> Retry {
         self.initial_delay = delay;
@@ -179,7 +179,7 @@ impl Retry {
     }
 
     /// The largest delay (default 30 s). At most 24 days
-    /// ([`ErrorKind::InvalidOption`] otherwise, at `open`), and every delay
+    /// ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`), and every delay
     /// is capped by it, however many retries came before.
     pub fn max_delay(mut self, delay: Duration) -> Retry {
         self.max_delay = delay;
@@ -187,7 +187,7 @@ impl Retry {
     }
 
     /// The growth factor per retry (default 2.0): a finite number of at
-    /// least 1.0 ([`ErrorKind::InvalidOption`] otherwise, at `open`). Huge
+    /// least 1.0 ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`). Huge
     /// factors are fine: the delay stops growing at `max_delay`.
     pub fn multiplier(mut self, multiplier: f64) -> Retry {
         self.multiplier = multiplier;
@@ -197,14 +197,14 @@ impl Retry {
     /// The random share taken off each delay, from 0.0 (none) to 1.0 (the
     /// delay is uniform between zero and its value). Default 0.5. Other
     /// values (NaN included) make `open` fail with
-    /// [`ErrorKind::InvalidOption`].
+    /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption).
     pub fn jitter(mut self, jitter: f64) -> Retry {
         self.jitter = jitter;
         self
     }
 
     /// How long a connection must stay up before the retry count starts
-    /// again (default 10 s). At most 24 days ([`ErrorKind::InvalidOption`]
+    /// again (default 10 s). At most 24 days ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption)
     /// otherwise, at `open`).
     pub fn reset_after(mut self, uptime: Duration) -> Retry {
         self.reset_after = uptime;
@@ -212,13 +212,13 @@ impl Retry {
     }
 
     /// How long one connect attempt (TCP and TLS) may take (default 10 s).
-    /// Longer than zero and at most 24 days ([`ErrorKind::InvalidOption`]
+    /// Longer than zero and at most 24 days ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption)
     /// otherwise, at `open`).
     ///
     /// Native only: a browser has no connection below the WebSocket, so
     /// [`Connection::open`](crate::Connection::open) refuses any value but
-    /// the default there with [`ErrorKind::Unsupported`]; use
-    /// [`Options::upgrade_timeout`], which bounds the whole opening.
+    /// the default there with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported); use
+    /// [`Options::upgrade_timeout`](crate::Options::upgrade_timeout), which bounds the whole opening.
     pub fn connect_timeout(mut self, timeout: Duration) -> Retry {
         self.connect_timeout = timeout;
         self
@@ -252,7 +252,7 @@ impl Retry {
     ///
     /// | status | default |
     /// |---|---|
-    /// | 401 | [`RetryDecision::RetryWithProvider`]: retried only when an upgrade provider ([`Options::auto_upgrade_with`]) can send fresh credentials |
+    /// | 401 | [`RetryDecision::RetryWithProvider`]: retried only when an upgrade provider ([`Options::auto_upgrade_with`](crate::Options::auto_upgrade_with)) can send fresh credentials |
     /// | 408, 429, 500–599 | [`RetryDecision::Retry`], honouring `Retry-After` |
     /// | any other (3xx, other 4xx, an unexpected 1xx or 2xx) | [`RetryDecision::Stop`] |
     ///
@@ -318,7 +318,7 @@ impl Retry {
     /// proxy's credentials.
     ///
     /// A stop is the failed attempt's [`Event::Error`](crate::Event::Error)
-    /// (kind [`ErrorKind::Proxy`], with the status), then a last
+    /// (kind [`ErrorKind::Proxy`](crate::ErrorKind::Proxy), with the status), then a last
     /// `Event::Error` of the same kind and status saying that it is not
     /// retried, with the frames that were waiting; the events end there.
     pub fn proxy_decision(&self, status: StatusCode) -> RetryDecision {
@@ -381,13 +381,13 @@ pub enum RetryDecision {
     /// (up to [`Retry::max_delay`]).
     Retry,
     /// Reconnect (as [`RetryDecision::Retry`]) only when an upgrade
-    /// provider is set ([`Options::auto_upgrade_with`]), which can send
+    /// provider is set ([`Options::auto_upgrade_with`](crate::Options::auto_upgrade_with)), which can send
     /// fresh credentials; otherwise stop, as the same request would be
     /// refused again.
     RetryWithProvider,
     /// End the connection: [`Event::UpgradeFailed`](crate::Event::UpgradeFailed),
     /// then [`Event::Error`](crate::Event::Error) with
-    /// [`ErrorKind::UpgradeRefused`], then the final
+    /// [`ErrorKind::UpgradeRefused`](crate::ErrorKind::UpgradeRefused), then the final
     /// [`Event::Down`](crate::Event::Down) (`UpgradeRejected`,
     /// `will_reconnect: false`).
     Stop,
