@@ -89,7 +89,7 @@
 //! ```text
 //! out  connection.rs   ws_send checks the frame (valid? sendable on this target?);
 //!                      a refusal gives it back in the Err            owner: caller
-//!      mailbox.rs      queued as a command if the send queue has room (bytes);
+//!      mailbox/        queued as a command if the send queue has room (bytes);
 //!                      QueueFull / StaleStream / Closed give it back  owner: mailbox
 //!      driver.rs       takes every queued command in one lock, hands them to the core
 //!      core/mod.rs     accepts it for the current Websocket, or refuses it in an
@@ -110,7 +110,7 @@
 //!                      an unread queue is back-pressure on the server
 //!      core/mod.rs     the keepalive hears it; silenced pings and heartbeat
 //!                      replies stop here; else one Event::Frame       owner: core
-//!      mailbox.rs      the event queue                                owner: mailbox
+//!      mailbox/        the event queue                                owner: mailbox
 //!      connection.rs   Events hands it out, one event per frame       owner: caller
 //! ```
 //!
