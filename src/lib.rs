@@ -175,7 +175,7 @@ pub use options::{
     ReplyMatcher, Retry, RetryDecision, MAX_MESSAGE_SIZE_CEILING,
 };
 pub use request::Upgrade;
-pub use socket::{Socket, SocketEvent, SocketState};
+pub use socket::{Socket, SocketEvent, SocketSender, SocketState};
 pub use stats::Stats;
 pub use tls::TlsConfig;
 pub use transport::proxy::Proxy;

@@ -446,6 +446,69 @@ export const tests = {
     eq(error.kind, "Upgrade", "kind");
   },
 
+  // The first-connection policy: `new WsTether` keeps trying from the
+  // start (partysocket's behaviour); `WsTether.connect` gives up after
+  // one attempt by default, or by `firstConnection`.
+  async new_socket_keeps_trying_the_first_connection() {
+    const ws = new WsTether(url("?reject=403"), null, FAST);
+    const attempts = [];
+    ws.addEventListener("reconnecting", (event) => attempts.push(event.attempt));
+    await next(ws, "reconnecting", (event) => event.attempt >= 3);
+    eq(ws.readyState, ws.CONNECTING, "readyState while it keeps trying");
+    const closed = next(ws, "close");
+    ws.close();
+    await closed;
+    check(attempts.length >= 2, `attempts ${attempts}`);
+  },
+
+  async new_socket_with_an_attempt_budget_closes_after_it() {
+    const ws = new WsTether(url("?reject=403"), null, { ...FAST, firstConnection: { attempts: 2 } });
+    const attempts = [];
+    const errors = [];
+    ws.addEventListener("reconnecting", (event) => attempts.push(event.attempt));
+    ws.addEventListener("error", (event) => errors.push(event.error.kind));
+    const close = await next(ws, "close");
+    eq([attempts.length, close.wasClean, ws.readyState], [1, false, ws.CLOSED], "one retry, then closed");
+    eq(errors[errors.length - 1], "Upgrade", "the last error says why");
+  },
+
+  async connect_rejects_after_its_attempt_budget_with_the_last_error() {
+    const before = JSON.parse(await control("/_control/stats")).requests;
+    const error = await WsTether.connect(url("?reject=403"), null, {
+      ...FAST,
+      firstConnection: { attempts: 3 },
+    }).then(
+      () => null,
+      (error) => error,
+    );
+    check(isWsTetherError(error), `a WsTetherError: ${error}`);
+    eq(error.kind, "Upgrade", "kind");
+    const after = JSON.parse(await control("/_control/stats")).requests;
+    eq(after - before, 3, "upgrade requests the server saw");
+  },
+
+  async first_connection_budget_is_checked() {
+    const kindOf = (options) => {
+      try {
+        new WsTether(url(), null, options).close();
+        return "no error";
+      } catch (error) {
+        return error.kind;
+      }
+    };
+    eq(
+      [
+        kindOf({ firstConnection: { attempts: 0 } }),
+        kindOf({ firstConnection: { tries: 1 } }),
+        kindOf({ firstConnection: "forever" }),
+        kindOf({ firstConnection: { deadlineMs: 1000 } }),
+        kindOf({ firstConnection: "reconnectPolicy" }),
+      ],
+      ["InvalidOption", "InvalidOption", "InvalidOption", "no error", "no error"],
+      "kinds",
+    );
+  },
+
   async constructor_throws_on_a_bad_url_or_option() {
     const kindOf = (make) => {
       try {
@@ -474,7 +537,7 @@ export const tests = {
     });
     // Both listeners first: the events may come in one go.
     const [error, close] = await Promise.all([next(ws, "error"), next(ws, "close")]);
-    eq(error.error.kind, "Upgrade", "kind");
+    eq(error.error.kind, "Provider", "kind");
     check(error.error.message.includes("no token today"), error.error.message);
     eq([close.wasClean, ws.readyState], [false, ws.CLOSED], "close");
   },
