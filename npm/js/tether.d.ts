@@ -90,8 +90,9 @@ export type WsTetherMessage = string | ArrayBuffer | ArrayBufferView | Blob;
  */
 export class WsTether extends EventTarget {
   /**
-   * Starts connecting at once. Throws a WsTetherError on a malformed URL (kind "InvalidUrl",
-   * "UnsupportedScheme") or options ("InvalidOption", "Unsupported").
+   * Starts connecting at once and keeps trying from the start by the `retry` policy (unless
+   * `options.firstConnection` says otherwise), as partysocket does. Throws a WsTetherError on a
+   * malformed URL (kind "InvalidUrl", "UnsupportedScheme") or options ("InvalidOption", "Unsupported").
    */
   constructor(url: string | URL | WsTetherUrlProvider, protocols?: WsTetherProtocols, options?: WsTetherSocketOptions);
 

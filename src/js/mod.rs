@@ -3,8 +3,8 @@
 //! hand-written entry in `npm/js/` (see README-npm.md):
 //!
 //! - `WsTether` (npm/js/tether.js): a reconnecting WebSocket, an
-//!   `EventTarget` over [`tether::WsTetherCore`], which drives the
-//!   adapter [`socket::Socket`] ("the current Websocket" over Gun's split);
+//!   `EventTarget` over [`tether::WsTetherCore`], a thin adapter
+//!   ([`socket::Tether`]) over the Rust [`Socket`](crate::Socket);
 //! - [`connection::WsTetherConnection`]: Gun's split model itself, the
 //!   low level (a connection, a stream id per upgrade, every event).
 //!

@@ -55,8 +55,9 @@ struct Inner {
     early: RefCell<Vec<Frame>>,
     early_bytes: Cell<usize>,
     capacity: usize,
-    /// A close asked for before the socket existed.
-    early_close: RefCell<Option<(CloseCode, String)>>,
+    /// The close the page asked for: what `close` reports when no close
+    /// frame came back (closed before any Websocket opened).
+    asked: RefCell<Option<(CloseCode, String)>>,
     /// The socket ended before it existed.
     ended: Cell<bool>,
     url: RefCell<String>,
@@ -84,7 +85,7 @@ impl Tether {
                 early: RefCell::new(Vec::new()),
                 early_bytes: Cell::new(0),
                 capacity: options.send_queue_bytes,
-                early_close: RefCell::new(None),
+                asked: RefCell::new(None),
                 ended: Cell::new(false),
                 url: RefCell::new(url.unwrap_or_default().to_owned()),
                 protocol: RefCell::new(String::new()),
@@ -117,7 +118,7 @@ impl Tether {
         on_event: &impl Fn(SocketEvent),
     ) -> Option<Socket> {
         let opened = match provider().await {
-            _ if self.inner.early_close.borrow().is_some() => Err(None),
+            _ if self.inner.asked.borrow().is_some() => Err(None),
             Ok(attempt) => {
                 let url = attempt.url.clone();
                 self.start(&url, Some(attempt), provider, options)
@@ -136,14 +137,14 @@ impl Tether {
                         on_event(SocketEvent::Error(error));
                     }
                 }
-                if let Some((code, reason)) = self.inner.early_close.borrow_mut().take() {
+                if let Some((code, reason)) = self.inner.asked.borrow().clone() {
                     let _ = socket.sender().start_close(code, &reason);
                 }
                 Some(socket)
             }
             Err(error) => {
                 self.inner.ended.set(true);
-                let asked = self.inner.early_close.borrow_mut().take();
+                let asked = self.inner.asked.borrow().clone();
                 on_event_end(on_event, error, self.take_early(), asked);
                 None
             }
@@ -217,6 +218,24 @@ impl Tether {
                     let _ = socket.sender().start_close(CloseCode::from_wire(1000), "");
                     SocketEvent::Error(host_changed())
                 }
+                // No close frame came back: what the page asked for (a
+                // close before any Websocket opened), as partysocket says.
+                SocketEvent::Closed {
+                    code: None,
+                    reason,
+                    clean,
+                } => match self.inner.asked.borrow().clone() {
+                    Some((code, asked)) => SocketEvent::Closed {
+                        code: Some(code),
+                        reason: asked,
+                        clean: true,
+                    },
+                    None => SocketEvent::Closed {
+                        code: None,
+                        reason,
+                        clean,
+                    },
+                },
                 other => other,
             };
             on_event(event);
@@ -236,7 +255,7 @@ impl Tether {
         match self.sender() {
             Some(sender) => sender.state(),
             None if self.inner.ended.get() => SocketState::Closed,
-            None if self.inner.early_close.borrow().is_some() => SocketState::Closing,
+            None if self.inner.asked.borrow().is_some() => SocketState::Closing,
             None => SocketState::Connecting,
         }
     }
@@ -318,14 +337,13 @@ impl Tether {
         // Checked here too: before the socket exists, nothing else would.
         Frame::close(code, reason)?;
         let code = CloseCode::from_wire(code);
+        if matches!(self.state(), SocketState::Closing | SocketState::Closed) {
+            return Ok(());
+        }
+        *self.inner.asked.borrow_mut() = Some((code, reason.to_owned()));
         match self.sender() {
             Some(sender) => sender.start_close(code, reason),
-            None => {
-                if self.state() == SocketState::Connecting {
-                    *self.inner.early_close.borrow_mut() = Some((code, reason.to_owned()));
-                }
-                Ok(())
-            }
+            None => Ok(()),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `WsTetherCore`: the wasm side of the npm package's `WsTether` class
 //! (npm/js/tether.js), which is an `EventTarget` and cannot be a
-//! wasm-bindgen export itself. It owns a [`Socket`] and hands every
-//! [`SocketEvent`](super::socket::SocketEvent) to the class's callback as a plain object.
+//! wasm-bindgen export itself. It owns a [`Tether`] (a [`Socket`](crate::Socket)
+//! and its sender) and hands every [`SocketEvent`](crate::SocketEvent) to
+//! the class's callback as a plain object.
 //!
 //! Lifetime: the event pump holds the callback, and the callback holds the
 //! `WsTether` object, until the socket is closed for good; so an open
