@@ -15,8 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use futures::channel::oneshot;
-use futures::future::{FutureExt, Shared};
+use std::task::{Poll, Waker};
 
 use crate::error::{Error, ErrorKind};
 use crate::event::DownReason;
@@ -49,8 +48,9 @@ pub(super) struct Tether {
 struct Inner {
     /// The socket's sending side, once it is open.
     sender: RefCell<Option<(SocketSender, Connection)>>,
-    /// Resolves once `sender` is set (or never will be).
-    started: Shared<oneshot::Receiver<()>>,
+    /// `send` calls waiting for the socket to start (or never to).
+    starting: RefCell<Vec<Waker>>,
+    started: Cell<bool>,
     /// Sends made before the provider's first answer, and their bytes.
     early: RefCell<Vec<Frame>>,
     early_bytes: Cell<usize>,
@@ -77,11 +77,11 @@ impl Tether {
         on_event: impl Fn(SocketEvent) + 'static,
     ) -> Result<Tether, Error> {
         options.validate()?;
-        let (started_tx, started) = oneshot::channel();
         let tether = Tether {
             inner: Rc::new(Inner {
                 sender: RefCell::new(None),
-                started: started.shared(),
+                starting: RefCell::new(Vec::new()),
+                started: Cell::new(false),
                 early: RefCell::new(Vec::new()),
                 early_bytes: Cell::new(0),
                 capacity: options.send_queue_bytes,
@@ -102,7 +102,10 @@ impl Tether {
                 Some(socket) => Some(socket),
                 None => pump.first_answer(provider, options, &on_event).await,
             };
-            drop(started_tx);
+            pump.inner.started.set(true);
+            for waker in pump.inner.starting.take() {
+                waker.wake();
+            }
             if let Some(socket) = socket {
                 pump.run(socket, &on_event).await;
             }
@@ -316,7 +319,14 @@ impl Tether {
     pub(super) async fn send(&self, frame: Frame) -> Result<(), Error> {
         let frame = match self.try_send(frame) {
             Err(error) if error.kind() == ErrorKind::QueueFull && self.sender().is_none() => {
-                let _ = self.inner.started.clone().await;
+                futures::future::poll_fn(|cx| {
+                    if self.inner.started.get() {
+                        return Poll::Ready(());
+                    }
+                    self.inner.starting.borrow_mut().push(cx.waker().clone());
+                    Poll::Pending
+                })
+                .await;
                 error.into_unsent().remove(0)
             }
             Err(error) if error.kind() == ErrorKind::QueueFull => error.into_unsent().remove(0),

@@ -487,6 +487,32 @@ export const tests = {
     eq(after - before, 3, "upgrade requests the server saw");
   },
 
+  // Before a provider's first answer there is no server to open: sends
+  // wait (bounded by sendQueueBytes), sendAsync waits for room, in order.
+  async sends_before_the_providers_first_answer_wait_in_order() {
+    let answer;
+    const first = new Promise((resolve) => (answer = resolve));
+    let calls = 0;
+    const ws = new WsTether(() => (++calls === 1 ? first : url()), null, { ...FAST, sendQueueBytes: 4 });
+    ws.send("abcd");
+    eq([ws.bufferedAmount, ws.readyState, ws.url], [4, ws.CONNECTING, ""], "before the first answer");
+    let full = "";
+    try {
+      ws.send("x");
+    } catch (error) {
+      full = error.kind;
+    }
+    eq(full, "QueueFull", "send without room");
+    const later = ws.sendAsync("efgh");
+    const got = messages(ws, 2);
+    answer(url());
+    await later;
+    eq(await got, ["abcd", "efgh"], "in order");
+    const closed = next(ws, "close");
+    ws.close();
+    await closed;
+  },
+
   async first_connection_budget_is_checked() {
     const kindOf = (options) => {
       try {
