@@ -131,8 +131,7 @@ impl Tether {
         };
         match opened {
             Ok(socket) => {
-                let early = std::mem::take(&mut *self.inner.early.borrow_mut());
-                self.inner.early_bytes.set(0);
+                let early = self.take_early();
                 // Into a socket just opened: its queue has room for what
                 // was bounded by the same capacity here.
                 if !early.is_empty() {
