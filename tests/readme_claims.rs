@@ -138,7 +138,7 @@ const PROSE: &[(&str, &str, &[&str])] = &[
     ),
     (
         "README.md",
-        "The send queue holds `send_queue_bytes` of payload (8 MiB)",
+        "The send queue holds `send_queue_bytes` of memory (8 MiB: each frame costs its payload plus 128 bytes,",
         &["send_queue_bytes: 8388608"],
     ),
     (
