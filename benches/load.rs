@@ -3,9 +3,9 @@
 //! echo server.
 //!
 //! ```text
-//! cargo bench --bench load --features testkit              # full run (~3.5 minutes)
-//! cargo bench --bench load --features testkit -- --smoke   # tiny sizes, for CI
-//! cargo bench --bench load --features testkit -- --only latency   # or: many
+//! cargo bench --bench load              # full run (~3.5 minutes)
+//! cargo bench --bench load -- --smoke   # tiny sizes, for CI
+//! cargo bench --bench load -- --only latency   # or: many
 //! # also: --runs N, --client NAME, --load PERCENT (latency), --connections N (many)
 //! ```
 //!
@@ -41,6 +41,11 @@
 //!
 //! Results: tables on stdout, `target/bench-results/latency.json` and
 //! `many.json` (`*-smoke.json` with `--smoke`).
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 #[path = "common/echo.rs"]
 mod echo;

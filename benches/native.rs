@@ -2,8 +2,8 @@
 //! instead, in the same run, against the same echo server.
 //!
 //! ```text
-//! cargo bench --bench native --features testkit              # full run (a few minutes)
-//! cargo bench --bench native --features testkit -- --smoke   # tiny sizes, for CI
+//! cargo bench --bench native              # full run (a few minutes)
+//! cargo bench --bench native -- --smoke   # tiny sizes, for CI
 //! ```
 //!
 //! Clients: wstether; tokio-tungstenite written the plain way (split, `send`
@@ -14,6 +14,11 @@
 //! can read before one flush), so the client is what is measured.
 //!
 //! Results: a table on stdout and `target/bench-results/native.json`.
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 #[path = "common/echo.rs"]
 mod echo;

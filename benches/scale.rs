@@ -1,8 +1,8 @@
 //! Scale benchmark: many wstether connections in one process.
 //!
 //! ```text
-//! cargo bench --bench scale --features testkit              # full run (a few minutes)
-//! cargo bench --bench scale --features testkit -- --smoke   # N = 200 only, for CI
+//! cargo bench --bench scale              # full run (a few minutes)
+//! cargo bench --bench scale -- --smoke   # N = 200 only, for CI
 //! ```
 //!
 //! The server is the `wstether-testkit` binary in its own process. Two
@@ -27,6 +27,11 @@
 //! Results: a table on stdout and `target/bench-results/scale.json`
 //! (`scale-smoke.json` with `--smoke`); the after-burst scenario writes
 //! `after-burst.json` (`after-burst-smoke.json`).
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -266,7 +271,7 @@ impl Testkit {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" --port 0 --token "$1""#)
-            .arg(env!("CARGO_BIN_EXE_wstether-testkit"))
+            .arg(wstether_testkit::built_binary().expect("the testkit binary"))
             .arg(&token)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

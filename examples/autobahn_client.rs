@@ -4,7 +4,7 @@
 //! `.ci/autobahn`), then:
 //!
 //! ```text
-//! cargo run --release --features testkit --example autobahn_client -- 9001
+//! cargo run --release --example autobahn_client -- 9001
 //! ```
 //!
 //! The port comes from the first argument, else `AUTOBAHN_PORT`, else
@@ -21,6 +21,11 @@
 //! queue, so wstether reads ahead of the application as it normally does:
 //! then the bad frame can fail the connection before the echo is queued,
 //! and those cases are judged NON-STRICT instead of OK.
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -4,15 +4,20 @@
 //! the certificate check) still use the URL's host.
 //!
 //! ```text
-//! cargo run --features testkit --example connector_dns
+//! cargo run --example connector_dns
 //! ```
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use wstether::testkit::TestServer;
 use wstether::{ConnectTarget, Event, Frame, Options};
+use wstether_testkit::TestServer;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

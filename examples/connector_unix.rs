@@ -4,8 +4,13 @@
 //! only). Unix only.
 //!
 //! ```text
-//! cargo run --features testkit --example connector_unix
+//! cargo run --example connector_unix
 //! ```
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,8 +20,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Echoes one message over the Unix socket; returns once it came back.
 #[cfg(unix)]
 pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    use wstether::testkit::TestServer;
     use wstether::{ConnectTarget, Event, Frame, Options};
+    use wstether_testkit::TestServer;
 
     let path = std::env::temp_dir().join(format!("wstether-example-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);

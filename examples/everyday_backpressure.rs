@@ -3,7 +3,12 @@
 //! (docs/everyday-tasks.md).
 //!
 //! Runs against an embedded testkit server:
-//! `cargo run --example everyday_backpressure --features testkit`.
+//! `cargo run --example everyday_backpressure`.
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 use futures::{stream, StreamExt};
 use wstether::{Error, Frame, Options, Socket};
@@ -21,7 +26,7 @@ pub async fn task(url: &str, count: usize) -> Result<(), Error> {
 #[tokio::main]
 #[allow(dead_code)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = wstether::testkit::TestServer::start().await?;
+    let server = wstether_testkit::TestServer::start().await?;
     task(&server.url("/"), 1_000).await?;
     println!("the server received {} messages", server.frames_received());
     Ok(())

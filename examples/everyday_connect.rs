@@ -1,7 +1,12 @@
 //! Everyday task 1: connect, send, receive (docs/everyday-tasks.md).
 //!
 //! Runs against an embedded testkit server:
-//! `cargo run --example everyday_connect --features testkit`.
+//! `cargo run --example everyday_connect`.
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 use wstether::{Error, Frame, Options, Socket};
 
@@ -18,7 +23,7 @@ pub async fn task(url: &str) -> Result<Frame, Error> {
 #[allow(dead_code)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // An echo server on loopback.
-    let server = wstether::testkit::TestServer::start().await?;
+    let server = wstether_testkit::TestServer::start().await?;
     println!("{:?}", task(&server.url("/")).await?);
     Ok(())
 }

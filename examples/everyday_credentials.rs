@@ -4,7 +4,12 @@
 //! Runs against an embedded testkit server that sends one message, then
 //! closes with 1012 (service restart), on every connection; it stops after
 //! the third upgrade:
-//! `cargo run --example everyday_credentials --features testkit`.
+//! `cargo run --example everyday_credentials`.
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -31,7 +36,7 @@ pub async fn task(url: &str, path: &'static str) -> Result<(), Error> {
 #[tokio::main]
 #[allow(dead_code)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = wstether::testkit::TestServer::start().await?;
+    let server = wstether_testkit::TestServer::start().await?;
     let url = server.url("");
     tokio::select! {
         ended = task(&url, "/?send=1&close=1012") => ended?,

@@ -3,7 +3,12 @@
 //!
 //! Runs against an embedded testkit server; the shutdown signal is Ctrl-C
 //! or half a second, whichever comes first:
-//! `cargo run --example everyday_shutdown --features testkit`.
+//! `cargo run --example everyday_shutdown`.
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 use std::future::Future;
 
@@ -24,7 +29,7 @@ pub async fn task(url: &str, shutdown: impl Future<Output = ()>) -> Result<(), E
 #[allow(dead_code)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Three messages from the server, then quiet.
-    let server = wstether::testkit::TestServer::start().await?;
+    let server = wstether_testkit::TestServer::start().await?;
     let shutdown = async {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

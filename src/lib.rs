@@ -156,10 +156,6 @@ mod tls;
 mod transport;
 mod url;
 
-#[cfg(all(feature = "testkit", native))]
-#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
-pub mod testkit;
-
 pub use compression::Compression;
 pub use connection::{connect, Connection, Events};
 pub use connector::ConnectTarget;

@@ -68,7 +68,7 @@ impl fmt::Debug for ClientCertificate {
 }
 
 /// The crypto provider for the configurations wstether builds (the
-/// client's default one and the testkit's server): `aws-lc-rs` when that
+/// client's default one): `aws-lc-rs` when that
 /// feature is on (the one added wins over the default), else `ring`; with
 /// neither, the process-level default if the application installed one.
 /// Never rustls' implicit choice, which panics when both are compiled in.

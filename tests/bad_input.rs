@@ -1,12 +1,12 @@
 //! Bad input from the application: refused at once with a typed error,
 //! never a panic, never a silent drop.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
 use common::{options, until};
-use wstether::testkit::TestServer;
 use wstether::{Connection, ErrorKind, Frame, Keepalive, Options, Retry, Upgrade};
+use wstether_testkit::TestServer;
 
 #[tokio::test]
 async fn malformed_urls_and_schemes_are_refused() {

@@ -3,13 +3,13 @@
 //! code RFC 6455 §7.4.1 asks for, which the testkit records. Never a panic,
 //! never a hang. (What the application may not send is in `bad_input.rs`;
 //! the error kinds of single bad frames are in `delivery.rs`.)
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
 use common::{options, until};
-use wstether::testkit::TestServer;
 use wstether::{Connection, DownReason, ErrorKind, Event, Options};
+use wstether_testkit::TestServer;
 
 /// Opens a connection to `?bad_frame=KIND`, checks the typed `Down` and
 /// the close code the server received, and that a retry follows.

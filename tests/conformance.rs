@@ -13,7 +13,7 @@
 //!
 //! The server is the testkit (`bad_frame=`, `bad_101=`, `protocol=`,
 //! `header=`); the proxy is a small CONNECT tunnel on loopback in this file.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wstether::testkit::TestServer;
 use wstether::{
     Compression, Connection, DownReason, ErrorKind, Event, Frame, Options, Proxy, Retry,
 };
+use wstether_testkit::TestServer;
 
 /// The payload of the fast path's large frame (`large_first=1`).
 const LARGE_FIRST: usize = 70_000;

@@ -1,7 +1,7 @@
 //! `Options::connector`: the stream under TLS and the WebSocket handshake,
 //! opened by the application for every attempt, against the testkit on a
 //! Unix socket and on TCP behind a made-up host name (a DNS override).
-#![cfg(all(feature = "testkit", any(feature = "ring", feature = "aws-lc-rs")))]
+#![cfg(all(native, any(feature = "ring", feature = "aws-lc-rs")))]
 
 mod common;
 mod tls_support;
@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{next, options, until};
-use wstether::testkit::TestServer;
 use wstether::{ConnectTarget, Connection, ErrorKind, Event, Frame, Options, Proxy};
+use wstether_testkit::TestServer;
 
 /// Upgrades `path` and echoes one frame through `url` with `options`.
 async fn echoes(url: &str, path: &str, options: Options) -> (Connection, wstether::Events) {

@@ -1,7 +1,7 @@
 //! permessage-deflate natively against a raw server: a compressed frame in
 //! the same segment as the 101, and the bad-input table (typed error and
 //! the close code the server receives).
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 

@@ -3,7 +3,7 @@
 //! compression on both ways, with and without context takeover, small and
 //! large messages. Each server reports the bytes on its socket, so the
 //! tests check that the wire carried fewer bytes than the messages hold.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 

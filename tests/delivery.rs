@@ -1,12 +1,12 @@
 //! No silent loss: frames that were not written come back, stale streams
 //! are refused, and a full queue gives the frames back or waits.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
 use common::{next, options, until};
-use wstether::testkit::TestServer;
 use wstether::{Connection, DownReason, ErrorKind, Event, Frame};
+use wstether_testkit::TestServer;
 
 fn texts(n: usize) -> Vec<Frame> {
     (0..n).map(|i| Frame::text(format!("frame {i}"))).collect()

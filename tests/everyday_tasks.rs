@@ -1,7 +1,7 @@
 //! The four everyday tasks (`examples/everyday_*.rs`, docs/everyday-tasks.md):
 //! each example's task runs against the testkit server, and the line-count
 //! table of the doc is checked against the examples and the Python snippets.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 #[path = "../examples/everyday_backpressure.rs"]
 mod backpressure;
@@ -14,8 +14,8 @@ mod shutdown;
 
 use std::time::Duration;
 
-use wstether::testkit::TestServer;
 use wstether::Frame;
+use wstether_testkit::TestServer;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 

@@ -11,7 +11,7 @@
 //! against hangs. The tests of this file run one at a time (see [`serial`]),
 //! so that the process-wide counts (file descriptors, memory) of the
 //! kill/restart test are not disturbed by the others.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{next, options, until, PATIENCE};
-use wstether::testkit::TestServer;
 use wstether::{
     Connection, DownReason, ErrorKind, Event, Events, Frame, Options, Retry, StreamRef, Upgrade,
 };
+use wstether_testkit::TestServer;
 
 /// Holds every test of this file to one at a time.
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {

@@ -4,7 +4,7 @@
 //! `UpgradeFailed` for the waiting upgrade, `Error { stream: None }`, the
 //! final `Down { will_reconnect: false }`, the end of the events — and
 //! `connect` fails with that `Error`'s error.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 #[path = "shared/first_connection_ending.rs"]
@@ -17,11 +17,11 @@ use common::{rest, until, PATIENCE};
 use ending::{announced_attempts, first_connection_ending};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use wstether::testkit::TestServer;
 use wstether::{
     connect, Connection, DownReason, Error, ErrorKind, Event, FirstConnection, Frame, Options,
     Proxy, Retry,
 };
+use wstether_testkit::TestServer;
 
 /// Options as a user writes them (the default budget), quick retries
 /// where a test gives a larger one, no keepalive, no proxy from the

@@ -41,7 +41,7 @@
 //! ```
 //!
 //! A case that finds a bug is kept below as a named regression test.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 use std::time::Duration;
 

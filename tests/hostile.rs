@@ -12,7 +12,7 @@
 //! The huge-claimed-length tests run the client in a child process (this
 //! test binary re-executed on one test), because today the claim aborts
 //! the whole process.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod hostile_support;
 
@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hostile_support::{serial, ChildServer, Watchdog, MIB_IN_KIB, PATIENCE};
-use wstether::testkit::TestServer;
 use wstether::{
     Connection, DownReason, ErrorKind, Event, Events, Frame, Keepalive, Options, Retry,
 };
+use wstether_testkit::TestServer;
 
 /// The keepalive of these tests: a ping every 200 ms, a pong due within 300 ms.
 fn fast_keepalive() -> Keepalive {

@@ -7,7 +7,7 @@
 //!
 //! The server is the `wstether-testkit` binary in a child process, so this
 //! process's resident memory is the client's.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod hostile_support;
 

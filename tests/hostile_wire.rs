@@ -2,13 +2,13 @@
 //! and 7): where the HTTP head ends, frame lengths near 2^64, data after
 //! the server's close frame. Each runs on every read path: plain (no
 //! compression: the fast path takes large binary frames) and deflate.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
 use common::{next, options};
-use wstether::testkit::TestServer;
 use wstether::{Compression, DownReason, ErrorKind, Event, Frame, Options};
+use wstether_testkit::TestServer;
 
 /// The payload of `bad_frame=phantom_head`'s one frame.
 const PHANTOM_PAYLOAD: usize = 65_550;

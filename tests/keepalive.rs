@@ -1,15 +1,15 @@
 //! Keepalive: automatic pings the server sees, the round-trip time, a
 //! silent peer declared dead by the deadline, and a healthy peer *not*
 //! declared dead while the application pauses reading (issue 11, item 8).
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
 use std::time::Duration;
 
 use common::{options, until};
-use wstether::testkit::TestServer;
 use wstether::{Connection, DownReason, Event, Frame, Heartbeat, Keepalive, Retry};
+use wstether_testkit::TestServer;
 
 fn fast_keepalive() -> Keepalive {
     Keepalive::every(Duration::from_millis(30)).timeout(Duration::from_millis(200))

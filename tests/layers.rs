@@ -45,8 +45,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("driver and transport", &["driver", "transport", "page"]),
     ("connection and socket", &["connection", "socket"]),
     ("js", &["js"]),
-    // Tools on top: the testkit server and the binaries.
-    ("tools", &["testkit", "bin"]),
 ];
 
 /// The crate root: `lib.rs` declares the modules and re-exports from all

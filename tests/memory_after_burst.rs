@@ -9,7 +9,7 @@
 //!
 //! The server is the `wstether-testkit` binary in a child process, so the
 //! count is the client's.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod hostile_support;
 

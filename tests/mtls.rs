@@ -2,7 +2,7 @@
 //! testkit over TLS, and mutual TLS: a server that requires a client
 //! certificate accepts the right one, and refuses none or another issuer's
 //! with a typed `ErrorKind::Tls` (an event, and `connect`'s error).
-#![cfg(all(feature = "testkit", any(feature = "ring", feature = "aws-lc-rs")))]
+#![cfg(all(native, any(feature = "ring", feature = "aws-lc-rs")))]
 
 mod common;
 mod tls_support;

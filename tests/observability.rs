@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use common::{next, options, rest, until, PATIENCE};
 use http::StatusCode;
-use wstether::testkit::TestServer;
 use wstether::{
     Connection, DownReason, Error, Event, Frame, FrameInfo, Keepalive, Observer, Stats, StreamRef,
 };
+use wstether_testkit::TestServer;
 
 /// Counts what it is told, as a metrics exporter would.
 #[derive(Default)]

@@ -478,10 +478,10 @@ async fn the_shortest_retry_delay_keeps_running_at_a_bounded_rate() {
 /// Issue 21, finding 4: the largest accepted `send_queue_bytes` runs over a
 /// real connection: every value derived from it (the transport's write
 /// buffer limit) is computed without overflow, and 1 MiB messages arrive.
-#[cfg(feature = "testkit")]
+#[cfg(native)]
 #[tokio::test]
 async fn options_bounds_the_largest_send_queue_bytes_sends_and_echoes_1_mib_messages() {
-    let server = wstether::testkit::TestServer::start().await.unwrap();
+    let server = wstether_testkit::TestServer::start().await.unwrap();
     let options = Options::default()
         .retry(Retry::never())
         .no_keepalive()

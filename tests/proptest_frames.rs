@@ -5,7 +5,7 @@
 //!
 //! 256 cases per property by default; run long with
 //! `PROPTEST_CASES=100000 cargo test --all-features --test proptest_frames`.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! attempt (its I/O awaited by the connection's task, never by the core),
 //! a failing one is a typed error that follows the retry policy, and one
 //! that hangs is bounded by the upgrade timeout.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::{options, rest, until};
 use tokio::sync::{mpsc, oneshot};
-use wstether::testkit::TestServer;
 use wstether::{connect, Connection, ErrorKind, Event, FirstConnection, Options, Retry, Upgrade};
+use wstether_testkit::TestServer;
 
 /// A token service on its own task: every request gets the next token,
 /// through a channel round trip (a real await, as a token refresh over

@@ -9,7 +9,7 @@
 //! The environment variables are tested in a child process (this binary
 //! re-executed with the environment set), so tests never race on the
 //! process environment.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 mod tls_support;
@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use common::{next, options, until, PATIENCE};
 use http::StatusCode;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use wstether::testkit::TestServer;
 use wstether::{
     Connection, ErrorKind, Event, FirstConnection, Frame, Options, Proxy, Retry, RetryDecision,
 };
+use wstether_testkit::TestServer;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-pw";

@@ -227,12 +227,12 @@ fn readme_and_crate_docs_defaults_in_prose_are_what_options_default_holds() {
 /// README "Reconnect and re-upgrade", the crate docs, `Options::auto_upgrade`
 /// and the demo all say: ask again on `Down`, and the upgrade waits for the
 /// next `Up`. Here it is asked while the server is down.
-#[cfg(feature = "testkit")]
+#[cfg(native)]
 #[tokio::test]
 async fn readme_an_upgrade_asked_while_down_waits_for_the_next_up() {
     use common::{next, options, until};
-    use wstether::testkit::TestServer;
     use wstether::{Connection, Event};
+    use wstether_testkit::TestServer;
 
     let server = TestServer::start().await.unwrap();
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();

@@ -4,7 +4,7 @@
 //! is, against a testkit server: it never reaches its `UpgradeFailed` arm
 //! and upgrades exactly once per connection, also when the first dial
 //! fails and when the server restarts mid-session.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
@@ -15,8 +15,8 @@ use std::pin::Pin;
 use futures::StreamExt;
 
 use common::PATIENCE;
-use wstether::testkit::TestServer;
 use wstether::{Connection, Event, FirstConnection, Frame, Options, Retry, Upgrade};
+use wstether_testkit::TestServer;
 
 type Hook = Box<dyn FnMut(&Event) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 

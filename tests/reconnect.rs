@@ -1,7 +1,7 @@
 //! Reconnecting after the server goes away: Down then Up, and, as in Gun,
 //! the Websocket is not upgraded again unless the application asks (a new
 //! `ws_upgrade` on the new connection); auto-upgrade as an opt-in.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{next, options, rest, until};
-use wstether::testkit::TestServer;
 use wstether::{
     Connection, DownReason, ErrorKind, Event, FirstConnection, Frame, Options, Retry, Upgrade,
 };
+use wstether_testkit::TestServer;
 
 #[tokio::test]
 async fn after_a_server_restart_it_reconnects_without_upgrading() {

@@ -299,10 +299,10 @@ async fn a_refused_connection_reports_without_secrets() {
 
 /// Against a real server: the secrets do reach it (so the test would see
 /// them if they leaked), and no event shows them.
-#[cfg(feature = "testkit")]
+#[cfg(native)]
 #[tokio::test]
 async fn upgrades_against_a_server_report_without_secrets() {
-    use wstether::testkit::TestServer;
+    use wstether_testkit::TestServer;
     captured();
     let server = TestServer::start().await.unwrap();
     let url = format!("ws://user:hunter2@{}/", server.addr());
@@ -518,10 +518,10 @@ async fn secrets_with_unencoded_question_mark_or_hash_in_the_password_never_show
 }
 
 /// Over-redaction is a defect too: harmless response headers stay visible.
-#[cfg(feature = "testkit")]
+#[cfg(native)]
 #[tokio::test]
 async fn secrets_redaction_keeps_the_safe_response_headers_visible() {
-    use wstether::testkit::TestServer;
+    use wstether_testkit::TestServer;
     let server = TestServer::start().await.unwrap();
     let url = format!("ws://{}/", server.addr());
     let (conn, mut events) = Connection::open(&url, options()).unwrap();

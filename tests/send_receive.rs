@@ -1,13 +1,13 @@
 //! Sending one frame or a list of them (written in order), receiving
 //! exactly one frame per `Event::Frame`, and closing with a close frame,
 //! which ends the connection without a reconnect.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
 use common::{next, options, rest, until};
-use wstether::testkit::TestServer;
 use wstether::{Connection, DownReason, Event, Frame, StreamRef};
+use wstether_testkit::TestServer;
 
 async fn upgraded(server: &TestServer, path: &str) -> (Connection, wstether::Events, StreamRef) {
     let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();

@@ -1,15 +1,15 @@
 //! The shared example (`tests/shared/echo_session.rs`) natively, against
 //! the testkit server; the browser runs the same file in
 //! `wasm-pack-tests/tests/shared_example.rs`.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 #[path = "shared/echo_session.rs"]
 mod echo_session;
 
 use std::time::Duration;
 
-use wstether::testkit::TestServer;
 use wstether::Frame;
+use wstether_testkit::TestServer;
 
 #[tokio::test]
 async fn shared_echo_session_runs_natively() {

@@ -5,7 +5,7 @@
 //!
 //! Synchronisation is by states and events; timeouts only guard against
 //! hangs.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use common::{options, PATIENCE};
 use futures::{FutureExt, SinkExt, StreamExt};
-use wstether::testkit::TestServer;
 use wstether::{
     CloseCode, ErrorKind, Frame, Options, Retry, Socket, SocketEvent, SocketState, Upgrade,
 };
+use wstether_testkit::TestServer;
 
 async fn guard<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(PATIENCE, future)

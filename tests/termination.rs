@@ -4,7 +4,7 @@
 //! `Stats::frames_written`) or handed back exactly once, and the event
 //! stream ends. Against the real testkit server, with sending threads
 //! where concurrency matters.
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
@@ -12,10 +12,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{options, rest, until, PATIENCE};
-use wstether::testkit::TestServer;
 use wstether::{
     Connection, DownReason, ErrorKind, Event, FirstConnection, Frame, Options, Retry, StreamRef,
 };
+use wstether_testkit::TestServer;
 
 /// A text frame carrying `id` (padded to `pad` bytes).
 fn frame(id: u64, pad: usize) -> Frame {

@@ -2,15 +2,15 @@
 //! certificates made at test time (rcgen, ring): trusted through
 //! `Options::add_root_certificate_der`, refused without it, refused for
 //! another name. Every failure is a typed `ErrorKind::Tls`, then a retry.
-#![cfg(all(feature = "testkit", any(feature = "ring", feature = "aws-lc-rs")))]
+#![cfg(all(native, any(feature = "ring", feature = "aws-lc-rs")))]
 
 mod common;
 mod tls_support;
 
 use common::{next, options, until};
 use tls_support::{ca, server_for};
-use wstether::testkit::TestServer;
 use wstether::{Connection, ErrorKind, Event, Frame};
+use wstether_testkit::TestServer;
 
 /// The first connect error, then checks a retry is scheduled.
 async fn tls_failure(events: &mut wstether::Events) -> wstether::Error {

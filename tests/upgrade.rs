@@ -2,13 +2,13 @@
 //! events: each upgrade gets a new `StreamRef`, answered by one
 //! `Event::Upgraded` (with the protocol the server chose) or one
 //! `Event::UpgradeFailed` (with the status and headers).
-#![cfg(feature = "testkit")]
+#![cfg(native)]
 
 mod common;
 
 use common::{next, options, until};
-use wstether::testkit::TestServer;
 use wstether::{connect, Connection, ErrorKind, Event, Upgrade};
+use wstether_testkit::TestServer;
 
 #[tokio::test]
 async fn upgrade_without_headers_reaches_the_server() {

@@ -9,10 +9,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{next, options, rest, until, PATIENCE};
-use wstether::testkit::TestServer;
 use wstether::{
     Connection, DownReason, ErrorKind, Event, FirstConnection, Options, Retry, Upgrade,
 };
+use wstether_testkit::TestServer;
 
 /// Opens with auto-upgrade on `path` and returns every event until the
 /// stream ends (it must end: the policy stops).

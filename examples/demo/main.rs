@@ -2,23 +2,28 @@
 //! upgrades, sends, receives, survives a server restart by reconnecting and
 //! upgrading again (as Gun's guide says), then closes cleanly.
 //!
-//! Run it with `cargo run --example demo --features testkit`.
+//! Run it with `cargo run --example demo`.
 //!
 //! With `RUST_LOG` set, wstether's `tracing` output is printed too, every
 //! step in the connection's span (`conn`, `host`, `port`, `attempt`):
-//! `RUST_LOG=wstether=debug cargo run --example demo --features testkit`
+//! `RUST_LOG=wstether=debug cargo run --example demo`
 //! (`trace` adds every frame sent and received).
 //!
 //! With `--web` it serves the browser demo instead (`www/`, the wasm build
 //! through the JavaScript facade), beside a testkit server: see `web.rs`
-//! and `cargo run --example demo --features testkit -- --web --help`.
+//! and `cargo run --example demo -- --web --help`.
+
+// Native only (a tokio runtime, the testkit server): the wasm32
+// `--all-targets` check sees an empty crate (`no_main`: none to find).
+#![cfg_attr(browser, no_main)]
+#![cfg(native)]
 
 mod web;
 
 use std::time::Duration;
 
-use wstether::testkit::TestServer;
 use wstether::{Connection, Event, Frame, Keepalive, Options, Retry, Upgrade};
+use wstether_testkit::TestServer;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,7 +6,7 @@
 //! (or SIGTERM).
 //!
 //! ```text
-//! cargo run --example demo --features testkit -- --web [--port P] [--ws-port P]
+//! cargo run --example demo -- --web [--port P] [--ws-port P]
 //!     [--port-file FILE] [--no-build]
 //! ```
 //!
@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wstether::testkit::TestServer;
+use wstether_testkit::TestServer;
 
-const USAGE: &str = "usage: cargo run --example demo --features testkit -- --web \
+const USAGE: &str = "usage: cargo run --example demo -- --web \
 [--port P] [--ws-port P] [--port-file FILE] [--no-build]
 
   --port P          serve the page on 127.0.0.1:P (default 0: a free port)

@@ -56,7 +56,7 @@ impl ChildServer {
                 .unwrap_or_default()
                 .as_nanos()
         );
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wstether-testkit"))
+        let mut child = tokio::process::Command::new(wstether_testkit::built_binary().unwrap())
             .args(["--port", "0", "--token", &token])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

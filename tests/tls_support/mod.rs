@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
 use wstether::rustls;
-use wstether::testkit::TestServer;
+use wstether_testkit::TestServer;
 
 /// A test CA: its certificate (DER) and what signs certificates.
 pub struct Ca {

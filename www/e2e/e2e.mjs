@@ -3,7 +3,7 @@
 //
 //   node www/e2e/e2e.mjs http://127.0.0.1:PORT/
 //
-// The page must be served by `cargo run --example demo --features testkit -- --web`
+// The page must be served by `cargo run --example demo -- --web`
 // (.ci/e2e does that). Checks: connect and upgrade, a text frame comes back
 // from the echo server, the keepalive RTT shows a number, and after a
 // server-side drop the log shows Down, then Up and Upgraded again (auto-upgrade)

@@ -6,7 +6,7 @@
 //
 //   node www/e2e/socket.mjs http://127.0.0.1:PORT/ [test-name-substring]
 //
-// The page must be served by `cargo run --example demo --features testkit -- --web`
+// The page must be served by `cargo run --example demo -- --web`
 // (.ci/e2e does that). Prints one line per test and "N passed, N failed".
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";

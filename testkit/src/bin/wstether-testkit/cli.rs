@@ -1,22 +1,10 @@
-//! `wstether-testkit`: runs the wstether scriptable WebSocket test server.
-//!
-//! ```text
-//! wstether-testkit [--port P] [--host 127.0.0.1] [--token T]
-//! ```
-//!
-//! With `--token T`, `/_control/stats` includes `"token":"T"`, so that a
-//! script can check that the server answering on the port is the one it
-//! started (and not one left over from an earlier run).
-//!
-//! Prints one line, `LISTENING ws://HOST:PORT`, to stdout once listening, then
-//! serves until SIGINT/SIGTERM or until its stdin is closed (so it never
-//! outlives a parent that dies). Only loopback hosts are accepted.
+//! The command line: arguments, the listener, and when to stop.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use wstether::testkit::TestServer;
+use wstether_testkit::TestServer;
 
 const USAGE: &str = "usage: wstether-testkit [--port P] [--host 127.0.0.1] [--token T]";
 
@@ -130,8 +118,9 @@ async fn stdin_closed() {
     }
 }
 
+/// Runs the server until SIGINT/SIGTERM or until stdin closes.
 #[tokio::main]
-async fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     let Args { addr, token } = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {

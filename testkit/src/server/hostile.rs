@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::http::hold;
 use super::{tick, Stream, FLOOD_BATCH_BYTES};
-use crate::testkit::script::{binary_header, burst_payload, server_frame};
+use crate::script::{binary_header, burst_payload, server_frame};
 
 /// `ping_flood=1`: writes small pings as fast as the socket takes them and
 /// never reads again, until the write fails (the client went away).

@@ -1,5 +1,5 @@
 //! Tests of the testkit server itself, with a plain tokio-tungstenite client.
-#![cfg(feature = "testkit")]
+#![cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{client_async, WebSocketStream};
-use wstether::testkit::TestServer;
+use wstether_testkit::TestServer;
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -445,6 +445,18 @@ async fn binary_prints_address_and_exits_when_stdin_closes() {
     drop(child.stdin.take());
     let status = bounded(child.wait()).await.unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// `built_binary` (for tests in other packages, which have no
+/// `CARGO_BIN_EXE_*`) finds the binary Cargo built for this test.
+#[test]
+fn built_binary_is_the_binary_cargo_built() {
+    let found = wstether_testkit::built_binary().unwrap();
+    let cargo_built = std::path::Path::new(env!("CARGO_BIN_EXE_wstether-testkit"));
+    assert_eq!(
+        found.canonicalize().unwrap(),
+        cargo_built.canonicalize().unwrap()
+    );
 }
 
 #[test]

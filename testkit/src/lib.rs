@@ -1,4 +1,5 @@
-//! A real, scriptable WebSocket server on loopback, for tests and demos.
+//! A real, scriptable WebSocket server on loopback, for testing WebSocket
+//! clients (wstether's own tests, benches and demo use it).
 //!
 //! [`TestServer`] listens on a TCP port (by default `127.0.0.1:0`) and speaks
 //! HTTP/1.1 and WebSocket (RFC 6455) itself. What each connection does is chosen
@@ -9,7 +10,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use wstether::testkit::TestServer;
+//! use wstether_testkit::TestServer;
 //!
 //! let server = TestServer::start().await?;
 //! // Echo server: every text/binary frame comes back unchanged.
@@ -95,13 +96,48 @@
 //! `Cache-Control: no-store`; `OPTIONS` (CORS preflight) is answered with `204`.
 //! Any other path is `404`.
 
+// Native only (tokio's sockets): empty in a browser wasm32 build.
+#![cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+
 mod script;
 mod server;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use server::ServerCore;
+
+/// The `wstether-testkit` binary built beside the running executable, for
+/// a test or bench that needs the server in another process (so that the
+/// memory it measures is the client's alone).
+///
+/// Cargo puts a test or bench in `target/PROFILE/deps/` and this package's
+/// binary in `target/PROFILE/`: `cargo test --workspace` (and `cargo test`
+/// at wstether's root, whose default members include this package) builds
+/// it; otherwise `cargo build -p wstether-testkit` (with `--release` for a
+/// release bench). Fails with [`std::io::ErrorKind::NotFound`], saying so,
+/// when it is not there. Start it with `--token T` and check the token in
+/// `/_control/stats` to know the server answering is the one started.
+pub fn built_binary() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let name = format!("wstether-testkit{}", std::env::consts::EXE_SUFFIX);
+    let candidate = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile_dir| profile_dir.join(&name));
+    match candidate {
+        Some(path) if path.is_file() => Ok(path),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no {name} beside {}: build it with `cargo build -p wstether-testkit` \
+                 (add --release for a release build)",
+                exe.display()
+            ),
+        )),
+    }
+}
 
 /// An upgrade request seen by the [`TestServer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,8 +252,9 @@ impl TestServer {
             .collect();
         let key = rustls::pki_types::PrivateKeyDer::try_from(key_der)
             .map_err(|e| invalid(format!("private key: {e}")))?;
-        // The client's provider, chosen the same way (src/tls.rs).
-        let provider = crate::tls::crypto_provider().map_err(invalid)?;
+        // Always *ring*, named explicitly: rustls' implicit choice panics
+        // when a test binary also links aws-lc-rs (wstether's feature).
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| invalid(e.to_string()))?;
