@@ -103,6 +103,93 @@ pub(crate) enum Command {
     Shutdown,
     /// Probe the peer now (a page became visible, the browser came online).
     Probe,
+    /// Every handle is gone (Gun's `close/1`): end now, without a close
+    /// handshake.
+    Abandon,
+}
+
+/// What the transport did, as the driver reports it to
+/// [`Core::handle_transport`]. Each carries what the core needs to judge
+/// it (what was written through, the wall clock for a `Retry-After`), so
+/// the driver reports one event per thing that happened, in no order the
+/// core must teach it.
+#[derive(Debug)]
+pub(crate) enum TransportEvent {
+    /// The dial of [`Action::Dial`] succeeded, after a TLS handshake that
+    /// took this long (natively, for `wss`).
+    Dialed {
+        tls_handshake: Option<Duration>,
+    },
+    DialFailed(Error),
+    /// The upgrade of [`Action::Upgrade`] succeeded.
+    Upgraded {
+        protocol: Option<String>,
+        headers: HeaderMap,
+    },
+    /// The upgrade failed (natively the transport is gone with it);
+    /// `unix_now` (the wall clock, since the Unix epoch) reads a
+    /// `Retry-After` date.
+    UpgradeFailed {
+        status: Option<StatusCode>,
+        headers: HeaderMap,
+        error: Error,
+        unix_now: Duration,
+    },
+    /// The upgrade provider of [`Action::Provide`] answered.
+    Provided(Result<Upgrade, crate::options::ProviderError>),
+    /// A frame read from the open socket.
+    Frame(Frame),
+    /// Everything handed over has left the transport's buffer, written
+    /// through this frame.
+    Flushed(Option<Seq>),
+    /// The flush is blocked, written through this frame; `progressed`: the
+    /// transport wrote some bytes since the last report.
+    WriteBlocked {
+        written: Option<Seq>,
+        progressed: bool,
+    },
+    /// Reading is paused (the application is not reading its events) or
+    /// resumed.
+    ReadingPaused(bool),
+    /// The open socket failed (`Some`) or ended (`None`), written through
+    /// `written`.
+    SocketFailed {
+        written: Option<Seq>,
+        error: Option<Error>,
+    },
+    /// The transport is gone, dropped after [`Action::Disconnect`],
+    /// written through `written`.
+    Lost {
+        written: Option<Seq>,
+    },
+}
+
+/// What changed for the handles since the last [`Core::take_progress`]:
+/// room in the send queue, killed streams, counters and the socket's state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CoreProgress {
+    /// Payload bytes of application frames that left the core's queue.
+    pub(crate) released_bytes: usize,
+    /// The highest stream killed by a `Down` so far.
+    pub(crate) killed_up_to: Option<StreamRef>,
+    /// The round-trip time of the last answered keepalive probe.
+    pub(crate) rtt: Option<Duration>,
+    /// Application frames confirmed written.
+    pub(crate) written: Written,
+    /// Frames read.
+    pub(crate) received: Received,
+    /// The smoothed round-trip time (RFC 6298) of the answered probes.
+    pub(crate) srtt: Option<Duration>,
+    /// How many times the connection came back up after the first time.
+    pub(crate) reconnects: u64,
+    /// The total time Websockets were open before the current one.
+    pub(crate) time_connected: Duration,
+    /// Since when the current Websocket is open.
+    pub(crate) open_since: Option<Instant>,
+    /// Where the current Websocket is, as a [`Socket`](crate::Socket) tells it.
+    pub(crate) state: crate::socket::SocketState,
+    /// The core's queues were trimmed: the event queue should be too.
+    pub(crate) trim: bool,
 }
 
 /// Hands out stream references. Each connection numbers its streams in
@@ -327,9 +414,10 @@ impl Core {
         self
     }
 
-    // ---- inputs from the application ------------------------------------
+    // ---- inputs: the verbs ------------------------------------------------
 
-    pub(crate) fn on_command(&mut self, command: Command, now: Instant) {
+    /// A request from the application.
+    pub(crate) fn handle_command(&mut self, command: Command, now: Instant) {
         match command {
             Command::Upgrade {
                 stream,
@@ -339,6 +427,7 @@ impl Core {
             Command::Send { stream, frames } => self.on_send(stream, frames, now),
             Command::SendCurrent { frames } => self.on_send_current(frames, now),
             Command::Shutdown => self.on_shutdown(now),
+            Command::Abandon => self.on_abandoned(now),
             Command::Probe => {
                 if let (Phase::Open { .. }, Some(keepalive)) = (&self.phase, &mut self.keepalive) {
                     if let Some(probe) = keepalive.probe_now(now) {
@@ -346,6 +435,55 @@ impl Core {
                     }
                 }
             }
+        }
+    }
+
+    /// Something the transport did.
+    #[inline]
+    pub(crate) fn handle_transport(&mut self, event: TransportEvent, now: Instant) {
+        match event {
+            TransportEvent::Dialed { tls_handshake } => {
+                if let Some(duration) = tls_handshake {
+                    self.on_tls_handshake(duration);
+                }
+                self.on_dialed(now);
+            }
+            TransportEvent::DialFailed(error) => self.on_dial_failed(error, now),
+            TransportEvent::Upgraded { protocol, headers } => {
+                self.on_upgraded(protocol, headers, now)
+            }
+            TransportEvent::UpgradeFailed {
+                status,
+                headers,
+                error,
+                unix_now,
+            } => self.on_upgrade_failed(status, headers, error, now, unix_now),
+            TransportEvent::Provided(provided) => self.on_provided(provided, now),
+            TransportEvent::Frame(frame) => self.on_frame(frame, now),
+            TransportEvent::Flushed(seq) => self.on_flushed(seq, now),
+            TransportEvent::WriteBlocked {
+                written,
+                progressed,
+            } => {
+                self.on_written(written);
+                self.on_write_blocked(progressed, now);
+            }
+            TransportEvent::ReadingPaused(paused) => self.on_reading_paused(paused, now),
+            TransportEvent::SocketFailed { written, error } => {
+                self.on_written(written);
+                self.on_socket_failed(error, now);
+            }
+            TransportEvent::Lost { written } => {
+                self.on_written(written);
+                self.on_transport_lost(now);
+            }
+        }
+    }
+
+    /// Time passed: whatever deadline is due ([`Core::poll_timeout`]) fires.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_timeout().is_some_and(|at| now >= at) {
+            self.on_timeout(now);
         }
     }
 
@@ -534,7 +672,7 @@ impl Core {
     /// without a close handshake. Frames not yet written come back in the
     /// final `Down` (or in the error of a waiting upgrade), for whoever
     /// still reads the events.
-    pub(crate) fn on_abandoned(&mut self, now: Instant) {
+    fn on_abandoned(&mut self, now: Instant) {
         self.close_queued = true;
         match &self.phase {
             Phase::Terminated => {}
@@ -554,7 +692,7 @@ impl Core {
 
     /// The dial that is about to be reported up did a TLS handshake that
     /// took `duration` (natively, for `wss`).
-    pub(crate) fn on_tls_handshake(&mut self, duration: Duration) {
+    fn on_tls_handshake(&mut self, duration: Duration) {
         if !matches!(self.phase, Phase::Dialing { .. }) {
             return;
         }
@@ -568,7 +706,7 @@ impl Core {
             .call(|o| o.tls_handshake(connection, attempt, duration));
     }
 
-    pub(crate) fn on_dialed(&mut self, now: Instant) {
+    fn on_dialed(&mut self, now: Instant) {
         if !matches!(self.phase, Phase::Dialing { .. }) {
             return;
         }
@@ -635,7 +773,7 @@ impl Core {
     /// The upgrade provider answered (the driver ran its future). A
     /// provider that failed fails the upgrade with [`ErrorKind::Provider`]
     /// and drops the transport, so the retry policy decides what follows.
-    pub(crate) fn on_provided(
+    fn on_provided(
         &mut self,
         provided: Result<Upgrade, crate::options::ProviderError>,
         now: Instant,
@@ -658,18 +796,13 @@ impl Core {
         }
     }
 
-    pub(crate) fn on_dial_failed(&mut self, error: Error, now: Instant) {
+    fn on_dial_failed(&mut self, error: Error, now: Instant) {
         if matches!(self.phase, Phase::Dialing { .. }) {
             self.dial_failed(error, now);
         }
     }
 
-    pub(crate) fn on_upgraded(
-        &mut self,
-        protocol: Option<String>,
-        headers: HeaderMap,
-        now: Instant,
-    ) {
+    fn on_upgraded(&mut self, protocol: Option<String>, headers: HeaderMap, now: Instant) {
         let Phase::Upgrading {
             stream, offered, ..
         } = &self.phase
@@ -726,7 +859,7 @@ impl Core {
     /// refusal with a status is judged by the retry policy
     /// ([`Retry::decision`](crate::Retry::decision)); `unix_now` (the wall
     /// clock, since the Unix epoch) reads a `Retry-After` date.
-    pub(crate) fn on_upgrade_failed(
+    fn on_upgrade_failed(
         &mut self,
         status: Option<StatusCode>,
         headers: HeaderMap,
@@ -794,7 +927,7 @@ impl Core {
         }
     }
 
-    pub(crate) fn on_frame(&mut self, frame: Frame, now: Instant) {
+    fn on_frame(&mut self, frame: Frame, now: Instant) {
         let (Phase::Open { stream } | Phase::Closing { stream, .. }) = &self.phase else {
             return;
         };
@@ -849,7 +982,7 @@ impl Core {
 
     /// The transport wrote every frame through `seq` (`None`: nothing
     /// known written yet). Call after each write or flush.
-    pub(crate) fn on_written(&mut self, seq: Option<Seq>) {
+    fn on_written(&mut self, seq: Option<Seq>) {
         let Some(seq) = seq else {
             return;
         };
@@ -898,7 +1031,7 @@ impl Core {
     }
 
     /// Everything handed over so far has left the transport's buffer.
-    pub(crate) fn on_flushed(&mut self, seq: Option<Seq>, _now: Instant) {
+    fn on_flushed(&mut self, seq: Option<Seq>, _now: Instant) {
         self.on_written(seq);
         self.write_stalled_since = None;
         if let Phase::Failing { error, .. } = &self.phase {
@@ -913,7 +1046,7 @@ impl Core {
     /// some since the last call. A peer that reads nothing for the
     /// keepalive's interval + timeout is declared dead (without it, a peer
     /// that floods pings and never reads would grow our pongs forever).
-    pub(crate) fn on_write_blocked(&mut self, progressed: bool, now: Instant) {
+    fn on_write_blocked(&mut self, progressed: bool, now: Instant) {
         if progressed || self.write_stalled_since.is_none() {
             self.write_stalled_since = Some(now);
         }
@@ -922,7 +1055,7 @@ impl Core {
     /// Reading is paused (the application is not reading its events) or
     /// resumed. While paused, the keepalive cannot hear the peer, so it
     /// does not judge it: a slow application does not kill a healthy peer.
-    pub(crate) fn on_reading_paused(&mut self, paused: bool, now: Instant) {
+    fn on_reading_paused(&mut self, paused: bool, now: Instant) {
         if let Some(keepalive) = &mut self.keepalive {
             keepalive.set_paused(paused, now);
         }
@@ -930,7 +1063,7 @@ impl Core {
 
     /// The open socket failed (`Some`) or ended (`None`). A protocol error
     /// of the peer's is reported to it first, with a close frame.
-    pub(crate) fn on_socket_failed(&mut self, error: Option<Error>, now: Instant) {
+    fn on_socket_failed(&mut self, error: Option<Error>, now: Instant) {
         if self.pending_loss.is_some() {
             return;
         }
@@ -962,7 +1095,7 @@ impl Core {
     /// The transport is gone: the driver dropped it after
     /// [`Action::Disconnect`]. Frames in flight that [`Core::on_written`]
     /// did not cover come back unsent.
-    pub(crate) fn on_transport_lost(&mut self, now: Instant) {
+    fn on_transport_lost(&mut self, now: Instant) {
         match (self.pending_loss.take(), &self.phase) {
             (Some(Loss::DialFailed(error)), Phase::Dialing { .. }) => self.dial_failed(error, now),
             (None, Phase::Dialing { .. }) => {
@@ -979,7 +1112,7 @@ impl Core {
         }
     }
 
-    pub(crate) fn on_timeout(&mut self, now: Instant) {
+    fn on_timeout(&mut self, now: Instant) {
         if self.pending_loss.is_some() {
             return;
         }
@@ -1050,8 +1183,27 @@ impl Core {
         self.trim = true;
     }
 
+    /// What changed for the handles since the last call (see
+    /// [`CoreProgress`]); the events are taken with [`Core::events_mut`].
+    pub(crate) fn take_progress(&mut self) -> CoreProgress {
+        let (time_connected, open_since) = self.time_connected();
+        CoreProgress {
+            released_bytes: self.take_released_bytes(),
+            killed_up_to: self.killed_up_to(),
+            rtt: self.rtt(),
+            written: self.take_written(),
+            received: self.take_received(),
+            srtt: self.srtt(),
+            reconnects: self.reconnects(),
+            time_connected,
+            open_since,
+            state: self.socket_state(),
+            trim: self.take_trim(),
+        }
+    }
+
     /// Whether the event queue should be trimmed now (once per request).
-    pub(crate) fn take_trim(&mut self) -> bool {
+    fn take_trim(&mut self) -> bool {
         std::mem::take(&mut self.trim)
     }
 
@@ -1075,10 +1227,6 @@ impl Core {
     /// (it leaves the deque empty; its buffer may be swapped for another).
     pub(crate) fn events_mut(&mut self) -> &mut VecDeque<Event> {
         &mut self.events
-    }
-
-    pub(crate) fn has_events(&self) -> bool {
-        !self.events.is_empty()
     }
 
     /// When [`Core::on_timeout`] next has something to do.
@@ -1124,7 +1272,7 @@ impl Core {
     }
 
     /// Whether frames are waiting for the transport.
-    pub(crate) fn has_outgoing(&self) -> bool {
+    pub(crate) fn wants_transmit(&self) -> bool {
         // Nothing is sent after the peer's close frame (RFC 6455 §5.5.1):
         // what is queued comes back in the `Down`.
         matches!(self.phase, Phase::Open { .. })
@@ -1136,8 +1284,8 @@ impl Core {
     /// The next frame for the transport; it counts as in flight until
     /// [`Core::on_written`] covers its `seq`. A close frame moves the
     /// connection to closing: nothing is written after it.
-    pub(crate) fn pop_outgoing(&mut self, now: Instant) -> Option<&Outgoing> {
-        if !self.has_outgoing() {
+    pub(crate) fn poll_transmit(&mut self, now: Instant) -> Option<&Outgoing> {
+        if !self.wants_transmit() {
             return None;
         }
         let out = self.delivery.hand_over()?;
@@ -1153,33 +1301,33 @@ impl Core {
 
     /// Payload bytes of application frames that left the core's queue
     /// since the last call (room in the handles' send queue).
-    pub(crate) fn take_released_bytes(&mut self) -> usize {
+    fn take_released_bytes(&mut self) -> usize {
         self.delivery.take_released()
     }
 
     /// Application frames confirmed written since the last call.
-    pub(crate) fn take_written(&mut self) -> Written {
+    fn take_written(&mut self) -> Written {
         self.delivery.take_written()
     }
 
     /// Frames read since the last call.
-    pub(crate) fn take_received(&mut self) -> Received {
+    fn take_received(&mut self) -> Received {
         std::mem::take(&mut self.received)
     }
 
     /// The smoothed round-trip time (RFC 6298) of the answered probes.
-    pub(crate) fn srtt(&self) -> Option<Duration> {
+    fn srtt(&self) -> Option<Duration> {
         self.srtt
     }
 
     /// How many times the connection came back up after the first time.
-    pub(crate) fn reconnects(&self) -> u64 {
+    fn reconnects(&self) -> u64 {
         self.ups.saturating_sub(1)
     }
 
     /// The total time Websockets were open before the current one, and
     /// since when the current one is open.
-    pub(crate) fn time_connected(&self) -> (Duration, Option<Instant>) {
+    fn time_connected(&self) -> (Duration, Option<Instant>) {
         (self.time_connected, self.open_since)
     }
 
@@ -1189,7 +1337,7 @@ impl Core {
     }
 
     /// Where the current Websocket is, as a [`Socket`](crate::Socket) tells it.
-    pub(crate) fn socket_state(&self) -> crate::socket::SocketState {
+    fn socket_state(&self) -> crate::socket::SocketState {
         use crate::socket::SocketState;
         match &self.phase {
             Phase::Terminated => SocketState::Closed,
@@ -1206,12 +1354,12 @@ impl Core {
     }
 
     /// The highest stream killed by a `Down` so far.
-    pub(crate) fn killed_up_to(&self) -> Option<StreamRef> {
+    fn killed_up_to(&self) -> Option<StreamRef> {
         self.killed_up_to
     }
 
     /// The round-trip time of the last answered keepalive probe.
-    pub(crate) fn rtt(&self) -> Option<Duration> {
+    fn rtt(&self) -> Option<Duration> {
         self.rtt
     }
 

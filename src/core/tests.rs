@@ -91,7 +91,7 @@ impl Harness {
         let at = self.core.poll_timeout().expect("a timeout is set");
         assert!(at >= self.now, "a deadline in the past");
         self.now = at;
-        self.core.on_timeout(at);
+        self.core.handle_timeout(at);
     }
 
     /// The next deadline, relative to t0.
@@ -114,7 +114,7 @@ impl Harness {
     fn upgrade(&mut self, upgrade: Upgrade) -> StreamRef {
         let stream = self.ids.next();
         let request = upgrade.validate().expect("a valid upgrade");
-        self.core.on_command(
+        self.core.handle_command(
             Command::Upgrade {
                 stream,
                 request: Box::new(request),
@@ -126,7 +126,7 @@ impl Harness {
     }
 
     fn send(&mut self, stream: StreamRef, frames: impl Into<Frames>) {
-        self.core.on_command(
+        self.core.handle_command(
             Command::Send {
                 stream,
                 frames: frames.into(),
@@ -136,7 +136,7 @@ impl Harness {
     }
 
     fn command(&mut self, command: Command) {
-        self.core.on_command(command, self.now);
+        self.core.handle_command(command, self.now);
     }
 
     /// Plays the driver for [`Action::Provide`]: runs the provider (the
@@ -148,21 +148,31 @@ impl Harness {
         let provided = provider()
             .now_or_never()
             .expect("the test's provider is ready at once");
-        self.core.on_provided(provided, self.now);
+        self.core
+            .handle_transport(TransportEvent::Provided(provided), self.now);
     }
 
     fn dial_ok(&mut self) {
-        self.core.on_dialed(self.now);
+        self.core.handle_transport(
+            TransportEvent::Dialed {
+                tls_handshake: None,
+            },
+            self.now,
+        );
     }
 
     fn dial_failed(&mut self) {
         let error = Error::new(ErrorKind::Connect, "refused");
-        self.core.on_dial_failed(error, self.now);
+        self.core
+            .handle_transport(TransportEvent::DialFailed(error), self.now);
     }
 
     fn upgrade_ok(&mut self, protocol: Option<&str>) {
-        self.core
-            .on_upgraded(protocol.map(str::to_owned), HeaderMap::new(), self.now);
+        let upgraded = TransportEvent::Upgraded {
+            protocol: protocol.map(str::to_owned),
+            headers: HeaderMap::new(),
+        };
+        self.core.handle_transport(upgraded, self.now);
     }
 
     fn upgrade_rejected(&mut self, status: u16) {
@@ -182,12 +192,18 @@ impl Harness {
                 )
             })
             .collect();
-        self.core
-            .on_upgrade_failed(Some(status), headers, error, self.now, UNIX_NOW);
+        let failed = TransportEvent::UpgradeFailed {
+            status: Some(status),
+            headers,
+            error,
+            unix_now: UNIX_NOW,
+        };
+        self.core.handle_transport(failed, self.now);
     }
 
     fn frame(&mut self, frame: Frame) {
-        self.core.on_frame(frame, self.now);
+        self.core
+            .handle_transport(TransportEvent::Frame(frame), self.now);
     }
 
     /// Plays the driver when the transport goes: every frame handed over
@@ -195,32 +211,33 @@ impl Harness {
     /// its own is reported as failed (the core then asks to drop it).
     fn lose(&mut self, error: Option<Error>, unsent: Vec<Outgoing>) {
         let written = self.core.delivery.all_but_last(unsent.len());
-        self.core.on_written(written);
         if self.core.pending_loss.is_none()
             && !matches!(
                 self.core.phase,
                 Phase::Dialing { .. } | Phase::Backoff { .. } | Phase::Terminated
             )
         {
-            self.core.on_socket_failed(error, self.now);
+            let failed = TransportEvent::SocketFailed { written, error };
+            self.core.handle_transport(failed, self.now);
             assert_eq!(self.core.actions.pop_back(), Some(Action::Disconnect));
         }
-        self.core.on_transport_lost(self.now);
+        self.core
+            .handle_transport(TransportEvent::Lost { written }, self.now);
     }
 
     /// Everything the transport may write now (sequence numbers cleared,
     /// to compare with [`app`] and [`own_close`]).
     fn pop_all(&mut self) -> Vec<Outgoing> {
         let mut out = Vec::new();
-        while self.core.has_outgoing() {
+        while self.core.wants_transmit() {
             out.push(unnumbered(
                 self.core
-                    .pop_outgoing(self.now)
+                    .poll_transmit(self.now)
                     .cloned()
-                    .expect("has_outgoing"),
+                    .expect("wants_transmit"),
             ));
         }
-        assert_eq!(self.core.pop_outgoing(self.now), None);
+        assert_eq!(self.core.poll_transmit(self.now), None);
         out
     }
 }
@@ -328,7 +345,7 @@ fn dial_ok_is_up_and_does_not_upgrade_unless_asked() {
     assert_eq!(h.events(), ["Up 1"]);
     assert!(h.actions().is_empty());
     assert_eq!(h.timeout(), None);
-    assert!(!h.core.has_outgoing());
+    assert!(!h.core.wants_transmit());
 }
 
 #[test]
@@ -441,7 +458,7 @@ fn an_upgrade_that_times_out_drops_the_connection() {
     let stream = h.upgrade(Upgrade::new("/ws"));
     h.actions();
     h.advance(9 * SEC);
-    h.core.on_timeout(h.now);
+    h.core.handle_timeout(h.now);
     assert!(h.actions().is_empty(), "not yet");
     h.advance_to_timeout();
     assert_eq!(h.elapsed(), 10 * SEC);
@@ -585,10 +602,10 @@ fn frames_queued_while_upgrading_go_out_in_order_after_upgraded() {
     h.send(s, vec![text("a"), text("b")]);
     h.send(s, text("c"));
     assert!(
-        !h.core.has_outgoing(),
+        !h.core.wants_transmit(),
         "nothing is written before the upgrade"
     );
-    assert_eq!(h.core.pop_outgoing(h.now), None);
+    assert_eq!(h.core.poll_transmit(h.now), None);
     h.upgrade_ok(None);
     assert_eq!(h.events(), [format!("Upgraded {s} None")]);
     assert_eq!(
@@ -628,7 +645,7 @@ fn a_close_frame_moves_to_closing_and_ends_without_reconnect() {
     let (mut h, s) = Harness::open(options());
     h.send(s, vec![text("a"), close(1000, "done"), text("b")]);
     assert_eq!(h.pop_all(), [app(text("a")), app(close(1000, "done"))]);
-    assert!(!h.core.has_outgoing(), "nothing is written after a close");
+    assert!(!h.core.wants_transmit(), "nothing is written after a close");
     assert_eq!(h.timeout(), Some(5 * SEC), "the closing timeout");
     h.send(s, text("c"));
     assert_eq!(
@@ -656,7 +673,7 @@ fn the_closing_timeout_drops_the_connection() {
     h.send(s, Frame::close_normal());
     h.pop_all();
     h.advance(4 * SEC);
-    h.core.on_timeout(h.now);
+    h.core.handle_timeout(h.now);
     assert!(h.actions().is_empty(), "not yet");
     h.advance_to_timeout();
     assert_eq!(h.elapsed(), 6 * SEC);
@@ -679,7 +696,7 @@ fn unsent_frames_come_back_in_order_and_bytes_are_released_once() {
     h.send(s, vec![text("a"), text("bb"), text("ccc"), text("dddd")]);
     assert_eq!(h.core.take_released_bytes(), 0, "queued, not released");
     let written: Vec<Outgoing> = (0..3)
-        .map(|_| h.core.pop_outgoing(h.now).cloned().unwrap())
+        .map(|_| h.core.poll_transmit(h.now).cloned().unwrap())
         .collect();
     assert_eq!(h.core.take_released_bytes(), 6);
     // "a" reached the socket; "bb" and "ccc" were handed over but not written.
@@ -767,7 +784,7 @@ fn sends_and_upgrades_after_termination_are_closed() {
         ]
     );
     h.frame(text("ghost"));
-    h.core.on_timeout(h.now + 100 * SEC);
+    h.core.handle_timeout(h.now + 100 * SEC);
     assert!(h.events().is_empty());
     assert!(h.actions().is_empty());
 }
@@ -983,7 +1000,8 @@ fn refused_proxy_credentials_end_the_connection_after_one_attempt() {
         assert_eq!(h.actions(), [Action::Dial]);
         let s = h.upgrade(Upgrade::new("/ws"));
         h.send(s, text("a"));
-        h.core.on_dial_failed(proxy_refused(status), h.now);
+        h.core
+            .handle_transport(TransportEvent::DialFailed(proxy_refused(status)), h.now);
         let events = h.raw_events();
         assert_eq!(
             events.iter().map(describe).collect::<Vec<_>>(),
@@ -1011,7 +1029,8 @@ fn other_proxy_refusals_are_retried_by_the_backoff() {
     let mut log = Vec::new();
     for status in [403, 502, 503] {
         assert_eq!(h.actions(), [Action::Dial]);
-        h.core.on_dial_failed(proxy_refused(status), h.now);
+        h.core
+            .handle_transport(TransportEvent::DialFailed(proxy_refused(status)), h.now);
         log.extend(h.events());
         h.advance_to_timeout();
         log.push(format!("dial at {:?}", h.elapsed()));
@@ -1045,7 +1064,8 @@ fn the_proxy_policy_is_configurable_per_status() {
     let mut h = Harness::new(options().retry(retry.clone()));
     for delay in ["100ms", "200ms"] {
         assert_eq!(h.actions(), [Action::Dial]);
-        h.core.on_dial_failed(proxy_refused(407), h.now);
+        h.core
+            .handle_transport(TransportEvent::DialFailed(proxy_refused(407)), h.now);
         assert_eq!(
             h.events(),
             [
@@ -1057,7 +1077,8 @@ fn the_proxy_policy_is_configurable_per_status() {
     }
     // ...and so is stopping on another status.
     assert_eq!(h.actions(), [Action::Dial]);
-    h.core.on_dial_failed(proxy_refused(403), h.now);
+    h.core
+        .handle_transport(TransportEvent::DialFailed(proxy_refused(403)), h.now);
     assert_eq!(
         h.events(),
         [
@@ -1259,10 +1280,10 @@ fn the_probe_command_probes_at_once() {
 fn the_probe_command_without_keepalive_does_nothing() {
     let (mut h, _) = Harness::open(options());
     h.command(Command::Probe);
-    assert!(!h.core.has_outgoing());
+    assert!(!h.core.wants_transmit());
     let mut h = Harness::new(keepalive_options());
     h.command(Command::Probe);
-    assert!(!h.core.has_outgoing());
+    assert!(!h.core.wants_transmit());
 }
 
 #[test]
@@ -1382,7 +1403,7 @@ fn the_shutdown_close_frame_never_comes_back_as_unsent() {
     let (mut h, s) = Harness::open(options());
     h.send(s, text("a"));
     h.command(Command::Shutdown);
-    let a = h.core.pop_outgoing(h.now).cloned().unwrap();
+    let a = h.core.poll_transmit(h.now).cloned().unwrap();
     h.lose(Some(io_error()), vec![a]);
     assert_eq!(
         h.events(),
@@ -1583,7 +1604,7 @@ fn retry_after_in_seconds_is_a_floor_on_the_delay() {
     assert_eq!(events, retried(429, "5s"));
     assert_eq!(h.timeout(), Some(5 * SEC));
     h.advance(4_999 * MS);
-    h.core.on_timeout(h.now);
+    h.core.handle_timeout(h.now);
     assert!(h.actions().is_empty(), "not before Retry-After");
     h.advance_to_timeout();
     assert_eq!(h.actions(), [Action::Dial]);
@@ -1889,7 +1910,8 @@ fn first_connection_deadline_cuts_the_attempt_in_progress() {
     assert_eq!(h.timeout(), Some(2 * SEC));
     h.advance_to_timeout();
     assert_eq!(h.actions(), [Action::Disconnect]);
-    h.core.on_transport_lost(h.now);
+    h.core
+        .handle_transport(TransportEvent::Lost { written: None }, h.now);
     let events = h.raw_events();
     assert_eq!(
         events.iter().map(describe).collect::<Vec<_>>(),
@@ -1992,7 +2014,8 @@ fn a_failing_provider_fails_the_upgrade_and_follows_the_retry_policy() {
     h.events();
     h.provide();
     assert_eq!(h.actions(), [Action::Disconnect]);
-    h.core.on_transport_lost(h.now);
+    h.core
+        .handle_transport(TransportEvent::Lost { written: None }, h.now);
     let events = h.raw_events();
     assert_eq!(
         events.iter().map(describe).collect::<Vec<_>>(),
@@ -2013,7 +2036,8 @@ fn a_failing_provider_fails_the_upgrade_and_follows_the_retry_policy() {
     h.events();
     h.provide();
     h.actions();
-    h.core.on_transport_lost(h.now);
+    h.core
+        .handle_transport(TransportEvent::Lost { written: None }, h.now);
     assert_eq!(
         h.events(),
         [
@@ -2036,7 +2060,8 @@ fn a_provider_that_hangs_is_bounded_by_the_upgrade_timeout() {
     assert_eq!(h.timeout(), Some(3 * SEC));
     h.advance_to_timeout();
     assert_eq!(h.actions(), [Action::Disconnect]);
-    h.core.on_transport_lost(h.now);
+    h.core
+        .handle_transport(TransportEvent::Lost { written: None }, h.now);
     let events = h.raw_events();
     let Event::UpgradeFailed { error, .. } = &events[0] else {
         panic!("{events:?}")
@@ -2044,7 +2069,8 @@ fn a_provider_that_hangs_is_bounded_by_the_upgrade_timeout() {
     assert_eq!(error.kind(), ErrorKind::Timeout);
     assert!(error.to_string().contains("provider"), "{error}");
     // A late answer is ignored.
-    h.core.on_provided(Ok(Upgrade::new("/late")), h.now);
+    h.core
+        .handle_transport(TransportEvent::Provided(Ok(Upgrade::new("/late"))), h.now);
     assert!(h.actions().is_empty());
 }
 
@@ -2368,7 +2394,7 @@ impl Sim {
             self.terminated = true;
         }
         assert!(
-            !self.h.core.has_outgoing() || matches!(self.link, SimTransport::Open { .. }),
+            !self.h.core.wants_transmit() || matches!(self.link, SimTransport::Open { .. }),
             "outgoing frames without an open link: {:?}",
             self.link
         );
@@ -2397,7 +2423,7 @@ impl Sim {
                 self.h.send(stream, frames);
             }
             30 if rng.chance(20) => self.h.command(Command::Shutdown),
-            30 if rng.chance(10) => self.h.core.on_abandoned(now),
+            30 if rng.chance(10) => self.h.core.handle_command(Command::Abandon, now),
             31..=32 => self.h.command(Command::Probe),
             33..=42 => match self.link {
                 SimTransport::Dialing if rng.chance(70) => {
@@ -2435,13 +2461,13 @@ impl Sim {
                         }
                         3 => {
                             self.link = SimTransport::None;
-                            self.h.core.on_upgrade_failed(
-                                None,
-                                HeaderMap::new(),
-                                io_error(),
-                                now,
-                                UNIX_NOW,
-                            );
+                            let failed = TransportEvent::UpgradeFailed {
+                                status: None,
+                                headers: HeaderMap::new(),
+                                error: io_error(),
+                                unix_now: UNIX_NOW,
+                            };
+                            self.h.core.handle_transport(failed, now);
                         }
                         _ => {
                             self.link = SimTransport::Open {
@@ -2455,7 +2481,7 @@ impl Sim {
             53..=67 => {
                 if let SimTransport::Open { in_flight } = &mut self.link {
                     for _ in 0..rng.below(5) {
-                        let Some(out) = self.h.core.pop_outgoing(now).cloned() else {
+                        let Some(out) = self.h.core.poll_transmit(now).cloned() else {
                             break;
                         };
                         if out.internal {
@@ -2473,7 +2499,9 @@ impl Sim {
                     let last = flushed.last().map(|out| out.seq);
                     if in_flight.is_empty() {
                         // Everything is out: a failing connection may go now.
-                        self.h.core.on_flushed(last, now);
+                        self.h
+                            .core
+                            .handle_transport(TransportEvent::Flushed(last), now);
                     } else {
                         self.h.core.on_written(last);
                     }
@@ -2527,7 +2555,7 @@ impl Sim {
                 self.h.advance(by);
                 let now = self.h.now;
                 if self.h.core.poll_timeout().is_some_and(|at| now >= at) {
-                    self.h.core.on_timeout(now);
+                    self.h.core.handle_timeout(now);
                     self.settle();
                     if let Some(at) = self.h.core.poll_timeout() {
                         assert!(at > now, "a timeout in the past after on_timeout(now)");
@@ -2547,7 +2575,7 @@ impl Sim {
                 break;
             }
             if let SimTransport::Open { in_flight } = &mut self.link {
-                while let Some(out) = self.h.core.pop_outgoing(self.h.now).cloned() {
+                while let Some(out) = self.h.core.poll_transmit(self.h.now).cloned() {
                     in_flight.push(out);
                 }
                 // Half the time the server answers; else the socket dies with frames in flight.
@@ -2761,7 +2789,7 @@ fn socket_sends_while_down_are_held_and_written_in_order_after_the_next_upgrade(
     );
     h.send_current(vec![text("c"), text("d")]);
     assert!(h.events().is_empty(), "held, not refused");
-    assert!(!h.core.has_outgoing(), "nothing is written while down");
+    assert!(!h.core.wants_transmit(), "nothing is written while down");
     h.reconnect();
     assert_eq!(h.core.socket_state(), crate::socket::SocketState::Open);
     assert_eq!(
@@ -2780,7 +2808,7 @@ fn socket_sends_while_upgrading_wait_for_the_upgrade() {
     h.actions();
     h.dial_ok();
     h.send_current(text("x"));
-    assert!(!h.core.has_outgoing());
+    assert!(!h.core.wants_transmit());
     h.upgrade_ok(None);
     assert_eq!(h.pop_all(), [app(text("x"))]);
 }
@@ -2856,9 +2884,10 @@ fn socket_held_frames_come_back_when_every_handle_is_dropped() {
     h.dial_ok();
     h.actions();
     h.send_current(text("held"));
-    h.core.on_abandoned(h.now);
+    h.core.handle_command(Command::Abandon, h.now);
     assert_eq!(h.actions(), [Action::Disconnect]);
-    h.core.on_transport_lost(h.now);
+    h.core
+        .handle_transport(TransportEvent::Lost { written: None }, h.now);
     let events = h.events();
     assert!(
         events.iter().any(
