@@ -20,11 +20,10 @@
 //!    └── Terminated ◀── (no retry: shutdown, close frame, policy) ◀──── Closing
 //! ```
 
-mod backoff;
 mod delivery;
 mod keepalive;
 mod observe;
-mod retry_after;
+mod reconnect;
 #[cfg(test)]
 mod tests;
 
@@ -35,17 +34,17 @@ use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 
-pub(crate) use backoff::Backoff;
 use delivery::Delivery;
 pub(crate) use delivery::{Outgoing, Seq, WireFrame, Written};
 use keepalive::{KeepaliveAction, KeepaliveState};
 use observe::Observe;
+use reconnect::{Next, Reconnect};
 
 use crate::error::{Error, ErrorKind};
 use crate::event::{DownReason, Event, StreamRef};
 use crate::frame::{CloseCode, CloseFrame, Frame, Frames};
 use crate::observer::{FrameInfo, Opcode};
-use crate::options::{AutoUpgrade, FirstConnection, Keepalive, Options, RetryDecision};
+use crate::options::{AutoUpgrade, Keepalive, Options};
 use crate::request::{Upgrade, ValidUpgrade};
 use crate::time::Instant;
 
@@ -255,18 +254,6 @@ enum Loss {
     DialFailed(Error),
 }
 
-/// What follows a `Down`, before the close-code rules and the backoff have
-/// their say.
-#[derive(Debug)]
-enum Next {
-    /// Reconnect by the backoff.
-    Backoff,
-    /// Reconnect by the backoff, waiting at least this long (`Retry-After`).
-    NotBefore(Duration),
-    /// End: the retry policy refused to retry (this error says why).
-    Stop(StreamRef, Error),
-}
-
 /// Counters of the traffic read since the last [`Core::take_received`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Received {
@@ -278,7 +265,7 @@ pub(crate) struct Received {
 /// The connection state machine.
 pub(crate) struct Core {
     phase: Phase,
-    backoff: Backoff,
+    reconnect: Reconnect,
     keepalive_config: Option<Keepalive>,
     keepalive: Option<KeepaliveState>,
     auto_upgrade: AutoUpgrade,
@@ -330,20 +317,12 @@ pub(crate) struct Core {
     /// How many times the connection came up (`Event::Up`).
     ups: u64,
     received: Received,
-    /// Whether an upgrade provider is set (401 is retried only then).
-    has_provider: bool,
     /// Frames sent to the current Websocket wait for the next one while
     /// down (`Options::hold_while_down`).
     hold_while_down: bool,
-    /// A Websocket has been open at least once (connecting, then
-    /// reconnecting): from then on the reconnect policy decides, not the
-    /// first-connection budget.
-    opened_once: bool,
     // ---- the first connection (appended) ----
     /// The status of the refusal that is taking the connection down.
     refused_status: Option<StatusCode>,
-    /// [`FirstConnection::Deadline`]'s instant, while it applies.
-    first_deadline: Option<Instant>,
     /// The upgrade in flight waits for the provider's request
     /// ([`Action::Provide`]); it is not sent yet.
     providing: bool,
@@ -359,7 +338,12 @@ impl Core {
     ) -> Core {
         let mut core = Core {
             phase: Phase::Backoff { until: now },
-            backoff: Backoff::new(options.retry.clone(), seed),
+            reconnect: Reconnect::new(
+                &options.retry,
+                matches!(options.auto_upgrade, AutoUpgrade::Provider(_)),
+                seed,
+                now,
+            ),
             keepalive_config: options.keepalive.clone(),
             keepalive: None,
             auto_upgrade: options.auto_upgrade.clone(),
@@ -392,14 +376,8 @@ impl Core {
             time_connected: Duration::ZERO,
             ups: 0,
             received: Received::default(),
-            has_provider: matches!(options.auto_upgrade, AutoUpgrade::Provider(_)),
             hold_while_down: options.hold_while_down,
-            opened_once: false,
             refused_status: None,
-            first_deadline: match options.retry.first_connection {
-                FirstConnection::Deadline(deadline) => Some(later(now, deadline)),
-                _ => None,
-            },
             providing: false,
         };
         core.connection = core.stream_ids.connection();
@@ -744,7 +722,7 @@ impl Core {
                 self.phase = Phase::Upgrading {
                     stream,
                     offered: Vec::new(),
-                    deadline: self.first_bound(later(now, self.upgrade_timeout)),
+                    deadline: self.reconnect.first_bound(later(now, self.upgrade_timeout)),
                 };
                 self.actions.push_back(Action::Provide);
                 return;
@@ -836,13 +814,7 @@ impl Core {
         );
         self.open_since = Some(now);
         self.phase = Phase::Open { stream };
-        if !self.opened_once {
-            // The first connection succeeded: from now on the reconnect
-            // policy decides, with a fresh count.
-            self.opened_once = true;
-            self.first_deadline = None;
-            self.backoff.reset();
-        }
+        self.reconnect.on_opened();
         self.write_stalled_since = None;
         self.keepalive = self
             .keepalive_config
@@ -873,7 +845,9 @@ impl Core {
         let stream = *stream;
         self.upgrade_answered(status, None, Some(&error), now);
         let next = match status {
-            Some(status) => self.after_refusal(stream, status, &headers, unix_now),
+            Some(status) => self
+                .reconnect
+                .after_refusal(stream, status, &headers, unix_now),
             None => Next::Backoff,
         };
         self.upgrade_failed_event(stream, status, headers, error.clone());
@@ -886,45 +860,6 @@ impl Core {
             None => DownReason::Error(error),
         };
         self.go_down_then(reason, next, now);
-    }
-
-    /// What the retry policy makes of a refused upgrade.
-    fn after_refusal(
-        &self,
-        stream: StreamRef,
-        status: StatusCode,
-        headers: &HeaderMap,
-        unix_now: Duration,
-    ) -> Next {
-        let decision = self.backoff.retry().decision(status);
-        let why = match decision {
-            RetryDecision::Retry => None,
-            RetryDecision::RetryWithProvider if self.has_provider => None,
-            RetryDecision::RetryWithProvider => Some(
-                "retried only with an upgrade provider (Options::auto_upgrade_with) \
-                 that can send fresh credentials",
-            ),
-            RetryDecision::Stop => Some("the retry policy does not retry it (Retry::on_status)"),
-        };
-        if let Some(why) = why {
-            let error = Error::new(
-                ErrorKind::UpgradeRefused,
-                format!(
-                    "the server answered {}: {why}",
-                    crate::redact::status(status)
-                ),
-            )
-            .with_status(status);
-            return Next::Stop(stream, error);
-        }
-        let wait = headers
-            .get(http::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| retry_after::parse(value, unix_now));
-        match wait {
-            Some(wait) => Next::NotBefore(wait),
-            None => Next::Backoff,
-        }
     }
 
     fn on_frame(&mut self, frame: Frame, now: Instant) {
@@ -1119,7 +1054,7 @@ impl Core {
         match &self.phase {
             Phase::Backoff { until } if now >= *until => self.dial(now),
             Phase::Dialing { deadline } if now >= *deadline => {
-                let error = self.timeout_error("connect timed out", now);
+                let error = self.reconnect.timeout_error("connect timed out", now);
                 self.disconnect(Loss::DialFailed(error));
             }
             Phase::Upgrading {
@@ -1131,7 +1066,7 @@ impl Core {
                 } else {
                     "the server did not answer the upgrade in time"
                 };
-                let error = self.timeout_error(what, now);
+                let error = self.reconnect.timeout_error(what, now);
                 self.providing = false;
                 self.upgrade_answered(None, None, Some(&error), now);
                 self.upgrade_failed_event(stream, None, HeaderMap::new(), error.clone());
@@ -1344,7 +1279,7 @@ impl Core {
             _ if self.close_queued => SocketState::Closing,
             Phase::Open { .. } if self.pending_loss.is_none() => SocketState::Open,
             Phase::Closing { .. } => SocketState::Closing,
-            _ if self.opened_once => SocketState::Reconnecting,
+            _ if self.reconnect.opened_once() => SocketState::Reconnecting,
             _ => SocketState::Connecting,
         }
     }
@@ -1376,7 +1311,9 @@ impl Core {
     fn dial(&mut self, now: Instant) {
         self.attempt = self.attempt.saturating_add(1);
         self.phase = Phase::Dialing {
-            deadline: self.first_bound(later(now, self.backoff.retry().connect_timeout)),
+            deadline: self
+                .reconnect
+                .first_bound(later(now, self.reconnect.retry().connect_timeout)),
         };
         self.dial_started = Some(now);
         let (connection, attempt) = (self.connection, self.attempt);
@@ -1396,7 +1333,7 @@ impl Core {
         self.phase = Phase::Upgrading {
             stream,
             offered: request.protocols.clone(),
-            deadline: self.first_bound(later(now, self.upgrade_timeout)),
+            deadline: self.reconnect.first_bound(later(now, self.upgrade_timeout)),
         };
         self.actions.push_back(Action::Upgrade(request));
     }
@@ -1442,13 +1379,13 @@ impl Core {
         let (connection, attempt) = (self.connection, self.attempt);
         self.observe
             .call(|o| o.connect_end(connection, attempt, duration, Some(&error)));
-        let stop = self.after_proxy_refusal(&error);
-        if !self.opened_once && !self.close_queued {
+        let stop = self.reconnect.after_proxy_refusal(&error);
+        if !self.reconnect.opened_once() && !self.close_queued {
             // The first connection: its budget decides, and giving up has
             // one shape whatever the cause.
             let delay = match &stop {
                 Some(_) => None,
-                None => self.retry_delay(None, now),
+                None => self.reconnect.retry_delay(self.attempt, None, now),
             };
             return match delay {
                 Some(delay) => {
@@ -1472,7 +1409,7 @@ impl Core {
             tracing::warn!(%error, "wstether: proxy refused, not retried");
             return self.terminate_unconnected(error, now);
         }
-        match self.backoff.next_delay() {
+        match self.reconnect.next_delay() {
             Some(delay) => self.schedule_retry(delay, now),
             None => {
                 let error = Error::new(
@@ -1480,33 +1417,6 @@ impl Core {
                     format!("gave up after {} connect attempts", self.attempt),
                 );
                 self.terminate_unconnected(error, now);
-            }
-        }
-    }
-
-    /// What the retry policy makes of a proxy that refused the tunnel
-    /// ([`Retry::proxy_decision`](crate::Retry::proxy_decision)): the
-    /// error that ends the connection, or `None` to retry as any failed
-    /// dial.
-    fn after_proxy_refusal(&self, error: &Error) -> Option<Error> {
-        let status = error.proxy_status()?;
-        match self.backoff.retry().proxy_decision(status) {
-            RetryDecision::Retry => None,
-            _ => {
-                let why = match status.as_u16() {
-                    401 | 407 => "the proxy refused the credentials, which would be refused again",
-                    _ => "the proxy refused the tunnel",
-                };
-                let message = format!(
-                    "{why} ({}): not retried (Retry::on_proxy_status)",
-                    crate::redact::status(status)
-                );
-                // The refusal itself (which proxy, what it said) stays as the source.
-                Some(
-                    Error::new(ErrorKind::Proxy, message)
-                        .with_proxy_status(status)
-                        .with_source(error.clone()),
-                )
             }
         }
     }
@@ -1527,76 +1437,6 @@ impl Core {
             attempt: self.attempt.saturating_add(1),
             delay,
         });
-    }
-
-    /// `deadline`, or the first connection's deadline if that comes first.
-    fn first_bound(&self, deadline: Instant) -> Instant {
-        match self.first_deadline {
-            Some(first) if !self.opened_once => deadline.min(first),
-            _ => deadline,
-        }
-    }
-
-    /// A deadline passed: the error says which, the first connection's
-    /// ([`FirstConnection::Deadline`]) or the attempt's own (`what`).
-    fn timeout_error(&self, what: &str, now: Instant) -> Error {
-        let first = !self.opened_once && self.first_deadline.is_some_and(|at| now >= at);
-        if first {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "{what}: the first connection's deadline passed (FirstConnection::Deadline)"
-                ),
-            )
-        } else {
-            Error::new(ErrorKind::Timeout, what)
-        }
-    }
-
-    /// The delay before the next attempt, at least `floor` (a
-    /// `Retry-After`, capped at `max_delay`), or `None` to give up: the
-    /// first-connection budget decides until the first Websocket opens,
-    /// the reconnect policy after.
-    fn retry_delay(&mut self, floor: Option<Duration>, now: Instant) -> Option<Duration> {
-        let budget = self.backoff.retry().first_connection;
-        let delay = match budget {
-            _ if self.opened_once => self.backoff.next_delay()?,
-            FirstConnection::Attempts(attempts) if self.attempt >= attempts => return None,
-            FirstConnection::Attempts(_) | FirstConnection::Deadline(_) => {
-                self.backoff.next_delay_unbounded()
-            }
-            FirstConnection::ReconnectPolicy => self.backoff.next_delay()?,
-        };
-        let delay = match floor {
-            Some(floor) => delay.max(floor).min(self.backoff.retry().max_delay),
-            None => delay,
-        };
-        match self.first_deadline {
-            Some(deadline) if !self.opened_once && later(now, delay) >= deadline => None,
-            _ => Some(delay),
-        }
-    }
-
-    /// Why the first connection gives up, for an error that ends it.
-    fn first_budget_spent(&self) -> String {
-        match self.backoff.retry().first_connection {
-            FirstConnection::Attempts(1) => {
-                "not retried: the first connection has one attempt (Retry::first_connection)".into()
-            }
-            FirstConnection::Attempts(n) => format!(
-                "not retried: the first connection's {n} attempts are spent \
-                 (Retry::first_connection)"
-            ),
-            FirstConnection::Deadline(_) => "not retried: the first connection's deadline \
-                 would pass (Retry::first_connection)"
-                .into(),
-            FirstConnection::ReconnectPolicy => {
-                format!(
-                    "gave up after {} attempts (Retry::max_retries)",
-                    self.attempt
-                )
-            }
-        }
     }
 
     /// The first connection gives up before any transport came up: the
@@ -1682,32 +1522,26 @@ impl Core {
             .up_since
             .take()
             .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
-        if uptime >= self.backoff.retry().reset_after {
-            // The delays start again; attempt numbers keep counting, so
-            // `Up { attempt }` counts every dial since `open`.
-            self.backoff.reset();
-        }
+        self.reconnect.on_down_after(uptime);
         let stop_code = match &reason {
-            DownReason::ClosedByPeer(close) => self
-                .backoff
-                .retry()
-                .stop_on_close_codes
-                .contains(&close.code.as_u16()),
+            DownReason::ClosedByPeer(close) => self.reconnect.stops_on_close(close.code.as_u16()),
             _ => false,
         };
         let delay = if self.close_queued || stop_code {
             None
         } else {
             match &next {
-                Next::Backoff => self.retry_delay(None, now),
-                Next::NotBefore(floor) => self.retry_delay(Some(*floor), now),
+                Next::Backoff => self.reconnect.retry_delay(self.attempt, None, now),
+                Next::NotBefore(floor) => {
+                    self.reconnect.retry_delay(self.attempt, Some(*floor), now)
+                }
                 Next::Stop(..) => None,
             }
         };
         // The first connection gives up: one error says why, whatever the
         // cause (see `Retry`'s "The first connection").
         let first_failure = match (&next, &reason) {
-            _ if delay.is_some() || self.opened_once || self.close_queued => None,
+            _ if delay.is_some() || self.reconnect.opened_once() || self.close_queued => None,
             (Next::Stop(_, error), _) => Some(error.clone()),
             (_, DownReason::Error(error)) => Some(error.clone()),
             (_, DownReason::UpgradeRejected) => Some(match refused_status {
@@ -1716,11 +1550,14 @@ impl Core {
                     format!(
                         "the server answered {}: {}",
                         crate::redact::status(status),
-                        self.first_budget_spent()
+                        self.reconnect.first_budget_spent(self.attempt)
                     ),
                 )
                 .with_status(status),
-                None => Error::new(ErrorKind::UpgradeRefused, self.first_budget_spent()),
+                None => Error::new(
+                    ErrorKind::UpgradeRefused,
+                    self.reconnect.first_budget_spent(self.attempt),
+                ),
             }),
             (_, other) => Some(Error::new(
                 ErrorKind::Closed,

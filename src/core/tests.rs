@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicUsize;
 use super::*;
 use futures::FutureExt;
 
-use crate::options::{Retry, RetryDecision};
+use crate::options::{FirstConnection, Retry, RetryDecision};
 
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
@@ -2091,11 +2091,11 @@ fn a_provided_upgrade_gets_its_own_upgrade_timeout() {
 // ---- randomized --------------------------------------------------------------
 
 /// The backoff's SplitMix64, for repeatable random runs without a dependency.
-struct Random(super::backoff::SplitMix64);
+struct Random(super::reconnect::SplitMix64);
 
 impl Random {
     fn new(seed: u64) -> Random {
-        Random(super::backoff::SplitMix64(seed))
+        Random(super::reconnect::SplitMix64(seed))
     }
 
     fn next(&mut self) -> u64 {
