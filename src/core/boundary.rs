@@ -21,16 +21,16 @@ pub(crate) enum Action {
     Dial,
     /// Upgrade the open transport to a Websocket.
     Upgrade(ValidUpgrade),
-    /// Run the upgrade provider ([`Options::auto_upgrade_with`]) and report
-    /// what it returns with [`Core::on_provided`]; drop its future on
+    /// Run the upgrade provider ([`Options::auto_upgrade_with`](crate::Options::auto_upgrade_with)) and report
+    /// what it returns as [`TransportEvent::Provided`]; drop its future on
     /// [`Action::Disconnect`].
     Provide,
-    /// Drop the transport (or the attempt in progress) now, then call
-    /// [`Core::on_transport_lost`].
+    /// Drop the transport (or the attempt in progress) now, then report
+    /// [`TransportEvent::Lost`].
     Disconnect,
     /// The peer broke the protocol: send a close frame with this code
-    /// (RFC 6455 §7.1.7), keep flushing, and report the flush with
-    /// [`Core::on_flushed`]; the core disconnects then, or at its deadline.
+    /// (RFC 6455 §7.1.7), keep flushing, and report the flush as
+    /// [`TransportEvent::Flushed`]; the core disconnects then, or at its deadline.
     FailClose { code: u16 },
 }
 
@@ -74,10 +74,10 @@ pub(crate) enum Command {
 }
 
 /// What the transport did, as the driver reports it to
-/// [`Core::handle_transport`]. Each carries what the core needs to judge
-/// it (what was written through, the wall clock for a `Retry-After`), so
-/// the driver reports one event per thing that happened, in no order the
-/// core must teach it.
+/// [`Core::handle_transport`](super::Core::handle_transport). Each
+/// carries what the core needs to judge it (what was written through, the
+/// wall clock for a `Retry-After`), so the driver reports one event per
+/// thing that happened, in no order the core must teach it.
 #[derive(Debug)]
 pub(crate) enum TransportEvent {
     /// The dial of [`Action::Dial`] succeeded, after a TLS handshake that
@@ -129,8 +129,9 @@ pub(crate) enum TransportEvent {
     },
 }
 
-/// What changed for the handles since the last [`Core::take_progress`]:
-/// room in the send queue, killed streams, counters and the socket's state.
+/// What changed for the handles since the last
+/// [`Core::take_progress`](super::Core::take_progress): room in the send
+/// queue, killed streams, counters and the socket's state.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct CoreProgress {
     /// Payload bytes of application frames that left the core's queue.
@@ -182,7 +183,8 @@ impl StreamIds {
     }
 }
 
-/// Counters of the traffic read since the last [`Core::take_received`].
+/// Counters of the traffic read since the last
+/// [`Core::take_progress`](super::Core::take_progress).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Received {
     pub(crate) frames: u64,

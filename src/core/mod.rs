@@ -1,7 +1,15 @@
-//! The sans-IO core: the connection's state machine, its backoff and its
-//! keepalive. Pure: time is passed in, I/O comes out as [`Action`]s and
-//! frames to write, and what the application should hear comes out as
-//! [`Event`]s. No tokio, no web-sys, no wall clock; tested with a fake clock.
+//! The sans-IO core: the connection's state machine, its reconnect policy
+//! and its keepalive. Pure: time is passed in, I/O comes out as
+//! [`Action`]s and frames to write, and what the application should hear
+//! comes out as [`Event`]s. No tokio, no web-sys, no wall clock; tested
+//! with a fake clock.
+//!
+//! It speaks through a few verbs (quinn-proto's shape): in,
+//! [`Core::handle_command`], [`Core::handle_transport`] and
+//! [`Core::handle_timeout`]; out, [`Core::poll_action`],
+//! [`Core::poll_transmit`], [`Core::poll_timeout`], the events
+//! ([`Core::events_mut`]) and [`Core::take_progress`]. The driver reports
+//! each thing once, as it happens; the order the core needs is the core's.
 //!
 //! The core owns delivery: every outgoing frame is numbered
 //! ([`delivery::Delivery`]); the driver only reports "written through N"
@@ -568,7 +576,7 @@ impl Core {
     }
 
     /// Frees the capacity a burst left in the core's queues and asks the
-    /// driver to trim the event queue ([`Core::take_trim`]).
+    /// driver to trim the event queue ([`CoreProgress::trim`]).
     fn trim_queues(&mut self) {
         if self.events.is_empty() && self.events.capacity() > crate::mailbox::KEPT_EVENTS {
             self.events = VecDeque::new();
@@ -625,7 +633,7 @@ impl Core {
         &mut self.events
     }
 
-    /// When [`Core::on_timeout`] next has something to do.
+    /// When [`Core::handle_timeout`] next has something to do.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         if self.pending_loss.is_some() {
             return None;
@@ -677,8 +685,9 @@ impl Core {
             && self.delivery.has_queued()
     }
 
-    /// The next frame for the transport; it counts as in flight until
-    /// [`Core::on_written`] covers its `seq`. A close frame moves the
+    /// The next frame for the transport; it counts as in flight until a
+    /// report of "written through" ([`TransportEvent::Flushed`] and the
+    /// like) covers its `seq`. A close frame moves the
     /// connection to closing: nothing is written after it.
     pub(crate) fn poll_transmit(&mut self, now: Instant) -> Option<&Outgoing> {
         if !self.wants_transmit() {
