@@ -252,7 +252,7 @@ impl Transport for NativeTransport {
                             flushed_through: None,
                             written,
                             large,
-                            chunk: Chunk::default(),
+                            arena: PayloadArena::default(),
                         },
                         protocol,
                         headers: response.headers().clone(),
@@ -306,20 +306,20 @@ pub(crate) struct NativeSocket {
     written: Arc<AtomicU64>,
     /// Large binary messages, read beside tungstenite (see [`Coalesce`]).
     large: Option<Arc<Large>>,
-    /// Where small binary payloads are copied (see [`Chunk`]).
-    chunk: Chunk,
+    /// Where small binary payloads are copied (see [`PayloadArena`]).
+    arena: PayloadArena,
 }
 
 /// Small binary payloads are copied out of tungstenite's read buffer into
-/// a shared chunk, one after another. A frame the application holds would
+/// a shared arena, one after another. A frame the application holds would
 /// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
-/// (and copies) a shared buffer at almost every frame; a chunk is
-/// allocated once per `CHUNK` bytes. Dropped whenever the socket has
-/// nothing to read, so an idle connection holds none.
+/// (and copies) a shared buffer at almost every frame; an arena is
+/// allocated once per [`PayloadArena::SIZE`] bytes. Dropped whenever the
+/// socket has nothing to read, so an idle connection holds none.
 #[derive(Default)]
-struct Chunk(bytes::BytesMut);
+struct PayloadArena(bytes::BytesMut);
 
-impl Chunk {
+impl PayloadArena {
     const SIZE: usize = 16 << 10;
     /// Larger payloads are handed over as tungstenite made them.
     const MAX_COPY: usize = 4 << 10;
@@ -344,9 +344,9 @@ impl Socket for NativeSocket {
             return match Pin::new(&mut self.ws).poll_next(cx) {
                 // tungstenite has read every byte before a large message
                 // when it waits: the message is next, in order. Nothing to
-                // read for now: the chunk goes (an idle connection holds none).
+                // read for now: the arena goes (an idle connection holds none).
                 Poll::Pending => {
-                    self.chunk = Chunk::default();
+                    self.arena = PayloadArena::default();
                     match self.large.as_ref().and_then(|large| large.take()) {
                         Some(message) => Poll::Ready(Some(Ok(Frame::Binary(message)))),
                         None => Poll::Pending,
@@ -355,7 +355,7 @@ impl Socket for NativeSocket {
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
-                Poll::Ready(Some(Ok(message))) => match from_message(self.chunk.take(message)) {
+                Poll::Ready(Some(Ok(message))) => match from_message(self.arena.take(message)) {
                     Some(frame) => Poll::Ready(Some(Ok(frame))),
                     None => continue,
                 },
