@@ -391,19 +391,7 @@ impl<T: Transport> Driver<T> {
     /// the RTT, counters) and hands the events over. Each lock is taken
     /// only when there is something to say: this runs after every turn.
     fn report(&mut self) {
-        let core = self.core.take_progress();
-        let progress = Progress {
-            released_bytes: core.released_bytes,
-            killed_up_to: core.killed_up_to,
-            rtt: core.rtt,
-            written: core.written,
-            received: core.received,
-            srtt: core.srtt,
-            reconnects: core.reconnects,
-            time_connected: core.time_connected,
-            open_since: core.open_since,
-            state: core.state,
-        };
+        let progress = self.core.take_progress();
         if progress != self.last_progress {
             self.shared.update(progress);
             self.last_progress = Progress {
@@ -417,7 +405,7 @@ impl<T: Transport> Driver<T> {
         if !events.is_empty() {
             self.events.append(events);
         }
-        if core.trim {
+        if self.core.take_trim() {
             self.events.trim();
         }
     }
@@ -448,10 +436,10 @@ impl<T: Transport> Drop for Driver<T> {
         let _entered = span.enter();
         // Frames written since the last report are counted, or they would
         // be neither written nor returned.
-        let core = self.core.take_progress();
+        let progress = self.core.take_progress();
         self.shared.update(Progress {
-            written: core.written,
-            received: core.received,
+            written: progress.written,
+            received: progress.received,
             ..self.last_progress
         });
         let mut unsent = self.core.salvage();

@@ -1,6 +1,6 @@
 //! The core's boundary: what goes in (a [`Command`] from the application, a
 //! [`TransportEvent`] from the driver, the time) and what comes out (an
-//! [`Action`] for the driver, a [`CoreProgress`] for the handles).
+//! [`Action`] for the driver, a [`Progress`] for the handles).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -129,33 +129,31 @@ pub(crate) enum TransportEvent {
     },
 }
 
-/// What changed for the handles since the last
-/// [`Core::take_progress`](super::Core::take_progress): room in the send
-/// queue, killed streams, counters and the socket's state.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct CoreProgress {
+/// What the driver tells the handles after each step, as
+/// [`Core::take_progress`](super::Core::take_progress) gives it: room in
+/// the send queue, killed streams, counters and the socket's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Progress {
     /// Payload bytes of application frames that left the core's queue.
     pub(crate) released_bytes: usize,
     /// The highest stream killed by a `Down` so far.
     pub(crate) killed_up_to: Option<StreamRef>,
     /// The round-trip time of the last answered keepalive probe.
     pub(crate) rtt: Option<Duration>,
-    /// Application frames confirmed written.
+    /// Written and read since the last report (counts to add).
     pub(crate) written: Written,
-    /// Frames read.
     pub(crate) received: Received,
-    /// The smoothed round-trip time (RFC 6298) of the answered probes.
+    /// The rest is the current value: the smoothed round-trip time
+    /// (RFC 6298) of the answered probes.
     pub(crate) srtt: Option<Duration>,
     /// How many times the connection came back up after the first time.
     pub(crate) reconnects: u64,
-    /// The total time Websockets were open before the current one.
+    /// Websockets open before the current one, in total.
     pub(crate) time_connected: Duration,
     /// Since when the current Websocket is open.
     pub(crate) open_since: Option<Instant>,
     /// Where the current Websocket is, as a [`Socket`](crate::Socket) tells it.
     pub(crate) state: crate::socket::SocketState,
-    /// The core's queues were trimmed: the event queue should be too.
-    pub(crate) trim: bool,
 }
 
 /// Hands out stream references. Each connection numbers its streams in

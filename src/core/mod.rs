@@ -46,7 +46,7 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 
 pub(crate) use boundary::{
-    Action, Command, CoreProgress, Received, StreamIds, TransportEvent, UpgradeCheck,
+    Action, Command, Progress, Received, StreamIds, TransportEvent, UpgradeCheck,
     FAIL_CLOSE_TIMEOUT, NOT_OPEN_NOT_HELD,
 };
 use delivery::Delivery;
@@ -576,7 +576,7 @@ impl Core {
     }
 
     /// Frees the capacity a burst left in the core's queues and asks the
-    /// driver to trim the event queue ([`CoreProgress::trim`]).
+    /// driver to trim the event queue ([`Core::take_trim`]).
     fn trim_queues(&mut self) {
         if self.events.is_empty() && self.events.capacity() > crate::mailbox::KEPT_EVENTS {
             self.events = VecDeque::new();
@@ -588,10 +588,10 @@ impl Core {
     }
 
     /// What changed for the handles since the last call (see
-    /// [`CoreProgress`]); the events are taken with [`Core::events_mut`].
-    pub(crate) fn take_progress(&mut self) -> CoreProgress {
+    /// [`Progress`]); the events are taken with [`Core::events_mut`].
+    pub(crate) fn take_progress(&mut self) -> Progress {
         let (time_connected, open_since) = self.time_connected();
-        CoreProgress {
+        Progress {
             released_bytes: self.take_released_bytes(),
             killed_up_to: self.killed_up_to(),
             rtt: self.rtt(),
@@ -602,12 +602,11 @@ impl Core {
             time_connected,
             open_since,
             state: self.socket_state(),
-            trim: self.take_trim(),
         }
     }
 
     /// Whether the event queue should be trimmed now (once per request).
-    fn take_trim(&mut self) -> bool {
+    pub(crate) fn take_trim(&mut self) -> bool {
         std::mem::take(&mut self.trim)
     }
 
