@@ -307,7 +307,7 @@ impl Core {
         }
     }
 
-    // ---- inputs from the transport ----------------------------------------
+    // ---- what the transport did (behind handle_transport) -----------------
 
     /// The dial that is about to be reported up did a TLS handshake that
     /// took `duration` (natively, for `wss`).
