@@ -299,13 +299,13 @@ impl<T: Transport> Driver<T> {
                 Poll::Ready(Err(error)) => failure = Some(Some(error)),
                 Poll::Pending => {
                     let bytes = open.socket.bytes_written();
-                    let progressed = bytes != open.bytes_written;
+                    let moved = bytes != open.bytes_written;
                     open.bytes_written = bytes;
                     let written = open.socket.written_through();
                     self.core.handle_transport(
                         TransportEvent::WriteBlocked {
                             written,
-                            progressed,
+                            progressed: moved,
                         },
                         now,
                     );
