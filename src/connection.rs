@@ -209,7 +209,9 @@ impl Connection {
     /// error if they cannot be queued ([`ErrorKind::QueueFull`] — or use
     /// [`Connection::send`] to wait for room — [`ErrorKind::StaleStream`],
     /// [`ErrorKind::Closed`], or an invalid frame), and frames queued but
-    /// never written come back in [`Event::Down`]'s `unsent`.
+    /// never written come back in [`Event::Down`]'s `unsent`. Once the
+    /// server's close frame has been seen, a send fails with
+    /// [`ErrorKind::Closed`] and gives the frames back.
     ///
     /// One call's frames may hold at most
     /// [`Options::send_queue_bytes`](crate::Options::send_queue_bytes)

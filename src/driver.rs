@@ -396,6 +396,7 @@ impl<T: Transport> Driver<T> {
             self.shared.update(progress);
             self.last_progress = Progress {
                 released_bytes: 0,
+                released_frames: 0,
                 written: Default::default(),
                 received: Default::default(),
                 ..progress

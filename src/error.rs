@@ -323,7 +323,9 @@ impl fmt::Debug for Error {
         d.field("kind", &self.inner.kind);
         d.field("message", &self.inner.message);
         if let Some(source) = &self.inner.source {
-            d.field("source", source);
+            // Its `Display`, cut: a source's `Debug` may hold a whole
+            // payload (tungstenite's "write buffer full" holds the frame).
+            d.field("source", &format_args!("{:?}", Cut(&**source).to_string()));
         }
         if !self.inner.unsent.is_empty() {
             d.field("unsent", &self.inner.unsent.len());
@@ -345,9 +347,52 @@ impl fmt::Display for Error {
             write!(f, ": {}", self.inner.message)?;
         }
         if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
+            write!(f, ": {}", Cut(&**source))?;
         }
         Ok(())
+    }
+}
+
+/// A source's `Display`, cut at [`Cut::MAX_CHARS`] characters: a message
+/// is for people, and one that quotes a payload must not print it whole.
+struct Cut<'a>(&'a (dyn std::error::Error + Send + Sync));
+
+impl Cut<'_> {
+    const MAX_CHARS: usize = 200;
+}
+
+impl fmt::Display for Cut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// Passes at most `left` characters on, then `…` once.
+        struct Limit<'a, 'b> {
+            out: &'a mut fmt::Formatter<'b>,
+            left: usize,
+            cut: bool,
+        }
+        impl fmt::Write for Limit<'_, '_> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                if self.cut {
+                    return Ok(());
+                }
+                match text.char_indices().nth(self.left) {
+                    Some((at, _)) => {
+                        self.cut = true;
+                        self.out.write_str(&text[..at])?;
+                        self.out.write_str("…")
+                    }
+                    None => {
+                        self.left -= text.chars().count();
+                        self.out.write_str(text)
+                    }
+                }
+            }
+        }
+        let mut limit = Limit {
+            out: f,
+            left: Self::MAX_CHARS,
+            cut: false,
+        };
+        fmt::write(&mut limit, format_args!("{}", self.0))
     }
 }
 
@@ -370,6 +415,50 @@ mod tests {
         let err = Error::new(ErrorKind::Connect, "127.0.0.1:1").with_source(io);
         assert_eq!(err.to_string(), "connect failed: 127.0.0.1:1: refused");
         assert!(std::error::Error::source(&err).is_some());
+    }
+
+    /// Issue 21, finding 9: no `Debug` or `Display` of an error prints more
+    /// than a 32-byte prefix of a payload held in its source, so its length
+    /// is bounded (tungstenite's "write buffer full" carries the frame).
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[test]
+    fn secrets_debug_of_an_error_wrapping_a_large_payload_is_bounded() {
+        use tokio_tungstenite::tungstenite;
+        let payload = vec![b'P'; 1 << 20];
+        let long_message = std::io::Error::other("m".repeat(1 << 20));
+        let long = Error::new(ErrorKind::Io, "").with_source(long_message);
+        assert!(format!("{long:?} {long}").len() < 2048);
+        let errors = [Error::new(ErrorKind::QueueFull, "").with_source(
+            tungstenite::Error::WriteBufferFull(Box::new(tungstenite::Message::Binary(
+                payload.clone().into(),
+            ))),
+        )];
+        for error in errors {
+            let event = crate::Event::Error {
+                stream: None,
+                error: error.clone(),
+            };
+            let down = crate::Event::Down {
+                reason: crate::DownReason::Error(error.clone()),
+                killed_streams: Vec::new(),
+                unsent: Vec::new(),
+                will_reconnect: false,
+            };
+            for shown in [
+                format!("{error:?}"),
+                format!("{error:#?}"),
+                format!("{error}"),
+                format!("{event:?}"),
+                format!("{down:?}"),
+            ] {
+                assert!(
+                    !shown.contains(&"P".repeat(33)) && !shown.contains(&"80, ".repeat(33)),
+                    "more than 32 bytes of the payload shown ({} bytes)",
+                    shown.len()
+                );
+                assert!(shown.len() < 2048, "{} bytes", shown.len());
+            }
+        }
     }
 
     #[test]

@@ -143,6 +143,11 @@ const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 pub(crate) const MIN_READ_BUFFER_SIZE: usize = 64;
 pub(crate) const MAX_READ_BUFFER_SIZE: usize = 64 << 20;
 
+/// The largest [`Options::send_queue_bytes`] and
+/// [`Options::event_queue_bytes`]: 1 GiB, so that every value derived from
+/// them (the native write buffer's limit) is computed without overflow.
+pub(crate) const MAX_QUEUE_BYTES: usize = 1 << 30;
+
 /// The largest [`Options::event_queue_len`]: about a million events.
 pub(crate) const MAX_EVENT_QUEUE_LEN: usize = 1 << 20;
 
@@ -417,9 +422,10 @@ impl Options {
         self
     }
 
-    /// How many payload bytes may wait in the send queue (default 8 MiB).
-    /// Past that, [`Connection::ws_send`](crate::Connection::ws_send) fails
-    /// with [`ErrorKind::QueueFull`] and gives the frames back, and
+    /// How much memory the send queue may hold (default 8 MiB): each
+    /// queued frame is charged its payload plus a fixed overhead of 128
+    /// bytes, so a 1-byte frame counts as 129 bytes. Past that,
+    /// [`Connection::ws_send`](crate::Connection::ws_send) fails with [`ErrorKind::QueueFull`] and gives the frames back, and
     /// [`Connection::send`](crate::Connection::send) waits. At least 1
     /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
     ///
@@ -428,7 +434,8 @@ impl Options {
     /// by default); a larger call is refused with
     /// [`ErrorKind::InvalidFrame`] and its frames given back, since it
     /// could never fit (natively, the write buffer is sized by this bound).
-    /// Raise it to send larger messages.
+    /// Raise it to send larger messages, up to 1 GiB (2^30 bytes;
+    /// [`ErrorKind::InvalidOption`] above, at `open`).
     pub fn send_queue_bytes(mut self, bytes: usize) -> Options {
         self.send_queue_bytes = bytes;
         self
@@ -448,12 +455,13 @@ impl Options {
         self
     }
 
-    /// How many payload bytes of unread events may wait (default 16 MiB).
-    /// Like [`Options::event_queue_len`], reaching it stops reading the
+    /// How much memory unread events may hold (default 16 MiB): each event
+    /// is charged a fixed overhead of 128 bytes, plus its payload for a
+    /// frame. Like [`Options::event_queue_len`], reaching it stops reading the
     /// socket natively, so a slow reader of large messages holds at most
     /// about this much plus one message (up to
-    /// [`Options::max_message_size`]). At least 1
-    /// ([`ErrorKind::InvalidOption`] otherwise, at `open`).
+    /// [`Options::max_message_size`]). From 1 to 1 GiB (2^30 bytes;
+    /// [`ErrorKind::InvalidOption`] otherwise, at `open`).
     ///
     /// In a browser, which cannot pause reading, exceeding it ends the
     /// connection instead: the socket closes with 1000 and the reason
@@ -598,7 +606,12 @@ impl Options {
                 check_size(name, bytes, 1, MAX_MESSAGE_SIZE_CEILING)?;
             }
         }
-        check_size("event_queue_bytes", self.event_queue_bytes, 1, usize::MAX)?;
+        check_size(
+            "event_queue_bytes",
+            self.event_queue_bytes,
+            1,
+            MAX_QUEUE_BYTES,
+        )?;
         if let Some(bytes) = self.read_buffer_size {
             check_size(
                 "read_buffer_size",
@@ -607,7 +620,12 @@ impl Options {
                 MAX_READ_BUFFER_SIZE,
             )?;
         }
-        check_size("send_queue_bytes", self.send_queue_bytes, 1, usize::MAX)?;
+        check_size(
+            "send_queue_bytes",
+            self.send_queue_bytes,
+            1,
+            MAX_QUEUE_BYTES,
+        )?;
         check_size(
             "event_queue_len",
             self.event_queue_len,
@@ -1698,7 +1716,7 @@ mod tests {
             (
                 "send_queue_bytes usize::MAX",
                 Options::default().send_queue_bytes(usize::MAX),
-                true,
+                false,
             ),
             (
                 "event_queue_len 0",

@@ -25,9 +25,12 @@ const MAX_SHOWN_CHARS: usize = 200;
 /// other header value (`authorization`, `cookie`, `x-api-key`, anything
 /// custom) is hidden.
 const SAFE_HEADERS: &[&str] = &[
-    "sec-websocket-protocol",
-    "sec-websocket-extensions",
-    "sec-websocket-version",
+    "date",
+    "server",
+    "upgrade",
+    "connection",
+    "content-length",
+    "retry-after",
     "user-agent",
     "origin",
     "accept",
@@ -40,19 +43,64 @@ const SAFE_HEADERS: &[&str] = &[
 
 /// A URL, or a path with its query, fit to show: `ws://…@host:port/path?…`.
 ///
-/// The userinfo and the query become `…`, and so does a fragment. Input
-/// that is not a URL (a bare path, garbage) is cut at the first `?` or
-/// `#`, and everything up to its last `@` is hidden, so a secret is never
-/// echoed even when the input could not be understood.
+/// The userinfo and the query become `…`, and so does a fragment. The
+/// userinfo is found the robust way first ([`userinfo`]), since a password
+/// may hold an unencoded `?`, `#` or `@` that a URL parser would read as the
+/// start of the query, the fragment or the host. Input that is not a URL (a
+/// bare path, garbage) is cut at the first `?` or `#`, and everything up to
+/// its last `@` is hidden, so a secret is never echoed even when the input
+/// could not be understood.
 pub(crate) fn url(raw: &str) -> String {
-    let shown = match url::Url::parse(raw) {
+    shorten(match userinfo(raw) {
+        Userinfo::None => without_userinfo(raw),
+        Userinfo::Ambiguous { prefix } => format!("{prefix}{HIDDEN}"),
+        Userinfo::Ends { prefix, rest } => {
+            let shown = without_userinfo(&format!("{prefix}{rest}"));
+            match shown.strip_prefix(prefix) {
+                Some(tail) => format!("{prefix}{HIDDEN}@{tail}"),
+                None => format!("{HIDDEN}@{shown}"),
+            }
+        }
+    })
+}
+
+/// Where a URL's userinfo ends, read without a URL parser.
+enum Userinfo<'a> {
+    /// No `@` in the authority: no userinfo.
+    None,
+    /// The authority holds an `@` and a `?` or `#`: which is the password's
+    /// and which the query's cannot be told; nothing after `prefix` is shown.
+    Ambiguous { prefix: &'a str },
+    /// The userinfo ends at an `@`; `rest` follows it.
+    Ends { prefix: &'a str, rest: &'a str },
+}
+
+/// The authority runs from after `scheme://` (or `//`; the whole input when
+/// it has neither, as in a proxy URL without a scheme) to the first `/`;
+/// the userinfo ends at its last `@`.
+fn userinfo(raw: &str) -> Userinfo<'_> {
+    let start = raw.find("//").map_or(0, |at| at + 2);
+    let (prefix, rest) = raw.split_at(start);
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        None => Userinfo::None,
+        Some(_) if authority.contains(['?', '#']) => Userinfo::Ambiguous { prefix },
+        Some(at) => Userinfo::Ends {
+            prefix,
+            rest: &rest[at + 1..],
+        },
+    }
+}
+
+/// [`url`] for input whose authority holds no `@`.
+fn without_userinfo(raw: &str) -> String {
+    match url::Url::parse(raw) {
         Ok(parsed) if !parsed.cannot_be_a_base() => parsed_url(&parsed),
         // `scheme:anything` (no `//`): nothing after the scheme is known to
         // be harmless.
         Ok(parsed) => format!("{}:{HIDDEN}", parsed.scheme()),
         Err(_) => unparsed(raw),
-    };
-    shorten(shown)
+    }
 }
 
 fn parsed_url(parsed: &url::Url) -> String {
@@ -110,11 +158,19 @@ fn shorten(shown: String) -> String {
     }
 }
 
+/// Every `sec-websocket-*` header is safe too (protocol, extensions,
+/// version, accept, key: none carries a credential).
+const SAFE_PREFIX: &str = "sec-websocket-";
+
 /// Whether the value of header `name` may be shown (case-insensitive).
 pub(crate) fn is_safe_header(name: &str) -> bool {
-    SAFE_HEADERS
-        .iter()
-        .any(|safe| safe.eq_ignore_ascii_case(name))
+    let safe_prefix = name
+        .get(..SAFE_PREFIX.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(SAFE_PREFIX));
+    safe_prefix
+        || SAFE_HEADERS
+            .iter()
+            .any(|safe| safe.eq_ignore_ascii_case(name))
 }
 
 /// The value of header `name` fit to show: itself for a safe-listed
@@ -333,9 +389,20 @@ mod tests {
             ("ws://:pw@h/", "ws://…@h/"),
             ("ws://h/#frag", "ws://h/#…"),
             ("ws://[::1]:9000/a?b", "ws://[::1]:9000/a?…"),
-            ("foo:user:hunter2@x", "foo:…"),
+            ("foo:user:hunter2@x", "…@x"),
+            ("foo:hunter2", "foo:…"),
             ("/p?token=SECRET", "/p?…"),
-            ("//user:hunter2@host/x?y", "…@host/x?…"),
+            ("//user:hunter2@host/x?y", "//…@host/x?…"),
+            // An `@` and a `?` or `#` before the path: a password with a
+            // `?`, or a query with an `@`? Either way, nothing is shown.
+            ("ws://alice:hun?ter2@host/", "ws://…"),
+            ("ws://alice:hunter2?@host/", "ws://…"),
+            ("ws://alice:hun#ter2@host/x?q", "ws://…"),
+            ("ws://al@ice:hun@ter2@host:1/", "ws://…@host:1/"),
+            ("ws://host?token=ab@hunter2", "ws://…"),
+            ("alice:hun?ter2@proxy:3128", "…"),
+            ("alice:hunter2@proxy:3128", "…@proxy:…"),
+            ("ws://host/p?e=a@b", "ws://host/p?…"),
             ("not a url ?token=SECRET", "not a url ?…"),
             (
                 "ws://us er:hunter2@ho st/x?token=SECRET",
@@ -355,6 +422,25 @@ mod tests {
         let shown = url(&raw);
         assert_eq!(shown.chars().count(), MAX_SHOWN_CHARS + 1);
         assert!(shown.ends_with(HIDDEN));
+    }
+
+    #[test]
+    fn harmless_response_headers_stay_visible() {
+        for name in [
+            "date",
+            "Server",
+            "upgrade",
+            "connection",
+            "content-type",
+            "content-length",
+            "sec-websocket-accept",
+            "Sec-WebSocket-Extensions",
+            "retry-after",
+        ] {
+            assert_eq!(header_value(name, "v"), "v", "{name}");
+        }
+        assert_eq!(header_value("set-cookie", "SECRET"), REDACTED);
+        assert_eq!(header_value("sec-websocket", "SECRET"), REDACTED);
     }
 
     #[test]

@@ -223,16 +223,25 @@ async fn first_connection_with_a_deadline_retries_until_it_passes() {
     let url = format!("ws://{}", closed_port());
     let budget = options(FirstConnection::Deadline(Duration::from_millis(300)));
     let (all, error) = first_failure(&url, "/", budget.clone()).await;
-    assert_eq!(
-        error.kind(),
-        ErrorKind::Connect,
+    // Refused dials until the deadline; the deadline may also cut one in
+    // progress (a loaded machine), which then ends it as a timeout.
+    assert!(
+        matches!(error.kind(), ErrorKind::Connect | ErrorKind::Timeout),
         "the last real error: {error}"
     );
     assert!(
         all.iter().any(|e| matches!(e, Event::Reconnecting { .. })),
         "retried within the deadline: {all:?}"
     );
-    connect_fails_like_the_events(&format!("{url}/"), budget, &error).await;
+    // A second run may end either way too (see above).
+    let error = tokio::time::timeout(PATIENCE, connect(&format!("{url}/"), budget))
+        .await
+        .expect("connect returns")
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), ErrorKind::Connect | ErrorKind::Timeout),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -26,6 +26,13 @@
 //! - every error (`Event::Error`, `Down`'s reason) has a specific kind:
 //!   `Protocol`, `InvalidUtf8`, `MessageTooBig`, `Io` or `Timeout`.
 //!
+//! The `101` itself is generated too (issue 21, item 8): lines ending in
+//! CRLF or a bare LF, a folded header line (refused: no frame may come out
+//! of what follows), extra and long headers, frames in the same write as
+//! the head; on the plain path (large binary frames taken by the fast path)
+//! and the deflate path (permessage-deflate agreed). Messages whose payload
+//! holds `\r\n\r\n` and a frame header test where the head ends.
+//!
 //! It runs `PROPTEST_CASES` cases (default 64, a few seconds). To fuzz for
 //! long:
 //!
@@ -168,6 +175,12 @@ enum Item {
     Violation(Violation),
     /// Random bytes: what follows cannot be predicted.
     Random(Vec<u8>),
+    /// A valid binary message of `len` (≥ 65,550) bytes whose payload
+    /// starts with `\r\n\r\n` and the header of a 64 KiB frame: a reader
+    /// that looks for the head's end in the frames sees a phantom.
+    HeadShaped {
+        len: usize,
+    },
 }
 
 /// What the client must deliver.
@@ -183,7 +196,9 @@ struct Expected {
 /// Renders the items to bytes and computes what the client must deliver
 /// with `limit` as its frame and message size limits (`None`: the defaults,
 /// 16 and 64 MiB, above anything generated here).
-fn render(items: &[Item], limit: Option<usize>) -> (Vec<u8>, Expected) {
+/// On the deflate path (`deflate`), RSV1 on a data frame starts a
+/// compressed message: the reserved-bits violation uses RSV2/RSV3 there.
+fn render(items: &[Item], limit: Option<usize>, deflate: bool) -> (Vec<u8>, Expected) {
     let mut out = Vec::new();
     let mut expected = Expected {
         frames: Vec::new(),
@@ -224,6 +239,17 @@ fn render(items: &[Item], limit: Option<usize>) -> (Vec<u8>, Expected) {
                 }
                 if !ended {
                     expected.frames.push(message);
+                }
+            }
+            Item::HeadShaped { len } => {
+                let mut payload = b"\r\n\r\n\x82\x7f\0\0\0\0\0\x01\0\0".to_vec();
+                payload.resize(*len, b'h');
+                frame(&mut out, true, 0, OP_BINARY, &payload, None, None);
+                if limit.is_some_and(|limit| payload.len() > limit) {
+                    ended = true;
+                }
+                if !ended {
+                    expected.frames.push(Frame::binary(payload));
                 }
             }
             Item::Ping { len } => frame(&mut out, true, 0, OP_PING, &data(*len, 2), None, None),
@@ -278,7 +304,12 @@ fn render(items: &[Item], limit: Option<usize>) -> (Vec<u8>, Expected) {
                     }
                     Violation::Rsv { bits, control } => {
                         let opcode = if *control { OP_PING } else { OP_BINARY };
-                        frame(&mut out, true, *bits, opcode, b"rsv", None, None)
+                        let bits = match (deflate, *control, bits & 0b011) {
+                            (true, false, 0) => 0b010,
+                            (true, false, low) => low,
+                            _ => *bits,
+                        };
+                        frame(&mut out, true, bits, opcode, b"rsv", None, None)
                     }
                     Violation::ReservedOpcode { opcode } => {
                         frame(&mut out, true, 0, *opcode, b"op", None, None)
@@ -398,6 +429,7 @@ fn item() -> impl Strategy<Value = Item> {
         1 => close_payload().prop_map(|payload| Item::Close { payload }),
         2 => violation().prop_map(Item::Violation),
         1 => prop::collection::vec(any::<u8>(), 1..64).prop_map(Item::Random),
+        1 => (65_550..=70_000usize).prop_map(|len| Item::HeadShaped { len }),
     ]
 }
 
@@ -433,10 +465,76 @@ fn delivery() -> impl Strategy<Value = Delivery> {
         })
 }
 
+/// The shape of the server's `101` answer (issue 21, item 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadShape {
+    /// Lines end in CRLF.
+    Crlf,
+    /// Lines end in a bare LF (tungstenite accepts it; so must every
+    /// layer that looks for the head's end).
+    BareLf,
+    /// A header line folded onto the next (obs-fold): refused.
+    Folded,
+    /// Extra headers, one of them long, one holding `\r\n\r\n`-like bytes
+    /// in its value's neighbourhood.
+    Extra,
+}
+
+fn head_shape() -> impl Strategy<Value = HeadShape> {
+    prop_oneof![
+        2 => Just(HeadShape::Crlf),
+        2 => Just(HeadShape::BareLf),
+        1 => Just(HeadShape::Folded),
+        1 => Just(HeadShape::Extra),
+    ]
+}
+
+/// The `101` answer for `key`, shaped as `shape`, agreeing to
+/// permessage-deflate if `deflate`.
+fn answer_head(key: &str, shape: HeadShape, deflate: bool) -> Vec<u8> {
+    let mut lines = vec![
+        "HTTP/1.1 101 Switching Protocols".to_owned(),
+        "Upgrade: websocket".to_owned(),
+        "Connection: Upgrade".to_owned(),
+        format!(
+            "Sec-WebSocket-Accept: {}",
+            derive_accept_key(key.as_bytes())
+        ),
+    ];
+    if deflate {
+        lines.push("Sec-WebSocket-Extensions: permessage-deflate".to_owned());
+    }
+    match shape {
+        HeadShape::Crlf | HeadShape::BareLf => {}
+        HeadShape::Folded => lines.push("X-Folded: a\r\n b".to_owned()),
+        HeadShape::Extra => {
+            lines.push(format!("X-Long: {}", "v".repeat(4000)));
+            lines.push("X-Empty:".to_owned());
+            lines.push("Date: Thu, 01 Jan 1970 00:00:00 GMT".to_owned());
+        }
+    }
+    let end = if shape == HeadShape::BareLf {
+        "\n"
+    } else {
+        "\r\n"
+    };
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(&line);
+        out.push_str(end);
+    }
+    out.push_str(end);
+    out.into_bytes()
+}
+
 #[derive(Debug, Clone)]
 struct Case {
     items: Vec<Item>,
     delivery: Delivery,
+    /// The `101` answer's shape.
+    head: HeadShape,
+    /// The deflate path: permessage-deflate offered and agreed.
+    deflate: bool,
     /// The client's `max_frame_size` and `max_message_size` (`None`: the
     /// defaults). At least 125, so control frames always fit.
     limit: Option<usize>,
@@ -450,20 +548,32 @@ fn case() -> impl Strategy<Value = Case> {
         delivery(),
         prop_oneof![2 => Just(None), 1 => (125..=70_000usize).prop_map(Some)],
         prop_oneof![2 => Just(None), 1 => (64..=8_192usize).prop_map(Some)],
+        head_shape(),
+        any::<bool>(),
     )
-        .prop_map(|(items, delivery, limit, read_buffer)| Case {
-            items,
-            delivery,
-            limit,
-            read_buffer,
-        })
+        .prop_map(
+            |(items, delivery, limit, read_buffer, head, deflate)| Case {
+                items,
+                delivery,
+                head,
+                deflate,
+                limit,
+                read_buffer,
+            },
+        )
 }
 
 // ----- the raw server -----
 
 /// Answers one upgrade on `listener`, writes `bytes` as `delivery` says,
 /// then closes its side and reads what the client sends until it leaves.
-async fn serve(listener: TcpListener, bytes: Vec<u8>, delivery: Delivery) -> std::io::Result<()> {
+async fn serve(
+    listener: TcpListener,
+    bytes: Vec<u8>,
+    delivery: Delivery,
+    shape: HeadShape,
+    deflate: bool,
+) -> std::io::Result<()> {
     let (mut tcp, _) = listener.accept().await?;
     tcp.set_nodelay(true)?;
     let mut head = Vec::new();
@@ -485,12 +595,7 @@ async fn serve(listener: TcpListener, bytes: Vec<u8>, delivery: Delivery) -> std
                 .then(|| value.trim().to_owned())
         })
         .expect("the client sends Sec-WebSocket-Key");
-    let mut first = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-        derive_accept_key(key.as_bytes())
-    )
-    .into_bytes();
+    let mut first = answer_head(&key, shape, deflate);
     let (mut reader, mut writer) = tcp.into_split();
     // Read (and discard) what the client writes, so it is never blocked
     // and no unread data turns the close into a reset.
@@ -538,6 +643,9 @@ fn client_options(case: &Case) -> Options {
         .retry(Retry::never())
         .no_keepalive()
         .closing_timeout(Duration::from_secs(1));
+    if case.deflate {
+        options = options.compression(wstether::Compression::deflate());
+    }
     if let Some(limit) = case.limit {
         options = options.max_frame_size(limit).max_message_size(limit);
     }
@@ -553,6 +661,7 @@ fn specific(kind: ErrorKind) -> bool {
         ErrorKind::Protocol
             | ErrorKind::InvalidUtf8
             | ErrorKind::MessageTooBig
+            | ErrorKind::InvalidCompressedData
             | ErrorKind::Io
             | ErrorKind::Timeout
     )
@@ -572,12 +681,18 @@ fn describe(frames: &[Frame]) -> Vec<String> {
 
 /// Runs one case against a fresh server; `Err` describes the broken property.
 async fn run_case(case: &Case) -> Result<(), String> {
-    let (bytes, expected) = render(&case.items, case.limit);
+    let (bytes, expected) = render(&case.items, case.limit, case.deflate);
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let server = tokio::spawn(serve(listener, bytes, case.delivery.clone()));
+    let server = tokio::spawn(serve(
+        listener,
+        bytes,
+        case.delivery.clone(),
+        case.head,
+        case.deflate,
+    ));
 
     let (conn, mut events) = Connection::open(&format!("ws://{addr}/"), client_options(case))
         .map_err(|e| format!("open: {e}"))?;
@@ -609,6 +724,29 @@ async fn run_case(case: &Case) -> Result<(), String> {
     }
     let _ = tokio::time::timeout(CASE_TIMEOUT, server).await;
 
+    if case.head == HeadShape::Folded {
+        // A folded header line breaks HTTP/1.1: the upgrade is refused,
+        // and no frame comes out of the bytes after that head.
+        let refused = all.iter().any(|e| {
+            matches!(e, Event::UpgradeFailed { error, .. } if error.kind() == ErrorKind::Upgrade)
+        });
+        let framed = all
+            .iter()
+            .any(|e| matches!(e, Event::Frame { .. } | Event::Upgraded { .. }));
+        if !refused
+            || framed
+            || !matches!(
+                all.last(),
+                Some(Event::Down {
+                    will_reconnect: false,
+                    ..
+                })
+            )
+        {
+            return Err(format!("a folded head must be refused: {:?}", summary()));
+        }
+        return Ok(());
+    }
     // Up, Upgraded first: the upgrade happened.
     if !matches!(all.first(), Some(Event::Up { attempt: 1 }))
         || !matches!(all.get(1), Some(Event::Upgraded { .. }))
@@ -733,7 +871,7 @@ fn the_model_expects_the_messages_before_the_first_violation() {
             ping_inside: None,
         },
     ];
-    let (bytes, expected) = render(&items, None);
+    let (bytes, expected) = render(&items, None, false);
     assert!(expected.exact);
     assert_eq!(expected.frames.len(), 1);
     assert!(matches!(&expected.frames[0], Frame::Text(t) if t.len() >= 5));
@@ -769,6 +907,8 @@ fn a_clean_sequence_is_delivered_whole() {
             with_101: true,
             hold_ms: 5,
         },
+        head: HeadShape::Crlf,
+        deflate: false,
         limit: None,
         read_buffer: Some(64),
     };

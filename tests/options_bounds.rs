@@ -16,6 +16,9 @@ const MAX_DURATION: Duration = Duration::from_secs(24 * 24 * 60 * 60);
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
 
+/// The documented bound of `send_queue_bytes` and `event_queue_bytes`.
+const QUEUE_BYTES_BOUND: usize = 1 << 30;
+
 /// A guard against hangs, not a synchronisation point.
 const PATIENCE: Duration = Duration::from_secs(2);
 
@@ -301,6 +304,31 @@ fn table() -> Vec<(&'static str, Options, bool)> {
         (
             "send_queue_bytes usize::MAX",
             base().send_queue_bytes(usize::MAX),
+            false,
+        ),
+        (
+            "send_queue_bytes 2^64 - 65536",
+            base().send_queue_bytes(usize::MAX - 65_535),
+            false,
+        ),
+        (
+            "send_queue_bytes 1 GiB",
+            base().send_queue_bytes(QUEUE_BYTES_BOUND),
+            true,
+        ),
+        (
+            "send_queue_bytes 1 GiB + 1",
+            base().send_queue_bytes(QUEUE_BYTES_BOUND + 1),
+            false,
+        ),
+        (
+            "event_queue_bytes usize::MAX",
+            base().event_queue_bytes(usize::MAX),
+            false,
+        ),
+        (
+            "event_queue_bytes 1 GiB",
+            base().event_queue_bytes(QUEUE_BYTES_BOUND),
             true,
         ),
         ("event_queue_len 0", base().event_queue_len(0), false),
@@ -444,5 +472,46 @@ async fn the_shortest_retry_delay_keeps_running_at_a_bounded_rate() {
     }
     // The 20th retry is announced after the 19 before it waited 1 ms each.
     assert!(started.elapsed() >= 19 * MS, "{:?}", started.elapsed());
+    conn.shutdown();
+}
+
+/// Issue 21, finding 4: the largest accepted `send_queue_bytes` runs over a
+/// real connection: every value derived from it (the transport's write
+/// buffer limit) is computed without overflow, and 1 MiB messages arrive.
+#[cfg(feature = "testkit")]
+#[tokio::test]
+async fn options_bounds_the_largest_send_queue_bytes_sends_and_echoes_1_mib_messages() {
+    let server = wstether::testkit::TestServer::start().await.unwrap();
+    let options = Options::default()
+        .retry(Retry::never())
+        .no_keepalive()
+        .send_queue_bytes(QUEUE_BYTES_BOUND)
+        .event_queue_bytes(QUEUE_BYTES_BOUND);
+    let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
+    let stream = conn.ws_upgrade("/").unwrap();
+    let patience = Duration::from_secs(10);
+    async fn next(events: &mut Events, patience: Duration) -> Event {
+        let next = tokio::time::timeout(patience, events.recv()).await;
+        next.expect("an event in time").expect("an event")
+    }
+    while !matches!(next(&mut events, patience).await, Event::Upgraded { .. }) {}
+    for i in 0..4u8 {
+        conn.ws_send(stream, wstether::Frame::binary(vec![i; 1 << 20]))
+            .unwrap();
+    }
+    let mut echoed = 0;
+    while echoed < 4 {
+        match next(&mut events, patience).await {
+            Event::Frame {
+                frame: wstether::Frame::Binary(data),
+                ..
+            } => {
+                assert_eq!(data.len(), 1 << 20);
+                echoed += 1;
+            }
+            Event::Frame { .. } => {}
+            other => panic!("expected the echo, got {other:?}"),
+        }
+    }
     conn.shutdown();
 }

@@ -66,8 +66,12 @@ const RETRY_BACKOFF: &[&str] = &[
 /// code, fails here.
 const OPTIONS_TABLE: &[(&str, &[&str])] = &[
     (
-        "| `retry` | forever; 100 ms doubling to 30 s, jitter 0.5, reset after 10 s up | the same |",
+        "| `retry` | forever once connected; 100 ms doubling to 30 s, jitter 0.5, reset after 10 s up | the same |",
         RETRY_BACKOFF,
+    ),
+    (
+        "| `retry` first connection | one attempt | one attempt (`new WsTether` in JS: the reconnect policy) |",
+        &["first_connection: Attempts(1)"],
     ),
     (
         "| `retry` connect timeout | 10 s | not settable (`upgrade_timeout` bounds the opening) |",
@@ -134,7 +138,7 @@ const PROSE: &[(&str, &str, &[&str])] = &[
     ),
     (
         "README.md",
-        "The send queue holds `send_queue_bytes` of payload (8 MiB)",
+        "The send queue holds `send_queue_bytes` of memory (8 MiB: each frame costs its payload plus 128 bytes,",
         &["send_queue_bytes: 8388608"],
     ),
     (

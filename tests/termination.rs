@@ -338,3 +338,157 @@ async fn a_close_frame_sent_during_the_backoff_ends_at_once_and_returns_the_fram
     assert_eq!(late.kind(), ErrorKind::Closed);
     assert_eq!(late.into_unsent(), [frame(2, 0)]);
 }
+
+// ----- issue 21: termination in bounded time -----
+
+/// The keepalive of these tests: far longer than the closing timeout, so
+/// that which of the two ends a connection is plain.
+fn long_keepalive() -> wstether::Keepalive {
+    wstether::Keepalive::every(Duration::from_secs(60)).timeout(Duration::from_secs(60))
+}
+
+/// Options whose closing timeout (300 ms) is the shortest deadline.
+fn closing_options(keepalive: bool) -> Options {
+    let options = options()
+        .retry(Retry::never())
+        .closing_timeout(Duration::from_millis(300));
+    if keepalive {
+        options.keepalive(long_keepalive())
+    } else {
+        options.no_keepalive()
+    }
+}
+
+/// Finding 5: a server that sends Close and keeps the TCP open. The `Down`
+/// comes from the closing timeout (within PATIENCE, far before the 60 s
+/// keepalive), with the server's close as its reason; a `ws_send` after
+/// the Close gives its frames back with an error; the stream ends.
+async fn close_without_eof(keepalive: bool) {
+    let server = TestServer::start().await.unwrap();
+    let (conn, mut events) = Connection::open(&server.url(""), closing_options(keepalive)).unwrap();
+    let stream = conn.ws_upgrade("/?close_hold=1&close=1001").unwrap();
+    until(&mut events, |e| {
+        matches!(
+            e,
+            Event::Frame {
+                frame: Frame::Close(_),
+                ..
+            }
+        )
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let refused = conn.ws_send(stream, Frame::text("late"));
+    let (down, before) = until(&mut events, common::is_down).await;
+    eprintln!(
+        "Down {:?} after the server's Close (keepalive {keepalive})",
+        started.elapsed()
+    );
+    let Event::Down {
+        reason: DownReason::ClosedByPeer(close),
+        ..
+    } = &down
+    else {
+        panic!("expected the server's close as the reason: {down:?}");
+    };
+    assert_eq!(close.code.as_u16(), 1001);
+    // The late frame comes back from the call, with an error.
+    let error = refused.expect_err("a send after the server's close is refused");
+    assert_eq!(error.kind(), ErrorKind::Closed, "{error}");
+    assert_eq!(error.into_unsent(), [Frame::text("late")]);
+    assert!(returned_frames(&before).is_empty(), "{before:?}");
+    conn.shutdown();
+    rest(&mut events).await;
+}
+
+#[tokio::test]
+async fn termination_close_without_eof_ends_by_the_closing_timeout_with_keepalive() {
+    close_without_eof(true).await;
+}
+
+#[tokio::test]
+async fn termination_close_without_eof_ends_by_the_closing_timeout_without_keepalive() {
+    close_without_eof(false).await;
+}
+
+/// Finding 5: `shutdown()` after the server's Close ends the event stream.
+#[tokio::test]
+async fn termination_close_without_eof_then_shutdown_ends_the_event_stream() {
+    let server = TestServer::start().await.unwrap();
+    let options = closing_options(false).closing_timeout(Duration::from_secs(3600));
+    let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
+    conn.ws_upgrade("/?close_hold=1").unwrap();
+    until(&mut events, |e| {
+        matches!(
+            e,
+            Event::Frame {
+                frame: Frame::Close(_),
+                ..
+            }
+        )
+    })
+    .await;
+    conn.shutdown();
+    let seen = rest(&mut events).await;
+    assert!(seen.iter().any(common::is_down), "{seen:?}");
+}
+
+/// Finding 8: a 1-byte `ws_send` loop while the server closes with 1008.
+/// With default queue bounds the final `Down` (the server's close as the
+/// reason) arrives before the hang guard, every accepted frame written or
+/// returned; the time from the Close is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn termination_tiny_frames_queued_when_the_server_closes_end_in_bounded_time() {
+    let server = TestServer::start().await.unwrap();
+    let options = options()
+        .retry(Retry::never())
+        .keepalive(long_keepalive())
+        .closing_timeout(Duration::from_secs(1));
+    let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
+    let stream = conn.ws_upgrade("/?close=1008&after=1000").unwrap();
+    until(&mut events, common::is_upgraded).await;
+    let sender = {
+        let conn = conn.clone();
+        std::thread::spawn(move || {
+            let mut accepted = 0u64;
+            loop {
+                match conn.ws_send(stream, Frame::binary(&b"x"[..])) {
+                    Ok(()) => accepted += 1,
+                    Err(error) if error.kind() == ErrorKind::QueueFull => std::thread::yield_now(),
+                    Err(_) => return accepted,
+                }
+            }
+        })
+    };
+    let (_, _) = until(&mut events, |e| {
+        matches!(
+            e,
+            Event::Frame {
+                frame: Frame::Close(_),
+                ..
+            }
+        )
+    })
+    .await;
+    let closed_at = std::time::Instant::now();
+    let (down, _) = until(&mut events, common::is_down).await;
+    let elapsed = closed_at.elapsed();
+    let accepted = tokio::task::spawn_blocking(move || sender.join())
+        .await
+        .unwrap()
+        .unwrap();
+    let Event::Down {
+        reason: DownReason::ClosedByPeer(close),
+        unsent,
+        ..
+    } = &down
+    else {
+        panic!("expected the server's close: {down:?}");
+    };
+    assert_eq!(close.code.as_u16(), 1008);
+    eprintln!(
+        "{accepted} 1-byte frames accepted, {} returned in the Down, \
+         Down {elapsed:?} after the server's Close",
+        unsent.len()
+    );
+}

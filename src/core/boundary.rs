@@ -136,8 +136,15 @@ pub(crate) enum TransportEvent {
 pub(crate) struct Progress {
     /// Payload bytes of application frames that left the core's queue.
     pub(crate) released_bytes: usize,
+    /// How many frames those were (each was charged
+    /// [`ENTRY_OVERHEAD`](crate::mailbox::ENTRY_OVERHEAD) besides its
+    /// payload: [`charge`](crate::mailbox::charge)).
+    pub(crate) released_frames: usize,
     /// The highest stream killed by a `Down` so far.
     pub(crate) killed_up_to: Option<StreamRef>,
+    /// The Websocket whose close frame from the peer arrived, while it
+    /// closes: sends to it are refused at once.
+    pub(crate) peer_closed: Option<StreamRef>,
     /// The round-trip time of the last answered keepalive probe.
     pub(crate) rtt: Option<Duration>,
     /// Written and read since the last report (counts to add).

@@ -140,6 +140,9 @@ pub(crate) struct Delivery {
     /// Payload bytes of application frames that left the queue since the
     /// last [`Delivery::take_released`] (room in the handles' send queue).
     released: usize,
+    /// How many application frames those were (each is charged a fixed
+    /// overhead in the send queue: `mailbox::charge`).
+    released_frames: usize,
 }
 
 impl Delivery {
@@ -182,6 +185,7 @@ impl Delivery {
     /// Frames refused before they were queued: their room is free again.
     pub(crate) fn release_refused(&mut self, frames: &[Frame]) {
         self.released += frames.iter().map(Frame::len).sum::<usize>();
+        self.released_frames += frames.len();
     }
 
     /// Whether anything waits for the transport.
@@ -213,6 +217,7 @@ impl Delivery {
         out.seq = self.next_seq;
         if !out.internal {
             self.released += out.frame.len();
+            self.released_frames += 1;
         }
         Some(out)
     }
@@ -248,6 +253,7 @@ impl Delivery {
     pub(crate) fn take_unsent(&mut self) -> Vec<Frame> {
         self.urgent.clear();
         self.released += payload(self.frames.iter().skip(self.handed));
+        self.released_frames += count(self.frames.iter().skip(self.handed));
         self.handed = 0;
         self.frames
             .drain(..)
@@ -284,6 +290,7 @@ impl Delivery {
                 self.frames.push_back(out);
             } else if !out.internal {
                 self.released += out.frame.len();
+                self.released_frames += 1;
                 taken.push(out.frame.into_frame());
             }
         }
@@ -311,6 +318,11 @@ impl Delivery {
         std::mem::take(&mut self.released)
     }
 
+    /// How many application frames left the queue since the last call.
+    pub(crate) fn take_released_frames(&mut self) -> usize {
+        std::mem::take(&mut self.released_frames)
+    }
+
     /// The sequence number written through when all but the last `unsent`
     /// frames in flight were written (for tests that play the transport).
     #[cfg(test)]
@@ -318,6 +330,10 @@ impl Delivery {
         let written = self.handed.checked_sub(unsent)?;
         written.checked_sub(1).map(|i| self.frames[i].seq)
     }
+}
+
+fn count<'a>(frames: impl Iterator<Item = &'a Outgoing>) -> usize {
+    frames.filter(|out| !out.internal).count()
 }
 
 fn payload<'a>(frames: impl Iterator<Item = &'a Outgoing>) -> usize {

@@ -377,6 +377,14 @@ impl Core {
                     code: CloseCode::NO_STATUS,
                     reason: String::new(),
                 }));
+                // The peer may keep the TCP open after its close: the
+                // closing timeout bounds how long we wait for its end.
+                if let Phase::Open { stream } = self.phase {
+                    self.phase = Phase::Closing {
+                        stream,
+                        deadline: later(now, self.closing_timeout),
+                    };
+                }
             }
             _ if hidden_reply => return,
             _ => {}
@@ -563,7 +571,8 @@ impl Core {
                 }
             }
             Phase::Closing { deadline, .. } if now >= *deadline => {
-                self.disconnect(Loss::Down(DownReason::Shutdown));
+                // Ours (Shutdown), or the peer's close frame.
+                self.disconnect(Loss::Down(self.down_reason(None)));
             }
             Phase::Failing {
                 deadline, error, ..
@@ -593,7 +602,9 @@ impl Core {
         let (time_connected, open_since) = self.time_connected();
         Progress {
             released_bytes: self.take_released_bytes(),
+            released_frames: self.take_released_frames(),
             killed_up_to: self.killed_up_to(),
+            peer_closed: self.peer_closed(),
             rtt: self.rtt(),
             written: self.take_written(),
             received: self.take_received(),
@@ -709,6 +720,12 @@ impl Core {
         self.delivery.take_released()
     }
 
+    /// How many application frames left the send queue since the last
+    /// call (each was charged a fixed overhead there besides its payload).
+    fn take_released_frames(&mut self) -> usize {
+        self.delivery.take_released_frames()
+    }
+
     /// Application frames confirmed written since the last call.
     fn take_written(&mut self) -> Written {
         self.delivery.take_written()
@@ -760,6 +777,15 @@ impl Core {
     /// The highest stream killed by a `Down` so far.
     fn killed_up_to(&self) -> Option<StreamRef> {
         self.killed_up_to
+    }
+
+    /// The Websocket whose peer sent its close frame, while it closes:
+    /// nothing more is sent on it (RFC 6455 §5.5.1).
+    fn peer_closed(&self) -> Option<StreamRef> {
+        match (&self.phase, &self.close_received) {
+            (Phase::Closing { stream, .. }, Some(_)) => Some(*stream),
+            _ => None,
+        }
     }
 
     /// The round-trip time of the last answered keepalive probe.

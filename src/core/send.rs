@@ -11,6 +11,11 @@ impl Core {
                     stream: current, ..
                 }
                 | Phase::Open { stream: current } => *current == stream,
+                // After the peer's close: queued, never written, and given
+                // back in the `Down` (as before the close moved the phase).
+                Phase::Closing {
+                    stream: current, ..
+                } if self.close_received.is_some() => *current == stream,
                 Phase::Dialing { .. } | Phase::Backoff { .. } => self
                     .pending_upgrade
                     .as_ref()
@@ -124,6 +129,13 @@ impl Core {
                     self.actions.push_back(Action::Disconnect);
                 }
                 self.terminate_unconnected(Error::new(ErrorKind::Closed, "shut down"), now);
+            }
+            // The peer closed and was answered: nothing is left to wait
+            // for but its TCP end, which `shutdown` does not wait for.
+            Phase::Closing { .. }
+                if self.close_received.is_some() && self.pending_loss.is_none() =>
+            {
+                self.disconnect(Loss::Down(DownReason::Shutdown));
             }
             Phase::Closing { .. } | Phase::Failing { .. } | Phase::Terminated => {}
         }

@@ -61,6 +61,21 @@
 //! | `trickle_ms=MS` | (1..=600000) write one binary message of `size` bytes (default 64 KiB here; the payload of frame 0 of a `send` burst), header included, **one byte every `MS` ms**, reading nothing meanwhile; then discard whatever comes until the client leaves. |
 //! | `claim_len=N` | (any `u64`) write one binary frame header claiming `N` payload bytes (shortest length encoding; `N` ≥ 2^63 sets the forbidden top bit), then 16 zero bytes, then hold the connection open, reading the client's frames until its close frame, whose code is recorded ([`TestServer::client_close_codes`]). Takes precedence over `bad_frame`. |
 //!
+//! ### Wire hostile modes
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `head_lf=1` | the 101 answer's lines end in a bare LF (combinable with any mode). |
+//! | `close_hold=1` | send a close frame (`close=CODE`, default 1000), then read and discard everything, never answering it, keeping the TCP open until the client leaves. |
+//! | `tiny_frames=N` | (at most 1 000 000) send N 1-byte binary frames (`t`), one write each, then keep the connection open reading nothing; `tiny_pace_ms=MS` (1..=600000) waits that long between two. |
+//! | `bad_frame=phantom_head` | a 65,550-byte binary frame whose payload starts with `\r\n\r\n` and a 64 KiB frame header, then a close frame (1000). |
+//! | `bad_frame=data_after_close_large` / `data_after_close_small` | a close frame (1000), then a binary frame of 70,000 / 1,000 bytes. |
+//! | `bad_frame=masked` / `rsv2` / `control_too_long` / `continuation_first` / `data_in_fragment` / `length_top_bit` | a frame that breaks RFC 6455: masked, RSV2 set, a 126-byte ping, a continuation of nothing, a new message inside a fragmented one, a 64-bit length with its top bit set. |
+//! | `bad_frame=ping_between_fragments` | a text message `ab` in two fragments with a ping between them (allowed), then a close frame (1000). |
+//! | `bad_frame=close` | a close frame (1001), which the client answers. |
+//! | `large_first=1` | before the `bad_frame` bytes, a 70,000-byte binary frame of `L`. |
+//! | `bad_101=accept\|upgrade\|connection` | the 101 answer with a wrong `Sec-WebSocket-Accept`, or without its `Upgrade` or `Connection` header. |
+//!
 //! # HTTP control API (for browser tests)
 //!
 //! A plain (non-upgrade) `GET` on the same port:

@@ -52,6 +52,44 @@ pub(crate) enum BadFrame {
     /// A binary message of 512 KiB in 8 fragments of 64 KiB: every frame
     /// is small, the message is not.
     OversizeMessage,
+    /// One honest 65,550-byte binary frame whose payload starts with
+    /// `\r\n\r\n` and the header of a 64 KiB binary frame, then a close
+    /// frame (1000): a reader that looks for the end of the HTTP head in
+    /// the frames sees a phantom message.
+    PhantomHead,
+    /// A close frame (1000), then a binary frame of 70,000 bytes: data
+    /// after Close, large enough for the fast path.
+    DataAfterCloseLarge,
+    /// A close frame (1000), then a binary frame of 1,000 bytes.
+    DataAfterCloseSmall,
+    /// A masked binary frame (servers never mask, RFC 6455 §5.1).
+    Masked,
+    /// A binary frame with RSV2 set (no extension defines it, §5.2).
+    Rsv2,
+    /// A ping of 126 bytes (control frames carry at most 125, §5.5).
+    ControlTooLong,
+    /// A continuation frame that continues nothing (§5.4).
+    ContinuationFirst,
+    /// A text fragment, then a new text message inside it (§5.4).
+    DataInFragment,
+    /// A text message in two fragments with a ping between them (allowed,
+    /// §5.4), then a close frame (1000).
+    PingBetweenFragments,
+    /// A binary frame whose 64-bit length has its top bit set (§5.2).
+    LengthTopBit,
+    /// A close frame (1001): the client answers it (§5.5.1).
+    Close,
+}
+
+/// The payload of [`BadFrame::PhantomHead`]'s frame: 65,550 bytes.
+pub(crate) const PHANTOM_PAYLOAD: usize = 65_550;
+
+/// An unmasked server frame: FIN, `opcode`, the shortest length, `payload`.
+pub(crate) fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = binary_header(payload.len() as u64);
+    v[0] = 0x80 | opcode;
+    v.extend_from_slice(payload);
+    v
 }
 
 impl BadFrame {
@@ -83,6 +121,44 @@ impl BadFrame {
                 }
                 v
             }
+            BadFrame::PhantomHead => {
+                let mut payload = b"\r\n\r\n".to_vec();
+                payload.extend_from_slice(&binary_header(1 << 16));
+                payload.resize(PHANTOM_PAYLOAD, b'p');
+                let mut v = server_frame(0x2, &payload);
+                v.extend(server_frame(0x8, &1000u16.to_be_bytes()));
+                v
+            }
+            BadFrame::Masked => vec![0x82, 0x82, 1, 2, 3, 4, b'm' ^ 1, b'k' ^ 2],
+            BadFrame::Rsv2 => vec![0xa2, 0x01, b'r'],
+            BadFrame::ControlTooLong => {
+                let mut v = vec![0x89, 126, 0, 126];
+                v.extend(std::iter::repeat_n(b'p', 126));
+                v
+            }
+            BadFrame::ContinuationFirst => vec![0x80, 0x01, b'c'],
+            BadFrame::DataInFragment => vec![0x01, 0x01, b'a', 0x81, 0x01, b'b'],
+            BadFrame::PingBetweenFragments => {
+                let mut v = vec![0x01, 0x01, b'a', 0x89, 0x01, b'p', 0x80, 0x01, b'b'];
+                v.extend(server_frame(0x8, &1000u16.to_be_bytes()));
+                v
+            }
+            BadFrame::LengthTopBit => {
+                let mut v = vec![0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1];
+                v.extend_from_slice(&[0; 16]);
+                v
+            }
+            BadFrame::Close => server_frame(0x8, &1001u16.to_be_bytes()),
+            BadFrame::DataAfterCloseLarge | BadFrame::DataAfterCloseSmall => {
+                let len = if self == BadFrame::DataAfterCloseLarge {
+                    70_000
+                } else {
+                    1_000
+                };
+                let mut v = server_frame(0x8, &1000u16.to_be_bytes());
+                v.extend(server_frame(0x2, &vec![b'a'; len]));
+                v
+            }
         }
     }
 }
@@ -111,7 +187,36 @@ pub(crate) struct Script {
     pub never_read: bool,
     pub claim_len: Option<u64>,
     pub trickle: Option<Duration>,
+    /// `head_lf=1`: the 101 answer's lines end in a bare LF.
+    pub head_lf: bool,
+    /// `close_hold=1`: send a close frame (`close=` code, else 1000), then
+    /// read and discard, never answering, keeping the TCP open.
+    pub close_hold: bool,
+    /// `tiny_frames=N`: send N 1-byte binary frames, one write each, then
+    /// hold the connection, reading nothing.
+    pub tiny_frames: Option<u64>,
+    /// `tiny_pace_ms=MS`: wait this long between two `tiny_frames`, so
+    /// that each arrives in a read of its own.
+    pub tiny_pace: Option<Duration>,
+    /// `large_first=1`: before a `bad_frame`, a 70,000-byte binary frame
+    /// (the client's fast path for large messages takes it).
+    pub large_first: bool,
+    /// `bad_101=accept|upgrade|connection`: the 101 answer with a wrong
+    /// `Sec-WebSocket-Accept`, or without its `Upgrade` or `Connection`
+    /// header.
+    pub bad_101: Option<Bad101>,
 }
+
+/// What `bad_101=` breaks in the 101 answer (RFC 6455 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bad101 {
+    Accept,
+    Upgrade,
+    Connection,
+}
+
+/// The size of the `large_first` frame's payload.
+pub(crate) const LARGE_FIRST: usize = 70_000;
 
 impl Default for Script {
     fn default() -> Self {
@@ -136,6 +241,12 @@ impl Default for Script {
             never_read: false,
             claim_len: None,
             trickle: None,
+            head_lf: false,
+            close_hold: false,
+            tiny_frames: None,
+            tiny_pace: None,
+            large_first: false,
+            bad_101: None,
         }
     }
 }
@@ -245,6 +356,17 @@ impl Script {
                         "reserved_opcode" => BadFrame::ReservedOpcode,
                         "oversize" => BadFrame::Oversize,
                         "oversize_message" => BadFrame::OversizeMessage,
+                        "phantom_head" => BadFrame::PhantomHead,
+                        "data_after_close_large" => BadFrame::DataAfterCloseLarge,
+                        "data_after_close_small" => BadFrame::DataAfterCloseSmall,
+                        "masked" => BadFrame::Masked,
+                        "rsv2" => BadFrame::Rsv2,
+                        "control_too_long" => BadFrame::ControlTooLong,
+                        "continuation_first" => BadFrame::ContinuationFirst,
+                        "data_in_fragment" => BadFrame::DataInFragment,
+                        "ping_between_fragments" => BadFrame::PingBetweenFragments,
+                        "length_top_bit" => BadFrame::LengthTopBit,
+                        "close" => BadFrame::Close,
                         _ => return Err(format!("unknown bad_frame: {value:?}")),
                     })
                 }
@@ -253,6 +375,25 @@ impl Script {
                 "never_read" => s.never_read = flag("never_read", value)?,
                 "claim_len" => s.claim_len = Some(number("claim_len", value)?),
                 "trickle_ms" => s.trickle = Some(bounded_ms("trickle_ms", value, 1)?),
+                "head_lf" => s.head_lf = flag("head_lf", value)?,
+                "close_hold" => s.close_hold = flag("close_hold", value)?,
+                "tiny_frames" => {
+                    let n = number("tiny_frames", value)?;
+                    if n > MAX_SEND {
+                        return Err(format!("tiny_frames must be at most {MAX_SEND}"));
+                    }
+                    s.tiny_frames = Some(n);
+                }
+                "tiny_pace_ms" => s.tiny_pace = Some(bounded_ms("tiny_pace_ms", value, 1)?),
+                "large_first" => s.large_first = flag("large_first", value)?,
+                "bad_101" => {
+                    s.bad_101 = Some(match value {
+                        "accept" => Bad101::Accept,
+                        "upgrade" => Bad101::Upgrade,
+                        "connection" => Bad101::Connection,
+                        _ => return Err(format!("unknown bad_101: {value:?}")),
+                    })
+                }
                 _ => {}
             }
         }
@@ -417,6 +558,24 @@ mod tests {
     fn payloads() {
         assert_eq!(burst_payload(7, 5), "7 xxx");
         assert_eq!(burst_payload(12345, 2), "12345 ");
+    }
+
+    #[test]
+    fn parses_the_wire_hostile_modes() {
+        let s =
+            Script::from_target("/?head_lf=1&close_hold=1&tiny_frames=5&bad_frame=phantom_head")
+                .unwrap();
+        assert!(s.head_lf && s.close_hold);
+        assert_eq!(s.tiny_frames, Some(5));
+        assert_eq!(s.bad_frame, Some(BadFrame::PhantomHead));
+        let bytes = BadFrame::PhantomHead.bytes();
+        // 10 header bytes, the payload, then a 4-byte close frame.
+        assert_eq!(bytes.len(), 10 + PHANTOM_PAYLOAD + 4);
+        assert_eq!(&bytes[10..14], b"\r\n\r\n");
+        let after = BadFrame::DataAfterCloseLarge.bytes();
+        assert_eq!(&after[..2], &[0x88, 0x02]);
+        assert_eq!(after.len(), 4 + 10 + 70_000);
+        assert!(Script::from_target("/?tiny_frames=1000001").is_err());
     }
 
     #[test]

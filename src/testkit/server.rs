@@ -17,7 +17,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::script::{binary_header, burst_payload, FrameKind, ProtocolChoice, Script};
+use super::script::{
+    binary_header, burst_payload, Bad101, FrameKind, ProtocolChoice, Script, LARGE_FIRST,
+};
 use super::RecordedRequest;
 
 /// Largest request head (request line + headers) the server reads.
@@ -747,6 +749,14 @@ async fn handle_upgrade(
          Sec-WebSocket-Accept: {}\r\n",
         derive_accept_key(key.as_bytes())
     );
+    match script.bad_101 {
+        Some(Bad101::Accept) => {
+            out = out.replace(&derive_accept_key(key.as_bytes()), &derive_accept_key(b"x"))
+        }
+        Some(Bad101::Upgrade) => out = out.replace("Upgrade: websocket\r\n", ""),
+        Some(Bad101::Connection) => out = out.replace("Connection: Upgrade\r\n", ""),
+        None => {}
+    }
     if let Some(p) = protocol {
         out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
     }
@@ -754,6 +764,9 @@ async fn handle_upgrade(
         out.push_str(&format!("{n}: {v}\r\n"));
     }
     out.push_str("\r\n");
+    if script.head_lf {
+        out = out.replace("\r\n", "\n");
+    }
     if stream.write_all(out.as_bytes()).await.is_err() {
         return;
     }
@@ -771,10 +784,26 @@ async fn handle_upgrade(
     if let Some(every) = script.trickle {
         return trickle(&mut stream, every, script.trickle_size()).await;
     }
+    if script.close_hold {
+        let code = script.close.as_ref().map_or(1000, |(code, _)| *code);
+        let close = super::script::server_frame(0x8, &code.to_be_bytes());
+        if stream.write_all(&close).await.is_ok() && stream.flush().await.is_ok() {
+            hold(&mut stream).await;
+        }
+        return;
+    }
+    if let Some(n) = script.tiny_frames {
+        return tiny_frames(&mut stream, n, script.tiny_pace).await;
+    }
     let raw = match (script.claim_len, script.bad_frame) {
         (Some(len), _) => {
             let mut bytes = binary_header(len);
             bytes.extend(std::iter::repeat_n(0u8, CLAIM_TAIL_BYTES));
+            Some(bytes)
+        }
+        (None, Some(bad)) if script.large_first => {
+            let mut bytes = super::script::server_frame(0x2, &[b'L'; LARGE_FIRST]);
+            bytes.extend(bad.bytes());
             Some(bytes)
         }
         (None, Some(bad)) => Some(bad.bytes()),
@@ -841,6 +870,24 @@ async fn trickle(stream: &mut Stream, every: Duration, size: usize) {
         }
     }
     hold(stream).await
+}
+
+/// `tiny_frames=N`: N 1-byte binary frames, one write (and flush) each
+/// (`tiny_pace_ms` apart, if given),
+/// so that they tend to arrive one per read; then the connection stays
+/// open, reading nothing, until the client leaves or the server drops it.
+async fn tiny_frames(stream: &mut Stream, n: u64, pace: Option<Duration>) {
+    let frame = super::script::server_frame(0x2, b"t");
+    let mut ticker = pace.map(|every| tokio::time::interval_at(Instant::now() + every, every));
+    for _ in 0..n {
+        if stream.write_all(&frame).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+        if ticker.is_some() {
+            tick(&mut ticker).await;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Waits for the next tick of `ticker`, or forever without one.

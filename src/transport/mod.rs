@@ -26,8 +26,6 @@ cfg_if::cfg_if! {
         mod browser;
         pub(crate) use browser::BrowserTransport as Platform;
     } else {
-        mod coalesce;
-        pub(crate) mod deflate;
         mod native;
         mod no_proxy;
         mod tunnel;

@@ -1,6 +1,8 @@
 //! The native transport: the stream dialed (src/transport/native/dial.rs),
-//! TLS over it for `wss` (native/tls.rs), the Websocket spoken by
-//! tokio-tungstenite.
+//! TLS over it for `wss` (native/tls.rs), read coalescing
+//! (native/coalesce.rs) and permessage-deflate (native/deflate.rs) beneath
+//! the Websocket spoken by tokio-tungstenite (docs/ARCHITECTURE.md, "The
+//! native stack").
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +19,8 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use super::coalesce::{Coalesce, Large};
-use super::deflate::{self, Deflate, DeflateError, Limits, Negotiated};
+use self::coalesce::{Coalesce, Large};
+use self::deflate::{Deflate, DeflateError, Limits, Negotiated};
 use super::proxy::{self, Proxy};
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
 use crate::connector::Io;
@@ -30,7 +32,11 @@ use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
 use dial::Route;
 
+mod coalesce;
+mod deflate;
 pub(super) mod dial;
+pub(crate) mod frames;
+pub(crate) mod handshake;
 mod tls;
 
 pub(crate) struct NativeTransport;
@@ -147,7 +153,11 @@ impl Transport for NativeTransport {
             // (tungstenite then keeps only the latest pong, as RFC 6455
             // allows); the core declares that peer dead.
             .write_buffer_size(WRITE_BUFFER)
-            .max_write_buffer_size(WRITE_BUFFER + options.send_queue_bytes + (64 << 10));
+            .max_write_buffer_size(
+                WRITE_BUFFER
+                    .saturating_add(options.send_queue_bytes)
+                    .saturating_add(64 << 10),
+            );
         let compression = options.compression.clone();
         let limits = Limits {
             max_frame: options.frame_limit(),
@@ -314,24 +324,38 @@ pub(crate) struct NativeSocket {
 /// a shared arena, one after another. A frame the application holds would
 /// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
 /// (and copies) a shared buffer at almost every frame; an arena is
-/// allocated once per [`PayloadArena::SIZE`] bytes. Dropped whenever the
-/// socket has nothing to read, so an idle connection holds none.
+/// allocated once per many frames. Dropped whenever the socket has
+/// nothing to read, so an idle connection holds none.
+///
+/// A frame keeps its whole arena alive, so an arena is sized by what the
+/// burst it serves has copied so far (twice that, from 64 bytes up to
+/// [`PayloadArena::SIZE`]): frames arriving one per read each get an arena
+/// of their own size, never a 16 KiB one (issue 21, finding 6).
 #[derive(Default)]
-struct PayloadArena(bytes::BytesMut);
+struct PayloadArena {
+    /// The current arena; what was split off lives on in the frames.
+    buf: bytes::BytesMut,
+    /// Bytes copied since the socket last had nothing to read.
+    burst: usize,
+}
 
 impl PayloadArena {
     const SIZE: usize = 16 << 10;
+    /// The smallest arena allocated.
+    const MIN: usize = 64;
     /// Larger payloads are handed over as tungstenite made them.
     const MAX_COPY: usize = 4 << 10;
 
     fn take(&mut self, message: Message) -> Message {
         match message {
             Message::Binary(data) if data.len() <= Self::MAX_COPY => {
-                if self.0.capacity() - self.0.len() < data.len() {
-                    self.0 = bytes::BytesMut::with_capacity(Self::SIZE);
+                if self.buf.capacity() - self.buf.len() < data.len() {
+                    let size = (2 * self.burst).clamp(Self::MIN, Self::SIZE);
+                    self.buf = bytes::BytesMut::with_capacity(size.max(data.len()));
                 }
-                self.0.extend_from_slice(&data);
-                Message::Binary(self.0.split().freeze())
+                self.burst += data.len();
+                self.buf.extend_from_slice(&data);
+                Message::Binary(self.buf.split().freeze())
             }
             other => other,
         }

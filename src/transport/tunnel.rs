@@ -191,22 +191,20 @@ fn connect_request(host: &str, port: u16, credentials: Option<&Credentials>) -> 
     request.into_bytes()
 }
 
-/// The status and length of a complete answer, `None` while incomplete.
+/// The status and length of a complete answer, `None` while incomplete:
+/// the head ends where the one response-head parser says.
 fn parse_response(buffer: &[u8]) -> Result<Option<(StatusCode, usize)>, Error> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
     let invalid = |e: &dyn std::fmt::Display| {
         Error::new(
             ErrorKind::Proxy,
             format!("the proxy's answer to the CONNECT is not HTTP: {e}"),
         )
     };
-    match response.parse(buffer) {
-        Ok(httparse::Status::Partial) => Ok(None),
-        Ok(httparse::Status::Complete(len)) => {
-            let code = response.code.unwrap_or(0);
-            let status = StatusCode::from_u16(code).map_err(|e| invalid(&e))?;
-            Ok(Some((status, len)))
+    match super::native::handshake::response_head(buffer) {
+        Ok(None) => Ok(None),
+        Ok(Some(head)) => {
+            let status = StatusCode::from_u16(head.status).map_err(|e| invalid(&e))?;
+            Ok(Some((status, head.len)))
         }
         Err(e) => Err(invalid(&e)),
     }

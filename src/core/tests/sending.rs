@@ -96,3 +96,33 @@ fn the_closing_timeout_drops_the_connection() {
     );
     assert!(h.core.is_terminated());
 }
+
+/// Issue 21, finding 5: a peer that sends Close and keeps the TCP open
+/// goes down at the closing timeout, with its close as the reason, even
+/// without a keepalive; frames sent after its Close come back in the Down.
+#[test]
+fn a_peer_close_without_the_tcp_end_goes_down_at_the_closing_timeout() {
+    let (mut h, s) = Harness::open(options().no_keepalive());
+    h.advance(SEC);
+    h.frame(close(1001, "bye"));
+    h.events();
+    assert_eq!(h.timeout(), Some(6 * SEC), "the closing timeout");
+    h.send(s, text("late"));
+    assert!(
+        !h.core.wants_transmit(),
+        "nothing is written after the peer's close"
+    );
+    h.advance_to_timeout();
+    assert_eq!(h.elapsed(), 6 * SEC);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [
+            format!(
+                "Down ClosedByPeer(1001 \"bye\") killed=[\"{s}\"] unsent=[Text(4 bytes \"late\")] reconnect=true"
+            ),
+            "Reconnecting 2 100ms".to_owned(),
+        ]
+    );
+}

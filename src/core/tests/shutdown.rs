@@ -173,3 +173,22 @@ fn a_failed_upgrade_is_not_a_stable_connection() {
     h.dial_ok();
     assert_eq!(h.events(), ["Up 2"]);
 }
+
+/// `shutdown` after the peer's Close ends at once: nothing is left to
+/// wait for but the peer's TCP end.
+#[test]
+fn shutdown_after_the_peer_close_ends_at_once() {
+    let (mut h, s) = Harness::open(options().no_keepalive());
+    h.frame(close(1000, ""));
+    h.events();
+    h.command(Command::Shutdown);
+    assert_eq!(h.actions(), [Action::Disconnect]);
+    h.lose(None, Vec::new());
+    assert_eq!(
+        h.events(),
+        [format!(
+            "Down Shutdown killed=[\"{s}\"] unsent=[] reconnect=false"
+        )]
+    );
+    assert!(h.core.is_terminated());
+}

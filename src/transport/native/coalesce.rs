@@ -34,6 +34,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::frames::{opcode, Follow, Header, Violation};
+use super::handshake::{Fed, HeadReader};
+
 /// The most one syscall reads.
 pub(crate) const READ_SIZE: usize = 64 << 10;
 
@@ -71,8 +74,9 @@ impl Large {
 
 /// Where the bytes handed to tungstenite are, on the wire.
 enum Track {
-    /// In the HTTP response head: how much of `\r\n\r\n` was just seen.
-    Head(u8),
+    /// In the HTTP response head, which ends where the one head parser
+    /// says (a bare LF ends a line too).
+    Head(HeadReader),
     /// At the start of a frame header.
     Header,
     /// Inside a frame passed to tungstenite: its bytes left (header rest
@@ -82,13 +86,16 @@ enum Track {
     Take(Vec<u8>, usize),
     /// A large message waits in [`Large`] for the socket.
     Held,
+    /// The frames are no longer followed: a head or a frame tungstenite
+    /// refuses (it reports the error), so every byte passes.
+    Off,
 }
 
 /// Follows the frames, to take large binary ones.
 struct Frames {
     track: Track,
-    /// Inside a fragmented data message (nothing is taken then).
-    fragmented: bool,
+    /// The RFC's rules across frames (fragments, Close).
+    follow: Follow,
     /// The largest frame taken: the frame and message limits.
     limit: usize,
     large: Arc<Large>,
@@ -112,70 +119,64 @@ impl Frames {
         let mut at = 0;
         while at < max {
             match &mut self.track {
-                Track::Head(matched) => {
-                    for (i, &b) in data[at..max].iter().enumerate() {
-                        *matched = match (*matched, b) {
-                            (0 | 2, b'\r') => *matched + 1,
-                            (1 | 3, b'\n') => *matched + 1,
-                            (_, b'\r') => 1,
-                            _ => 0,
-                        };
-                        if *matched == 4 {
+                Track::Head(head) => {
+                    return match head.feed(&data[at..max]) {
+                        Fed::More => Scan::Pass(max),
+                        Fed::Ends(n) => {
                             self.track = Track::Header;
                             // Nothing past the head in this piece: the
                             // handshake ends exactly there.
-                            return Scan::Pass(at + i + 1);
+                            Scan::Pass(at + n)
                         }
-                    }
-                    at = max;
+                        Fed::Invalid => {
+                            self.track = Track::Off;
+                            Scan::Pass(max)
+                        }
+                    };
                 }
                 Track::Header => {
-                    let (b0, b1) = match data.get(at..at + 2) {
-                        Some(&[b0, b1]) => (b0, b1),
-                        _ => return if at > 0 { Scan::Pass(at) } else { Scan::More },
-                    };
-                    let fin = b0 & 0x80 != 0;
-                    let opcode = b0 & 0x0f;
-                    let masked = b1 & 0x80 != 0;
-                    if b1 & 0x7f < 126 {
-                        // A short frame (the common case): never taken.
-                        if opcode < 8 {
-                            self.fragmented = !fin;
-                        }
-                        let mask = if masked { 4 } else { 0 };
-                        let whole = 2 + mask + usize::from(b1 & 0x7f);
-                        if whole <= max - at {
-                            at += whole; // at the next header
-                        } else {
-                            self.track = Track::Pass((whole - (max - at)) as u64);
-                            at = max;
-                        }
-                        continue;
-                    }
-                    let Some((header, payload)) = parse_header(&data[at..]) else {
+                    let Some((header, header_len)) = Header::read(&data[at..]) else {
                         return if at > 0 { Scan::Pass(at) } else { Scan::More };
                     };
-                    let take = fin
-                        && b0 & 0x70 == 0
-                        && opcode == 2
-                        && !masked
-                        && !self.fragmented
-                        && payload >= TAKE_FROM as u64
-                        && payload <= self.limit as u64;
+                    let take = match self.follow.next(&header) {
+                        Ok(()) => {
+                            header.opcode == opcode::BINARY
+                                && header.fin
+                                && header.rsv == 0
+                                && header.payload >= TAKE_FROM as u64
+                                && header.payload <= self.limit as u64
+                        }
+                        // tungstenite ignores what follows a Close, and so
+                        // does this: passed, never taken.
+                        Err(Violation::AfterClose) => false,
+                        // tungstenite refuses the frame and ends there.
+                        Err(_) => {
+                            self.track = Track::Off;
+                            return Scan::Pass(max);
+                        }
+                    };
                     if take {
                         if at > 0 {
+                            // Read again at the next call: `follow` moved
+                            // past it already, which is the same for a
+                            // final binary frame seen twice.
                             return Scan::Pass(at);
                         }
-                        let len = payload as usize;
+                        let len = header.payload as usize;
                         self.track = Track::Take(Vec::with_capacity(len), len);
-                        return Scan::Take(header);
+                        return Scan::Take(header_len);
                     }
-                    // Data frames (and reserved opcodes, which tungstenite
-                    // refuses) start or continue a message.
-                    if opcode < 8 {
-                        self.fragmented = !fin;
+                    let Some(whole) = header.frame_len(header_len) else {
+                        self.track = Track::Off;
+                        return Scan::Pass(max);
+                    };
+                    let room = (max - at) as u64;
+                    if whole <= room {
+                        at += whole as usize; // at the next header
+                    } else {
+                        self.track = Track::Pass(whole - room);
+                        at = max;
                     }
-                    self.track = Track::Pass(header as u64 + payload);
                 }
                 Track::Pass(left) => {
                     let n = (*left).min((max - at) as u64);
@@ -185,33 +186,12 @@ impl Frames {
                         self.track = Track::Header;
                     }
                 }
+                Track::Off => return Scan::Pass(max),
                 Track::Take(..) | Track::Held => return Scan::Pass(at),
             }
         }
         Scan::Pass(at)
     }
-}
-
-/// A frame header at the start of `data`: its length and the payload's,
-/// or `None` if it is not whole yet. Not tungstenite's `FrameHeader::parse`
-/// (which the deflate layer uses): it runs for every frame of 126 bytes or
-/// more, and measured +172 instructions per 1 KiB message there.
-fn parse_header(data: &[u8]) -> Option<(usize, u64)> {
-    let b1 = *data.get(1)?;
-    let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
-    let (len_bytes, payload) = match b1 & 0x7f {
-        126 => (
-            2,
-            u64::from(u16::from_be_bytes(data.get(2..4)?.try_into().ok()?)),
-        ),
-        127 => (8, u64::from_be_bytes(data.get(2..10)?.try_into().ok()?)),
-        n => (0, u64::from(n)),
-    };
-    let header = 2 + len_bytes + mask;
-    if data.len() < header {
-        return None;
-    }
-    Some((header, payload))
 }
 
 pub(crate) struct Coalesce<S> {
@@ -240,8 +220,8 @@ impl<S> Coalesce<S> {
     /// `limit` bytes, leaving them in `large`.
     pub(crate) fn taking_large(mut self, limit: usize, large: Arc<Large>) -> Coalesce<S> {
         self.frames = Some(Frames {
-            track: Track::Head(0),
-            fragmented: false,
+            track: Track::Head(HeadReader::default()),
+            follow: Follow::default(),
             limit,
             large,
         });
