@@ -10,7 +10,8 @@
 //! - [`Socket`] is one handle for "the current Websocket": it upgrades
 //!   again after every reconnect, holds sends while down, and has
 //!   `send`/`recv`/`state`/`close` ([`SocketState`], [`SocketEvent`]), a
-//!   `Stream` and a `Sink`. Start here.
+//!   `Stream` and a `Sink`, and a cloneable [`SocketSender`]; `connect`
+//!   waits for the first Websocket, `open` does not. Start here.
 //! - Below it, Gun's split, documented in the rest of this page:
 //!   a [`Connection`] and a [`StreamRef`] per upgrade, events for everything.
 //!
@@ -150,7 +151,7 @@ pub use options::{
     ReplyMatcher, Retry, RetryDecision, MAX_MESSAGE_SIZE_CEILING,
 };
 pub use request::Upgrade;
-pub use socket::{Socket, SocketEvent, SocketState};
+pub use socket::{Socket, SocketEvent, SocketSender, SocketState};
 pub use stats::Stats;
 pub use tls::TlsConfig;
 pub use transport::proxy::Proxy;

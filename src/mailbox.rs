@@ -241,6 +241,10 @@ impl Shared {
         let inbox = lock(&self.inner);
         let state = if inbox.terminated {
             SocketState::Closed
+        } else if inbox.closing {
+            // Closing from the call that asked, not from the driver's
+            // next turn (a browser's readyState is CLOSING at once).
+            SocketState::Closing
         } else {
             inbox.state
         };

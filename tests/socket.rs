@@ -493,3 +493,96 @@ async fn kill_storm(hold: bool) {
         echoed.len()
     );
 }
+
+#[tokio::test]
+async fn socket_open_returns_at_once_and_holds_sends_until_the_first_upgrade() {
+    let server = TestServer::start().await.unwrap();
+    server.stop().await;
+    // Nothing listens yet: `open` returns anyway, and accepts sends.
+    let mut socket = Socket::open(&server.url("/"), options()).unwrap();
+    assert_eq!(socket.state(), SocketState::Connecting);
+    socket.try_send(Frame::text("early")).unwrap();
+    socket.send(Frame::text("bird")).await.unwrap();
+    assert_eq!(socket.buffered_amount(), "earlybird".len());
+    server.restart().await.unwrap();
+    assert_eq!(recv_text(&mut socket).await, "early");
+    assert_eq!(recv_text(&mut socket).await, "bird");
+    assert_eq!(socket.state(), SocketState::Open);
+    assert_eq!(socket.buffered_amount(), 0);
+}
+
+#[tokio::test]
+async fn socket_open_reports_a_failed_first_connection_as_events_with_the_held_frames() {
+    let server = TestServer::start().await.unwrap();
+    server.stop().await;
+    // The default budget: one attempt.
+    let mut socket = Socket::open(&server.url("/"), Options::default()).unwrap();
+    socket.try_send(Frame::text("never written")).unwrap();
+    let mut events = Vec::new();
+    while let Some(event) = guard(socket.recv_event()).await {
+        events.push(event);
+    }
+    let [.., SocketEvent::Error(error), SocketEvent::Down {
+        unsent,
+        will_reconnect: false,
+        ..
+    }, SocketEvent::Closed { clean: false, .. }] = events.as_slice()
+    else {
+        panic!("not a failed first connection: {events:?}");
+    };
+    assert_eq!(error.kind(), ErrorKind::Connect, "{error}");
+    assert_eq!(unsent, &[Frame::text("never written")], "nothing is lost");
+    assert_eq!(socket.state(), SocketState::Closed);
+}
+
+#[tokio::test]
+async fn socket_open_refuses_a_malformed_url_at_once() {
+    let error = Socket::open("http://127.0.0.1:1/", options()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnsupportedScheme);
+    let error = Socket::open("not a url", options()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidUrl);
+}
+
+#[tokio::test]
+async fn socket_sender_sends_while_another_task_awaits_events() {
+    let server = TestServer::start().await.unwrap();
+    let mut socket = Socket::open(&server.url("/"), options()).unwrap();
+    let sender = socket.sender();
+    // The socket itself moves into the reading task.
+    let reader = tokio::spawn(async move {
+        loop {
+            match socket.recv_event().await {
+                Some(SocketEvent::Frame(frame)) => return Some(frame),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    });
+    sender
+        .clone()
+        .send(Frame::text("from the sender"))
+        .await
+        .unwrap();
+    let echoed = guard(reader).await.unwrap();
+    assert_eq!(echoed, Some(Frame::text("from the sender")));
+    // The socket is gone, its sender not: the connection lives on until
+    // the last of them goes.
+    assert_eq!(sender.state(), SocketState::Open);
+    drop(sender);
+    guard(server.wait_for_live_connections(0)).await;
+}
+
+#[tokio::test]
+async fn socket_sender_close_reads_closing_at_once_and_closes_the_socket() {
+    let (server, mut socket) = connected(options()).await;
+    let sender = socket.sender();
+    let closing = sender.close(CloseCode::NORMAL, "bye");
+    futures::pin_mut!(closing);
+    // The close frame is queued by the first poll: the state says so at once.
+    assert!(futures::poll!(closing.as_mut()).is_pending());
+    assert_eq!(sender.state(), SocketState::Closing);
+    let drain = async { while socket.recv_event().await.is_some() {} };
+    let (closed, ()) = guard(async { tokio::join!(closing, drain) }).await;
+    closed.unwrap();
+    assert_eq!(server.client_close_codes(), [1000]);
+}

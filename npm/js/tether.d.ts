@@ -25,7 +25,9 @@ export interface WsTetherAttempt {
 
 /**
  * Called before the first connection and again after every reconnect, so a fresh token can be
- * fetched per attempt. A provider that throws or rejects gives an `error` event and closes the socket.
+ * fetched per attempt. A provider that throws or rejects gives an `error` event of kind "Provider":
+ * before the first answer (which names the server) the socket closes; later, the attempt fails and
+ * the retry policy decides.
  */
 export type WsTetherUrlProvider = () => string | WsTetherAttempt | Promise<string | WsTetherAttempt>;
 
@@ -88,12 +90,17 @@ export type WsTetherMessage = string | ArrayBuffer | ArrayBufferView | Blob;
  */
 export class WsTether extends EventTarget {
   /**
-   * Starts connecting at once. Throws a WsTetherError on a malformed URL (kind "InvalidUrl",
-   * "UnsupportedScheme") or options ("InvalidOption", "Unsupported").
+   * Starts connecting at once and keeps trying from the start by the `retry` policy (unless
+   * `options.firstConnection` says otherwise), as partysocket does. Throws a WsTetherError on a
+   * malformed URL (kind "InvalidUrl", "UnsupportedScheme") or options ("InvalidOption", "Unsupported").
    */
   constructor(url: string | URL | WsTetherUrlProvider, protocols?: WsTetherProtocols, options?: WsTetherSocketOptions);
 
-  /** Resolves with the socket once open; rejects with the first error before that, and closes the socket. */
+  /**
+   * Resolves with the socket once open. The first connection gives up by `options.firstConnection`
+   * (default `{ attempts: 1 }`, as `new WebSocket` does); then it rejects with the WsTetherError
+   * the last `error` event carried, and the socket is closed.
+   */
   static connect(url: string | URL | WsTetherUrlProvider, protocols?: WsTetherProtocols, options?: WsTetherSocketOptions): Promise<WsTether>;
 
   static readonly CONNECTING: 0;

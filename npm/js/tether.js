@@ -69,10 +69,16 @@ export class WsTether extends EventTarget {
     this.#core = new WsTetherCore(target, protocols, options, (event) => this.#deliver(event));
   }
 
-  /** Resolves with the socket once open; rejects with the first error before that (and closes it). */
+  /**
+   * Resolves with the socket once open. The first connection gives up by `options.firstConnection`
+   * (default: one attempt, as `new WebSocket` does); then it rejects with the error the `error`
+   * events carried last, and the socket is closed.
+   */
   static connect(url, protocols, options) {
+    const budget = { firstConnection: { attempts: 1 }, ...(options ?? {}) };
     return new Promise((resolve, reject) => {
-      const socket = new WsTether(url, protocols, options);
+      const socket = new WsTether(url, protocols, budget);
+      let last = null;
       const settle = (outcome) => {
         socket.removeEventListener("open", onOpen);
         socket.removeEventListener("error", onError);
@@ -80,13 +86,9 @@ export class WsTether extends EventTarget {
         outcome();
       };
       const onOpen = () => settle(() => resolve(socket));
-      const onError = (event) =>
-        settle(() => {
-          socket.close();
-          reject(event.error);
-        });
+      const onError = (event) => (last = event.error);
       const onClose = (event) =>
-        settle(() => reject(new Error(`wstether: closed before open (${event.code} ${event.reason})`)));
+        settle(() => reject(last ?? new Error(`wstether: closed before open (${event.code} ${event.reason})`)));
       socket.addEventListener("open", onOpen);
       socket.addEventListener("error", onError);
       socket.addEventListener("close", onClose);

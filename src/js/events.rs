@@ -6,9 +6,9 @@ use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::socket::SocketEvent;
 use crate::event::{DownReason, Event, StreamRef};
 use crate::frame::{CloseCode, Frame};
+use crate::socket::SocketEvent;
 use crate::{Error, Stats};
 
 pub(super) fn stream_ref(id: f64) -> Result<StreamRef, JsValue> {
@@ -201,6 +201,7 @@ pub(super) fn socket_event_to_js(event: SocketEvent) -> JsValue {
             reason,
             unsent,
             will_reconnect,
+            ..
         } => {
             kind("down");
             set_down(&object, &reason, &unsent, will_reconnect);
@@ -215,7 +216,9 @@ pub(super) fn socket_event_to_js(event: SocketEvent) -> JsValue {
             clean,
         } => {
             kind("close");
-            set(&object, "code", code.map_or(1005, CloseCode::as_u16));
+            // No close frame: 1006 as a browser says after an abnormal end.
+            let none = if clean { 1005 } else { 1006 };
+            set(&object, "code", code.map_or(none, CloseCode::as_u16));
             set(&object, "reason", reason);
             set(&object, "wasClean", clean);
         }

@@ -3,8 +3,8 @@
 //! hand-written entry in `npm/js/` (see README-npm.md):
 //!
 //! - `WsTether` (npm/js/tether.js): a reconnecting WebSocket, an
-//!   `EventTarget` over [`tether::WsTetherCore`], which drives the
-//!   adapter [`socket::Socket`] ("the current Websocket" over Gun's split);
+//!   `EventTarget` over [`tether::WsTetherCore`], a thin adapter
+//!   ([`socket::Tether`]) over the Rust [`Socket`](crate::Socket);
 //! - [`connection::WsTetherConnection`]: Gun's split model itself, the
 //!   low level (a connection, a stream id per upgrade, every event).
 //!
@@ -38,6 +38,13 @@ export type WsTetherData = string | Uint8Array;
 
 /** The options of `new WsTether` and `WsTetherConnection.open`; every field is optional. */
 export interface WsTetherOptions {
+  /**
+   * When the first connection gives up (then the socket closes, the last `error` event carrying
+   * why): after `attempts` attempts (at least 1), after `deadlineMs`, or, with "reconnectPolicy",
+   * when the `retry` policy does. Default: "reconnectPolicy" for `new WsTether` (it keeps trying,
+   * as partysocket does), `{ attempts: 1 }` for `WsTether.connect` and `WsTetherConnection.open`.
+   */
+  firstConnection?: { attempts: number } | { deadlineMs: number } | "reconnectPolicy";
   /** The reconnect policy (exponential backoff with jitter); `false`: never reconnect. */
   retry?: false | {
     /** The first delay, in ms (default 100; from 1 to 2073600000, i.e. 24 days). */
@@ -161,7 +168,9 @@ export type WsTetherErrorKind =
   | "Io"
   | "RetriesExhausted"
   | "Proxy"
-  | "UpgradeRefused";
+  | "UpgradeRefused"
+  | "Provider"
+  | "NoRuntime";
 
 /** An error thrown (or carried by an event) by wstether: an `Error` named "WsTetherError". */
 export interface WsTetherError extends Error {

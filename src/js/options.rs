@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use super::events::{frame_from_js, js_error};
 use crate::error::ErrorKind;
 use crate::frame::Frame;
-use crate::options::{duration_from_millis, Heartbeat, Keepalive, Options, Retry};
+use crate::options::{duration_from_millis, FirstConnection, Heartbeat, Keepalive, Options, Retry};
 use crate::Error;
 
 /// The options, as `WsTetherOptions` describes them. Durations go through
@@ -26,6 +26,7 @@ pub(super) fn parse_options(object: &Object) -> Result<Options, JsValue> {
         name,
         &[
             "retry",
+            "firstConnection",
             "keepalive",
             "autoUpgrade",
             "upgradeTimeoutMs",
@@ -46,6 +47,10 @@ pub(super) fn parse_options(object: &Object) -> Result<Options, JsValue> {
         } else {
             options = options.retry(parse_retry(&object_of(&retry, "options.retry")?)?);
         }
+    }
+    if let Some(budget) = field(object, "firstConnection")? {
+        let budget = parse_first_connection(&budget)?;
+        options.retry = options.retry.first_connection(budget);
     }
     if let Some(keepalive) = field(object, "keepalive")? {
         options = if keepalive.is_null() {
@@ -112,6 +117,34 @@ pub(super) fn parse_options(object: &Object) -> Result<Options, JsValue> {
         }
     }
     Ok(options)
+}
+
+/// `{ attempts }`, `{ deadlineMs }` or `"reconnectPolicy"`.
+fn parse_first_connection(value: &JsValue) -> Result<FirstConnection, JsValue> {
+    let name = "options.firstConnection";
+    if value.as_string().as_deref() == Some("reconnectPolicy") {
+        return Ok(FirstConnection::ReconnectPolicy);
+    }
+    let object = object_of(value, name)?;
+    check_keys(&object, name, &["attempts", "deadlineMs"])?;
+    match (
+        field(&object, "attempts")?,
+        millis(&object, name, "deadlineMs")?,
+    ) {
+        (Some(attempts), None) => {
+            let n = number(&attempts, name, "attempts")?;
+            if n.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&n) {
+                return Err(invalid_option(&format!(
+                    "{name}.attempts must be a whole number of attempts, got {n}"
+                )));
+            }
+            Ok(FirstConnection::Attempts(n as u32))
+        }
+        (None, Some(deadline)) => Ok(FirstConnection::Deadline(deadline)),
+        _ => Err(invalid_option(&format!(
+            "{name} is {{ attempts }}, {{ deadlineMs }} or \"reconnectPolicy\""
+        ))),
+    }
 }
 
 fn parse_retry(object: &Object) -> Result<Retry, JsValue> {

@@ -1,33 +1,30 @@
-//! "The current Websocket" over Gun's split, for the JavaScript facade: an
-//! adapter whose surface follows the planned Rust `Socket` (issue 19:
-//! `recv_event`, `SocketEvent`, `state`, `try_send`/`send`, `close`,
-//! `buffered_amount`, `protocol`), so that moving `WsTether` onto that
-//! type is a change of this file alone.
+//! The JavaScript facade's side of [`Socket`]: `WsTether` is a thin
+//! adapter over the Rust socket, whose [`SocketSender`] sends (held while
+//! down, counted in `bufferedAmount`) while the event pump owns the
+//! socket. The page's URL (or provider) becomes the socket's async
+//! upgrade provider: path, query and protocols may change per attempt,
+//! the server may not.
 //!
-//! It upgrades after every `Up` with what the provider gives for that
-//! attempt (an async function: a token can be fetched per attempt), holds
-//! sends while no Websocket is open in a bounded, ordered, byte-counted
-//! queue and writes them after the next upgrade, as partysocket does.
-//! Frames a dying transport did not write come back in
-//! [`SocketEvent::Down`], never resent by themselves.
+//! One thing is the adapter's own: a provider's *first* answer names the
+//! server, so the socket is opened only once it comes; sends made before
+//! that wait here, in order and bounded by `sendQueueBytes`, and go to
+//! the socket as it opens (where it holds them until the first upgrade).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
-use std::time::Duration;
 
-use futures::lock::Mutex as AsyncMutex;
+use std::task::{Poll, Waker};
 
 use crate::error::{Error, ErrorKind};
-use crate::event::{DownReason, Event, StreamRef};
+use crate::event::DownReason;
 use crate::frame::{CloseCode, Frame};
 use crate::options::Options;
 use crate::request::Upgrade;
+use crate::socket::{Socket, SocketEvent, SocketSender, SocketState};
 use crate::transport::Target;
-use crate::{Connection, Events, Stats};
+use crate::{Connection, Stats};
 
 /// What one attempt upgrades: a `ws://`/`wss://` URL (its path and query
 /// are upgraded) and the subprotocols to offer.
@@ -40,153 +37,233 @@ pub(super) struct Attempt {
 pub(super) type AttemptFuture = Pin<Box<dyn Future<Output = Result<Attempt, Error>>>>;
 
 /// Called before the first connection and after every reconnect.
-pub(super) type Provider = Box<dyn Fn() -> AttemptFuture>;
+pub(super) type Provider = Rc<dyn Fn() -> AttemptFuture>;
 
-/// Where the socket stands; `Reconnecting` covers the wait and the dial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SocketState {
-    Connecting,
-    Open,
-    Reconnecting,
-    Closing,
-    Closed,
-}
-
-/// Everything that happens to the socket, in order.
-pub(super) enum SocketEvent {
-    /// A Websocket is open (again); held sends are on their way.
-    Open {
-        protocol: Option<String>,
-    },
-    /// One text or binary message.
-    Frame(Frame),
-    /// The next attempt starts after `delay`.
-    Reconnecting {
-        attempt: u32,
-        delay: Duration,
-    },
-    /// The Websocket went away; `unsent` were accepted but not written.
-    Down {
-        reason: DownReason,
-        unsent: Vec<Frame>,
-        will_reconnect: bool,
-    },
-    Error(Error),
-    /// The last event: closed for good.
-    Closed {
-        code: Option<CloseCode>,
-        reason: String,
-        clean: bool,
-    },
-}
-
-/// One handle on "the current Websocket"; clones share it.
+/// The page's handle: sends, state and counters; clones share it.
 #[derive(Clone)]
-pub(super) struct Socket {
+pub(super) struct Tether {
     inner: Rc<Inner>,
 }
 
 struct Inner {
-    provider: Provider,
-    /// Taken by the first `recv_event` when the URL comes from the provider.
-    options: RefCell<Option<Options>>,
-    /// The provider's answer that picked the host, upgraded first.
-    first: RefCell<Option<Attempt>>,
+    /// The socket's sending side, once it is open.
+    sender: RefCell<Option<(SocketSender, Connection)>>,
+    /// `send` calls waiting for the socket to start (or never to).
+    starting: RefCell<Vec<Waker>>,
+    started: Cell<bool>,
+    /// Sends made before the provider's first answer, and their bytes.
+    early: RefCell<Vec<Frame>>,
+    early_bytes: Cell<usize>,
     capacity: usize,
-    connection: RefCell<Option<Connection>>,
-    /// The host the connection dials; every attempt must keep it.
-    origin: RefCell<Option<(bool, String, u16)>>,
-    events: AsyncMutex<Option<Events>>,
-    /// Events decided here, handed out before the connection's next one.
-    ready: RefCell<VecDeque<SocketEvent>>,
-    state: Cell<SocketState>,
-    ever_open: Cell<bool>,
-    /// The upgrade on its way, then the open stream.
-    pending: Cell<Option<StreamRef>>,
-    stream: Cell<Option<StreamRef>>,
-    protocol: RefCell<Option<String>>,
-    /// The URL of the current (or last) attempt.
+    /// The close the page asked for: what `close` reports when no close
+    /// frame came back (closed before any Websocket opened).
+    asked: RefCell<Option<(CloseCode, String)>>,
+    /// The socket ended before it existed.
+    ended: Cell<bool>,
     url: RefCell<String>,
-    held: RefCell<VecDeque<Frame>>,
-    held_bytes: Cell<usize>,
-    /// The close the application asked for, reported by `Closed`.
-    close_asked: RefCell<Option<(u16, String)>>,
-    /// What `Closed` says: code, reason, clean.
-    end: RefCell<Option<(Option<CloseCode>, String, bool)>>,
-    /// `send` calls waiting for a state change or for held room.
-    waiters: RefCell<Vec<Waker>>,
+    protocol: RefCell<String>,
+    /// The provider named another server: the socket is being closed.
+    host_changed: Cell<bool>,
 }
 
-impl Socket {
-    /// Starts a socket (nothing is awaited). With `url`, the connection is
-    /// opened now, so a malformed URL or options fail here; without, the
-    /// provider's first answer is dialled by the first `recv_event`.
+impl Tether {
+    /// Starts the socket and its event pump (`on_event` gets every event);
+    /// nothing is awaited. A fixed `url` opens the socket now, so a
+    /// malformed URL or options fail here.
     pub(super) fn open(
         url: Option<&str>,
         provider: Provider,
         options: Options,
-    ) -> Result<Socket, Error> {
-        let capacity = options.send_queue_bytes;
-        let socket = Socket {
+        on_event: impl Fn(SocketEvent) + 'static,
+    ) -> Result<Tether, Error> {
+        options.validate()?;
+        let tether = Tether {
             inner: Rc::new(Inner {
-                provider,
-                options: RefCell::new(None),
-                first: RefCell::new(None),
-                capacity,
-                connection: RefCell::new(None),
-                origin: RefCell::new(None),
-                events: AsyncMutex::new(None),
-                ready: RefCell::new(VecDeque::new()),
-                state: Cell::new(SocketState::Connecting),
-                ever_open: Cell::new(false),
-                pending: Cell::new(None),
-                stream: Cell::new(None),
-                protocol: RefCell::new(None),
+                sender: RefCell::new(None),
+                starting: RefCell::new(Vec::new()),
+                started: Cell::new(false),
+                early: RefCell::new(Vec::new()),
+                early_bytes: Cell::new(0),
+                capacity: options.send_queue_bytes,
+                asked: RefCell::new(None),
+                ended: Cell::new(false),
                 url: RefCell::new(url.unwrap_or_default().to_owned()),
-                held: RefCell::new(VecDeque::new()),
-                held_bytes: Cell::new(0),
-                close_asked: RefCell::new(None),
-                end: RefCell::new(None),
-                waiters: RefCell::new(Vec::new()),
+                protocol: RefCell::new(String::new()),
+                host_changed: Cell::new(false),
             }),
         };
-        match url {
-            Some(url) => socket.dial(url, options)?,
-            None => {
-                options.validate()?;
-                *socket.inner.options.borrow_mut() = Some(options);
+        let socket = match url {
+            Some(url) => Some(tether.start(url, None, provider.clone(), options.clone())?),
+            None => None,
+        };
+        let pump = tether.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let socket = match socket {
+                Some(socket) => Some(socket),
+                None => pump.first_answer(provider, options, &on_event).await,
+            };
+            pump.inner.started.set(true);
+            for waker in pump.inner.starting.take() {
+                waker.wake();
             }
-        }
-        Ok(socket)
+            if let Some(socket) = socket {
+                pump.run(socket, &on_event).await;
+            }
+        });
+        Ok(tether)
     }
 
-    fn dial(&self, url: &str, options: Options) -> Result<(), Error> {
+    /// Without a fixed URL: the provider's first answer names the server.
+    async fn first_answer(
+        &self,
+        provider: Provider,
+        options: Options,
+        on_event: &impl Fn(SocketEvent),
+    ) -> Option<Socket> {
+        let opened = match provider().await {
+            _ if self.inner.asked.borrow().is_some() => Err(None),
+            Ok(attempt) => {
+                let url = attempt.url.clone();
+                self.start(&url, Some(attempt), provider, options)
+                    .map_err(Some)
+            }
+            Err(error) => Err(Some(error)),
+        };
+        match opened {
+            Ok(socket) => {
+                let early = self.take_early();
+                // Into a socket just opened: its queue has room for what
+                // was bounded by the same capacity here.
+                if !early.is_empty() {
+                    if let Err(error) = socket.try_send(early) {
+                        on_event(SocketEvent::Error(error));
+                    }
+                }
+                if let Some((code, reason)) = self.inner.asked.borrow().clone() {
+                    let _ = socket.sender().start_close(code, &reason);
+                }
+                Some(socket)
+            }
+            Err(error) => {
+                self.inner.ended.set(true);
+                let asked = self.inner.asked.borrow().clone();
+                on_event_end(on_event, error, self.take_early(), asked);
+                None
+            }
+        }
+    }
+
+    /// Opens the socket on `url`'s server; every upgrade (the first from
+    /// `first` if given) comes from `provider`.
+    fn start(
+        &self,
+        url: &str,
+        first: Option<Attempt>,
+        provider: Provider,
+        options: Options,
+    ) -> Result<Socket, Error> {
         let target = Target::parse(url)?;
-        // The connection itself is opened on the host alone (Gun's open);
-        // the path and query are what each attempt upgrades.
         let host = if target.host.contains(':') {
             format!("[{}]", target.host)
         } else {
             target.host.clone()
         };
         let scheme = if target.secure { "wss" } else { "ws" };
-        let (connection, events) =
-            Connection::open(&format!("{scheme}://{host}:{}/", target.port), options)?;
-        *self.inner.origin.borrow_mut() = Some((target.secure, target.host, target.port));
-        *self.inner.connection.borrow_mut() = Some(connection);
-        // Never contended: nobody awaits the lock before the connection exists.
-        if let Some(mut slot) = self.inner.events.try_lock() {
-            *slot = Some(events);
+        let port = target.port;
+        let origin = (target.secure, target.host, port);
+        let first = RefCell::new(first);
+        let inner = Rc::downgrade(&self.inner);
+        let options = options.auto_upgrade_with(move || {
+            let first = first.borrow_mut().take();
+            let provider = provider.clone();
+            let origin = origin.clone();
+            let inner = inner.clone();
+            async move {
+                let attempt = match first {
+                    Some(attempt) => attempt,
+                    None => provider().await?,
+                };
+                let target = Target::parse(&attempt.url)?;
+                if (target.secure, &target.host, target.port) != (origin.0, &origin.1, origin.2) {
+                    if let Some(inner) = inner.upgrade() {
+                        inner.host_changed.set(true);
+                    }
+                    return Err(host_changed());
+                }
+                if let Some(inner) = inner.upgrade() {
+                    *inner.url.borrow_mut() = attempt.url.clone();
+                }
+                let mut upgrade = Upgrade::new(target.path_and_query());
+                for protocol in attempt.protocols {
+                    upgrade = upgrade.protocol(protocol);
+                }
+                Ok::<_, Error>(upgrade)
+            }
+        });
+        let socket = Socket::open(&format!("{scheme}://{host}:{port}/"), options)?;
+        *self.inner.sender.borrow_mut() = Some((socket.sender(), socket.connection().clone()));
+        Ok(socket)
+    }
+
+    /// Hands every event to `on_event` until `Closed`.
+    async fn run(&self, mut socket: Socket, on_event: &impl Fn(SocketEvent)) {
+        while let Some(event) = socket.recv_event().await {
+            let event = match event {
+                SocketEvent::Open { protocol } => {
+                    *self.inner.protocol.borrow_mut() = protocol.clone().unwrap_or_default();
+                    SocketEvent::Open { protocol }
+                }
+                // A provider that names another server ends the socket.
+                SocketEvent::Error(error)
+                    if error.kind() == ErrorKind::Provider && self.inner.host_changed.get() =>
+                {
+                    let _ = socket.sender().start_close(CloseCode::from_wire(1000), "");
+                    SocketEvent::Error(host_changed())
+                }
+                // No close frame came back: what the page asked for (a
+                // close before any Websocket opened), as partysocket says.
+                SocketEvent::Closed {
+                    code: None,
+                    reason,
+                    clean,
+                } => match self.inner.asked.borrow().clone() {
+                    Some((code, asked)) => SocketEvent::Closed {
+                        code: Some(code),
+                        reason: asked,
+                        clean: true,
+                    },
+                    None => SocketEvent::Closed {
+                        code: None,
+                        reason,
+                        clean,
+                    },
+                },
+                other => other,
+            };
+            on_event(event);
         }
-        Ok(())
+    }
+
+    fn take_early(&self) -> Vec<Frame> {
+        self.inner.early_bytes.set(0);
+        std::mem::take(&mut *self.inner.early.borrow_mut())
+    }
+
+    fn sender(&self) -> Option<SocketSender> {
+        self.inner.sender.borrow().as_ref().map(|(s, _)| s.clone())
     }
 
     pub(super) fn state(&self) -> SocketState {
-        self.inner.state.get()
+        match self.sender() {
+            Some(sender) => sender.state(),
+            None if self.inner.ended.get() => SocketState::Closed,
+            None if self.inner.asked.borrow().is_some() => SocketState::Closing,
+            None => SocketState::Connecting,
+        }
     }
 
     /// The subprotocol of the open Websocket (or of the last one).
-    pub(super) fn protocol(&self) -> Option<String> {
+    pub(super) fn protocol(&self) -> String {
         self.inner.protocol.borrow().clone()
     }
 
@@ -196,410 +273,125 @@ impl Socket {
         self.inner.url.borrow().clone()
     }
 
-    /// Payload bytes accepted and not yet handed to the browser's
-    /// WebSocket: held while down, plus queued in the connection.
+    /// Payload bytes accepted and not yet handed to the browser.
     pub(super) fn buffered_amount(&self) -> usize {
-        let queued = self
-            .inner
-            .connection
-            .borrow()
-            .as_ref()
-            .map_or(0, |connection| connection.shared().queued_bytes());
-        self.inner.held_bytes.get() + queued
+        self.sender()
+            .map_or(self.inner.early_bytes.get(), |s| s.buffered_amount())
     }
 
     pub(super) fn stats(&self) -> Option<Stats> {
-        self.inner
-            .connection
-            .borrow()
-            .as_ref()
-            .map(Connection::stats)
+        self.inner.sender.borrow().as_ref().map(|(_, c)| c.stats())
     }
 
     pub(super) fn probe(&self) {
-        if let Some(connection) = &*self.inner.connection.borrow() {
+        if let Some((_, connection)) = &*self.inner.sender.borrow() {
             connection.probe();
         }
     }
 
-    /// Queues `frames` (text or binary) now, or holds them while no
-    /// Websocket is open; `QueueFull` (the frames in the error) when there
-    /// is no room, `Closed` once closing.
-    pub(super) fn try_send(&self, frames: Vec<Frame>) -> Result<(), Error> {
-        let bytes: usize = frames.iter().map(Frame::len).sum();
-        if matches!(self.state(), SocketState::Closing | SocketState::Closed) {
-            return Err(Error::new(ErrorKind::Closed, "the socket is closed").with_unsent(frames));
+    /// Queues (or holds) `frame` now; `QueueFull` when there is no room,
+    /// `Closed` once closing.
+    pub(super) fn try_send(&self, frame: Frame) -> Result<(), Error> {
+        if let Some(sender) = self.sender() {
+            return sender.try_send(frame);
         }
+        if self.state() != SocketState::Connecting {
+            return Err(
+                Error::new(ErrorKind::Closed, "the socket is closed").with_unsent(vec![frame])
+            );
+        }
+        let bytes = self.inner.early_bytes.get() + frame.len();
         if bytes > self.inner.capacity {
-            return Err(Error::new(
-                ErrorKind::InvalidFrame,
-                format!(
-                    "{bytes} payload bytes in one send exceed sendQueueBytes ({})",
-                    self.inner.capacity
-                ),
-            )
-            .with_unsent(frames));
-        }
-        self.flush_held();
-        if let (Some(stream), true) = (self.inner.stream.get(), self.inner.held.borrow().is_empty())
-        {
-            let connection = self.inner.connection.borrow();
-            let Some(connection) = connection.as_ref() else {
-                return Err(Error::new(ErrorKind::Closed, "no connection").with_unsent(frames));
+            let kind = match self.inner.early.borrow().is_empty() {
+                true => ErrorKind::InvalidFrame,
+                false => ErrorKind::QueueFull,
             };
-            return match connection.ws_send(stream, frames) {
-                Ok(()) => Ok(()),
-                // The Websocket just went away: hold them for the next one.
-                Err(error) if error.kind() == ErrorKind::StaleStream => {
-                    self.hold(error.into_unsent(), bytes)
-                }
-                Err(error) => Err(error),
-            };
+            let message = "the send queue is full (see sendQueueBytes)";
+            return Err(Error::new(kind, message).with_unsent(vec![frame]));
         }
-        self.hold(frames, bytes)
+        self.inner.early_bytes.set(bytes);
+        self.inner.early.borrow_mut().push(frame);
+        Ok(())
     }
 
     /// `try_send` that waits for room instead of failing with `QueueFull`.
-    pub(super) async fn send(&self, mut frames: Vec<Frame>) -> Result<(), Error> {
-        loop {
-            match self.try_send(frames) {
-                Err(error) if error.kind() == ErrorKind::QueueFull => {
-                    frames = error.into_unsent();
-                    let stream = self.inner.stream.get();
-                    let connection = self.inner.connection.borrow().clone();
-                    match (stream, connection) {
-                        // Open: the connection's own wait for room.
-                        (Some(stream), Some(connection)) if self.inner.held.borrow().is_empty() => {
-                            match connection.send(stream, frames).await {
-                                Ok(()) => return Ok(()),
-                                Err(error) if error.kind() == ErrorKind::StaleStream => {
-                                    frames = error.into_unsent()
-                                }
-                                Err(error) => return Err(error),
-                            }
-                        }
-                        // Down: room comes with the next open (or the end).
-                        _ => self.changed().await,
+    pub(super) async fn send(&self, frame: Frame) -> Result<(), Error> {
+        let frame = match self.try_send(frame) {
+            Err(error) if error.kind() == ErrorKind::QueueFull && self.sender().is_none() => {
+                futures::future::poll_fn(|cx| {
+                    if self.inner.started.get() {
+                        return Poll::Ready(());
                     }
-                }
-                other => return other,
+                    self.inner.starting.borrow_mut().push(cx.waker().clone());
+                    Poll::Pending
+                })
+                .await;
+                error.into_unsent().remove(0)
+            }
+            Err(error) if error.kind() == ErrorKind::QueueFull => error.into_unsent().remove(0),
+            other => return other,
+        };
+        match self.sender() {
+            Some(sender) => sender.send(frame).await,
+            None => {
+                Err(Error::new(ErrorKind::Closed, "the socket is closed").with_unsent(vec![frame]))
             }
         }
     }
 
-    fn hold(&self, frames: Vec<Frame>, bytes: usize) -> Result<(), Error> {
-        let held = self.inner.held_bytes.get();
-        if held > 0 && held + bytes > self.inner.capacity {
-            return Err(Error::new(
-                ErrorKind::QueueFull,
-                "the send queue is full while reconnecting (see sendQueueBytes)",
-            )
-            .with_unsent(frames));
-        }
-        self.inner.held_bytes.set(held + bytes);
-        self.inner.held.borrow_mut().extend(frames);
-        Ok(())
-    }
-
-    /// Hands held frames to the open Websocket, in order, as far as there is room.
-    fn flush_held(&self) {
-        let Some(stream) = self.inner.stream.get() else {
-            return;
-        };
-        let connection = self.inner.connection.borrow();
-        let Some(connection) = connection.as_ref() else {
-            return;
-        };
-        let mut held = self.inner.held.borrow_mut();
-        while let Some(frame) = held.pop_front() {
-            let bytes = frame.len();
-            match connection.ws_send(stream, frame) {
-                Ok(()) => self
-                    .inner
-                    .held_bytes
-                    .set(self.inner.held_bytes.get() - bytes),
-                Err(error) => {
-                    if let Some(frame) = error.into_unsent().pop() {
-                        held.push_front(frame);
-                    }
-                    break;
-                }
-            }
-        }
-        drop(held);
-        self.wake();
-    }
-
-    /// Closes with a close frame (or ends the attempt in progress) and stops
-    /// reconnecting; the last event is `Closed`. Closing twice does nothing.
+    /// Closes with a close frame (or ends the attempt in progress) and
+    /// stops reconnecting; the last event is `close`. Closing twice does
+    /// nothing.
     pub(super) fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
+        // Checked here too: before the socket exists, nothing else would.
+        Frame::close(code, reason)?;
+        let code = CloseCode::from_wire(code);
         if matches!(self.state(), SocketState::Closing | SocketState::Closed) {
             return Ok(());
         }
-        let frame = Frame::close(code, reason)?;
-        let connection = self.inner.connection.borrow().clone();
-        match (self.inner.stream.get(), connection) {
-            (Some(stream), Some(connection)) => {
-                self.flush_held();
-                connection.ws_send(stream, frame)?;
-            }
-            (_, Some(connection)) => connection.shutdown(),
-            (_, None) => {}
-        }
-        *self.inner.close_asked.borrow_mut() = Some((code, reason.to_owned()));
-        self.set_state(SocketState::Closing);
-        Ok(())
-    }
-
-    /// The next event; `None` after `Closed`.
-    pub(super) async fn recv_event(&self) -> Option<SocketEvent> {
-        loop {
-            if let Some(event) = self.inner.ready.borrow_mut().pop_front() {
-                return Some(event);
-            }
-            if self.state() == SocketState::Closed {
-                return None;
-            }
-            if self.inner.connection.borrow().is_none() {
-                self.first_dial().await;
-                continue;
-            }
-            let event = {
-                let mut events = self.inner.events.lock().await;
-                match events.as_mut() {
-                    Some(events) => events.recv().await,
-                    None => None,
-                }
-            };
-            match event {
-                Some(Event::Up { .. }) => {
-                    if let Some(event) = self.on_up().await {
-                        return Some(event);
-                    }
-                }
-                Some(event) => {
-                    if let Some(event) = self.on_event(event) {
-                        return Some(event);
-                    }
-                }
-                None => self.finish(),
-            }
+        *self.inner.asked.borrow_mut() = Some((code, reason.to_owned()));
+        match self.sender() {
+            Some(sender) => sender.start_close(code, reason),
+            None => Ok(()),
         }
     }
+}
 
-    /// Without a fixed URL: the provider's first answer picks the host.
-    async fn first_dial(&self) {
-        let options = self.inner.options.borrow_mut().take();
-        let Some(options) = options else {
-            self.finish();
-            return;
-        };
-        if self.state() == SocketState::Closing {
-            self.finish();
-            return;
-        }
-        let dialled = match (self.inner.provider)().await {
-            Ok(_) if self.state() == SocketState::Closing => return self.finish(),
-            Ok(attempt) => {
-                let dialled = self.dial(&attempt.url, options);
-                *self.inner.first.borrow_mut() = Some(attempt);
-                dialled
-            }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = dialled {
-            self.inner
-                .ready
-                .borrow_mut()
-                .push_back(SocketEvent::Error(error));
-            self.finish();
-        }
+/// The events of a socket that never started: the error (if any), the
+/// early sends handed back, then `Closed`.
+fn on_event_end(
+    on_event: &impl Fn(SocketEvent),
+    error: Option<Error>,
+    early: Vec<Frame>,
+    asked: Option<(CloseCode, String)>,
+) {
+    let reason = error.as_ref().map(Error::to_string);
+    if let Some(error) = error {
+        on_event(SocketEvent::Error(error));
     }
-
-    /// Connected (again): upgrade with the provider's answer for this attempt.
-    async fn on_up(&self) -> Option<SocketEvent> {
-        if self.state() == SocketState::Closing {
-            return None;
-        }
-        let error = self.upgrade().await.err()?;
-        // A provider that fails, or changes the host, ends the socket.
-        if let Some(connection) = &*self.inner.connection.borrow() {
-            connection.shutdown();
-        }
-        self.set_state(SocketState::Closing);
-        Some(SocketEvent::Error(error))
-    }
-
-    fn on_event(&self, event: Event) -> Option<SocketEvent> {
-        match event {
-            Event::Upgraded {
-                stream, protocol, ..
-            } if Some(stream) == self.inner.pending.get() => {
-                self.inner.pending.set(None);
-                if self.state() == SocketState::Closing {
-                    return None;
-                }
-                self.inner.stream.set(Some(stream));
-                *self.inner.protocol.borrow_mut() = protocol.clone();
-                self.inner.ever_open.set(true);
-                self.set_state(SocketState::Open);
-                self.flush_held();
-                Some(SocketEvent::Open { protocol })
-            }
-            Event::UpgradeFailed { error, .. } => Some(SocketEvent::Error(error)),
-            Event::Frame { stream, frame }
-                if Some(stream) == self.inner.stream.get()
-                    && matches!(frame, Frame::Text(_) | Frame::Binary(_)) =>
-            {
-                Some(SocketEvent::Frame(frame))
-            }
-            Event::Error { error, .. } => Some(SocketEvent::Error(error)),
-            Event::Down {
-                reason,
-                mut unsent,
-                will_reconnect,
-                ..
-            } => {
-                self.inner.stream.set(None);
-                self.inner.pending.set(None);
-                if will_reconnect && self.state() != SocketState::Closing {
-                    let next = if self.inner.ever_open.get() {
-                        SocketState::Reconnecting
-                    } else {
-                        SocketState::Connecting
-                    };
-                    self.set_state(next);
-                } else {
-                    unsent.extend(self.take_held());
-                    self.remember_end(&reason);
-                }
-                Some(SocketEvent::Down {
-                    reason,
-                    unsent,
-                    will_reconnect,
-                })
-            }
-            Event::Reconnecting { attempt, delay } => {
-                Some(SocketEvent::Reconnecting { attempt, delay })
-            }
-            _ => None,
-        }
-    }
-
-    /// Upgrades with the provider's answer for this attempt.
-    async fn upgrade(&self) -> Result<(), Error> {
-        let first = self.inner.first.borrow_mut().take();
-        let attempt = match first {
-            Some(attempt) => attempt,
-            None => (self.inner.provider)().await?,
-        };
-        let target = Target::parse(&attempt.url)?;
-        let same_host = self
-            .inner
-            .origin
-            .borrow()
-            .as_ref()
-            .is_some_and(|(secure, host, port)| {
-                (*secure, host.as_str(), *port)
-                    == (target.secure, target.host.as_str(), target.port)
-            });
-        if !same_host {
-            return Err(Error::new(
-                ErrorKind::InvalidUrl,
-                "the provider may change the path, query and protocols per attempt, not the \
-                 scheme, host or port: open another WsTether for another server",
-            ));
-        }
-        *self.inner.url.borrow_mut() = attempt.url.clone();
-        let mut upgrade = Upgrade::new(target.path_and_query());
-        for protocol in attempt.protocols {
-            upgrade = upgrade.protocol(protocol);
-        }
-        let connection = self.inner.connection.borrow().clone();
-        let Some(connection) = connection else {
-            return Err(Error::new(ErrorKind::Closed, "no connection"));
-        };
-        self.inner
-            .pending
-            .set(Some(connection.ws_upgrade_with(upgrade)?));
-        Ok(())
-    }
-
-    fn take_held(&self) -> Vec<Frame> {
-        self.inner.held_bytes.set(0);
-        std::mem::take(&mut *self.inner.held.borrow_mut()).into()
-    }
-
-    /// What `Closed` will say, from the last `Down`.
-    fn remember_end(&self, reason: &DownReason) {
-        let end = match reason {
-            DownReason::ClosedByPeer(close) => (Some(close.code), close.reason.clone(), true),
-            DownReason::Shutdown => {
-                let asked = self.inner.close_asked.borrow().clone();
-                match asked {
-                    Some((code, reason)) => (Some(CloseCode::from_wire(code)), reason, true),
-                    None => (Some(CloseCode::from_wire(1000)), String::new(), true),
-                }
-            }
-            _ => (Some(CloseCode::from_wire(1006)), String::new(), false),
-        };
-        self.set_state(SocketState::Closing);
-        *self.inner.end.borrow_mut() = Some(end);
-    }
-
-    /// The connection has ended (or never started): hand back what is
-    /// still held, then `Closed`.
-    fn finish(&self) {
-        if self.state() == SocketState::Closed {
-            return;
-        }
-        let held = self.take_held();
-        let mut ready = self.inner.ready.borrow_mut();
-        if !held.is_empty() {
-            ready.push_back(SocketEvent::Down {
-                reason: DownReason::Shutdown,
-                unsent: held,
-                will_reconnect: false,
-            });
-        }
-        let asked = self.inner.close_asked.borrow().clone();
-        let (code, reason, clean) = match (self.inner.end.borrow_mut().take(), asked) {
-            (Some(end), _) => end,
-            (None, Some((code, reason))) => (Some(CloseCode::from_wire(code)), reason, true),
-            (None, None) => (Some(CloseCode::from_wire(1006)), String::new(), false),
-        };
-        ready.push_back(SocketEvent::Closed {
-            code,
-            reason,
-            clean,
+    if !early.is_empty() {
+        on_event(SocketEvent::Down {
+            reason: DownReason::Shutdown,
+            unsent: early,
+            will_reconnect: false,
         });
-        drop(ready);
-        self.inner.stream.set(None);
-        self.set_state(SocketState::Closed);
     }
+    let clean = asked.is_some();
+    let (code, reason) = match asked {
+        Some((code, reason)) => (Some(code), reason),
+        None => (None, reason.unwrap_or_default()),
+    };
+    on_event(SocketEvent::Closed {
+        code,
+        reason,
+        clean,
+    });
+}
 
-    fn set_state(&self, state: SocketState) {
-        self.inner.state.set(state);
-        self.wake();
-    }
-
-    fn wake(&self) {
-        for waker in self.inner.waiters.borrow_mut().drain(..) {
-            waker.wake();
-        }
-    }
-
-    /// Resolves at the next state change or flush of held frames.
-    async fn changed(&self) {
-        let mut registered = false;
-        futures::future::poll_fn(|cx| {
-            if registered {
-                return Poll::Ready(());
-            }
-            registered = true;
-            self.inner.waiters.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
+fn host_changed() -> Error {
+    Error::new(
+        ErrorKind::InvalidUrl,
+        "the provider may change the path, query and protocols per attempt, not the \
+         scheme, host or port: open another WsTether for another server",
+    )
 }

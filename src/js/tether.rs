@@ -1,12 +1,15 @@
 //! `WsTetherCore`: the wasm side of the npm package's `WsTether` class
 //! (npm/js/tether.js), which is an `EventTarget` and cannot be a
-//! wasm-bindgen export itself. It owns a [`Socket`] and hands every
-//! [`SocketEvent`](super::socket::SocketEvent) to the class's callback as a plain object.
+//! wasm-bindgen export itself. It owns a [`Tether`] (a [`Socket`](crate::Socket)
+//! and its sender) and hands every [`SocketEvent`](crate::SocketEvent) to
+//! the class's callback as a plain object.
 //!
 //! Lifetime: the event pump holds the callback, and the callback holds the
 //! `WsTether` object, until the socket is closed for good; so an open
 //! socket lives on however the page drops its references (as a browser
 //! WebSocket does), and a closed one is collected like any object.
+
+use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -15,14 +18,15 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::events::{frame_from_js, js_error, socket_event_to_js, stats_to_js, type_error};
 use super::options::{field, invalid_option, object_of, parse_options};
-use super::socket::{Attempt, AttemptFuture, Provider, Socket, SocketState};
+use super::socket::{Attempt, AttemptFuture, Provider, Tether};
 use crate::error::{Error, ErrorKind};
-use crate::options::Options;
+use crate::options::{FirstConnection, Options};
+use crate::socket::SocketState;
 
 /// Internal: use `WsTether` from the package's entry, which wraps this.
 #[wasm_bindgen]
 pub struct WsTetherCore {
-    socket: Socket,
+    socket: Tether,
 }
 
 #[wasm_bindgen]
@@ -40,7 +44,7 @@ impl WsTetherCore {
         #[wasm_bindgen(unchecked_param_type = "(event: object) => void")] on_event: Function,
     ) -> Result<WsTetherCore, JsValue> {
         let options = if options.is_undefined() || options.is_null() {
-            Options::default()
+            with_first_connection(Options::default())
         } else {
             let object = object_of(&options, "options")?;
             if field(&object, "autoUpgrade")?.is_some() {
@@ -49,12 +53,17 @@ impl WsTetherCore {
                      again after a reconnect",
                 ));
             }
-            parse_options(&object)?
+            let options = parse_options(&object)?;
+            if field(&object, "firstConnection")?.is_some() {
+                options
+            } else {
+                with_first_connection(options)
+            }
         };
         let protocols = parse_protocols(&protocols)?;
         let (fixed, provider): (Option<String>, Provider) = if let Some(url) = url.as_string() {
             let attempt = url.clone();
-            let provider: Provider = Box::new(move || {
+            let provider: Provider = Rc::new(move || {
                 let attempt = Attempt {
                     url: attempt.clone(),
                     protocols: protocols.clone(),
@@ -65,7 +74,7 @@ impl WsTetherCore {
         } else if let Some(function) = url.dyn_ref::<Function>() {
             let function = function.clone();
             let provider: Provider =
-                Box::new(move || call_provider(function.clone(), protocols.clone()));
+                Rc::new(move || call_provider(function.clone(), protocols.clone()));
             (None, provider)
         } else {
             return Err(type_error(
@@ -73,8 +82,15 @@ impl WsTetherCore {
                  url or { url, protocols }",
             ));
         };
-        let socket = Socket::open(fixed.as_deref(), provider, options).map_err(|e| js_error(&e))?;
-        wasm_bindgen_futures::spawn_local(pump(socket.clone(), on_event));
+        // Holding `on_event` (and so the `WsTether` object) until the
+        // socket is closed is what keeps an open socket alive.
+        let deliver = move |event| {
+            if let Err(thrown) = on_event.call1(&JsValue::UNDEFINED, &socket_event_to_js(event)) {
+                web_sys::console::error_2(&"wstether: an event listener threw".into(), &thrown);
+            }
+        };
+        let socket =
+            Tether::open(fixed.as_deref(), provider, options, deliver).map_err(|e| js_error(&e))?;
         Ok(WsTetherCore { socket })
     }
 
@@ -85,7 +101,7 @@ impl WsTetherCore {
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] data: JsValue,
     ) -> Result<(), JsValue> {
         let frame = frame_from_js(&data)?;
-        self.socket.try_send(vec![frame]).map_err(|e| js_error(&e))
+        self.socket.try_send(frame).map_err(|e| js_error(&e))
     }
 
     /// `send` that waits for room: resolves once the message is queued.
@@ -97,7 +113,7 @@ impl WsTetherCore {
         let socket = self.socket.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let frame = frame_from_js(&data)?;
-            socket.send(vec![frame]).await.map_err(|e| js_error(&e))?;
+            socket.send(frame).await.map_err(|e| js_error(&e))?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -130,7 +146,7 @@ impl WsTetherCore {
     /// The subprotocol the server chose ("" for none).
     #[wasm_bindgen(getter)]
     pub fn protocol(&self) -> String {
-        self.socket.protocol().unwrap_or_default()
+        self.socket.protocol()
     }
 
     /// The URL of the current attempt.
@@ -154,14 +170,14 @@ impl WsTetherCore {
     }
 }
 
-/// Hands every event to `on_event` until `close`. Holding `on_event`
-/// (and so the `WsTether` object) is what keeps an open socket alive.
-async fn pump(socket: Socket, on_event: Function) {
-    while let Some(event) = socket.recv_event().await {
-        if let Err(thrown) = on_event.call1(&JsValue::UNDEFINED, &socket_event_to_js(event)) {
-            web_sys::console::error_2(&"wstether: an event listener threw".into(), &thrown);
-        }
-    }
+/// `new WsTether` keeps trying from the start, as partysocket does,
+/// unless `options.firstConnection` says otherwise (`WsTether.connect`
+/// passes one attempt).
+fn with_first_connection(mut options: Options) -> Options {
+    options.retry = options
+        .retry
+        .first_connection(FirstConnection::ReconnectPolicy);
+    options
 }
 
 /// `undefined`/`null`, a string, or an array of strings.
@@ -196,7 +212,7 @@ fn call_provider(function: Function, protocols: Vec<String>) -> AttemptFuture {
                 .or_else(|| value.as_string())
                 .unwrap_or_else(|| "a value that is not an Error".to_owned());
             Error::new(
-                ErrorKind::Upgrade,
+                ErrorKind::Provider,
                 format!("the url provider {what}: {detail}"),
             )
         };

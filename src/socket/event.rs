@@ -58,6 +58,9 @@ pub enum SocketEvent {
         reason: DownReason,
         /// The frames given back, in the order they were sent.
         unsent: Vec<Frame>,
+        /// Whether a new Websocket is on its way (otherwise
+        /// [`SocketEvent::Closed`] follows).
+        will_reconnect: bool,
     },
     /// Something went wrong that does not close the socket by itself (a
     /// failed reconnect attempt, a refused upgrade). Frames it concerns
@@ -152,7 +155,11 @@ impl Translator {
                     self.end = Some(self.ending(&reason));
                 }
                 self.peer_close = None;
-                Some(SocketEvent::Down { reason, unsent })
+                Some(SocketEvent::Down {
+                    reason,
+                    unsent,
+                    will_reconnect,
+                })
             }
         };
         self.pending.extend(translated);

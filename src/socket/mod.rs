@@ -6,18 +6,21 @@
 //! [`StreamRef`]: crate::StreamRef
 
 mod event;
+mod sender;
 mod stream;
 
 use std::fmt;
 use std::task::{Context, Poll};
 
 pub use event::{SocketEvent, SocketState};
+pub use sender::SocketSender;
 
-use crate::connection::{check_frames, wait_first_upgrade, Connection, Events};
+use crate::connection::{wait_first_upgrade, Connection, Events};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, Frame, Frames};
 use crate::options::{AutoUpgrade, Options};
 use crate::request::Upgrade;
+use crate::transport::{Platform, Target};
 use event::Translator;
 
 /// A WebSocket that survives reconnects: one handle owns "the current
@@ -38,10 +41,16 @@ use event::Translator;
 ///   [`ErrorKind::Disconnected`] error carrying it), never resent; when
 ///   the socket ends for good, held frames come back too.
 /// - It implements [`futures::Stream`] and [`futures::Sink`], so
-///   `StreamExt::split` gives a reading half and a writing half.
+///   `StreamExt::split` gives a reading half and a writing half;
+///   [`Socket::sender`] gives a cheap, cloneable [`SocketSender`] that
+///   sends while another task reads events.
+/// - [`Socket::connect`] resolves once the first Websocket is open;
+///   [`Socket::open`] returns at once (a browser `new WebSocket`), with
+///   sends held until then.
 ///
-/// Dropping it closes the connection at once, without a close handshake;
-/// [`Socket::close`] closes gracefully.
+/// Dropping it (and every [`SocketSender`] of it) closes the connection
+/// at once, without a close handshake; [`Socket::close`] closes
+/// gracefully.
 ///
 /// ```no_run
 /// use wstether::{CloseCode, Frame, Options, Socket};
@@ -56,9 +65,8 @@ use event::Translator;
 /// # }
 /// ```
 pub struct Socket {
-    connection: Connection,
+    sender: SocketSender,
     events: Events,
-    hold: bool,
     translator: Translator,
     /// The state changes this handle has seen (for `state_changed`).
     seen_changes: std::sync::atomic::AtomicU64,
@@ -71,7 +79,7 @@ pub struct Socket {
 impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Socket")
-            .field("connection", &self.connection)
+            .field("connection", self.sender.connection())
             .field("state", &self.state())
             .finish_non_exhaustive()
     }
@@ -96,6 +104,43 @@ impl Socket {
         let options = options.auto_upgrade(true);
         let (connection, events, _stream) = crate::connection::connect(url, options).await?;
         // The URL offers no subprotocol, so the server chose none.
+        Ok(Socket::new(connection, events, hold, None))
+    }
+
+    /// Starts a socket on `url` and returns at once, in
+    /// [`SocketState::Connecting`], as a browser's `new WebSocket(url)`
+    /// does: sends are held until the first Websocket opens (see
+    /// [`Options::hold_while_down`]), and how the first connection ends
+    /// comes as events ([`SocketEvent::Error`], [`SocketEvent::Down`],
+    /// [`SocketEvent::Closed`]) by the first-connection policy of
+    /// [`Retry`](crate::Retry). It upgrades the URL's path and query,
+    /// again after every reconnect; with [`Options::auto_upgrade_with`],
+    /// every upgrade comes from the provider instead, and the URL names
+    /// the server only (a path is refused as by [`Connection::open`]).
+    ///
+    /// Fails at once, as [`Connection::open`] does, on a malformed URL or
+    /// options.
+    ///
+    /// ```no_run
+    /// use wstether::{Frame, Options, Socket};
+    ///
+    /// # async fn run() -> Result<(), wstether::Error> {
+    /// let mut socket = Socket::open("ws://127.0.0.1:8080/chat", Options::default())?;
+    /// socket.try_send(Frame::text("hello"))?; // held until the first open
+    /// let reply = socket.recv().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open(url: &str, options: Options) -> Result<Socket, Error> {
+        let hold = options.hold_while_down;
+        if matches!(options.auto_upgrade, AutoUpgrade::Provider(_)) {
+            let (connection, events) = Connection::open(url, options)?;
+            return Ok(Socket::new(connection, events, hold, None));
+        }
+        let path = Target::parse(url)?.path_and_query();
+        let (connection, events) =
+            Connection::open_on::<Platform>(url, options.auto_upgrade(true))?;
+        connection.ws_upgrade(&path)?;
         Ok(Socket::new(connection, events, hold, None))
     }
 
@@ -128,9 +173,8 @@ impl Socket {
     fn new(connection: Connection, events: Events, hold: bool, protocol: Option<String>) -> Socket {
         let seen = connection.shared().state_changes();
         Socket {
-            connection,
+            sender: SocketSender::new(connection, hold),
             events,
-            hold,
             translator: Translator::new(protocol),
             seen_changes: seen.into(),
             sink_slot: None,
@@ -139,60 +183,25 @@ impl Socket {
     }
 
     /// Sends one frame or several, in order, waiting for room in the send
-    /// queue ([`Options::send_queue_bytes`]). While the socket is down the
-    /// frames are held and written after the next upgrade (or, with
-    /// [`Options::hold_while_down`]`(false)`, refused with
-    /// [`ErrorKind::Disconnected`]). Fails at once, the frames in the
-    /// error, on an invalid frame, a call larger than the whole queue
-    /// ([`ErrorKind::InvalidFrame`]) or a closing or closed socket
-    /// ([`ErrorKind::Closed`]). A close frame closes the socket.
+    /// queue: see [`SocketSender::send`].
     ///
     /// Cancel safety: dropping the future before it completes queues none
     /// of the frames.
     pub async fn send(&self, frames: impl Into<Frames>) -> Result<(), Error> {
-        let mut frames = Some(check_frames(frames.into())?);
-        futures::future::poll_fn(|cx| self.poll_push(&mut frames, cx)).await
+        self.sender.send(frames).await
     }
 
-    /// Queues `frames` from `slot` if there is room; `Pending` (with `cx`
-    /// registered) while the queue is full.
-    fn poll_push(
-        &self,
-        slot: &mut Option<Frames>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Error>> {
-        let Some(frames) = slot.take() else {
-            return Poll::Ready(Ok(()));
-        };
-        let shared = self.connection.shared();
-        match shared.try_push_current(frames, self.hold, Some(cx)) {
-            Ok(Ok(())) => Poll::Ready(Ok(())),
-            Ok(Err(back)) => {
-                *slot = Some(back);
-                Poll::Pending
-            }
-            Err(error) => Poll::Ready(Err(error)),
-        }
-    }
-
-    /// Sends without waiting: the frames are queued (or held) at once, or
-    /// refused at once with every frame in the error:
-    /// [`ErrorKind::QueueFull`] when the send queue has no room, and
-    /// otherwise as [`Socket::send`].
+    /// Sends without waiting: see [`SocketSender::try_send`].
     pub fn try_send(&self, frames: impl Into<Frames>) -> Result<(), Error> {
-        let frames = check_frames(frames.into())?;
-        match self
-            .connection
-            .shared()
-            .try_push_current(frames, self.hold, None)?
-        {
-            Ok(()) => Ok(()),
-            Err(frames) => Err(Error::new(
-                ErrorKind::QueueFull,
-                "the send queue is full (see Options::send_queue_bytes)",
-            )
-            .with_unsent(frames.into_vec())),
-        }
+        self.sender.try_send(frames)
+    }
+
+    /// A cheap, cloneable handle that sends on this socket (and reads its
+    /// state) while this `Socket` awaits events elsewhere, e.g. in another
+    /// task. It stays valid across reconnects; once the socket is closed
+    /// its sends fail with [`ErrorKind::Closed`].
+    pub fn sender(&self) -> SocketSender {
+        self.sender.clone()
     }
 
     /// The next frame from the server, across reconnects. Cancel-safe:
@@ -222,7 +231,7 @@ impl Socket {
             };
             match event {
                 SocketEvent::Frame(frame) => return Poll::Ready(Ok(frame)),
-                SocketEvent::Down { reason, unsent } if !unsent.is_empty() => {
+                SocketEvent::Down { reason, unsent, .. } if !unsent.is_empty() => {
                     let error = Error::new(
                         ErrorKind::Disconnected,
                         format!("{} frames were not written: {reason}", unsent.len()),
@@ -266,7 +275,7 @@ impl Socket {
 
     /// Where the socket is now (whether or not its events are read).
     pub fn state(&self) -> SocketState {
-        let (state, changes) = self.connection.shared().state_and_changes();
+        let (state, changes) = self.sender.connection().shared().state_and_changes();
         self.seen_changes
             .store(changes, std::sync::atomic::Ordering::Relaxed);
         state
@@ -277,54 +286,29 @@ impl Socket {
     /// `state()` and `state_changed()` misses no change. Resolves at once
     /// when closed. Cancel-safe.
     pub async fn state_changed(&self) -> SocketState {
-        let shared = self.connection.shared();
+        let shared = self.sender.connection().shared();
         let seen = self.seen_changes.load(std::sync::atomic::Ordering::Relaxed);
         futures::future::poll_fn(|cx| shared.poll_state_change(seen, cx)).await;
         self.state()
     }
 
-    /// Closes gracefully with `code` and `reason`: what is queued (held
-    /// frames included) is written first, then the close frame; resolves
-    /// once the server answered it or
-    /// [`Options::closing_timeout`] passed. The socket does not reconnect
-    /// after it. Already closing or closed: waits for the end, `Ok`.
+    /// Closes gracefully with `code` and `reason`, resolving once the
+    /// close handshake is done or timed out: see [`SocketSender::close`].
     ///
     /// Frames from the server keep arriving until its close frame, and
     /// are read only while the event queue has room
     /// ([`Options::event_queue_len`]): if nobody reads them (with `recv`,
     /// `recv_event` or the other half of a `split`), the server's close
     /// frame may stay unread and the close ends at the closing timeout.
-    ///
-    /// Fails at once on a code that may not be sent
-    /// ([`ErrorKind::InvalidCloseCode`]; in a browser only 1000 and
-    /// 3000–4999 may be) or a reason over 123 bytes
-    /// ([`ErrorKind::InvalidFrame`]).
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let frame = check_frames(Frame::close(code.as_u16(), reason)?.into())?;
-        self.connection.shared().push_close_current(frame);
-        futures::future::poll_fn(|cx| self.poll_closed(cx)).await;
-        Ok(())
-    }
-
-    /// Ready once the socket is closed for good.
-    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let shared = self.connection.shared();
-        loop {
-            let (state, seen) = shared.state_and_changes();
-            if state == SocketState::Closed {
-                return Poll::Ready(());
-            }
-            if shared.poll_state_change(seen, cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
+        self.sender.close(code, reason).await
     }
 
     /// Payload bytes accepted by `send` and not yet handed to the
     /// transport, frames held while down included (a browser's
     /// `bufferedAmount`).
     pub fn buffered_amount(&self) -> usize {
-        self.connection.shared().queued_bytes()
+        self.sender.buffered_amount()
     }
 
     /// The subprotocol of the current Websocket (as of the last
@@ -337,6 +321,6 @@ impl Socket {
     /// [`Connection::stats`], [`Connection::rtt`], [`Connection::probe`]
     /// and [`Connection::id`].
     pub fn connection(&self) -> &Connection {
-        &self.connection
+        self.sender.connection()
     }
 }

@@ -78,16 +78,16 @@ impl Sink<Frame> for Socket {
         if !this.sink_close_sent {
             this.sink_close_sent = true;
             let close = check_frames(Frame::close_normal().into())?;
-            this.connection.shared().push_close_current(close);
+            this.sender.connection().shared().push_close_current(close);
         }
-        this.poll_closed(cx).map(Ok)
+        this.sender.poll_closed(cx).map(Ok)
     }
 }
 
 impl Socket {
     fn poll_push_slot(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut slot = self.sink_slot.take();
-        let poll = self.poll_push(&mut slot, cx);
+        let poll = self.sender.poll_push(&mut slot, cx);
         self.sink_slot = slot;
         poll
     }

@@ -135,6 +135,11 @@ async fn upgrade_rejected_has_no_status() {
         }
         other => panic!("expected UpgradeFailed, got {other:?}"),
     }
+    // The first connection's ending: its error, then the final Down.
+    match next(&mut events).await {
+        Event::Error { stream: None, .. } => {}
+        other => panic!("expected Error, got {other:?}"),
+    }
     match next(&mut events).await {
         Event::Down {
             killed_streams,
@@ -249,7 +254,7 @@ async fn server_close_code_and_reason_are_seen() {
 async fn an_oversize_message_is_refused_not_delivered() {
     let options = Options::default()
         .retry(Retry::never())
-        .max_message_size(Some(100));
+        .max_message_size(100);
     let (conn, mut events) = open(options).await;
     let _ = upgrade(&conn, &mut events, Upgrade::new("/?send=1&size=1000")).await;
     match next(&mut events).await {
@@ -359,11 +364,12 @@ async fn auto_upgrade_after_restart() {
 
 #[wasm_bindgen_test]
 async fn heartbeat_detects_a_silent_server() {
-    let keepalive = Keepalive::new(Duration::from_millis(200), Duration::from_millis(300))
+    let keepalive = Keepalive::every(Duration::from_millis(200))
+        .timeout(Duration::from_millis(300))
         .heartbeat(Heartbeat::echo(Frame::text("hb")));
     let options = Options::default()
         .retry(Retry::never())
-        .keepalive(Some(keepalive));
+        .keepalive(keepalive);
     let (conn, mut events) = open(options).await;
     let (stream, _) = upgrade(&conn, &mut events, Upgrade::new("/?silent=1")).await;
     match next(&mut events).await {
@@ -384,9 +390,10 @@ async fn heartbeat_detects_a_silent_server() {
 
 #[wasm_bindgen_test]
 async fn probe_is_answered_hidden_and_measured() {
-    let keepalive = Keepalive::new(Duration::from_secs(600), Duration::from_secs(600))
+    let keepalive = Keepalive::every(Duration::from_secs(600))
+        .timeout(Duration::from_secs(600))
         .heartbeat(Heartbeat::echo(Frame::text("hb")));
-    let (conn, mut events) = open(Options::default().keepalive(Some(keepalive))).await;
+    let (conn, mut events) = open(Options::default().keepalive(keepalive)).await;
     let (stream, _) = upgrade(&conn, &mut events, Upgrade::new("/")).await;
     assert!(conn.rtt().is_none());
     conn.probe();
@@ -406,9 +413,10 @@ async fn online_and_visible_probe_the_server() {
         is_reply: Arc::new(|frame: &Frame| *frame == Frame::text("probe")),
         hide_replies: false,
     };
-    let keepalive =
-        Keepalive::new(Duration::from_secs(600), Duration::from_secs(600)).heartbeat(heartbeat);
-    let (conn, mut events) = open(Options::default().keepalive(Some(keepalive))).await;
+    let keepalive = Keepalive::every(Duration::from_secs(600))
+        .timeout(Duration::from_secs(600))
+        .heartbeat(heartbeat);
+    let (conn, mut events) = open(Options::default().keepalive(keepalive)).await;
     let (stream, _) = upgrade(&conn, &mut events, Upgrade::new("/")).await;
     assert!(conn.rtt().is_none());
 
@@ -447,6 +455,11 @@ async fn unsent_frames_come_back() {
     match next(&mut events).await {
         Event::UpgradeFailed { stream: s, .. } => assert_eq!(s, stream),
         other => panic!("expected UpgradeFailed, got {other:?}"),
+    }
+    // The first connection's ending: its error, then the final Down.
+    match next(&mut events).await {
+        Event::Error { stream: None, .. } => {}
+        other => panic!("expected Error, got {other:?}"),
     }
     match next(&mut events).await {
         Event::Down {
@@ -502,10 +515,8 @@ async fn stale_stream_is_refused_with_its_frames() {
 #[wasm_bindgen_test]
 async fn what_a_browser_cannot_do_is_refused() {
     // Options.
-    let ping_keepalive = Options::default().keepalive(Some(Keepalive::new(
-        Duration::from_secs(1),
-        Duration::from_secs(1),
-    )));
+    let ping_keepalive = Options::default()
+        .keepalive(Keepalive::every(Duration::from_secs(1)).timeout(Duration::from_secs(1)));
     let error = Connection::open(&ws_url("/"), ping_keepalive).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unsupported);
     let roots = Options::default().add_root_certificate_der(vec![1, 2, 3]);
@@ -669,7 +680,7 @@ async fn a_provider_header_is_refused_at_upgrade_time() {
     // provider is checked like one made by ws_upgrade, never sent without them.
     let options = Options::default()
         .retry(Retry::never())
-        .auto_upgrade_with(|| Upgrade::new("/").header("authorization", "Bearer t"));
+        .auto_upgrade_with_sync(|| Upgrade::new("/").header("authorization", "Bearer t"));
     let (_conn, mut events) = Connection::open(&ws_url("/"), options).expect("open");
     assert!(matches!(next(&mut events).await, Event::Up { .. }));
     match next(&mut events).await {

@@ -94,3 +94,40 @@ async fn socket_splits_into_a_stream_and_a_sink_in_the_browser() {
     within(DEADLINE, sink.close()).await.unwrap();
     assert!(within(DEADLINE, stream.next()).await.is_none());
 }
+
+#[wasm_bindgen_test]
+async fn socket_open_returns_at_once_and_holds_sends_until_the_first_upgrade_in_the_browser() {
+    let mut socket = Socket::open(&ws_url("/"), options()).expect("open");
+    // Nothing has run yet: the socket is connecting and accepts sends.
+    assert_eq!(socket.state(), SocketState::Connecting);
+    socket.try_send(Frame::text("early")).unwrap();
+    assert_eq!(socket.buffered_amount(), "early".len());
+    assert_eq!(recv_text(&mut socket).await, "early");
+    assert_eq!(socket.state(), SocketState::Open);
+    within(DEADLINE, socket.close(CloseCode::NORMAL, ""))
+        .await
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn socket_sender_sends_while_the_socket_awaits_events_in_the_browser() {
+    let mut socket = Socket::open(&ws_url("/"), options()).expect("open");
+    let sender = socket.sender();
+    let reader = async {
+        loop {
+            match socket.recv_event().await {
+                Some(wstether::SocketEvent::Frame(frame)) => return Some(frame),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    };
+    let writer = sender.send(Frame::text("from the sender"));
+    let (echoed, sent) = within(DEADLINE, async { futures::join!(reader, writer) }).await;
+    sent.unwrap();
+    assert_eq!(echoed, Some(Frame::text("from the sender")));
+    within(DEADLINE, sender.close(CloseCode::NORMAL, ""))
+        .await
+        .unwrap();
+    assert_eq!(sender.state(), SocketState::Closed);
+}

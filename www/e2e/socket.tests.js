@@ -322,17 +322,20 @@ export const tests = {
   // partysocket test "respect maximum enqueued messages": the bound is
   // sendQueueBytes, and a send past it throws instead of dropping silently.
   async held_sends_are_bounded_by_send_queue_bytes() {
-    const ws = new WsTether(url(), null, { sendQueueBytes: 20 });
-    ws.send("message");
-    ws.send("message");
+    // Two 1000-byte messages fit in 2500 bytes, a third does not (also
+    // when each queued message is charged a small fixed overhead).
+    const message = "m".repeat(1000);
+    const ws = new WsTether(url(), null, { sendQueueBytes: 2500 });
+    ws.send(message);
+    ws.send(message);
     let thrown = null;
     try {
-      ws.send("message");
+      ws.send(message);
     } catch (error) {
       thrown = error;
     }
     check(isWsTetherError(thrown), `a WsTetherError: ${thrown}`);
-    eq([thrown.kind, thrown.unsent, ws.bufferedAmount], ["QueueFull", ["message"], 14], "kind, unsent, bufferedAmount");
+    eq([thrown.kind, thrown.unsent[0] === message, ws.bufferedAmount], ["QueueFull", true, 2000], "kind, unsent, bufferedAmount");
     ws.close();
   },
 
@@ -446,6 +449,95 @@ export const tests = {
     eq(error.kind, "Upgrade", "kind");
   },
 
+  // The first-connection policy: `new WsTether` keeps trying from the
+  // start (partysocket's behaviour); `WsTether.connect` gives up after
+  // one attempt by default, or by `firstConnection`.
+  async new_socket_keeps_trying_the_first_connection() {
+    const ws = new WsTether(url("?reject=403"), null, FAST);
+    const attempts = [];
+    ws.addEventListener("reconnecting", (event) => attempts.push(event.attempt));
+    await next(ws, "reconnecting", (event) => event.attempt >= 3);
+    eq(ws.readyState, ws.CONNECTING, "readyState while it keeps trying");
+    const closed = next(ws, "close");
+    ws.close();
+    await closed;
+    check(attempts.length >= 2, `attempts ${attempts}`);
+  },
+
+  async new_socket_with_an_attempt_budget_closes_after_it() {
+    const ws = new WsTether(url("?reject=403"), null, { ...FAST, firstConnection: { attempts: 2 } });
+    const attempts = [];
+    const errors = [];
+    ws.addEventListener("reconnecting", (event) => attempts.push(event.attempt));
+    ws.addEventListener("error", (event) => errors.push(event.error.kind));
+    const close = await next(ws, "close");
+    eq([attempts.length, close.wasClean, ws.readyState], [1, false, ws.CLOSED], "one retry, then closed");
+    eq(errors[errors.length - 1], "Upgrade", "the last error says why");
+  },
+
+  async connect_rejects_after_its_attempt_budget_with_the_last_error() {
+    const before = JSON.parse(await control("/_control/stats")).requests;
+    const error = await WsTether.connect(url("?reject=403"), null, {
+      ...FAST,
+      firstConnection: { attempts: 3 },
+    }).then(
+      () => null,
+      (error) => error,
+    );
+    check(isWsTetherError(error), `a WsTetherError: ${error}`);
+    eq(error.kind, "Upgrade", "kind");
+    const after = JSON.parse(await control("/_control/stats")).requests;
+    eq(after - before, 3, "upgrade requests the server saw");
+  },
+
+  // Before a provider's first answer there is no server to open: sends
+  // wait (bounded by sendQueueBytes), sendAsync waits for room, in order.
+  async sends_before_the_providers_first_answer_wait_in_order() {
+    let answer;
+    const first = new Promise((resolve) => (answer = resolve));
+    let calls = 0;
+    const ws = new WsTether(() => (++calls === 1 ? first : url()), null, { ...FAST, sendQueueBytes: 4 });
+    ws.send("abcd");
+    eq([ws.bufferedAmount, ws.readyState, ws.url], [4, ws.CONNECTING, ""], "before the first answer");
+    let full = "";
+    try {
+      ws.send("x");
+    } catch (error) {
+      full = error.kind;
+    }
+    eq(full, "QueueFull", "send without room");
+    const later = ws.sendAsync("efgh");
+    const got = messages(ws, 2);
+    answer(url());
+    await later;
+    eq(await got, ["abcd", "efgh"], "in order");
+    const closed = next(ws, "close");
+    ws.close();
+    await closed;
+  },
+
+  async first_connection_budget_is_checked() {
+    const kindOf = (options) => {
+      try {
+        new WsTether(url(), null, options).close();
+        return "no error";
+      } catch (error) {
+        return error.kind;
+      }
+    };
+    eq(
+      [
+        kindOf({ firstConnection: { attempts: 0 } }),
+        kindOf({ firstConnection: { tries: 1 } }),
+        kindOf({ firstConnection: "forever" }),
+        kindOf({ firstConnection: { deadlineMs: 1000 } }),
+        kindOf({ firstConnection: "reconnectPolicy" }),
+      ],
+      ["InvalidOption", "InvalidOption", "InvalidOption", "no error", "no error"],
+      "kinds",
+    );
+  },
+
   async constructor_throws_on_a_bad_url_or_option() {
     const kindOf = (make) => {
       try {
@@ -474,7 +566,7 @@ export const tests = {
     });
     // Both listeners first: the events may come in one go.
     const [error, close] = await Promise.all([next(ws, "error"), next(ws, "close")]);
-    eq(error.error.kind, "Upgrade", "kind");
+    eq(error.error.kind, "Provider", "kind");
     check(error.error.message.includes("no token today"), error.error.message);
     eq([close.wasClean, ws.readyState], [false, ws.CLOSED], "close");
   },

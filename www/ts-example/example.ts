@@ -46,6 +46,13 @@ export async function withToken(fetchToken: () => Promise<string>): Promise<WsTe
   return WsTether.connect(async () => ({ url: `wss://example.com/feed?token=${await fetchToken()}`, protocols: ["v2"] }));
 }
 
+// The first connection's budget: `connect` makes one attempt unless told otherwise.
+export function patientConnect(url: string): Promise<WsTether> {
+  // @ts-expect-error a budget is { attempts }, { deadlineMs } or "reconnectPolicy"
+  void WsTether.connect(url, null, { firstConnection: { tries: 3 } });
+  return WsTether.connect(url, null, { firstConnection: { deadlineMs: 30_000 } });
+}
+
 // Errors: `kind` is a union of literals.
 export function describeError(e: unknown): string {
   if (!isWsTetherError(e)) return String(e);
