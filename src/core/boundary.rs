@@ -131,7 +131,8 @@ pub(crate) enum TransportEvent {
 
 /// What the driver tells the handles after each step, as
 /// [`Core::take_progress`](super::Core::take_progress) gives it: room in
-/// the send queue, killed streams, counters and the socket's state.
+/// the send queue, killed streams, the peer's close, counters and the
+/// socket's state.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Progress {
     /// Payload bytes of application frames that left the core's queue.
