@@ -140,7 +140,7 @@ impl Connection {
         );
         // In a browser, probe the peer when the page becomes visible again or
         // the browser comes back online; the listeners go when the driver ends.
-        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        #[cfg(browser)]
         let driver = {
             let hooks = crate::page::probe_hooks(Arc::downgrade(&shared));
             async move {

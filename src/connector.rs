@@ -1,11 +1,11 @@
-//! Your own connector ([`Options::connector`]): the stream under TLS and
+//! Your own connector ([`Options::connector`](crate::Options::connector)): the stream under TLS and
 //! the WebSocket handshake, opened by the application for each attempt.
 
 use std::fmt;
+#[cfg(native)]
 use std::future::Future;
+#[cfg(native)]
 use std::io;
-
-use crate::options::Options;
 
 /// Where a connector is asked to connect: the host, port and scheme of the
 /// URL given to `open` (or `connect`), for one attempt.
@@ -17,7 +17,7 @@ pub struct ConnectTarget {
 }
 
 impl ConnectTarget {
-    #[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), allow(dead_code))]
+    #[cfg_attr(browser, allow(dead_code))]
     pub(crate) fn new(host: &str, port: u16, secure: bool) -> ConnectTarget {
         ConnectTarget {
             host: host.to_owned(),
@@ -53,28 +53,11 @@ impl ConnectTarget {
 }
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
-        /// A connector kept by [`Options`]; a browser refuses it at `open`.
+    if #[cfg(browser)] {
+        /// A connector kept by [`Options`](crate::Options); a browser refuses it at `open`.
         #[derive(Clone)]
         pub(crate) struct Connector;
 
-        impl Options {
-            /// Opens the stream under TLS and the WebSocket handshake
-            /// yourself (natively: a Unix socket, a DNS override, an
-            /// existing stream). **Browser:** the browser opens its
-            /// WebSocket's connection itself; `open` refuses this option
-            /// there with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
-            pub fn connector<F, Fut, S>(mut self, connector: F) -> Options
-            where
-                F: Fn(ConnectTarget) -> Fut + 'static,
-                Fut: Future<Output = io::Result<S>> + 'static,
-                S: 'static,
-            {
-                let _ = connector;
-                self.connector = Some(Connector);
-                self
-            }
-        }
     } else {
         use std::sync::Arc;
 
@@ -89,50 +72,13 @@ cfg_if::cfg_if! {
 
         type Connect = dyn Fn(ConnectTarget) -> BoxFuture<io::Result<Box<dyn Io>>> + Send + Sync;
 
-        /// A connector kept by [`Options`], its stream type erased.
+        /// A connector kept by [`Options`](crate::Options), its stream type erased.
         #[derive(Clone)]
         pub(crate) struct Connector(Arc<Connect>);
 
         impl Connector {
-            pub(crate) fn connect(&self, target: ConnectTarget) -> BoxFuture<io::Result<Box<dyn Io>>> {
-                (self.0)(target)
-            }
-        }
-
-        impl Options {
-            /// Opens the stream under TLS and the WebSocket handshake
-            /// yourself, for every attempt (the first connection and each
-            /// reconnect): `connector` is called with the URL's
-            /// [`ConnectTarget`] and returns any tokio stream, such as a
-            /// `UnixStream`, a `TcpStream` to an address of your choosing (a
-            /// DNS override), or an existing stream. For `wss://`, TLS then
-            /// runs over it (checking the certificate against the URL's
-            /// host), then the WebSocket handshake, exactly as over the TCP
-            /// connection wstether would have made.
-            ///
-            /// The connector replaces the whole route below TLS: no DNS
-            /// lookup, no Happy Eyeballs and no proxy. The environment's
-            /// proxy variables are not read, and an explicit
-            /// [`proxy`](Options::proxy) set beside a connector is refused
-            /// at `open` with
-            /// [`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption).
-            /// An error it returns is an [`ErrorKind::Connect`](crate::ErrorKind::Connect),
-            /// retried like any other; [`Retry::connect_timeout`](crate::Retry::connect_timeout)
-            /// bounds it.
-            ///
-            /// ```no_run
-            /// # #[cfg(unix)] {
-            /// use wstether::{ConnectTarget, Options};
-            /// let options = Options::default().connector(|_target: ConnectTarget| {
-            ///     tokio::net::UnixStream::connect("/run/app.sock")
-            /// });
-            /// # let _ = options; }
-            /// ```
-            ///
-            /// **Browser:** the browser opens its WebSocket's connection
-            /// itself; `open` refuses this option there with
-            /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
-            pub fn connector<F, Fut, S>(mut self, connector: F) -> Options
+            /// Keeps `connector`, its stream type erased.
+            pub(crate) fn new<F, Fut, S>(connector: F) -> Connector
             where
                 F: Fn(ConnectTarget) -> Fut + Send + Sync + 'static,
                 Fut: Future<Output = io::Result<S>> + Send + 'static,
@@ -142,10 +88,14 @@ cfg_if::cfg_if! {
                     let opening = connector(target);
                     Box::pin(async move { Ok(Box::new(opening.await?) as Box<dyn Io>) })
                 };
-                self.connector = Some(Connector(Arc::new(erased)));
-                self
+                Connector(Arc::new(erased))
+            }
+
+            pub(crate) fn connect(&self, target: ConnectTarget) -> BoxFuture<io::Result<Box<dyn Io>>> {
+                (self.0)(target)
             }
         }
+
     }
 }
 
@@ -155,41 +105,9 @@ impl fmt::Debug for Connector {
     }
 }
 
-#[cfg(all(test, not(all(target_arch = "wasm32", target_os = "unknown"))))]
+#[cfg(all(test, native))]
 mod tests {
-    use crate::error::ErrorKind;
-    use crate::options::{browser_unsupported, Options};
     use crate::ConnectTarget;
-
-    /// The browser transport calls this check at `open`: a connector and a
-    /// TLS configuration are refused there, never ignored.
-    #[test]
-    fn connector_tls_config_and_client_certificate_are_refused_in_a_browser() {
-        let connector = Options::default().connector(|_target: ConnectTarget| async {
-            Err::<tokio::net::TcpStream, _>(std::io::Error::other("unused"))
-        });
-        let error = browser_unsupported(&connector).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Unsupported);
-        assert!(error.to_string().contains("connector"), "{error}");
-
-        let certificate = Options::default().tls_client_certificate_der(vec![vec![1]], vec![2]);
-        let error = browser_unsupported(&certificate).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Unsupported);
-        assert!(error.to_string().contains("client certificate"), "{error}");
-
-        // Without a crypto feature no configuration can be built.
-        let Ok(provider) = crate::tls::crypto_provider() else {
-            return;
-        };
-        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(tokio_rustls::rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        let error = browser_unsupported(&Options::default().tls_config(config)).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Unsupported);
-        assert!(error.to_string().contains("tls_config"), "{error}");
-    }
 
     #[test]
     fn connect_target_shows_host_port_and_scheme() {

@@ -31,7 +31,7 @@ use crate::rt::{BoxFuture, Timer};
 use crate::time::Instant;
 use crate::transport::{Socket, Target, Transport, UpgradeFailure, Upgraded};
 
-#[cfg(all(test, not(all(target_arch = "wasm32", target_os = "unknown"))))]
+#[cfg(all(test, native))]
 mod tests;
 
 /// Frames read per turn before the driver lets other tasks run.
@@ -505,7 +505,7 @@ where
 /// if the clock is before 1970.
 fn unix_now() -> std::time::Duration {
     cfg_if::cfg_if! {
-        if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+        if #[cfg(browser)] {
             web_time::SystemTime::now()
                 .duration_since(web_time::UNIX_EPOCH)
                 .unwrap_or_default()

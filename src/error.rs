@@ -420,7 +420,7 @@ mod tests {
     /// Issue 21, finding 9: no `Debug` or `Display` of an error prints more
     /// than a 32-byte prefix of a payload held in its source, so its length
     /// is bounded (tungstenite's "write buffer full" carries the frame).
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     #[test]
     fn secrets_debug_of_an_error_wrapping_a_large_payload_is_bounded() {
         use tokio_tungstenite::tungstenite;

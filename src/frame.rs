@@ -5,8 +5,6 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::error::{Error, ErrorKind};
-
 /// The longest close reason that fits a control frame (125 bytes minus the code).
 pub const MAX_CLOSE_REASON_BYTES: usize = 123;
 
@@ -28,19 +26,19 @@ pub enum Frame {
     /// is `false`.
     ///
     /// Browser: scripts can neither send nor see pings (the browser answers
-    /// them itself); sending one fails with [`ErrorKind::Unsupported`].
+    /// them itself); sending one fails with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     Ping(Bytes),
     /// A pong (at most 125 bytes).
     ///
     /// Browser: scripts can neither send nor see pongs; sending one fails
-    /// with [`ErrorKind::Unsupported`].
+    /// with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
     Pong(Bytes),
     /// A close frame. `None` sends a close frame without a status code
     /// (seen by the peer as 1005).
     ///
     /// Browser: a close frame may carry only 1000 or 3000–4999 (see
     /// [`CloseCode::is_sendable_by_browser`]); other codes fail with
-    /// [`ErrorKind::InvalidCloseCode`] when sent. Received close frames are
+    /// [`ErrorKind::InvalidCloseCode`](crate::ErrorKind::InvalidCloseCode) when sent. Received close frames are
     /// the same on both targets.
     Close(Option<CloseFrame>),
 }
@@ -54,21 +52,6 @@ impl Frame {
     /// A binary frame.
     pub fn binary(data: impl Into<Bytes>) -> Frame {
         Frame::Binary(data.into())
-    }
-
-    /// A close frame with a code and a reason, validated for sending.
-    ///
-    /// Fails with [`ErrorKind::InvalidCloseCode`] for codes a client may not
-    /// send (see [`CloseCode::new`]) and with [`ErrorKind::InvalidFrame`] for a
-    /// reason longer than [`MAX_CLOSE_REASON_BYTES`].
-    ///
-    /// Browser: only 1000 and 3000–4999 may be sent; a frame built here
-    /// with another code is refused by
-    /// [`Connection::ws_send`](crate::Connection::ws_send) with
-    /// [`ErrorKind::InvalidCloseCode`].
-    pub fn close(code: u16, reason: impl Into<String>) -> Result<Frame, Error> {
-        let frame = CloseFrame::new(code, reason)?;
-        Ok(Frame::Close(Some(frame)))
     }
 
     /// A normal closure (1000) with no reason: Gun's bare `close`.
@@ -97,26 +80,6 @@ impl Frame {
     /// Whether this is a control frame (ping, pong or close).
     pub fn is_control(&self) -> bool {
         matches!(self, Frame::Ping(_) | Frame::Pong(_) | Frame::Close(_))
-    }
-
-    /// Checks that this frame may be sent by a client: control payloads fit in
-    /// 125 bytes and close codes are sendable. (What only a browser refuses,
-    /// pings, pongs and close codes outside 1000 and 3000–4999, is checked
-    /// by `ws_send` in the browser.)
-    pub(crate) fn validate_outgoing(&self) -> Result<(), Error> {
-        match self {
-            Frame::Ping(data) | Frame::Pong(data) if data.len() > MAX_CONTROL_PAYLOAD_BYTES => {
-                Err(Error::new(
-                    ErrorKind::InvalidFrame,
-                    format!(
-                        "a ping or pong payload is at most {MAX_CONTROL_PAYLOAD_BYTES} bytes, got {}",
-                        data.len()
-                    ),
-                ))
-            }
-            Frame::Close(Some(close)) => close.validate(),
-            _ => Ok(()),
-        }
     }
 }
 
@@ -250,7 +213,7 @@ impl<const N: usize> From<[Frame; N]> for Frames {
 
 /// A WebSocket close status code (RFC 6455 §7.4).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CloseCode(u16);
+pub struct CloseCode(pub(crate) u16);
 
 impl CloseCode {
     /// 1000: normal closure.
@@ -284,24 +247,6 @@ impl CloseCode {
     pub const SERVICE_RESTART: CloseCode = CloseCode(1012);
     /// 1013: try again later.
     pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
-
-    /// A close code that a client may send: 1000–1003, 1007–1014 and
-    /// 3000–4999. Anything else is an [`ErrorKind::InvalidCloseCode`] error.
-    ///
-    /// Browsers are stricter: they only let scripts send 1000 and 3000–4999;
-    /// the browser transport refuses the rest with the same error kind.
-    pub fn new(code: u16) -> Result<CloseCode, Error> {
-        if Self::is_sendable(code) {
-            Ok(CloseCode(code))
-        } else {
-            Err(Error::new(
-                ErrorKind::InvalidCloseCode,
-                format!(
-                    "close code {code} may not be sent (allowed: 1000-1003, 1007-1014, 3000-4999)"
-                ),
-            ))
-        }
-    }
 
     /// A close code as received from a peer or synthesised locally, unchecked.
     pub fn from_wire(code: u16) -> CloseCode {
@@ -353,70 +298,9 @@ pub struct CloseFrame {
     pub reason: String,
 }
 
-impl CloseFrame {
-    /// A close frame validated for sending (see [`Frame::close`]).
-    pub fn new(code: u16, reason: impl Into<String>) -> Result<CloseFrame, Error> {
-        let frame = CloseFrame {
-            code: CloseCode::new(code)?,
-            reason: reason.into(),
-        };
-        frame.validate()?;
-        Ok(frame)
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), Error> {
-        CloseCode::new(self.code.0)?;
-        if self.reason.len() > MAX_CLOSE_REASON_BYTES {
-            return Err(Error::new(
-                ErrorKind::InvalidFrame,
-                format!(
-                    "a close reason is at most {MAX_CLOSE_REASON_BYTES} bytes, got {}",
-                    self.reason.len()
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn close_codes_follow_rfc6455() {
-        for ok in [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999] {
-            assert!(CloseCode::new(ok).is_ok(), "{ok} should be sendable");
-        }
-        for bad in [0, 999, 1004, 1005, 1006, 1015, 1100, 2999, 5000, u16::MAX] {
-            let err = CloseCode::new(bad).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidCloseCode, "{bad}");
-        }
-    }
-
-    #[test]
-    fn browser_close_codes_are_stricter() {
-        assert!(CloseCode::is_sendable_by_browser(1000));
-        assert!(CloseCode::is_sendable_by_browser(4000));
-        assert!(!CloseCode::is_sendable_by_browser(1001));
-        assert!(!CloseCode::is_sendable_by_browser(1011));
-    }
-
-    #[test]
-    fn over_long_close_reason_is_refused() {
-        let err = Frame::close(1000, "x".repeat(124)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidFrame);
-        assert!(Frame::close(1000, "x".repeat(123)).is_ok());
-    }
-
-    #[test]
-    fn oversize_ping_is_refused() {
-        let err = Frame::Ping(vec![0; 126].into())
-            .validate_outgoing()
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidFrame);
-        assert!(Frame::Ping(vec![0; 125].into()).validate_outgoing().is_ok());
-    }
 
     #[test]
     fn frames_from_one_or_many_keep_order() {

@@ -103,6 +103,7 @@
 // off in test builds, where the dev-dependencies would be reported.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod browser_policy;
 mod compression;
 mod connection;
 mod connector;
@@ -111,13 +112,15 @@ mod driver;
 mod error;
 mod event;
 mod frame;
-#[cfg(all(feature = "js", target_arch = "wasm32", target_os = "unknown"))]
+mod frame_rules;
+#[cfg(all(feature = "js", browser))]
 mod js;
 mod mailbox;
 mod observer;
 mod options;
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(browser)]
 mod page;
+mod proxy;
 mod redact;
 mod request;
 mod rt;
@@ -126,11 +129,9 @@ mod stats;
 mod time;
 mod tls;
 mod transport;
+mod url;
 
-#[cfg(all(
-    feature = "testkit",
-    not(all(target_arch = "wasm32", target_os = "unknown"))
-))]
+#[cfg(all(feature = "testkit", native))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
@@ -147,18 +148,19 @@ pub use frame::{
 pub use http;
 pub use observer::{FrameInfo, Observer, Opcode};
 pub use options::{
-    FirstConnection, Heartbeat, Keepalive, MaybeSend, MaybeSendSync, Options, ProviderError,
-    ReplyMatcher, Retry, RetryDecision, MAX_MESSAGE_SIZE_CEILING,
+    FirstConnection, Heartbeat, Keepalive, Options, ProviderError, ReplyMatcher, Retry,
+    RetryDecision, MAX_MESSAGE_SIZE_CEILING,
 };
+pub use proxy::Proxy;
 pub use request::Upgrade;
+pub use rt::{MaybeSend, MaybeSendSync};
 pub use socket::{Socket, SocketEvent, SocketSender, SocketState};
 pub use stats::Stats;
 pub use tls::TlsConfig;
-pub use transport::proxy::Proxy;
 
 /// The rustls that wstether uses (natively), to build a
 /// [`TlsConfig`] of the same version: `wstether::rustls::ClientConfig`.
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
 pub use tokio_rustls::rustls;
 

@@ -14,7 +14,7 @@ use http::StatusCode;
 use crate::error::Error;
 use crate::event::{DownReason, StreamRef};
 use crate::frame::Frame;
-use crate::options::MaybeSendSync;
+use crate::rt::MaybeSendSync;
 
 /// The kind of a frame, as the observer is told about it (no payload).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,7 +9,7 @@
 use std::fmt;
 
 // `url::Url` natively, the browser's `URL` in the browser.
-use crate::transport::weburl as url;
+use crate::url;
 
 /// What stands in for a hidden part.
 const HIDDEN: &str = "…";
@@ -249,9 +249,9 @@ impl fmt::Debug for Headers {
 /// upgrade, and has no proxy to refuse a tunnel), only the code, keeping
 /// `http`'s table of reason phrases (~2.5 KB) out of the bundle.
 pub(crate) fn status(status: http::StatusCode) -> impl fmt::Display {
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     return status;
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    #[cfg(browser)]
     return status.as_u16();
 }
 

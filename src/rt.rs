@@ -1,5 +1,6 @@
 //! The runtime pieces each target provides: spawning the driver, one timer,
-//! and a seed for jitter.
+//! a seed for jitter, and the bounds on what a connection keeps and runs
+//! ([`MaybeSendSync`], [`MaybeSend`]: `Send` natively, nothing in a browser).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,14 +8,65 @@ use std::task::{Context, Poll};
 
 use crate::time::Instant;
 
+/// The bound on the closures a connection keeps ([`Options::auto_upgrade_with`](crate::Options::auto_upgrade_with)'s
+/// provider, [`Heartbeat::message`](crate::Heartbeat::message)'s matcher): `Send + Sync` natively, so
+/// that a [`Connection`](crate::Connection) is `Send + Sync` and its task
+/// can run on any thread; nothing in a browser, where everything runs on
+/// the page's one thread and closures may hold JavaScript values (which
+/// are not `Send`).
+///
+/// Implemented for every type that meets the bound; there is nothing to
+/// implement.
+#[doc = ""]
+#[cfg_attr(browser, doc = "On this target (a browser): no bound.")]
+#[cfg_attr(native, doc = "On this target (native): `Send + Sync`.")]
+pub trait MaybeSendSync: sealed::SendSyncIfNative {}
+
+impl<T: ?Sized + sealed::SendSyncIfNative> MaybeSendSync for T {}
+
+mod sealed {
+    /// The target's half of [`MaybeSendSync`](super::MaybeSendSync).
+    #[cfg(native)]
+    pub trait SendSyncIfNative: Send + Sync {}
+    #[cfg(native)]
+    impl<T: ?Sized + Send + Sync> SendSyncIfNative for T {}
+
+    /// The target's half of [`MaybeSendSync`](super::MaybeSendSync).
+    #[cfg(browser)]
+    pub trait SendSyncIfNative {}
+    #[cfg(browser)]
+    impl<T: ?Sized> SendSyncIfNative for T {}
+
+    /// The target's half of [`MaybeSend`](super::MaybeSend).
+    #[cfg(native)]
+    pub trait SendIfNative: Send {}
+    #[cfg(native)]
+    impl<T: ?Sized + Send> SendIfNative for T {}
+
+    /// The target's half of [`MaybeSend`](super::MaybeSend).
+    #[cfg(browser)]
+    pub trait SendIfNative {}
+    #[cfg(browser)]
+    impl<T: ?Sized> SendIfNative for T {}
+}
+
+/// The bound on the futures a connection runs (an upgrade provider's):
+/// `Send` natively, so that the connection's task can run on any thread;
+/// nothing in a browser, where a future may hold JavaScript values.
+///
+/// Implemented for every type that meets the bound; there is nothing to
+/// implement.
+#[doc = ""]
+#[cfg_attr(browser, doc = "On this target (a browser): no bound.")]
+#[cfg_attr(native, doc = "On this target (native): `Send`.")]
+pub trait MaybeSend: sealed::SendIfNative {}
+
+impl<T: ?Sized + sealed::SendIfNative> MaybeSend for T {}
+
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+    if #[cfg(browser)] {
         /// A boxed future the driver can hold (not `Send` in the browser).
         pub(crate) type BoxFuture<T> = futures::future::LocalBoxFuture<'static, T>;
-
-        /// `Send` natively, nothing in the browser (one thread, `!Send` JS handles).
-        pub(crate) trait MaybeSend {}
-        impl<T> MaybeSend for T {}
 
         /// Runs the driver on the browser's event loop.
         pub(crate) fn spawn(future: impl Future<Output = ()> + MaybeSend + 'static) {
@@ -63,10 +115,6 @@ cfg_if::cfg_if! {
     } else {
         /// A boxed future the driver can hold.
         pub(crate) type BoxFuture<T> = futures::future::BoxFuture<'static, T>;
-
-        /// `Send` natively, nothing in the browser (one thread, `!Send` JS handles).
-        pub(crate) trait MaybeSend: Send {}
-        impl<T: Send> MaybeSend for T {}
 
         /// Runs the driver on the current tokio runtime.
         ///

@@ -4,7 +4,7 @@
 //! panics).
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+    if #[cfg(browser)] {
         pub(crate) use web_time::Instant;
     } else {
         pub(crate) use tokio::time::Instant;

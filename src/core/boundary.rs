@@ -161,7 +161,7 @@ pub(crate) struct Progress {
     /// Since when the current Websocket is open.
     pub(crate) open_since: Option<Instant>,
     /// Where the current Websocket is, as a [`Socket`](crate::Socket) tells it.
-    pub(crate) state: crate::socket::SocketState,
+    pub(crate) state: crate::event::SocketState,
 }
 
 /// Hands out stream references. Each connection numbers its streams in

@@ -587,10 +587,10 @@ impl Core {
     /// Frees the capacity a burst left in the core's queues and asks the
     /// driver to trim the event queue ([`Core::take_trim`]).
     fn trim_queues(&mut self) {
-        if self.events.is_empty() && self.events.capacity() > crate::mailbox::KEPT_EVENTS {
+        if self.events.is_empty() && self.events.capacity() > crate::event::KEPT_EVENTS {
             self.events = VecDeque::new();
         }
-        if self.actions.is_empty() && self.actions.capacity() > crate::mailbox::KEPT_EVENTS {
+        if self.actions.is_empty() && self.actions.capacity() > crate::event::KEPT_EVENTS {
             self.actions = VecDeque::new();
         }
         self.trim = true;
@@ -758,8 +758,8 @@ impl Core {
     }
 
     /// Where the current Websocket is, as a [`Socket`](crate::Socket) tells it.
-    fn socket_state(&self) -> crate::socket::SocketState {
-        use crate::socket::SocketState;
+    fn socket_state(&self) -> crate::event::SocketState {
+        use crate::event::SocketState;
         match &self.phase {
             Phase::Terminated => SocketState::Closed,
             _ if self.close_queued => SocketState::Closing,

@@ -27,7 +27,7 @@ impl Observe {
             return;
         };
         cfg_if::cfg_if! {
-            if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+            if #[cfg(browser)] {
                 // No unwinding on wasm32-unknown-unknown: a panic aborts.
                 f(&**observer);
             } else {

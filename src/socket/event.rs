@@ -5,27 +5,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
+pub use crate::event::SocketState;
 use crate::event::{DownReason, Event};
 use crate::frame::{CloseCode, CloseFrame, Frame};
-
-/// Where a [`Socket`](crate::Socket) is, as a browser's `readyState` says
-/// it, with reconnecting added. The same on both targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SocketState {
-    /// Opening its first Websocket.
-    #[default]
-    Connecting,
-    /// A Websocket is open: sends are written now.
-    Open,
-    /// The Websocket was lost and a new one is on its way (sends are held,
-    /// see [`Options::hold_while_down`](crate::Options::hold_while_down)).
-    Reconnecting,
-    /// A close was asked for: what is queued goes out, then the close
-    /// handshake; nothing more is accepted.
-    Closing,
-    /// Closed for good: it will not reconnect.
-    Closed,
-}
 
 /// Everything a [`Socket`](crate::Socket) has to say, from
 /// [`Socket::recv_event`](crate::Socket::recv_event). The same on both

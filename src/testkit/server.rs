@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -17,10 +17,15 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+mod hostile;
+mod http;
+
 use super::script::{
     binary_header, burst_payload, Bad101, FrameKind, ProtocolChoice, Script, LARGE_FIRST,
 };
 use super::RecordedRequest;
+use hostile::{ping_flood, tiny_frames, trickle};
+use http::{hold, json_escape, read_head, respond, Head};
 
 /// Largest request head (request line + headers) the server reads.
 const MAX_HEAD: usize = 16 * 1024;
@@ -426,144 +431,6 @@ impl Drop for ConnGuard {
     }
 }
 
-// ----- HTTP -----
-
-/// A parsed request head.
-struct Head {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-}
-
-/// Reads a request head. Returns the head and any bytes read past it, or
-/// `Err(())` after answering a malformed request with 400 (or on EOF).
-async fn read_head(stream: &mut Stream) -> Result<(Head, Vec<u8>), ()> {
-    let mut buf = Vec::with_capacity(1024);
-    loop {
-        let mut chunk = [0u8; 2048];
-        let n = match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Err(()),
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let head = Head {
-                    method: req.method.unwrap_or("").to_owned(),
-                    target: req.path.unwrap_or("/").to_owned(),
-                    headers: req
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_ascii_lowercase(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect(),
-                };
-                return Ok((head, buf.split_off(len)));
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
-            Ok(httparse::Status::Partial) => {
-                let _ = respond(stream, 431, "text/plain", &[], "request head too large\n").await;
-                return Err(());
-            }
-            Err(e) => {
-                let _ = respond(
-                    stream,
-                    400,
-                    "text/plain",
-                    &[],
-                    &format!("bad request: {e}\n"),
-                )
-                .await;
-                return Err(());
-            }
-        }
-    }
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Unknown")
-}
-
-/// Writes a complete HTTP/1.1 response (with CORS and no-store headers) and flushes.
-async fn respond(
-    stream: &mut Stream,
-    status: u16,
-    content_type: &str,
-    extra: &[(String, String)],
-    body: &str,
-) -> std::io::Result<()> {
-    let mut out = format!(
-        "HTTP/1.1 {status} {}\r\n\
-         Access-Control-Allow-Origin: *\r\n\
-         Cache-Control: no-store\r\n\
-         Connection: close\r\n\
-         Content-Type: {content_type}\r\n\
-         Content-Length: {}\r\n",
-        reason_phrase(status),
-        body.len()
-    );
-    for (n, v) in extra {
-        out.push_str(&format!("{n}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    out.push_str(body);
-    stream.write_all(out.as_bytes()).await?;
-    stream.flush().await?;
-    let _ = stream.shutdown().await;
-    Ok(())
-}
-
-/// Keeps the TCP connection open, discarding anything received, until the peer
-/// goes away (or the task is aborted). Nothing is ever answered.
-/// `text` as the inside of a JSON string.
-fn json_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-async fn hold(stream: &mut Stream) {
-    let mut sink = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut sink).await {
-        if n == 0 {
-            break;
-        }
-    }
-}
-
 async fn handle_conn(
     guard: &ConnGuard,
     mut stream: Stream,
@@ -839,55 +706,6 @@ async fn handle_upgrade(
     if let Err(e) = run_ws(core, ws, &script, commands).await {
         tracing::debug!("testkit: connection ended: {e}");
     }
-}
-
-/// `ping_flood=1`: writes small pings as fast as the socket takes them and
-/// never reads again, until the write fails (the client went away).
-async fn ping_flood(stream: &mut Stream, payload: &[u8]) {
-    let mut ping = vec![0x89, payload.len() as u8];
-    ping.extend_from_slice(payload);
-    let batch = ping.repeat(FLOOD_BATCH_BYTES / ping.len());
-    while stream.write_all(&batch).await.is_ok() {
-        if stream.flush().await.is_err() {
-            break;
-        }
-    }
-}
-
-/// `trickle_ms=MS`: writes one binary message of `size` bytes (header
-/// included in the trickle) one byte every `every`, reading nothing; then
-/// holds the connection, discarding whatever comes. The payload is that of
-/// frame 0 of a `send` burst (`"0 xxx…"`).
-async fn trickle(stream: &mut Stream, every: Duration, size: usize) {
-    let payload = burst_payload(0, size);
-    let mut bytes = binary_header(payload.len() as u64);
-    bytes.extend_from_slice(payload.as_bytes());
-    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
-    for byte in bytes {
-        ticker.tick().await;
-        if stream.write_all(&[byte]).await.is_err() || stream.flush().await.is_err() {
-            return;
-        }
-    }
-    hold(stream).await
-}
-
-/// `tiny_frames=N`: N 1-byte binary frames, one write (and flush) each
-/// (`tiny_pace_ms` apart, if given),
-/// so that they tend to arrive one per read; then the connection stays
-/// open, reading nothing, until the client leaves or the server drops it.
-async fn tiny_frames(stream: &mut Stream, n: u64, pace: Option<Duration>) {
-    let frame = super::script::server_frame(0x2, b"t");
-    let mut ticker = pace.map(|every| tokio::time::interval_at(Instant::now() + every, every));
-    for _ in 0..n {
-        if stream.write_all(&frame).await.is_err() || stream.flush().await.is_err() {
-            return;
-        }
-        if ticker.is_some() {
-            tick(&mut ticker).await;
-        }
-    }
-    std::future::pending().await
 }
 
 /// Waits for the next tick of `ticker`, or forever without one.

@@ -38,6 +38,7 @@ use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 
 use super::buffered::InFlight;
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
+use crate::browser_policy;
 use crate::core::{Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, CloseFrame, Frame};
@@ -58,7 +59,7 @@ impl Transport for BrowserTransport {
     type Socket = BrowserSocket;
 
     fn check_options(options: &Options) -> Result<(), Error> {
-        crate::options::browser_unsupported(options)
+        crate::browser_policy::browser_unsupported(options)
     }
 
     fn check_upgrade(upgrade: &ValidUpgrade) -> Result<(), Error> {
@@ -67,8 +68,8 @@ impl Transport for BrowserTransport {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
-                    "a browser cannot send custom upgrade headers ({}); only subprotocols \
-                     (Upgrade::protocol) can be offered",
+                    "{} (asked: {})",
+                    browser_policy::UPGRADE_HEADERS.reason(),
                     names.join(", ")
                 ),
             ));
@@ -86,18 +87,16 @@ impl Transport for BrowserTransport {
 
     fn check_frame(frame: &Frame) -> Result<(), Error> {
         match frame {
-            Frame::Ping(_) | Frame::Pong(_) => Err(Error::new(
-                ErrorKind::Unsupported,
-                "a browser cannot send ping or pong frames (it answers the server's pings itself)",
-            )),
+            Frame::Ping(_) | Frame::Pong(_) => Err(browser_policy::PING_PONG.refuse()),
             Frame::Close(Some(close))
                 if !CloseCode::is_sendable_by_browser(close.code.as_u16()) =>
             {
                 Err(Error::new(
                     ErrorKind::InvalidCloseCode,
                     format!(
-                        "close code {} cannot be sent from a browser (allowed: 1000, 3000-4999)",
-                        close.code
+                        "close code {} cannot be sent from a browser ({})",
+                        close.code,
+                        browser_policy::CLOSE_CODES.reason()
                     ),
                 ))
             }
@@ -532,10 +531,7 @@ impl Socket for BrowserSocket {
                 ws.close_with_code_and_reason(close.code.as_u16(), &close.reason)
             }
             WireFrame::Ping(_) | WireFrame::Pong(_) => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    "a browser cannot send ping or pong frames",
-                ));
+                return Err(browser_policy::PING_PONG.refuse());
             }
         };
         // Recorded either way: a frame the browser refused is not known

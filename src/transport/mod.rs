@@ -14,20 +14,20 @@ use crate::options::Options;
 use crate::redact;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
-use weburl::{Host, Url};
+use crate::url::{Host, Url};
 
-#[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(any(test, browser))]
 mod buffered;
-pub(crate) mod proxy;
-pub(crate) mod weburl;
+// The native transport names the proxy module as its own (`super::proxy`).
+#[cfg(native)]
+use crate::proxy;
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+    if #[cfg(browser)] {
         mod browser;
         pub(crate) use browser::BrowserTransport as Platform;
     } else {
         mod native;
-        mod no_proxy;
         mod tunnel;
         pub(crate) use native::NativeTransport as Platform;
     }
@@ -127,7 +127,7 @@ impl Target {
     /// `Authorization: Basic …` from the URL's userinfo
     /// (`wss://user:password@host/`, percent-decoded), as Python's
     /// `websockets` sends it; `None` without userinfo.
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    #[cfg(native)]
     pub(crate) fn basic_auth(&self) -> Option<http::HeaderValue> {
         if self.url.username().is_empty() && self.url.password().is_none() {
             return None;
@@ -141,7 +141,7 @@ impl Target {
     /// `scheme://authority` + the upgrade's path and query.
     pub(crate) fn url_for(&self, upgrade: &ValidUpgrade) -> String {
         let scheme = if self.secure { "wss" } else { "ws" };
-        let authority = weburl::authority(&self.url);
+        let authority = crate::url::authority(&self.url);
         format!("{scheme}://{authority}{}", upgrade.path)
     }
 }

@@ -1,6 +1,6 @@
 //! The native transport: the stream dialed (src/transport/native/dial.rs),
 //! TLS over it for `wss` (native/tls.rs), read coalescing
-//! (native/coalesce.rs) and permessage-deflate (native/deflate.rs) beneath
+//! (native/coalesce.rs) and permessage-deflate (native/deflate/) beneath
 //! the Websocket spoken by tokio-tungstenite (docs/ARCHITECTURE.md, "The
 //! native stack").
 

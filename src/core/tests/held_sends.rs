@@ -43,13 +43,13 @@ fn socket_sends_while_down_are_held_and_written_in_order_after_the_next_upgrade(
     assert_eq!(h.core.take_released_bytes(), 1, "only \"a\" left the queue");
     assert_eq!(
         h.core.socket_state(),
-        crate::socket::SocketState::Reconnecting
+        crate::event::SocketState::Reconnecting
     );
     h.send_current(vec![text("c"), text("d")]);
     assert!(h.events().is_empty(), "held, not refused");
     assert!(!h.core.wants_transmit(), "nothing is written while down");
     h.reconnect();
-    assert_eq!(h.core.socket_state(), crate::socket::SocketState::Open);
+    assert_eq!(h.core.socket_state(), crate::event::SocketState::Open);
     assert_eq!(
         h.pop_all(),
         [app(text("b")), app(text("c")), app(text("d"))],
@@ -129,7 +129,7 @@ fn socket_held_frames_come_back_when_retries_are_spent() {
         ]
     );
     assert!(h.core.is_terminated());
-    assert_eq!(h.core.socket_state(), crate::socket::SocketState::Closed);
+    assert_eq!(h.core.socket_state(), crate::event::SocketState::Closed);
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn socket_close_while_open_writes_what_is_queued_then_the_close() {
     let (mut h, _) = Harness::open(socket_options());
     h.send_current(text("last"));
     h.send_current(close(4000, "done"));
-    assert_eq!(h.core.socket_state(), crate::socket::SocketState::Closing);
+    assert_eq!(h.core.socket_state(), crate::event::SocketState::Closing);
     assert_eq!(h.pop_all(), [app(text("last")), app(close(4000, "done"))]);
     h.send_current(text("after"));
     assert_eq!(
@@ -189,14 +189,8 @@ fn socket_close_while_open_writes_what_is_queued_then_the_close() {
 #[test]
 fn socket_state_is_connecting_until_the_first_open() {
     let mut h = Harness::new(socket_options());
-    assert_eq!(
-        h.core.socket_state(),
-        crate::socket::SocketState::Connecting
-    );
+    assert_eq!(h.core.socket_state(), crate::event::SocketState::Connecting);
     h.actions();
     h.dial_failed();
-    assert_eq!(
-        h.core.socket_state(),
-        crate::socket::SocketState::Connecting
-    );
+    assert_eq!(h.core.socket_state(), crate::event::SocketState::Connecting);
 }

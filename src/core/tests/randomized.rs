@@ -563,7 +563,7 @@ impl Sim {
 }
 
 #[test]
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 fn a_panicking_observer_breaks_nothing() {
     let mut rng = Random::new(0xBAD);
     let mut now = Instant::now();
@@ -619,7 +619,7 @@ fn random_inputs_keep_the_invariants() {
 /// configuration and the length of each lifetime. 256 cases by default;
 /// run long with `PROPTEST_CASES=100000 cargo test --lib core::tests::proptest`.
 /// Native only (proptest is not in the wasm dev-dependencies).
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[cfg(native)]
 mod proptest_core {
     use super::*;
     use proptest::prelude::*;

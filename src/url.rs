@@ -8,7 +8,7 @@
 //! uses), so the code that reads URLs (targets, proxies, redaction) is one.
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "wasm32", target_os = "unknown"))] {
+    if #[cfg(browser)] {
         pub(crate) use self::browser::{Host, Url};
     } else {
         pub(crate) use url::{Host, Url};
@@ -20,10 +20,10 @@ cfg_if::cfg_if! {
     }
 }
 
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(browser)]
 pub(crate) use self::browser::authority;
 
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(browser)]
 mod browser {
     use std::fmt;
 
