@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::core::{Action, Command, Core};
+use crate::core::{Action, Command, Core, TransportEvent};
 use crate::error::{Error, ErrorKind};
 use crate::event::{DownReason, Event};
 use crate::frame::Frame;
@@ -132,14 +132,12 @@ impl<T: Transport> Driver<T> {
         let now = Instant::now();
 
         for command in self.commands.drain(..) {
-            self.core.on_command(command, now);
+            self.core.handle_command(command, now);
         }
         if self.abandoned {
-            self.core.on_abandoned(now);
+            self.core.handle_command(Command::Abandon, now);
         }
-        if self.core.poll_timeout().is_some_and(|at| now >= at) {
-            self.core.on_timeout(now);
-        }
+        self.core.handle_timeout(now);
         while let Some(action) = self.core.poll_action() {
             self.execute(action, now);
         }
@@ -178,8 +176,9 @@ impl<T: Transport> Driver<T> {
             }
             Action::Disconnect => {
                 self.providing = None;
-                self.drop_socket();
-                self.core.on_transport_lost(now);
+                let written = self.drop_socket();
+                self.core
+                    .handle_transport(TransportEvent::Lost { written }, now);
             }
             Action::FailClose { code } => {
                 if let Stage::Open(open) = &mut self.stage {
@@ -194,7 +193,8 @@ impl<T: Transport> Driver<T> {
         if let Some(future) = &mut self.providing {
             if let Poll::Ready(provided) = future.as_mut().poll(cx) {
                 self.providing = None;
-                self.core.on_provided(provided, Instant::now());
+                self.core
+                    .handle_transport(TransportEvent::Provided(provided), Instant::now());
                 return true;
             }
         }
@@ -207,16 +207,16 @@ impl<T: Transport> Driver<T> {
             Stage::Dialing(future) => match future.as_mut().poll(cx) {
                 Poll::Pending => false,
                 Poll::Ready(Ok(dialed)) => {
-                    if let Some(duration) = T::tls_handshake(&dialed) {
-                        self.core.on_tls_handshake(duration);
-                    }
+                    let tls_handshake = T::tls_handshake(&dialed);
                     self.stage = Stage::Dialed(dialed);
-                    self.core.on_dialed(Instant::now());
+                    self.core
+                        .handle_transport(TransportEvent::Dialed { tls_handshake }, Instant::now());
                     true
                 }
                 Poll::Ready(Err(error)) => {
                     self.stage = Stage::Idle;
-                    self.core.on_dial_failed(error, Instant::now());
+                    self.core
+                        .handle_transport(TransportEvent::DialFailed(error), Instant::now());
                     true
                 }
             },
@@ -229,18 +229,25 @@ impl<T: Transport> Driver<T> {
                         bytes_written: 0,
                     });
                     self.reading_paused = false;
-                    self.core
-                        .on_upgraded(upgraded.protocol, upgraded.headers, Instant::now());
+                    self.core.handle_transport(
+                        TransportEvent::Upgraded {
+                            protocol: upgraded.protocol,
+                            headers: upgraded.headers,
+                        },
+                        Instant::now(),
+                    );
                     true
                 }
                 Poll::Ready(Err(failure)) => {
                     self.stage = Stage::Idle;
-                    self.core.on_upgrade_failed(
-                        failure.status,
-                        failure.headers,
-                        failure.error,
+                    self.core.handle_transport(
+                        TransportEvent::UpgradeFailed {
+                            status: failure.status,
+                            headers: failure.headers,
+                            error: failure.error,
+                            unix_now: unix_now(),
+                        },
                         Instant::now(),
-                        unix_now(),
                     );
                     true
                 }
@@ -257,10 +264,10 @@ impl<T: Transport> Driver<T> {
         let mut failure: Option<Option<Error>> = None;
 
         // Write: hand over everything queued, then flush once.
-        while self.core.has_outgoing() {
+        while self.core.wants_transmit() {
             match open.socket.poll_ready(cx) {
                 Poll::Ready(Ok(())) => {
-                    let Some(out) = self.core.pop_outgoing(now) else {
+                    let Some(out) = self.core.poll_transmit(now) else {
                         break;
                     };
                     open.unflushed = true;
@@ -280,20 +287,28 @@ impl<T: Transport> Driver<T> {
             match open.socket.poll_flush(cx) {
                 Poll::Ready(Ok(())) => {
                     open.unflushed = false;
-                    self.core.on_flushed(open.socket.written_through(), now);
+                    let written = open.socket.written_through();
+                    self.core
+                        .handle_transport(TransportEvent::Flushed(written), now);
                     // Another turn only if there is more to do: the core
                     // acts on it (a fail-close flushed: disconnect), or
                     // frames wait that the full buffer held back. What
                     // the flush freed is reported after this turn anyway.
-                    progressed |= self.core.has_actions() || self.core.has_outgoing();
+                    progressed |= self.core.has_actions() || self.core.wants_transmit();
                 }
                 Poll::Ready(Err(error)) => failure = Some(Some(error)),
                 Poll::Pending => {
-                    self.core.on_written(open.socket.written_through());
-                    let written = open.socket.bytes_written();
-                    let moved = written != open.bytes_written;
-                    open.bytes_written = written;
-                    self.core.on_write_blocked(moved, now);
+                    let bytes = open.socket.bytes_written();
+                    let moved = bytes != open.bytes_written;
+                    open.bytes_written = bytes;
+                    let written = open.socket.written_through();
+                    self.core.handle_transport(
+                        TransportEvent::WriteBlocked {
+                            written,
+                            progressed: moved,
+                        },
+                        now,
+                    );
                 }
             }
         }
@@ -304,7 +319,8 @@ impl<T: Transport> Driver<T> {
             let paused = room.is_empty();
             if paused != self.reading_paused {
                 self.reading_paused = paused;
-                self.core.on_reading_paused(paused, now);
+                self.core
+                    .handle_transport(TransportEvent::ReadingPaused(paused), now);
             }
             let mut bytes_left = room.bytes;
             let reads = if paused {
@@ -320,7 +336,8 @@ impl<T: Transport> Driver<T> {
                         // tungstenite queued a pong: it must be flushed.
                         open.unflushed |= matches!(frame, Frame::Ping(_));
                         bytes_left = bytes_left.saturating_sub(frame.len());
-                        self.core.on_frame(frame, now);
+                        self.core
+                            .handle_transport(TransportEvent::Frame(frame), now);
                         read = true;
                         if bytes_left == 0 {
                             break;
@@ -350,21 +367,23 @@ impl<T: Transport> Driver<T> {
                 && (!drained
                     || open.unflushed
                     || self.core.has_actions()
-                    || self.core.has_outgoing());
+                    || self.core.wants_transmit());
         }
 
         if let Some(error) = failure {
-            self.core.on_written(open.socket.written_through());
-            self.core.on_socket_failed(error, now);
+            let written = open.socket.written_through();
+            self.core
+                .handle_transport(TransportEvent::SocketFailed { written, error }, now);
             progressed = true;
         }
         progressed
     }
 
-    /// Drops the transport, telling the core what it wrote last.
-    fn drop_socket(&mut self) {
-        if let Stage::Open(mut open) = std::mem::replace(&mut self.stage, Stage::Idle) {
-            self.core.on_written(open.socket.written_through());
+    /// Drops the transport; returns what it wrote last, for the core.
+    fn drop_socket(&mut self) -> Option<crate::core::Seq> {
+        match std::mem::replace(&mut self.stage, Stage::Idle) {
+            Stage::Open(mut open) => open.socket.written_through(),
+            _ => None,
         }
     }
 
@@ -372,20 +391,7 @@ impl<T: Transport> Driver<T> {
     /// the RTT, counters) and hands the events over. Each lock is taken
     /// only when there is something to say: this runs after every turn.
     fn report(&mut self) {
-        let progress = Progress {
-            released_bytes: self.core.take_released_bytes(),
-            released_frames: self.core.take_released_frames(),
-            killed_up_to: self.core.killed_up_to(),
-            peer_closed: self.core.peer_closed(),
-            rtt: self.core.rtt(),
-            written: self.core.take_written(),
-            received: self.core.take_received(),
-            srtt: self.core.srtt(),
-            reconnects: self.core.reconnects(),
-            time_connected: self.core.time_connected().0,
-            open_since: self.core.time_connected().1,
-            state: self.core.socket_state(),
-        };
+        let progress = self.core.take_progress();
         if progress != self.last_progress {
             self.shared.update(progress);
             self.last_progress = Progress {
@@ -396,8 +402,9 @@ impl<T: Transport> Driver<T> {
                 ..progress
             };
         }
-        if self.core.has_events() {
-            self.events.append(self.core.events_mut());
+        let events = self.core.events_mut();
+        if !events.is_empty() {
+            self.events.append(events);
         }
         if self.core.take_trim() {
             self.events.trim();
@@ -410,7 +417,7 @@ impl<T: Transport> Driver<T> {
     fn finish(&mut self) {
         let now = Instant::now();
         for command in self.shared.terminate() {
-            self.core.on_command(command, now);
+            self.core.handle_command(command, now);
         }
         self.report();
         self.events.close();
@@ -430,9 +437,10 @@ impl<T: Transport> Drop for Driver<T> {
         let _entered = span.enter();
         // Frames written since the last report are counted, or they would
         // be neither written nor returned.
+        let progress = self.core.take_progress();
         self.shared.update(Progress {
-            written: self.core.take_written(),
-            received: self.core.take_received(),
+            written: progress.written,
+            received: progress.received,
             ..self.last_progress
         });
         let mut unsent = self.core.salvage();

@@ -83,37 +83,12 @@
 //!
 //! ## The life of a frame
 //!
-//! One frame from [`Connection::ws_send`] to the socket, and one from the
-//! socket to [`Events`], a line per module it crosses, with who owns it.
-//! The same path on both targets; only the transport differs.
-//!
-//! ```text
-//! out  connection.rs   ws_send checks the frame (valid? sendable on this target?);
-//!                      a refusal gives it back in the Err            owner: caller
-//!      mailbox/        queued as a command if the send queue has room (bytes);
-//!                      QueueFull / StaleStream / Closed give it back  owner: mailbox
-//!      driver.rs       takes every queued command in one lock, hands them to the core
-//!      core/mod.rs     accepts it for the current Websocket, or refuses it in an
-//!                      Event::Error that carries it                   owner: core
-//!      core/delivery.rs  the ledger: queued, then numbered when the transport
-//!                      takes it (in flight), then written or returned, once
-//!      transport/      native: tungstenite frames and masks a shared copy;
-//!                      browser: WebSocket.send. The driver flushes and reports
-//!                      "written through N": the ledger counts it in
-//!                      stats().frames_written and forgets it
-//!      core/mod.rs     if the transport goes first: everything in flight or
-//!                      queued comes back in Event::Down { unsent }
-//!      driver.rs       if the driver itself ends (panic, runtime shutdown) or
-//!                      every handle is dropped: a last Down carries the rest
-//!
-//! in   transport/      a whole message (tungstenite checks UTF-8, sizes, fragments)
-//!      driver.rs       reads only while the event queue has room (count and bytes):
-//!                      an unread queue is back-pressure on the server
-//!      core/mod.rs     the keepalive hears it; silenced pings and heartbeat
-//!                      replies stop here; else one Event::Frame       owner: core
-//!      mailbox/        the event queue                                owner: mailbox
-//!      connection.rs   Events hands it out, one event per frame       owner: caller
-//! ```
+//! How a frame crosses the modules in each direction, and who owns it at
+//! each step, is drawn in `docs/ARCHITECTURE.md` in the repository, with
+//! the layers and where to change what: on both targets a frame goes
+//! through the same handles, mailbox, driver and core; only the transport
+//! differs, and a frame accepted by `ws_send` is written or comes back,
+//! exactly once.
 //!
 //! Logging: wstether logs through [`tracing`] and never formats URL
 //! userinfo, query strings or header values outside a short safe list.

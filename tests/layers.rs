@@ -7,7 +7,8 @@
 //! module. Comments are left out (an intra-doc link is no dependency).
 //! The nodes are the crate's top-level modules (`core`, `mailbox`,
 //! `transport`...), each with everything below it. Test code (`tests.rs`
-//! files and `#[cfg(test)] mod tests` blocks) is left out: a unit test
+//! files, `tests/` module directories and `#[cfg(test)] mod tests`
+//! blocks) is left out: a unit test
 //! may drive its module through a higher layer, as the tests in `tests/`
 //! do, and it is no part of the library's build.
 
@@ -262,10 +263,11 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     for file in files {
         // Test code is no part of the library's graph: a unit test may
         // drive its module through a higher layer, as tests/ do.
-        if file.file_name().is_some_and(|name| name == "tests.rs") {
+        let module = module_path(&src, &file);
+        // A `tests.rs` file, or a `tests/` module split into files.
+        if module.iter().any(|segment| segment == "tests") {
             continue;
         }
-        let module = module_path(&src, &file);
         let source = fs::read_to_string(&file).unwrap();
         let used = uses(&module, &source)
             .into_iter()

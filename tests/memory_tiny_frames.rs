@@ -136,11 +136,11 @@ async fn memory_a_1_byte_send_loop_is_bounded_with_default_options() {
 }
 
 /// Finding 6's mechanism: 1-byte frames arriving one per read, 1 ms apart.
-/// Each used to be copied into a fresh 16 KiB chunk (the chunk was dropped
+/// Each used to be copied into a fresh 16 KiB payload arena (dropped
 /// whenever the socket had nothing to read), which the frame kept alive:
 /// about 4 KiB of RSS a frame. A small frame may cost at most 1 KiB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_small_frames_arriving_one_by_one_never_pin_a_read_chunk() {
+async fn memory_small_frames_arriving_one_by_one_never_pin_a_16_kib_payload_arena() {
     const PACED: u64 = 5_000;
     let _serial = serial().await;
     let server = ChildServer::start().await;

@@ -142,7 +142,13 @@ fn send_until_closed(conn: Connection, stream: StreamRef, pad: usize) -> (Vec<u6
 async fn a_stop_close_code_while_a_thread_sends_writes_or_returns_every_accepted_frame() {
     let server = TestServer::start().await.unwrap();
     let (mut total_accepted, mut total_written, mut total_returned, mut total_full) = (0, 0, 0, 0);
-    for round in 0..30 {
+    // At least 30 rounds, and more (up to 300) until one round's close
+    // raced with queued frames: how often that happens depends on the
+    // machine's load, and the last assertion needs one such round.
+    for round in 0..300 {
+        if round >= 30 && total_returned > 0 {
+            break;
+        }
         // A small send queue: the sender meets back-pressure (QueueFull)
         // rather than queueing megabytes of tiny frames.
         let options = options().send_queue_bytes(64 << 10);
@@ -183,7 +189,7 @@ async fn a_stop_close_code_while_a_thread_sends_writes_or_returns_every_accepted
         total_full += full;
     }
     eprintln!(
-        "30 rounds: {total_accepted} frames accepted, {total_written} written, \
+        "{total_accepted} frames accepted, {total_written} written, \
          {total_returned} returned, {total_full} refused as full"
     );
     assert!(total_returned > 0, "the close raced with queued frames");

@@ -1,8 +1,10 @@
 //! Where every outgoing frame is: queued in the core, handed to the
 //! transport (in flight), written, or given back unsent. Each frame gets a
-//! sequence number when it is queued; the driver only reports "written
-//! through N" and "the transport is gone", and this ledger decides the
-//! rest, so that a frame is written or returned exactly once.
+//! sequence number when it is handed to the transport (an urgent probe
+//! may overtake frames queued before it, so the numbers follow the wire's
+//! order, not the queue's); the driver only reports "written through N"
+//! and "the transport is gone", and this ledger decides the rest, so that
+//! a frame is written or returned exactly once.
 
 use std::collections::VecDeque;
 

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::core::{Command, Received, StreamIds, Written};
+use crate::core::{Command, StreamIds};
 use crate::error::{Error, ErrorKind};
 use crate::event::{SocketState, StreamRef};
 use crate::frame::Frames;
@@ -365,28 +365,8 @@ impl Shared {
     }
 }
 
-/// What the driver tells the handles after each step.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Progress {
-    pub(crate) released_bytes: usize,
-    /// How many frames those were (see [`charge`]).
-    pub(crate) released_frames: usize,
-    pub(crate) killed_up_to: Option<StreamRef>,
-    /// The Websocket whose close frame from the peer arrived.
-    pub(crate) peer_closed: Option<StreamRef>,
-    pub(crate) rtt: Option<Duration>,
-    /// Written and read since the last report (counts to add).
-    pub(crate) written: Written,
-    pub(crate) received: Received,
-    /// The rest is the current value.
-    pub(crate) srtt: Option<Duration>,
-    pub(crate) reconnects: u64,
-    /// Websockets open before the current one, in total.
-    pub(crate) time_connected: Duration,
-    pub(crate) open_since: Option<Instant>,
-    /// Where the current Websocket is.
-    pub(crate) state: SocketState,
-}
+/// What the driver tells the handles after each step (the core's).
+pub(crate) use crate::core::Progress;
 
 /// Where a send goes.
 #[derive(Clone, Copy)]

@@ -1,6 +1,8 @@
 //! The native transport: the stream dialed (src/transport/native/dial.rs),
-//! TLS over it for `wss` (native/tls.rs), the Websocket spoken by
-//! tokio-tungstenite.
+//! TLS over it for `wss` (native/tls.rs), read coalescing
+//! (native/coalesce.rs) and permessage-deflate (native/deflate/) beneath
+//! the Websocket spoken by tokio-tungstenite (docs/ARCHITECTURE.md, "The
+//! native stack").
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -260,7 +262,7 @@ impl Transport for NativeTransport {
                             flushed_through: None,
                             written,
                             large,
-                            chunk: Chunk::default(),
+                            arena: PayloadArena::default(),
                         },
                         protocol,
                         headers: response.headers().clone(),
@@ -314,31 +316,32 @@ pub(crate) struct NativeSocket {
     written: Arc<AtomicU64>,
     /// Large binary messages, read beside tungstenite (see [`Coalesce`]).
     large: Option<Arc<Large>>,
-    /// Where small binary payloads are copied (see [`Chunk`]).
-    chunk: Chunk,
+    /// Where small binary payloads are copied (see [`PayloadArena`]).
+    arena: PayloadArena,
 }
 
 /// Small binary payloads are copied out of tungstenite's read buffer into
-/// a shared chunk, one after another. A frame the application holds would
+/// a shared arena, one after another. A frame the application holds would
 /// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
-/// (and copies) a shared buffer at almost every frame; a chunk is
+/// (and copies) a shared buffer at almost every frame; an arena is
 /// allocated once per many frames. Dropped whenever the socket has
 /// nothing to read, so an idle connection holds none.
 ///
-/// A frame keeps its whole chunk alive, so a chunk is sized by what the
+/// A frame keeps its whole arena alive, so an arena is sized by what the
 /// burst it serves has copied so far (twice that, from 64 bytes up to
-/// [`Chunk::SIZE`]): frames arriving one per read each get a chunk of
-/// their own size, never a 16 KiB one (issue 21, finding 6).
+/// [`PayloadArena::SIZE`]): frames arriving one per read each get an arena
+/// of their own size, never a 16 KiB one (issue 21, finding 6).
 #[derive(Default)]
-struct Chunk {
-    chunk: bytes::BytesMut,
+struct PayloadArena {
+    /// The current arena; what was split off lives on in the frames.
+    buf: bytes::BytesMut,
     /// Bytes copied since the socket last had nothing to read.
     burst: usize,
 }
 
-impl Chunk {
+impl PayloadArena {
     const SIZE: usize = 16 << 10;
-    /// The smallest chunk allocated.
+    /// The smallest arena allocated.
     const MIN: usize = 64;
     /// Larger payloads are handed over as tungstenite made them.
     const MAX_COPY: usize = 4 << 10;
@@ -346,13 +349,13 @@ impl Chunk {
     fn take(&mut self, message: Message) -> Message {
         match message {
             Message::Binary(data) if data.len() <= Self::MAX_COPY => {
-                if self.chunk.capacity() - self.chunk.len() < data.len() {
+                if self.buf.capacity() - self.buf.len() < data.len() {
                     let size = (2 * self.burst).clamp(Self::MIN, Self::SIZE);
-                    self.chunk = bytes::BytesMut::with_capacity(size.max(data.len()));
+                    self.buf = bytes::BytesMut::with_capacity(size.max(data.len()));
                 }
                 self.burst += data.len();
-                self.chunk.extend_from_slice(&data);
-                Message::Binary(self.chunk.split().freeze())
+                self.buf.extend_from_slice(&data);
+                Message::Binary(self.buf.split().freeze())
             }
             other => other,
         }
@@ -365,9 +368,9 @@ impl Socket for NativeSocket {
             return match Pin::new(&mut self.ws).poll_next(cx) {
                 // tungstenite has read every byte before a large message
                 // when it waits: the message is next, in order. Nothing to
-                // read for now: the chunk goes (an idle connection holds none).
+                // read for now: the arena goes (an idle connection holds none).
                 Poll::Pending => {
-                    self.chunk = Chunk::default();
+                    self.arena = PayloadArena::default();
                     match self.large.as_ref().and_then(|large| large.take()) {
                         Some(message) => Poll::Ready(Some(Ok(Frame::Binary(message)))),
                         None => Poll::Pending,
@@ -376,7 +379,7 @@ impl Socket for NativeSocket {
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
-                Poll::Ready(Some(Ok(message))) => match from_message(self.chunk.take(message)) {
+                Poll::Ready(Some(Ok(message))) => match from_message(self.arena.take(message)) {
                     Some(frame) => Poll::Ready(Some(Ok(frame))),
                     None => continue,
                 },

@@ -3,8 +3,8 @@
 //!
 //! tungstenite reads into whatever room its frame buffer has left, often a
 //! kilobyte or two, so a busy connection made one `recv` per kilobyte.
-//! [`Coalesce`] reads up to [`CHUNK`] bytes per syscall and hands them out
-//! in the small pieces asked for. Its buffer exists only while data is
+//! [`Coalesce`] reads up to [`READ_SIZE`] bytes per syscall and hands them
+//! out in the small pieces asked for. Its buffer exists only while data is
 //! waiting: an idle connection holds none (thousands of idle connections
 //! stay small).
 //!
@@ -38,7 +38,7 @@ use super::frames::{opcode, Follow, Header, Violation};
 use super::handshake::{Fed, HeadReader};
 
 /// The most one syscall reads.
-pub(crate) const CHUNK: usize = 64 << 10;
+pub(crate) const READ_SIZE: usize = 64 << 10;
 
 /// Binary frames from this size on are read beside tungstenite.
 pub(crate) const TAKE_FROM: usize = 64 << 10;
@@ -246,11 +246,11 @@ impl<S: AsyncRead + Unpin> Coalesce<S> {
             self.start = 0;
         }
         self.buf.truncate(self.end);
-        self.buf.reserve(CHUNK);
-        let mut chunk = ReadBuf::uninit(&mut self.buf.spare_capacity_mut()[..CHUNK]);
-        match Pin::new(&mut self.inner).poll_read(cx, &mut chunk) {
+        self.buf.reserve(READ_SIZE);
+        let mut room = ReadBuf::uninit(&mut self.buf.spare_capacity_mut()[..READ_SIZE]);
+        match Pin::new(&mut self.inner).poll_read(cx, &mut room) {
             Poll::Ready(Ok(())) => {
-                let filled = chunk.filled().len();
+                let filled = room.filled().len();
                 // SAFETY: `ReadBuf` guarantees its first `filled` bytes were
                 // initialised (written by the read). Not zeroing the buffer
                 // first matters: it is allocated per burst.
@@ -293,7 +293,7 @@ impl<S: AsyncRead + Unpin> Coalesce<S> {
                         self.start += n;
                         continue;
                     }
-                    if want >= CHUNK {
+                    if want >= READ_SIZE {
                         // Straight into the message: no copy.
                         let mut rest = ReadBuf::uninit(&mut payload.spare_capacity_mut()[..want]);
                         match Pin::new(&mut self.inner).poll_read(cx, &mut rest) {
@@ -363,7 +363,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
             if this.start == this.end {
                 // A large read goes straight through, without a copy
                 // (unless frames are followed).
-                if out.remaining() >= CHUNK && this.frames.is_none() {
+                if out.remaining() >= READ_SIZE && this.frames.is_none() {
                     return Pin::new(&mut this.inner).poll_read(cx, out);
                 }
                 match this.fill(cx) {

@@ -12,8 +12,8 @@
 //!   therefore never holds a byte that the layer has not seen through.
 //! - **Inbound**, messages with RSV1 are inflated into plain frames
 //!   (RSV1 cleared, lengths rewritten, split into frames of at most
-//!   [`CHUNK`] bytes); every other frame, control frames between fragments
-//!   included, passes through untouched, so tungstenite still does UTF-8
+//!   [`MAX_PLAIN_FRAME`] bytes); every other frame, control frames between
+//!   fragments included, passes through untouched, so tungstenite still does UTF-8
 //!   checks, fragments, control frames and the close handshake, and
 //!   refuses RSV1 where RFC 7692 does not allow it (control and
 //!   continuation frames) with its own protocol error. A message is never
@@ -46,7 +46,7 @@ mod negotiate;
 pub(crate) use negotiate::{negotiate, offer, Agreed, Negotiated};
 
 /// The largest plain frame an inflated message is split into.
-pub(crate) const CHUNK: usize = 64 << 10;
+pub(crate) const MAX_PLAIN_FRAME: usize = 64 << 10;
 /// Wire bytes kept before a write waits for the socket.
 pub(crate) const HIGH_WATER: usize = 256 << 10;
 /// The longest 101 response read through (tungstenite's own limit is lower).
@@ -160,8 +160,8 @@ pub(crate) struct Deflate<S> {
     /// A plain (uncompressed) data message is between fragments.
     plain_message: bool,
     message: Option<Message>,
-    /// The inflated bytes of the current plain frame, up to [`CHUNK`].
-    chunk: Vec<u8>,
+    /// The inflated bytes of the current plain frame, up to [`MAX_PLAIN_FRAME`].
+    plain: Vec<u8>,
     inflater: Option<Decompress>,
     /// After an inbound error: data frames are dropped, control frames
     /// (the peer's close) still pass.
@@ -197,7 +197,7 @@ impl<S> Deflate<S> {
             state: Inbound::Header,
             plain_message: false,
             message: None,
-            chunk: Vec::new(),
+            plain: Vec::new(),
             inflater: None,
             poisoned: false,
             failed: None,
@@ -265,7 +265,7 @@ impl<S> Deflate<S> {
             return Ok(moved);
         }
         let mut moved = false;
-        while self.out.len() < CHUNK {
+        while self.out.len() < MAX_PLAIN_FRAME {
             match self.step() {
                 Ok(true) => moved = true,
                 Ok(false) => break,
@@ -420,7 +420,7 @@ impl<S> Deflate<S> {
         self.poisoned = true;
         self.state = Inbound::Skip { left };
         self.message = None;
-        self.chunk = Vec::new();
+        self.plain = Vec::new();
         self.inflater = None;
         error.into_io()
     }
@@ -433,7 +433,7 @@ impl<S> Deflate<S> {
             return Ok(false);
         }
         let max_message = self.limits.max_message;
-        let chunk_cap = CHUNK.min(self.limits.max_frame).max(1);
+        let plain_cap = MAX_PLAIN_FRAME.min(self.limits.max_frame).max(1);
         let message = self.message.as_mut().expect("inflating a message");
         let input: &[u8] = if left > 0 {
             &self.inb[..available]
@@ -445,27 +445,27 @@ impl<S> Deflate<S> {
             (input.len(), 0, 1)
         } else {
             let inflater = self.inflater.get_or_insert_with(|| Decompress::new(false));
-            if self.chunk.capacity() < chunk_cap {
-                self.chunk.reserve_exact(chunk_cap - self.chunk.len());
+            if self.plain.capacity() < plain_cap {
+                self.plain.reserve_exact(plain_cap - self.plain.len());
             }
             // Never inflate past the limit: room for one byte over it.
-            let room = (chunk_cap - self.chunk.len()).min(max_message - message.size + 1);
-            let len = self.chunk.len();
+            let room = (plain_cap - self.plain.len()).min(max_message - message.size + 1);
+            let len = self.plain.len();
             let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
-            // Into the chunk's spare capacity, never zero-filled first (a
+            // Into the plain frame's spare capacity, never zero-filled first (a
             // tiny frame would pay for 64 KiB of it).
-            let status = if self.chunk.capacity() - len > room {
+            let status = if self.plain.capacity() - len > room {
                 // Near the message limit: only `room` bytes may come out.
                 let mut small = Vec::with_capacity(room);
                 let status = inflater.decompress_vec(input, &mut small, FlushDecompress::Sync);
-                self.chunk.extend_from_slice(&small);
+                self.plain.extend_from_slice(&small);
                 status
             } else {
-                inflater.decompress_vec(input, &mut self.chunk, FlushDecompress::Sync)
+                inflater.decompress_vec(input, &mut self.plain, FlushDecompress::Sync)
             };
             let consumed = (inflater.total_in() - before_in) as usize;
             let produced = (inflater.total_out() - before_out) as usize;
-            debug_assert_eq!(self.chunk.len(), len + produced);
+            debug_assert_eq!(self.plain.len(), len + produced);
             message.size += produced;
             let failed = match status {
                 Ok(_) if message.size > max_message => {
@@ -496,7 +496,7 @@ impl<S> Deflate<S> {
             (left, trailer - consumed)
         };
         self.state = Inbound::Inflate { left, trailer, fin };
-        if self.chunk.len() == chunk_cap {
+        if self.plain.len() == plain_cap {
             self.emit(false);
             return Ok(true);
         }
@@ -509,7 +509,7 @@ impl<S> Deflate<S> {
         if !fin {
             // The first frame goes on even when empty, so that tungstenite
             // knows a message is open (and refuses a data frame inside it).
-            if !self.chunk.is_empty() || self.message.as_ref().is_some_and(|m| m.first) {
+            if !self.plain.is_empty() || self.message.as_ref().is_some_and(|m| m.first) {
                 self.emit(false);
             }
             return Ok(true);
@@ -542,14 +542,14 @@ impl<S> Deflate<S> {
                 opcode::CONTINUATION
             },
             mask: None,
-            payload: self.chunk.len() as u64,
+            payload: self.plain.len() as u64,
         };
         message.first = false;
         let mut head = Vec::with_capacity(MAX_HEADER);
         header.write(&mut head);
         self.out.extend_from_slice(&head);
-        self.out.extend_from_slice(&self.chunk);
-        self.chunk.clear();
+        self.out.extend_from_slice(&self.plain);
+        self.plain.clear();
     }
 }
 
@@ -683,7 +683,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deflate<S> {
                 let n = buf.remaining().min(this.out.len());
                 buf.put_slice(&this.out[..n]);
                 this.out.advance(n);
-                if this.out.is_empty() && this.out.capacity() > 2 * CHUNK {
+                if this.out.is_empty() && this.out.capacity() > 2 * MAX_PLAIN_FRAME {
                     this.out = BytesMut::new();
                 }
                 return Poll::Ready(Ok(()));
@@ -708,8 +708,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deflate<S> {
                     if this.inb.is_empty() {
                         this.inb = BytesMut::new();
                     }
-                    if this.chunk.is_empty() {
-                        this.chunk = Vec::new();
+                    if this.plain.is_empty() {
+                        this.plain = Vec::new();
                     }
                     this.out = BytesMut::new();
                     return Poll::Pending;
