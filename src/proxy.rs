@@ -4,7 +4,7 @@
 //! made per target host (`NO_PROXY`).
 //!
 //! The handshakes themselves (HTTP CONNECT, SOCKS5) are in
-//! `transport/tunnel.rs`; `NO_PROXY` is read in `proxy/no_proxy.rs`.
+//! `transport/native/proxy.rs`; `NO_PROXY` is read in `proxy/no_proxy.rs`.
 // In a browser only the public type and its checks are used.
 #![cfg_attr(browser, allow(dead_code))]
 

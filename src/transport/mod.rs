@@ -28,7 +28,6 @@ cfg_if::cfg_if! {
         pub(crate) use browser::BrowserTransport as Platform;
     } else {
         mod native;
-        mod tunnel;
         pub(crate) use native::NativeTransport as Platform;
     }
 }

@@ -12,11 +12,11 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 
-use super::super::proxy::Server;
-use super::super::tunnel;
 use super::super::Target;
+use super::proxy;
 use crate::connector::{ConnectTarget, Connector, Io};
 use crate::error::{Error, ErrorKind};
+use crate::proxy::Server;
 
 /// RFC 8305 §5's "Connection Attempt Delay": the next address is tried
 /// this long after the previous attempt started, unless it failed sooner.
@@ -47,7 +47,7 @@ pub(crate) async fn open(
             })
         }
         Route::Proxy(server) => Ok(Box::new(
-            tunnel::open(&server, &target.host, target.port, tls).await?,
+            proxy::open(&server, &target.host, target.port, tls).await?,
         )),
         Route::Direct => match tcp(&target.host, target.port).await {
             Ok(tcp) => Ok(Box::new(tcp)),

@@ -15,8 +15,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{client::TlsStream, rustls};
 
-use super::proxy::{Credentials, Scheme, Server};
 use crate::error::{Error, ErrorKind};
+use crate::proxy::{Credentials, Scheme, Server};
 
 /// The stream to the target, below TLS to the target: TCP (direct,
 /// through an HTTP CONNECT or through SOCKS5: the tunnel is the same TCP
@@ -40,7 +40,7 @@ pub(crate) async fn open(
 ) -> Result<Tunnel, Error> {
     let proxy = format!("{server:?}");
     let fail = |what: &str| Error::new(ErrorKind::Proxy, format!("{what} {proxy}"));
-    let tcp = super::native::dial::tcp(&server.host, server.port)
+    let tcp = super::dial::tcp(&server.host, server.port)
         .await
         .map_err(|e| fail("cannot connect to the proxy").with_source(e))?;
     match server.scheme {
@@ -200,7 +200,7 @@ fn parse_response(buffer: &[u8]) -> Result<Option<(StatusCode, usize)>, Error> {
             format!("the proxy's answer to the CONNECT is not HTTP: {e}"),
         )
     };
-    match super::native::handshake::response_head(buffer) {
+    match super::handshake::response_head(buffer) {
         Ok(None) => Ok(None),
         Ok(Some(head)) => {
             let status = StatusCode::from_u16(head.status).map_err(|e| invalid(&e))?;

@@ -1,0 +1,235 @@
+//! The socket layer, the top of the native stack: an open Websocket over
+//! tokio-tungstenite, as the driver sees it ([`Socket`]). Frames are handed
+//! over without a copy, small received payloads are copied out of
+//! tungstenite's buffer into an arena, large binary messages come from
+//! beside tungstenite ([`Large`]), and tungstenite's errors become typed
+//! [`Error`]s.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::{Sink, Stream};
+use tokio_tungstenite::tungstenite::protocol::{
+    frame::coding::CloseCode as WsCloseCode, CloseFrame as WsCloseFrame,
+};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use super::coalesce::Large;
+use super::deflate::DeflateError;
+use super::tls;
+use crate::connector::Io;
+use crate::core::{Outgoing, Seq, WireFrame};
+use crate::error::{Error, ErrorKind};
+use crate::frame::{CloseCode, CloseFrame, Frame};
+use crate::transport::Socket;
+
+/// An open native Websocket. It keeps no copy of the frames handed over:
+/// it only remembers the sequence number of the last one, which a
+/// completed flush confirms written.
+pub(crate) struct NativeSocket {
+    ws: WebSocketStream<Box<dyn Io>>,
+    /// The last frame handed to tungstenite.
+    last_started: Option<Seq>,
+    /// The last frame a completed flush wrote.
+    flushed_through: Option<Seq>,
+    written: Arc<AtomicU64>,
+    /// Large binary messages, read beside tungstenite (see [`Coalesce`]).
+    large: Option<Arc<Large>>,
+    /// Where small binary payloads are copied (see [`PayloadArena`]).
+    arena: PayloadArena,
+}
+
+/// Small binary payloads are copied out of tungstenite's read buffer into
+/// a shared arena, one after another. A frame the application holds would
+/// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
+/// (and copies) a shared buffer at almost every frame; an arena is
+/// allocated once per many frames. Dropped whenever the socket has
+/// nothing to read, so an idle connection holds none.
+///
+/// A frame keeps its whole arena alive, so an arena is sized by what the
+/// burst it serves has copied so far (twice that, from 64 bytes up to
+/// [`PayloadArena::SIZE`]): frames arriving one per read each get an arena
+/// of their own size, never a 16 KiB one (issue 21, finding 6).
+#[derive(Default)]
+struct PayloadArena {
+    /// The current arena; what was split off lives on in the frames.
+    buf: bytes::BytesMut,
+    /// Bytes copied since the socket last had nothing to read.
+    burst: usize,
+}
+
+impl NativeSocket {
+    pub(super) fn new(
+        ws: WebSocketStream<Box<dyn Io>>,
+        written: Arc<AtomicU64>,
+        large: Option<Arc<Large>>,
+    ) -> NativeSocket {
+        NativeSocket {
+            ws,
+            last_started: None,
+            flushed_through: None,
+            written,
+            large,
+            arena: PayloadArena::default(),
+        }
+    }
+}
+
+impl PayloadArena {
+    const SIZE: usize = 16 << 10;
+    /// The smallest arena allocated.
+    const MIN: usize = 64;
+    /// Larger payloads are handed over as tungstenite made them.
+    const MAX_COPY: usize = 4 << 10;
+
+    fn take(&mut self, message: Message) -> Message {
+        match message {
+            Message::Binary(data) if data.len() <= Self::MAX_COPY => {
+                if self.buf.capacity() - self.buf.len() < data.len() {
+                    let size = (2 * self.burst).clamp(Self::MIN, Self::SIZE);
+                    self.buf = bytes::BytesMut::with_capacity(size.max(data.len()));
+                }
+                self.burst += data.len();
+                self.buf.extend_from_slice(&data);
+                Message::Binary(self.buf.split().freeze())
+            }
+            other => other,
+        }
+    }
+}
+
+impl Socket for NativeSocket {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
+        loop {
+            return match Pin::new(&mut self.ws).poll_next(cx) {
+                // tungstenite has read every byte before a large message
+                // when it waits: the message is next, in order. Nothing to
+                // read for now: the arena goes (an idle connection holds none).
+                Poll::Pending => {
+                    self.arena = PayloadArena::default();
+                    match self.large.as_ref().and_then(|large| large.take()) {
+                        Some(message) => Poll::Ready(Some(Ok(Frame::Binary(message)))),
+                        None => Poll::Pending,
+                    }
+                }
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
+                Poll::Ready(Some(Ok(message))) => match from_message(self.arena.take(message)) {
+                    Some(frame) => Poll::Ready(Some(Ok(frame))),
+                    None => continue,
+                },
+            };
+        }
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.ws).poll_ready(cx).map_err(socket_error)
+    }
+
+    fn start_send(&mut self, out: &Outgoing) -> Result<(), Error> {
+        self.last_started = Some(out.seq);
+        Pin::new(&mut self.ws)
+            .start_send(to_message(&out.frame))
+            .map_err(socket_error)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let flushed = Pin::new(&mut self.ws).poll_flush(cx).map_err(socket_error);
+        if let Poll::Ready(Ok(())) = flushed {
+            self.flushed_through = self.last_started;
+        }
+        flushed
+    }
+
+    fn written_through(&mut self) -> Option<Seq> {
+        self.flushed_through
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    fn start_fail_close(&mut self, code: u16) {
+        let close = Message::Close(Some(WsCloseFrame {
+            code: WsCloseCode::from(code),
+            reason: Utf8Bytes::from_static(""),
+        }));
+        // Best effort: the core's deadline bounds how long it may take.
+        let _ = Pin::new(&mut self.ws).start_send(close);
+    }
+}
+
+/// A cheap copy for tungstenite: payloads are shared, not copied.
+fn to_message(frame: &WireFrame) -> Message {
+    match frame {
+        WireFrame::Text(bytes) => {
+            // SAFETY: a `WireFrame::Text` is made from a `String`, so its
+            // bytes are valid UTF-8.
+            Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(bytes.clone()) })
+        }
+        WireFrame::Binary(data) => Message::Binary(data.clone()),
+        WireFrame::Ping(data) => Message::Ping(data.clone()),
+        WireFrame::Pong(data) => Message::Pong(data.clone()),
+        WireFrame::Close(close) => Message::Close(close.as_ref().map(|close| WsCloseFrame {
+            code: WsCloseCode::from(close.code.as_u16()),
+            reason: Utf8Bytes::from(close.reason.clone()),
+        })),
+    }
+}
+
+fn from_message(message: Message) -> Option<Frame> {
+    Some(match message {
+        Message::Text(text) => {
+            let bytes: Bytes = text.into();
+            // SAFETY: tungstenite checked the text is UTF-8.
+            Frame::Text(unsafe { String::from_utf8_unchecked(Vec::from(bytes)) })
+        }
+        Message::Binary(data) => Frame::Binary(data),
+        Message::Ping(data) => Frame::Ping(data),
+        Message::Pong(data) => Frame::Pong(data),
+        Message::Close(close) => Frame::Close(close.map(|close| CloseFrame {
+            code: CloseCode::from_wire(u16::from(close.code)),
+            reason: close.reason.as_str().to_owned(),
+        })),
+        // Raw frames are only produced when writing them ourselves.
+        Message::Frame(_) => return None,
+    })
+}
+
+pub(super) fn socket_error(error: tungstenite::Error) -> Error {
+    use tungstenite::error::ProtocolError;
+    use tungstenite::Error as E;
+    if let E::Protocol(ProtocolError::ResetWithoutClosingHandshake) = error {
+        return Error::new(
+            ErrorKind::Io,
+            "the connection was reset without a close frame (1006)",
+        );
+    }
+    if let E::Io(io) = &error {
+        if let Some(deflate) = DeflateError::find(io) {
+            let kind = match deflate {
+                DeflateError::Corrupt(_) => ErrorKind::InvalidCompressedData,
+                DeflateError::TooBig { .. } | DeflateError::FrameTooBig { .. } => {
+                    ErrorKind::MessageTooBig
+                }
+            };
+            return Error::new(kind, deflate.to_string());
+        }
+    }
+    let kind = match &error {
+        E::Io(io) if tls::tls_error_in(io).is_some() => ErrorKind::Tls,
+        E::Io(_) | E::ConnectionClosed | E::AlreadyClosed => ErrorKind::Io,
+        E::Tls(_) => ErrorKind::Tls,
+        E::Capacity(_) => ErrorKind::MessageTooBig,
+        E::Utf8(_) => ErrorKind::InvalidUtf8,
+        E::Protocol(_) | E::AttackAttempt => ErrorKind::Protocol,
+        E::WriteBufferFull(_) => ErrorKind::QueueFull,
+        _ => ErrorKind::Protocol,
+    };
+    Error::new(kind, "").with_source(error)
+}
