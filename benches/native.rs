@@ -20,6 +20,8 @@
 #![cfg_attr(browser, no_main)]
 #![cfg(native)]
 
+#[path = "common/alloc.rs"]
+mod alloc;
 #[path = "common/echo.rs"]
 mod echo;
 #[path = "common/fastws.rs"]
@@ -32,6 +34,43 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+/// Every allocation of this process is counted: the allocations per
+/// message of each client, in the same run as its timing.
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// One client run: its time, and what it allocated in that time.
+#[derive(Clone, Copy, Debug)]
+struct Measured {
+    elapsed: Duration,
+    /// `None` for a client in another process (Node).
+    alloc: Option<alloc::Snapshot>,
+}
+
+/// The measured part of a client run: from [`Window::start`] (after the
+/// connection is up and the messages are built) to [`Window::stop`].
+struct Window {
+    started: Instant,
+    alloc: alloc::Snapshot,
+}
+
+impl Window {
+    fn start() -> Window {
+        Window {
+            alloc: alloc::snapshot(),
+            started: Instant::now(),
+        }
+    }
+
+    fn stop(self) -> Measured {
+        let elapsed = self.started.elapsed();
+        Measured {
+            elapsed,
+            alloc: Some(alloc::snapshot().since(self.alloc)),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Pattern {
@@ -150,7 +189,7 @@ fn main() {
         if let Some(count) = count {
             scenario.count = count;
         }
-        let mut times: Vec<(&str, Vec<Duration>)> =
+        let mut times: Vec<(&str, Vec<Measured>)> =
             CLIENTS.iter().map(|c| (*c, Vec::new())).collect();
         // Clients take turns within each run (A B C D A B C D ...), so a
         // drift in the machine's speed touches them alike.
@@ -159,7 +198,7 @@ fn main() {
                 if client_filter.as_ref().is_some_and(|c| c != client) {
                     continue;
                 }
-                let elapsed = match *client {
+                let measured = match *client {
                     "wstether" => Some(spawned(&runtime, wstether_client(url.clone(), scenario))),
                     "tokio-tungstenite" => {
                         Some(spawned(&runtime, tungstenite_client(url.clone(), scenario)))
@@ -175,8 +214,8 @@ fn main() {
                     "node-ws" => node.as_ref().map(|script| run_node(script, &url, scenario)),
                     _ => unreachable!(),
                 };
-                if let Some(elapsed) = elapsed {
-                    samples.push(elapsed);
+                if let Some(measured) = measured {
+                    samples.push(measured);
                 }
             }
         }
@@ -184,7 +223,7 @@ fn main() {
         let Some(baseline) = std::iter::once(&times[1])
             .chain(&times)
             .find(|(_, samples)| !samples.is_empty())
-            .map(|(_, samples)| median(samples))
+            .map(|(_, samples)| median(&elapsed(samples)))
         else {
             continue;
         };
@@ -192,7 +231,20 @@ fn main() {
             if samples.is_empty() {
                 continue;
             }
-            let time = median(samples);
+            let time = median(&elapsed(samples));
+            let per_message = |of: fn(&alloc::Snapshot) -> u64| {
+                let mut per: Vec<f64> = samples
+                    .iter()
+                    .filter_map(|m| m.alloc.as_ref())
+                    .map(|a| of(a) as f64 / scenario.count as f64)
+                    .collect();
+                per.sort_by(f64::total_cmp);
+                Some(Spread {
+                    median: *per.get(per.len() / 2)?,
+                    min: per[0],
+                    max: per[per.len() - 1],
+                })
+            };
             let msgs = scenario.count as f64 / time.as_secs_f64();
             let result = Row {
                 scenario: scenario.name,
@@ -202,10 +254,27 @@ fn main() {
                 vs_tungstenite: baseline.as_secs_f64() / time.as_secs_f64(),
                 median_ms: time.as_secs_f64() * 1e3,
                 runs: samples.len(),
-                samples_ms: samples.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
+                samples_ms: samples
+                    .iter()
+                    .map(|m| m.elapsed.as_secs_f64() * 1e3)
+                    .collect(),
+                allocs_per_msg: per_message(|a| a.allocations),
+                alloc_bytes_per_msg: per_message(|a| a.bytes),
             };
+            let allocs = result
+                .allocs_per_msg
+                .zip(result.alloc_bytes_per_msg)
+                .map_or(
+                    "allocations: not counted (another process)".to_owned(),
+                    |(n, b)| {
+                        format!(
+                            "{:.2} allocations, {:.0} B allocated per message",
+                            n.median, b.median
+                        )
+                    },
+                );
             println!(
-                "{:<20} {:<18} {:>12.0} msg/s {:>9.1} MB/s {:>6.2}x tokio-tungstenite  (median of {} runs, {:.1} ms)",
+                "{:<20} {:<18} {:>12.0} msg/s {:>9.1} MB/s {:>6.2}x tokio-tungstenite  (median of {} runs, {:.1} ms); {allocs}",
                 result.scenario, result.client, result.msgs_per_s, result.mb_per_s, result.vs_tungstenite, result.runs, result.median_ms
             );
             results.push(result);
@@ -228,6 +297,23 @@ struct Row {
     runs: usize,
     /// Every run's time, in run order (run i of each client is a pair).
     samples_ms: Vec<f64>,
+    /// Allocations (and reallocations) per message in the measured window,
+    /// over the runs (`None`: a client in another process).
+    allocs_per_msg: Option<Spread>,
+    /// Bytes those allocations asked for, per message, over the runs.
+    alloc_bytes_per_msg: Option<Spread>,
+}
+
+/// A figure over the runs.
+#[derive(Clone, Copy)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn elapsed(samples: &[Measured]) -> Vec<Duration> {
+    samples.iter().map(|m| m.elapsed).collect()
 }
 
 /// Runs a client as a spawned task, as servers and most apps run their
@@ -236,8 +322,8 @@ struct Row {
 /// future, which taxes every client with a task of its own.)
 fn spawned(
     runtime: &tokio::runtime::Runtime,
-    client: impl std::future::Future<Output = Duration> + Send + 'static,
-) -> Duration {
+    client: impl std::future::Future<Output = Measured> + Send + 'static,
+) -> Measured {
     runtime.block_on(async { tokio::spawn(client).await.unwrap() })
 }
 
@@ -258,10 +344,19 @@ fn write_json(rows: &[Row], smoke: bool) {
     let entries: Vec<String> = rows
         .iter()
         .map(|r| {
+            let or_null = |v: Option<Spread>, decimals: usize| {
+                v.map_or("null".to_owned(), |v| {
+                    format!(
+                        "{{\"median\":{:.decimals$},\"min\":{:.decimals$},\"max\":{:.decimals$}}}",
+                        v.median, v.min, v.max
+                    )
+                })
+            };
             format!(
-                "  {{\"scenario\":\"{}\",\"client\":\"{}\",\"msgs_per_s\":{:.1},\"mb_per_s\":{:.2},\"vs_tungstenite\":{:.3},\"median_ms\":{:.2},\"runs\":{},\"samples_ms\":[{}]}}",
+                "  {{\"scenario\":\"{}\",\"client\":\"{}\",\"msgs_per_s\":{:.1},\"mb_per_s\":{:.2},\"vs_tungstenite\":{:.3},\"median_ms\":{:.2},\"runs\":{},\"samples_ms\":[{}],\"allocs_per_msg\":{},\"alloc_bytes_per_msg\":{}}}",
                 r.scenario, r.client, r.msgs_per_s, r.mb_per_s, r.vs_tungstenite, r.median_ms, r.runs,
-                r.samples_ms.iter().map(|m| format!("{m:.3}")).collect::<Vec<_>>().join(",")
+                r.samples_ms.iter().map(|m| format!("{m:.3}")).collect::<Vec<_>>().join(","),
+                or_null(r.allocs_per_msg, 3), or_null(r.alloc_bytes_per_msg, 1)
             )
         })
         .collect();
@@ -310,7 +405,7 @@ impl EchoServer {
 
 // ---- clients ----------------------------------------------------------------
 
-async fn wstether_client(url: String, scenario: Scenario) -> Duration {
+async fn wstether_client(url: String, scenario: Scenario) -> Measured {
     use wstether::{Event, Frame, Options};
     let options = Options::default()
         .no_keepalive()
@@ -329,7 +424,7 @@ async fn wstether_client(url: String, scenario: Scenario) -> Duration {
             }
         })
         .collect();
-    let started = Instant::now();
+    let window = Window::start();
     match scenario.pattern {
         Pattern::Sequential => {
             for frame in frames {
@@ -356,10 +451,10 @@ async fn wstether_client(url: String, scenario: Scenario) -> Duration {
             futures::join!(send_all, receive_all);
         }
     }
-    let elapsed = started.elapsed();
+    let measured = window.stop();
     conn.shutdown();
     while events.recv().await.is_some() {}
-    elapsed
+    measured
 }
 
 type TungsteniteSocket = tokio_tungstenite::WebSocketStream<TcpStream>;
@@ -397,9 +492,9 @@ async fn tungstenite_setup(
     (sink, stream, messages)
 }
 
-async fn tungstenite_client(url: String, scenario: Scenario) -> Duration {
+async fn tungstenite_client(url: String, scenario: Scenario) -> Measured {
     let (mut sink, mut stream, messages) = tungstenite_setup(&url, scenario).await;
-    let started = Instant::now();
+    let window = Window::start();
     match scenario.pattern {
         Pattern::Sequential => {
             for message in messages {
@@ -421,20 +516,20 @@ async fn tungstenite_client(url: String, scenario: Scenario) -> Duration {
             futures::join!(send_all, receive_all);
         }
     }
-    let elapsed = started.elapsed();
+    let measured = window.stop();
     let _ = sink.close().await;
-    elapsed
+    measured
 }
 
 /// tokio-tungstenite tuned by hand: `feed` 64 messages, then one flush (the
 /// ceiling of what the library can do with batching written into the app).
-async fn tungstenite_batched_client(url: String, scenario: Scenario) -> Duration {
+async fn tungstenite_batched_client(url: String, scenario: Scenario) -> Measured {
     if scenario.pattern == Pattern::Sequential {
         // Nothing to batch in a round trip: the plain client is the same.
         return tungstenite_client(url, scenario).await;
     }
     let (mut sink, mut stream, messages) = tungstenite_setup(&url, scenario).await;
-    let started = Instant::now();
+    let window = Window::start();
     let send_all = async {
         for chunk in messages.chunks(64) {
             for message in chunk {
@@ -449,12 +544,12 @@ async fn tungstenite_batched_client(url: String, scenario: Scenario) -> Duration
         }
     };
     futures::join!(send_all, receive_all);
-    let elapsed = started.elapsed();
+    let measured = window.stop();
     let _ = sink.close().await;
-    elapsed
+    measured
 }
 
-async fn fastwebsockets_client(port: u16, scenario: Scenario) -> Duration {
+async fn fastwebsockets_client(port: u16, scenario: Scenario) -> Measured {
     use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket};
     let tcp = fastws::connect(port).await;
     let mut ws = WebSocket::after_handshake(tcp, Role::Client);
@@ -468,7 +563,7 @@ async fn fastwebsockets_client(port: u16, scenario: Scenario) -> Duration {
         OpCode::Binary
     };
     let mut ignore = |_: Frame<'_>| async { Ok::<(), std::io::Error>(()) };
-    let started = Instant::now();
+    let window = Window::start();
     match scenario.pattern {
         Pattern::Sequential => {
             for data in payloads {
@@ -496,9 +591,9 @@ async fn fastwebsockets_client(port: u16, scenario: Scenario) -> Duration {
             futures::join!(send_all, receive_all);
         }
     }
-    let elapsed = started.elapsed();
+    let measured = window.stop();
     let _ = writer.write_frame(Frame::close(1000, b"")).await;
-    elapsed
+    measured
 }
 
 /// The Node.js client script, if Node and the `ws` package are installed.
@@ -511,7 +606,7 @@ fn node_client() -> Option<std::path::PathBuf> {
     (has_node && dir.join("node_modules/ws").exists()).then(|| dir.join("client.mjs"))
 }
 
-fn run_node(script: &std::path::Path, url: &str, scenario: Scenario) -> Duration {
+fn run_node(script: &std::path::Path, url: &str, scenario: Scenario) -> Measured {
     let output = Command::new("node")
         .arg(script)
         .arg(url)
@@ -534,7 +629,10 @@ fn run_node(script: &std::path::Path, url: &str, scenario: Scenario) -> Duration
         .trim()
         .parse()
         .expect("node prints milliseconds");
-    Duration::from_secs_f64(ms / 1e3)
+    Measured {
+        elapsed: Duration::from_secs_f64(ms / 1e3),
+        alloc: None,
+    }
 }
 
 // ---- permessage-deflate -------------------------------------------------------

@@ -118,6 +118,35 @@ def native_section(rows):
     return "\n".join(lines) + "\n\n![native](benches/charts/native.svg)\n"
 
 
+def allocs_section(rows):
+    """Allocations per message, from the counting allocator of benches/native.rs."""
+    rows = [r for r in rows if r.get("allocs_per_msg")]
+    if not rows:
+        return "No allocation counts in this run.\n"
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    clients = list(dict.fromkeys(r["client"] for r in rows))
+    get = {(r["scenario"], r["client"]): r for r in rows}
+
+    def fmt(v):
+        return f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
+
+    lines = ["| scenario | " + " | ".join(clients) + " |", "|---|" + "---:|" * len(clients)]
+    for s in scenarios:
+        cells = []
+        for c in clients:
+            r = get.get((s, c))
+            if not r:
+                cells.append("—")
+                continue
+            a, b = r["allocs_per_msg"], r["alloc_bytes_per_msg"]
+            cells.append(f"**{fmt(a['median'])}** ({fmt(a['min'])}–{fmt(a['max'])})<br>{b['median']:,.0f} B")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    runs = max(r["runs"] for r in rows)
+    return ("\n".join(lines) + f"\n\nAllocations per message (median of {runs} runs, (min–max)), and the bytes they asked "
+            "for per message (median), in each client's measured window of the run above (Node's client, another "
+            "process, is not counted).\n")
+
+
 def browser_section(rows):
     def rng(sp, fmt):
         return f"{fmt.format(sp['min'])}–{fmt.format(sp['max'])}"
@@ -242,10 +271,15 @@ def main():
     path = os.path.join(ROOT, "BENCHMARKS.md")
     with open(path) as f:
         text = f.read()
-    for name, loader, section in (("native", "native.json", native_section), ("browser", "browser.json", browser_section),
+    # `report.py NAME...` updates only the sections named.
+    only = set(sys.argv[1:])
+    for name, loader, section in (("native", "native.json", native_section), ("allocs", "native.json", allocs_section),
+                                  ("browser", "browser.json", browser_section),
                                   ("scale", "scale.json", scale_section),
                                   ("latency", "latency.json", latency_section), ("many", "many.json", many_section),
                                   ("after-burst", "after-burst.json", after_burst_section)):
+        if only and name not in only:
+            continue
         data = load(loader)
         if data is None:
             print(f"no {loader}: the {name} section is left as it is")
