@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench --bench scale              # full run (a few minutes)
 //! cargo bench --bench scale -- --smoke   # N = 200 only, for CI
+//! cargo bench --bench scale -- --idle 10000 5   # the idle row alone, 5 runs
 //! ```
 //!
 //! The server is the `wstether-testkit` binary in its own process. Two
@@ -78,6 +79,16 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--deflate-idle") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000);
         return deflate_idle::run(n);
+    }
+    // `--idle N [RUNS]`: the idle row alone (keepalive on), RUNS fresh
+    // processes (default 5): the median and the spread of KiB/conn.
+    if let Some(i) = args.iter().position(|a| a == "--idle") {
+        let n = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        let runs = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(5);
+        return idle_only(n, runs);
     }
     let smoke = args.iter().any(|a| a == "--smoke");
     let (idle_ns, storm_n, settle, window) = if smoke {
@@ -489,6 +500,39 @@ fn idle_worker(args: &[String]) {
             drain.await.unwrap();
         }
     });
+}
+
+/// `--idle N RUNS`: N idle connections with keepalive, in RUNS fresh
+/// processes one after another; prints each run and the median (min–max)
+/// of the client's RSS per connection.
+fn idle_only(n: usize, runs: usize) {
+    let clk_tck = clock_ticks_per_second();
+    let server = Testkit::start();
+    let mut per_conn = Vec::new();
+    for run in 1..=runs {
+        let row = run_idle_worker(
+            &server,
+            n,
+            true,
+            Duration::from_secs(3),
+            Duration::from_secs(2),
+            clk_tck,
+        );
+        println!(
+            "idle n={n} run {run}: {:.2} KiB/conn, idle CPU {:.2} % of a core",
+            row.kib_per_conn(),
+            row.cpu_percent
+        );
+        per_conn.push(row.kib_per_conn());
+    }
+    per_conn.sort_by(f64::total_cmp);
+    println!(
+        "idle n={n}: median {:.2} KiB/conn (min {:.2}, max {:.2}) over {runs} runs",
+        per_conn[per_conn.len() / 2],
+        per_conn[0],
+        per_conn[per_conn.len() - 1]
+    );
+    server.stop();
 }
 
 /// Reads a connection's events to the end, counting its upgrades.

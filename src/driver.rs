@@ -71,6 +71,9 @@ pub(crate) struct Driver<T: Transport> {
     /// What was last reported, so unchanged progress costs no lock.
     last_progress: Progress,
     reading_paused: bool,
+    /// The core asked for a trim ([`Core::take_trim`]): the queues are
+    /// freed when the driver next waits (an idle connection holds none).
+    trim_when_idle: bool,
     abandoned: bool,
     /// The driver ended normally: its `Drop` has nothing to hand back.
     finished: bool,
@@ -102,6 +105,7 @@ impl<T: Transport> Driver<T> {
             commands: VecDeque::new(),
             last_progress: Progress::default(),
             reading_paused: false,
+            trim_when_idle: false,
             abandoned: false,
             finished: false,
             span,
@@ -408,6 +412,20 @@ impl<T: Transport> Driver<T> {
         }
         if self.core.take_trim() {
             self.events.trim();
+            self.trim_when_idle = true;
+        }
+    }
+
+    /// The driver is about to wait: if a trim was asked for, the capacity
+    /// of every empty queue it shares or keeps is freed (the event queue's
+    /// was, or is by its reader once it catches up: `EventQueue::trim`).
+    fn trim_if_asked(&mut self) {
+        if std::mem::take(&mut self.trim_when_idle) {
+            self.core.free_idle_queues();
+            if self.commands.is_empty() {
+                self.commands = VecDeque::new();
+            }
+            self.shared.trim();
         }
     }
 
@@ -491,7 +509,10 @@ where
             if !progressed {
                 match this.timer.poll_at(this.core.poll_timeout(), cx) {
                     Poll::Ready(()) => continue,
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        this.trim_if_asked();
+                        return Poll::Pending;
+                    }
                 }
             }
         }

@@ -326,13 +326,6 @@ pub enum SocketState {
     Closed,
 }
 
-/// Capacity (in events) the event queues keep when they are trimmed; more,
-/// left by a burst, is freed at `EventQueue::trim` (src/mailbox/events.rs). Not at every drain:
-/// a pipelined flow drains its queues between batches, and freeing then
-/// would make every batch grow them again (measured: +214 instructions per
-/// 32-byte message).
-pub(crate) const KEPT_EVENTS: usize = 64;
-
 #[cfg(test)]
 mod tests {
     use super::*;

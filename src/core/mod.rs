@@ -138,7 +138,8 @@ pub(crate) struct Core {
     write_stalled_since: Option<Instant>,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
-    /// The queues were trimmed: the driver trims the event queue too.
+    /// A quiet moment (the upgrade done, a probe after a burst): the
+    /// driver trims the queues ([`Core::take_trim`]).
     trim: bool,
     // ---- observability (appended: counts, durations, the observer) ----
     observe: Observe,
@@ -587,13 +588,21 @@ impl Core {
     /// Frees the capacity a burst left in the core's queues and asks the
     /// driver to trim the event queue ([`Core::take_trim`]).
     fn trim_queues(&mut self) {
-        if self.events.is_empty() && self.events.capacity() > crate::event::KEPT_EVENTS {
+        self.free_idle_queues();
+        self.trim = true;
+    }
+
+    /// Frees the capacity of the core's queues that are empty (an idle
+    /// connection holds none). The driver calls it when it waits after a
+    /// trim was asked for ([`Core::take_trim`]): by then the events the
+    /// request came with (the upgrade's) have been handed over.
+    pub(crate) fn free_idle_queues(&mut self) {
+        if self.events.is_empty() {
             self.events = VecDeque::new();
         }
-        if self.actions.is_empty() && self.actions.capacity() > crate::event::KEPT_EVENTS {
+        if self.actions.is_empty() {
             self.actions = VecDeque::new();
         }
-        self.trim = true;
     }
 
     /// What changed for the handles since the last call (see
@@ -616,7 +625,9 @@ impl Core {
         }
     }
 
-    /// Whether the event queue should be trimmed now (once per request).
+    /// Whether the queues should be trimmed now (once per request): at the
+    /// first keepalive probe after a burst, and once the upgrade is done
+    /// (what connecting left in them is not needed while idle).
     pub(crate) fn take_trim(&mut self) -> bool {
         std::mem::take(&mut self.trim)
     }

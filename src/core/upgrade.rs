@@ -205,6 +205,8 @@ impl Core {
             protocol,
             headers,
         });
+        // What connecting left in the queues is freed once they are empty.
+        self.trim = true;
     }
 
     /// The upgrade failed; natively the transport is gone with it. A

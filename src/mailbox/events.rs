@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
 use super::{charge, lock, Room, ENTRY_OVERHEAD};
-use crate::event::{Event, KEPT_EVENTS};
+use crate::event::Event;
 
 /// The memory an event is charged, for the byte bound.
 fn event_bytes(event: &Event) -> usize {
@@ -125,12 +125,16 @@ impl EventQueue {
         }
     }
 
-    /// The connection has been quiet for a keepalive interval: capacity a
-    /// burst left in the queue is freed, and the reader is woken to free
-    /// its batch's (once; it finds nothing and waits again).
+    /// A quiet moment (the upgrade is done, or the connection has been
+    /// quiet for a keepalive interval): the queue's capacity is freed if it
+    /// is empty, and the reader is woken to free its batch's and the
+    /// queue's once it has caught up (once; it finds nothing and waits
+    /// again). Not at every drain: a pipelined flow drains its queues
+    /// between batches, and freeing then would make every batch grow them
+    /// again (measured: +214 instructions per 32-byte message).
     pub(crate) fn trim(&self) {
         let mut outbox = lock(&self.inner);
-        if outbox.events.is_empty() && outbox.events.capacity() > KEPT_EVENTS {
+        if outbox.events.is_empty() {
             outbox.events = VecDeque::new();
         }
         outbox.trim = true;
@@ -167,12 +171,8 @@ impl EventQueue {
         // `trim`): capacity left by a burst is freed, so that an idle
         // connection stays small.
         if std::mem::take(&mut outbox.trim) {
-            if into.capacity() > KEPT_EVENTS {
-                *into = VecDeque::new();
-            }
-            if outbox.events.capacity() > KEPT_EVENTS {
-                outbox.events = VecDeque::new();
-            }
+            *into = VecDeque::new();
+            outbox.events = VecDeque::new();
         }
         outbox.consumer = Some(cx.waker().clone());
         Poll::Pending

@@ -297,6 +297,18 @@ impl Shared {
         inbox.end.abandoned
     }
 
+    /// A quiet moment (see [`EventQueue::trim`]): the command queue's
+    /// capacity and the waiting senders' list are freed if empty.
+    pub(crate) fn trim(&self) {
+        let mut inbox = lock(&self.inner);
+        if inbox.send.commands.is_empty() {
+            inbox.send.commands = VecDeque::new();
+        }
+        if inbox.send.waiting_senders.is_empty() {
+            inbox.send.waiting_senders = Vec::new();
+        }
+    }
+
     /// Reports progress: room freed in the queue, killed streams, the RTT.
     pub(crate) fn update(&self, progress: Progress) {
         let Progress {

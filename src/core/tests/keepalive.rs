@@ -35,6 +35,7 @@ fn the_keepalive_probes_after_a_quiet_interval_and_measures_rtt() {
 #[test]
 fn the_first_probe_after_a_burst_frees_the_queues_capacity() {
     let (mut h, _) = Harness::open(keepalive_options());
+    assert!(h.core.take_trim(), "once the upgrade is done");
     for i in 0..1_000 {
         h.frame(text(&format!("{i}")));
     }

@@ -32,6 +32,7 @@ use crate::transport::{Socket, Target, Transport, UpgradeFailure, Upgraded};
 
 mod delivery;
 mod failing;
+mod size;
 
 /// How long any awaited event may take before the test fails (virtual
 /// time under `start_paused`).

@@ -58,9 +58,10 @@ const WRITE_BUFFER: usize = 128 << 10;
 /// 128 KiB by default. The socket is read 64 KiB at a time by [`Coalesce`]
 /// anyway, so tungstenite's buffer only sets how much is copied (and
 /// zero-filled first) per call, and large binary messages do not go through
-/// it at all. The buffer stays the 4 KiB one of the handshake (reserved
-/// up to this size, never shrunk); 2 KiB per read costs fewer instructions
-/// per 1 KiB message than 4 KiB did (less zero-filling).
+/// it at all. 2 KiB per read costs fewer instructions per 1 KiB message
+/// than 4 KiB did (less zero-filling). It is also what an idle connection
+/// keeps: tungstenite never shrinks its buffer, so the one its handshake
+/// left (4 KiB) is replaced after the upgrade (see [`fresh_buffers`]).
 const DEFAULT_READ_BUFFER: usize = 2 << 10;
 
 impl Transport for NativeTransport {
@@ -249,6 +250,7 @@ impl Transport for NativeTransport {
                     })
                 }
                 Ok((ws, response)) => {
+                    let ws = fresh_buffers(ws, large.is_some(), config).await;
                     let protocol = response
                         .headers()
                         .get(http::header::SEC_WEBSOCKET_PROTOCOL)
@@ -279,6 +281,32 @@ impl Transport for NativeTransport {
             }
         })
     }
+}
+
+/// tungstenite keeps the 4 KiB buffer its handshake read into as its read
+/// buffer for good (its capacity never shrinks). When [`Coalesce`] follows
+/// the frames (`follows_frames`: compression off), it hands tungstenite the
+/// response head and not one byte past it, so tungstenite holds nothing
+/// unread after the handshake (tests/fuzz_wire.rs sends frames in the same
+/// write as the 101): the Websocket is made again over the same stream,
+/// with a read buffer of `read_buffer_size` (2 KiB by default) instead.
+/// With compression, the deflate layer may hand over frames with the head,
+/// so the Websocket is kept as it is.
+async fn fresh_buffers(
+    ws: tokio_tungstenite::WebSocketStream<Box<dyn Io>>,
+    follows_frames: bool,
+    config: WebSocketConfig,
+) -> tokio_tungstenite::WebSocketStream<Box<dyn Io>> {
+    if !follows_frames {
+        return ws;
+    }
+    tokio_tungstenite::WebSocketStream::from_partially_read(
+        ws.into_inner(),
+        Vec::new(),
+        tungstenite::protocol::Role::Client,
+        Some(config),
+    )
+    .await
 }
 
 /// The stream under tungstenite: large reads, and large binary messages
