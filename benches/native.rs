@@ -140,6 +140,17 @@ fn main() {
     if args.iter().any(|a| a == "--serve") {
         return echo::serve(1);
     }
+    // `--deflate-tiny SIZE COUNT off|on|LEVEL`: tiny compressed frames, for callgrind.
+    if let Some(i) = args.iter().position(|a| a == "--deflate-tiny") {
+        let size = args[i + 1].parse().expect("SIZE");
+        let count = args[i + 2].parse().expect("COUNT");
+        let compression = match args[i + 3].as_str() {
+            "off" => wstether::Compression::off(),
+            "on" => wstether::Compression::deflate(),
+            level => wstether::Compression::deflate().level(level.parse().expect("a level")),
+        };
+        return deflate::tiny(size, count, compression);
+    }
     // `--deflate`: the permessage-deflate scenario alone.
     if args.iter().any(|a| a == "--deflate") {
         return deflate::run(args.iter().any(|a| a == "--smoke"));
@@ -729,6 +740,58 @@ mod deflate {
         while events.recv().await.is_some() {}
         let (read, written) = parse_stats(&stats);
         (elapsed, read, written)
+    }
+
+    /// `--deflate-tiny SIZE COUNT off|on|LEVEL`: COUNT text messages of
+    /// SIZE bytes, pipelined, against Node `ws`'s deflate echo server, with
+    /// compression off, on (the defaults) or on at LEVEL; prints the time. Meant for
+    /// `valgrind --tool=callgrind` (the server is another process, not
+    /// traced): instructions per message are the difference between two
+    /// counts divided by the messages between them.
+    pub fn tiny(size: usize, count: usize, compression: Compression) {
+        let server = node_server().expect("node and `npm ci --prefix benches/node`");
+        let url = format!("ws://127.0.0.1:{}/", server.port);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let label = format!("{compression:?}");
+        let elapsed = runtime.block_on(async {
+            tokio::spawn(async move {
+                let options = Options::default()
+                    .no_keepalive()
+                    .send_queue_bytes(4 << 20)
+                    .compression(compression);
+                let (conn, mut events, stream) = wstether::connect(&url, options).await.unwrap();
+                let text = "x".repeat(size);
+                let frames: Vec<Frame> = (0..count).map(|_| Frame::Text(text.clone())).collect();
+                let started = Instant::now();
+                let sender = conn.clone();
+                let send_all = async move {
+                    for frame in frames {
+                        sender.send(stream, frame).await.unwrap();
+                    }
+                };
+                let receive_all = async {
+                    for _ in 0..count {
+                        let Some(Event::Frame { .. }) = events.recv().await else {
+                            panic!("echo expected")
+                        };
+                    }
+                };
+                futures::join!(send_all, receive_all);
+                let elapsed = started.elapsed();
+                conn.shutdown();
+                while events.recv().await.is_some() {}
+                elapsed
+            })
+            .await
+            .unwrap()
+        });
+        println!(
+            "deflate-tiny: {count} text messages of {size} B, {label}: {:.1} ms",
+            elapsed.as_secs_f64() * 1e3
+        );
     }
 
     fn parse_stats(stats: &str) -> (u64, u64) {
