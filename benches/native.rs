@@ -129,6 +129,9 @@ const SCENARIOS: &[Scenario] = &[
 
 const CLIENTS: &[&str] = &[
     "wstether",
+    // The same client reading its echoes with `Events::recv_many` (64 per
+    // call): only with `--client wstether-recv-many` (for callgrind).
+    "wstether-recv-many",
     "tokio-tungstenite",
     "tokio-tungstenite-batched",
     "fastwebsockets",
@@ -209,8 +212,18 @@ fn main() {
                 if client_filter.as_ref().is_some_and(|c| c != client) {
                     continue;
                 }
+                if *client == "wstether-recv-many" && client_filter.is_none() {
+                    continue;
+                }
                 let measured = match *client {
-                    "wstether" => Some(spawned(&runtime, wstether_client(url.clone(), scenario))),
+                    "wstether" => Some(spawned(
+                        &runtime,
+                        wstether_client(url.clone(), scenario, false),
+                    )),
+                    "wstether-recv-many" => Some(spawned(
+                        &runtime,
+                        wstether_client(url.clone(), scenario, true),
+                    )),
                     "tokio-tungstenite" => {
                         Some(spawned(&runtime, tungstenite_client(url.clone(), scenario)))
                     }
@@ -231,7 +244,7 @@ fn main() {
             }
         }
         // tokio-tungstenite, or the client that ran alone (`--client`).
-        let Some(baseline) = std::iter::once(&times[1])
+        let Some(baseline) = std::iter::once(&times[2])
             .chain(&times)
             .find(|(_, samples)| !samples.is_empty())
             .map(|(_, samples)| median(&elapsed(samples)))
@@ -416,7 +429,8 @@ impl EchoServer {
 
 // ---- clients ----------------------------------------------------------------
 
-async fn wstether_client(url: String, scenario: Scenario) -> Measured {
+/// `many`: the echoes are read with `Events::recv_many`, 64 per call.
+async fn wstether_client(url: String, scenario: Scenario, many: bool) -> Measured {
     use wstether::{Event, Frame, Options};
     let options = Options::default()
         .no_keepalive()
@@ -453,6 +467,21 @@ async fn wstether_client(url: String, scenario: Scenario) -> Measured {
                 }
             };
             let receive_all = async {
+                if many {
+                    let mut batch = Vec::with_capacity(64);
+                    let mut left = scenario.count;
+                    while left > 0 {
+                        let n = events.recv_many(&mut batch, left.min(64)).await;
+                        assert!(n > 0, "echoes expected");
+                        for event in batch.drain(..) {
+                            let Event::Frame { .. } = event else {
+                                panic!("echo expected")
+                            };
+                        }
+                        left -= n;
+                    }
+                    return;
+                }
                 for _ in 0..scenario.count {
                     let Some(Event::Frame { .. }) = events.recv().await else {
                         panic!("echo expected")

@@ -362,6 +362,55 @@ impl Events {
         futures::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
+    /// Waits for events, then moves up to `limit` of them, in order, to the
+    /// end of `buffer`; returns how many. `0` once the connection has
+    /// terminated and every event was handed out (or when `limit` is 0).
+    ///
+    /// What [`recv`](Events::recv) does per event, done per batch: the
+    /// events come from the queue under one lock (as with `recv`, every
+    /// event waiting is taken at once) and the room they leave in it is
+    /// given back at once, so a reader that keeps up with a busy
+    /// connection handles many events per wake-up. `buffer` is only
+    /// appended to: reuse it (after `clear` or `drain`) to keep its
+    /// allocation, as with tokio's `mpsc::Receiver::recv_many`.
+    ///
+    /// ```no_run
+    /// # async fn run(mut events: wstether::Events) {
+    /// let mut batch = Vec::with_capacity(64);
+    /// while events.recv_many(&mut batch, 64).await > 0 {
+    ///     for event in batch.drain(..) {
+    ///         println!("{event:?}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn recv_many(&mut self, buffer: &mut Vec<Event>, limit: usize) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        futures::future::poll_fn(|cx| self.poll_many(buffer, limit, cx)).await
+    }
+
+    fn poll_many(
+        &mut self,
+        buffer: &mut Vec<Event>,
+        limit: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<usize> {
+        if self.batch.is_empty() {
+            match self.queue.poll_take(&mut self.batch, cx) {
+                Poll::Ready(true) => {}
+                Poll::Ready(false) => return Poll::Ready(0),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = limit.min(self.batch.len());
+        let start = buffer.len();
+        buffer.extend(self.batch.drain(..n));
+        self.queue.handed_out_all(&buffer[start..]);
+        Poll::Ready(n)
+    }
+
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         if self.batch.is_empty() {
             match self.queue.poll_take(&mut self.batch, cx) {

@@ -213,3 +213,44 @@ async fn pings_are_reported_when_not_silenced() {
         matches!(frame_of(event), Frame::Ping(payload) if payload.starts_with(b"testkit-ping-"))
     );
 }
+
+/// `recv_many` hands out the events in order, at most `limit` per call
+/// and at least one, appending to the caller's buffer; with an event queue
+/// of 8, 200 echoes all come through, so the room each batch leaves is
+/// given back (the driver reads on); once the connection has ended it
+/// returns 0.
+#[tokio::test]
+async fn recv_many_hands_out_batches_in_order_and_gives_the_room_back() {
+    let server = TestServer::start().await.unwrap();
+    let (conn, mut events) =
+        Connection::open(&server.url(""), options().event_queue_len(8)).unwrap();
+    let stream = conn.ws_upgrade("/").unwrap();
+    until(&mut events, common::is_upgraded).await;
+    let sent: Vec<Frame> = (0..200).map(|i| Frame::text(format!("{i}"))).collect();
+    conn.ws_send(stream, sent.clone()).unwrap();
+    let mut batch = Vec::new();
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        let before = batch.len();
+        let n = tokio::time::timeout(common::PATIENCE, events.recv_many(&mut batch, 16))
+            .await
+            .expect("echoes within PATIENCE");
+        assert!((1..=16).contains(&n), "{n} events in one call");
+        assert_eq!(batch.len(), before + n, "appended");
+        received.extend(batch.drain(..).map(frame_of));
+    }
+    assert_eq!(received, sent);
+    assert_eq!(events.recv_many(&mut batch, 0).await, 0, "a limit of 0");
+    conn.shutdown();
+    let mut rest = Vec::new();
+    while tokio::time::timeout(common::PATIENCE, events.recv_many(&mut rest, 64))
+        .await
+        .expect("the end within PATIENCE")
+        > 0
+    {}
+    assert!(
+        matches!(rest.last(), Some(Event::Down { .. })),
+        "the last event is Down: {rest:?}"
+    );
+    assert_eq!(events.recv_many(&mut rest, 64).await, 0, "ended");
+}

@@ -186,6 +186,14 @@ impl EventQueue {
         }
     }
 
+    /// The application took these events (one update for the batch).
+    pub(crate) fn handed_out_all(&self, events: &[Event]) {
+        let bytes: usize = events.iter().map(event_bytes).sum();
+        if bytes > 0 {
+            self.unread_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+
     /// The consumer went away: events are dropped from now on, and the
     /// socket is read regardless.
     pub(crate) fn consumer_gone(&self) {
