@@ -40,6 +40,13 @@ use super::handshake::{Fed, HeadReader};
 /// The most one syscall reads.
 pub(crate) const READ_SIZE: usize = 64 << 10;
 
+/// The first read after the buffer was given back goes to the stack, this
+/// much at most: a read that finds nothing (most of them, on a quiet or
+/// request-response connection) then allocates nothing, and one that
+/// finds a few bytes allocates only those. A full one means more may
+/// wait: the large buffer is allocated for the reads that follow.
+const FIRST_READ: usize = 4 << 10;
+
 /// Binary frames from this size on are read beside tungstenite.
 pub(crate) const TAKE_FROM: usize = 64 << 10;
 
@@ -246,6 +253,29 @@ impl<S: AsyncRead + Unpin> Coalesce<S> {
             self.start = 0;
         }
         self.buf.truncate(self.end);
+        if self.buf.capacity() < READ_SIZE {
+            let mut first = [std::mem::MaybeUninit::<u8>::uninit(); FIRST_READ];
+            let mut room = ReadBuf::uninit(&mut first);
+            return match Pin::new(&mut self.inner).poll_read(cx, &mut room) {
+                Poll::Ready(Ok(())) => {
+                    let filled = room.filled();
+                    if filled.len() == FIRST_READ {
+                        self.buf.reserve(READ_SIZE);
+                    }
+                    self.buf.extend_from_slice(filled);
+                    self.end += filled.len();
+                    Poll::Ready(Ok(filled.len()))
+                }
+                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    // Idle: keep only what waits (part of a frame header).
+                    if self.buf.capacity() > self.end {
+                        self.buf = self.buf[..self.end].to_vec();
+                    }
+                    Poll::Pending
+                }
+            };
+        }
         self.buf.reserve(READ_SIZE);
         let mut room = ReadBuf::uninit(&mut self.buf.spare_capacity_mut()[..READ_SIZE]);
         match Pin::new(&mut self.inner).poll_read(cx, &mut room) {
@@ -511,6 +541,54 @@ mod tests {
             .poll_read(&mut cx, &mut out)
             .is_pending());
         assert_eq!(reader.buf.capacity(), 0);
+    }
+
+    /// A read that finds a few bytes, after the buffer was given back,
+    /// allocates only those (a round trip's echo no longer costs a 64 KiB
+    /// buffer); a read that fills the first read's room moves on to the
+    /// large buffer, and nothing is lost on the way.
+    #[tokio::test]
+    async fn a_short_read_allocates_what_it_found_and_a_long_one_the_large_buffer() {
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let mut reader = Coalesce::new(rx, Arc::default());
+        tx.write_all(b"hello").await.unwrap();
+        let n = futures::future::poll_fn(|cx| reader.fill(cx))
+            .await
+            .unwrap();
+        assert_eq!((n, &reader.buf[..]), (5, &b"hello"[..]));
+        assert!(reader.buf.capacity() < 64, "{}", reader.buf.capacity());
+        let data: Vec<u8> = (0..3 * FIRST_READ as u32)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        tx.write_all(&data).await.unwrap();
+        let mut all = Vec::new();
+        while reader.end < 5 + data.len() {
+            futures::future::poll_fn(|cx| reader.fill(cx))
+                .await
+                .unwrap();
+        }
+        all.extend_from_slice(&reader.buf[5..reader.end]);
+        assert_eq!(all, data);
+        assert!(reader.buf.capacity() >= READ_SIZE, "the large buffer");
+    }
+
+    /// A read into the large buffer while bytes still wait in it (a frame
+    /// header cut by the last read) goes after them.
+    #[tokio::test]
+    async fn a_fill_with_bytes_waiting_in_the_large_buffer_reads_after_them() {
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let mut reader = Coalesce::new(rx, Arc::default());
+        reader.buf = Vec::with_capacity(READ_SIZE);
+        reader.buf.extend_from_slice(b"ab");
+        reader.end = 2;
+        tx.write_all(&vec![7u8; READ_SIZE]).await.unwrap();
+        let n = futures::future::poll_fn(|cx| reader.fill(cx))
+            .await
+            .unwrap();
+        assert!(n > 0);
+        assert_eq!(&reader.buf[..2], b"ab");
+        assert_eq!(reader.end, 2 + n);
+        assert!(reader.buf[2..reader.end].iter().all(|&b| b == 7));
     }
 
     /// A server frame (unmasked): FIN and opcode, then the payload.
