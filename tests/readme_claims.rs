@@ -382,7 +382,9 @@ fn readme_benchmarks_idle_memory_is_its_scale_table() {
     let idle = row(&bench, "10,000")[1].to_owned();
     for claim in [
         format!("{idle} of client RSS per idle connection at 10k"),
-        format!("| ≤ 8 KiB client RSS per idle keepalive connection at 10k | {idle} (the scale table)"),
+        format!(
+            "| ≤ 8 KiB client RSS per idle keepalive connection at 10k | {idle} (the scale table)"
+        ),
     ] {
         assert!(bench.contains(&claim), "BENCHMARKS.md should say: {claim}");
     }
