@@ -233,6 +233,7 @@ impl<T: Transport> Driver<T> {
                         TransportEvent::Upgraded {
                             protocol: upgraded.protocol,
                             headers: upgraded.headers,
+                            version: upgraded.version,
                         },
                         Instant::now(),
                     );
