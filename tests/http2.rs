@@ -344,3 +344,112 @@ async fn http2_require_with_alpn_without_h2_is_refused_at_open() {
     let error = Connection::open("wss://localhost:1/", options).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidOption, "{error}");
 }
+
+/// Your own `tls_config` without ALPN: HTTP/2 is offered on a copy of it;
+/// with `h2` in its ALPN list and `Http2::Off`, `h2` is taken out (on a
+/// copy), so the Websocket is HTTP/1.1; your configuration is unchanged.
+#[tokio::test]
+async fn http2_with_your_tls_config() {
+    let ca = tls_support::ca("wstether h2 test CA");
+    let leaf = ca.server(&["localhost"]);
+    let server = TestServer::start_tls_http2(vec![leaf.der], leaf.key_der, ServerHttp2::On)
+        .await
+        .unwrap();
+    let config = tls_support::trusting(&ca.der);
+    let (_conn, _events, _, event) =
+        upgraded(&server, "/", options().tls_config(config.clone())).await;
+    assert_eq!(event.http_version(), Some(Version::HTTP_2));
+    assert!(
+        config.alpn_protocols.is_empty(),
+        "the user's config is unchanged"
+    );
+
+    let mut with_h2 = (*config).clone();
+    with_h2.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let with_h2 = std::sync::Arc::new(with_h2);
+    let options = options().tls_config(with_h2.clone()).http2(Http2::Off);
+    let (_conn, _events, _, event) = upgraded(&server, "/", options).await;
+    assert_eq!(event.http_version(), Some(Version::HTTP_11));
+    assert_eq!(
+        with_h2.alpn_protocols.len(),
+        2,
+        "the user's config is unchanged"
+    );
+}
+
+/// A server that never sends its SETTINGS (it reads and never answers):
+/// the attempt ends at the connect timeout with a typed `Timeout`, never
+/// a hang.
+#[tokio::test]
+async fn http2_server_that_never_sends_settings_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket); // read nothing, write nothing
+        }
+    });
+    let options = options().http2(Http2::Require).retry(
+        wstether::Retry::default()
+            .max_retries(0)
+            .connect_timeout(std::time::Duration::from_millis(300)),
+    );
+    let (_conn, mut events) = Connection::open(&format!("ws://127.0.0.1:{port}"), options).unwrap();
+    let (event, _) = until(&mut events, |e| matches!(e, Event::Error { .. })).await;
+    let Event::Error { error, .. } = event else {
+        unreachable!()
+    };
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+}
+
+/// A stream whose window never opens (the server never reads it): the
+/// client's writes stop at the stream's window, its keepalive pings are
+/// stuck behind them, and the peer is declared dead: `Down`, with the
+/// frames that were not written given back, never a hang.
+#[tokio::test]
+async fn http2_window_that_never_opens_is_a_dead_peer() {
+    let (server, options) = tls_server(ServerHttp2::On).await;
+    let short = std::time::Duration::from_millis(200);
+    let options = options.keepalive(wstether::Keepalive::every(short).timeout(short));
+    let (conn, mut events, stream, _) = upgraded(&server, "/?silent=1", options).await;
+    for _ in 0..8 {
+        conn.ws_send(stream, Frame::binary(vec![7u8; 256 << 10]))
+            .unwrap();
+    }
+    let (event, _) = until(&mut events, common::is_down).await;
+    let Event::Down { unsent, .. } = event else {
+        unreachable!()
+    };
+    assert!(
+        !unsent.is_empty(),
+        "the frames stuck behind the window come back"
+    );
+}
+
+/// A `GOAWAY` with the Websocket's stream open: the Websocket is lost
+/// (`Down`, an error, never a hang), and the reconnect upgrades again
+/// over HTTP/2 on a new connection.
+#[tokio::test]
+async fn http2_goaway_with_the_stream_open_reconnects() {
+    let (server, options) = tls_server(ServerHttp2::On).await;
+    let (conn, mut events, stream, _) =
+        upgraded(&server, "/?h2_goaway=1", options.auto_upgrade(true)).await;
+    conn.ws_send(stream, Frame::text("before the goaway"))
+        .unwrap();
+    let (event, _) = until(&mut events, common::is_down).await;
+    assert!(
+        matches!(
+            &event,
+            Event::Down {
+                reason: DownReason::Error(_),
+                will_reconnect: true,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    let (event, _) = until(&mut events, common::is_upgraded).await;
+    assert_eq!(event.http_version(), Some(Version::HTTP_2));
+    assert_eq!(server.accepted_connections(), 2);
+}

@@ -91,6 +91,8 @@
 //! | parameter | effect |
 //! |---|---|
 //! | `h2_reset=1` | once the client has sent its first bytes on the stream, the first bytes of a binary frame, then `RST_STREAM(INTERNAL_ERROR)` on the stream. |
+//! | `h2_goaway=1` | once the client has sent its first bytes on the stream, `GOAWAY(NO_ERROR)` with the stream open; the connection ends. |
+//! | `silent=1` | (as over HTTP/1.1) the stream is answered, then never read: its flow-control window never opens again. |
 //!
 //! # HTTP control API (for browser tests)
 //!

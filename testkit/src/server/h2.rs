@@ -124,17 +124,29 @@ pub(super) async fn serve(
     };
     let mut commands = Some(commands);
     let mut streams = tokio::task::JoinSet::new();
-    while let Some(accepted) = connection.accept().await {
-        let Ok((request, respond)) = accepted else {
-            break;
-        };
-        streams.spawn(websocket(
-            core.clone(),
-            id,
-            request,
-            respond,
-            commands.take(),
-        ));
+    // A stream asks for a GOAWAY (`h2_goaway=1`) here.
+    let (goaway, mut goaway_asked) = mpsc::unbounded_channel::<()>();
+    loop {
+        tokio::select! {
+            accepted = connection.accept() => {
+                let Some(Ok((request, respond))) = accepted else {
+                    break;
+                };
+                streams.spawn(websocket(
+                    core.clone(),
+                    id,
+                    request,
+                    respond,
+                    commands.take(),
+                    goaway.clone(),
+                ));
+            }
+            Some(()) = goaway_asked.recv() => {
+                // With the stream open: GOAWAY(NO_ERROR), then the
+                // connection ends.
+                connection.abrupt_shutdown(Reason::NO_ERROR);
+            }
+        }
     }
     // The connection is gone: so are its streams (the JoinSet aborts them).
 }
@@ -147,6 +159,7 @@ async fn websocket(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     commands: Option<mpsc::UnboundedReceiver<ControlCommand>>,
+    goaway: mpsc::UnboundedSender<()>,
 ) {
     let (parts, recv) = request.into_parts();
     let path = parts
@@ -245,6 +258,15 @@ async fn websocket(
         let _ = send.send_data(Bytes::from_static(&[0x82, 0x7e, 0x01]), false);
         send.send_reset(Reason::INTERNAL_ERROR);
         return;
+    }
+    if script.h2_goaway {
+        // Once the client sent something: GOAWAY with this stream open.
+        if let Some(Ok(data)) = recv.data().await {
+            let _ = recv.flow_control().release_capacity(data.len());
+        }
+        let _ = goaway.send(());
+        let _keep = (send, recv);
+        return std::future::pending().await;
     }
     if script.silent {
         // Holds the stream open, never reading (its window fills).
