@@ -267,3 +267,44 @@ async fn http2_hypercorn_reconnect() {
     conn.ws_send(stream, Frame::text("again")).unwrap();
     assert_eq!(next_frame(&mut events).await, Frame::text("again"));
 }
+
+/// Hypercorn's first close bug, shown: the client closes, Hypercorn
+/// answers the close frame but never ends its side of the stream (no
+/// `END_STREAM`), so the client waits for it as RFC 6455 §7.1.1 asks (the
+/// server ends the connection first) until `closing_timeout`, short here,
+/// then ends the Websocket itself: `Down(Shutdown)` with nothing unsent.
+/// Against a server that ends the stream (the testkit, `http2_server_close`
+/// and the HTTP/1.1 tests), the same `Down` comes without the wait.
+#[tokio::test]
+async fn http2_hypercorn_bug_client_close_never_ends_the_stream() {
+    let certs = certs("client-close");
+    let server = hypercorn(&certs, 0).await;
+    let options = certs
+        .options()
+        .closing_timeout(std::time::Duration::from_millis(300));
+    let (conn, mut events, stream, _) = upgraded(&server.url(), options).await;
+    conn.ws_send(stream, Frame::close_normal()).unwrap();
+    let (event, skipped) = until(&mut events, common::is_down).await;
+    assert!(
+        skipped.iter().any(|e| matches!(
+            e,
+            Event::Frame {
+                frame: Frame::Close(_),
+                ..
+            }
+        )),
+        "Hypercorn answers the close frame: {skipped:?}"
+    );
+    assert!(
+        matches!(
+            &event,
+            Event::Down {
+                reason: DownReason::Shutdown,
+                unsent,
+                will_reconnect: false,
+                ..
+            } if unsent.is_empty()
+        ),
+        "{event:?}"
+    );
+}
