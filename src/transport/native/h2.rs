@@ -161,6 +161,7 @@ pub(crate) async fn connect(
             recv,
             chunk: Bytes::new(),
             ended: false,
+            failed: None,
             _send_request: send,
             _alive: alive,
         },
@@ -177,6 +178,8 @@ pub(crate) struct H2Stream {
     chunk: Bytes,
     /// `END_STREAM` was sent.
     ended: bool,
+    /// The stream failed after bytes that were handed out first.
+    failed: Option<io::Error>,
     /// Keeps the connection open as long as the stream.
     _send_request: SendRequest<Bytes>,
     _alive: Arc<oneshot::Sender<()>>,
@@ -250,6 +253,10 @@ impl AsyncRead for H2Stream {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if let Some(error) = this.failed.take() {
+            return Poll::Ready(Err(error));
+        }
+        let mut gave = false;
         loop {
             if !this.chunk.is_empty() {
                 let n = out.remaining().min(this.chunk.len());
@@ -257,9 +264,23 @@ impl AsyncRead for H2Stream {
                 this.chunk.advance(n);
                 // Read out: the server may send this many more.
                 let _ = this.recv.flow_control().release_capacity(n);
+                gave = true;
+                if out.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            // As many DATA frames as are waiting and fit (small frames
+            // are read out at once: h2 bounds how many may wait).
+            let polled = this.recv.poll_data(cx);
+            if gave && !matches!(polled, Poll::Ready(Some(Ok(_)))) {
+                // What was read first; an end or an error comes next time
+                // (h2 reports it again).
+                if let Poll::Ready(Some(Err(e))) = polled {
+                    this.failed = Some(stream_error(e));
+                }
                 return Poll::Ready(Ok(()));
             }
-            match ready!(this.recv.poll_data(cx)) {
+            match ready!(polled) {
                 // END_STREAM: the end of the byte stream.
                 None => return Poll::Ready(Ok(())),
                 Some(Ok(data)) => this.chunk = data,
