@@ -83,8 +83,9 @@
 //! speak HTTP/2 (cleartext with prior knowledge; over TLS by ALPN), with
 //! Websockets as extended CONNECT streams (RFC 8441) answered `200`, each
 //! echoed as above and driven by the same query parameters (`reject`,
-//! `header`, `protocol`, `close`, `send`, `delay_ms`, `silent`...; the
-//! HTTP/1.1 wire modes such as `bad_101` or `head_lf` do not apply).
+//! `header`, `protocol`, `close`, `send`, `delay_ms`, `silent`,
+//! `bad_frame`, `claim_len`, `large_first`...; the HTTP/1.1 head modes,
+//! `bad_101` and `head_lf`, do not apply).
 //! [`Http2::WithoutConnectProtocol`] speaks HTTP/2 without enabling the
 //! CONNECT protocol. HTTP/1.1 works on the same port. One more parameter:
 //!

@@ -681,34 +681,13 @@ async fn handle_upgrade(
     if let Some(n) = script.tiny_frames {
         return tiny_frames(&mut stream, n, script.tiny_pace).await;
     }
-    let raw = match (script.claim_len, script.bad_frame) {
-        (Some(len), _) => {
-            let mut bytes = binary_header(len);
-            bytes.extend(std::iter::repeat_n(0u8, CLAIM_TAIL_BYTES));
-            Some(bytes)
-        }
-        (None, Some(bad)) if script.large_first => {
-            let mut bytes = super::script::server_frame(0x2, &[b'L'; LARGE_FIRST]);
-            bytes.extend(bad.bytes());
-            Some(bytes)
-        }
-        (None, Some(bad)) => Some(bad.bytes()),
-        (None, None) => None,
-    };
-    if let Some(raw) = raw {
+    if let Some(raw) = raw_frames(&script) {
         if stream.write_all(&raw).await.is_ok() {
             let _ = stream.flush().await;
             // The client should fail the connection with a close frame:
             // read until it comes (its code is recorded) or the TCP ends.
-            let mut ws =
-                WebSocketStream::from_partially_read(stream, rest, Role::Server, None).await;
-            while let Some(Ok(msg)) = ws.next().await {
-                if let Message::Close(close) = msg {
-                    core.record_client_close(&close);
-                    let _ = ws.flush().await;
-                    break;
-                }
-            }
+            let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, None).await;
+            await_client_close(core, ws).await;
         }
         return;
     }
@@ -724,6 +703,37 @@ async fn handle_upgrade(
     });
     if let Err(e) = run_ws(core, ws, &script, commands).await {
         tracing::debug!("testkit: connection ended: {e}");
+    }
+}
+
+/// The raw bytes of `claim_len` or `bad_frame` (after `large_first`'s
+/// frame), written right after the upgrade; `None` without them.
+fn raw_frames(script: &Script) -> Option<Vec<u8>> {
+    match (script.claim_len, script.bad_frame) {
+        (Some(len), _) => {
+            let mut bytes = binary_header(len);
+            bytes.extend(std::iter::repeat_n(0u8, CLAIM_TAIL_BYTES));
+            Some(bytes)
+        }
+        (None, Some(bad)) if script.large_first => {
+            let mut bytes = super::script::server_frame(0x2, &[b'L'; LARGE_FIRST]);
+            bytes.extend(bad.bytes());
+            Some(bytes)
+        }
+        (None, Some(bad)) => Some(bad.bytes()),
+        (None, None) => None,
+    }
+}
+
+/// After [`raw_frames`]: reads what the client sends until its close frame
+/// (its code is recorded) or the end of the stream.
+async fn await_client_close(core: &ServerCore, mut ws: WebSocketStream<Stream>) {
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Close(close) = msg {
+            core.record_client_close(&close);
+            let _ = ws.flush().await;
+            break;
+        }
     }
 }
 

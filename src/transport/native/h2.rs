@@ -63,6 +63,8 @@ pub(crate) struct Session {
     pub(crate) connect_protocol: bool,
     /// Dropped with the last handle: starts the connection task's grace.
     alive: Arc<oneshot::Sender<()>>,
+    /// How long the last frames may take once the Websocket is dropped.
+    grace: Duration,
 }
 
 /// The HTTP/2 handshake over `io`: the preface, SETTINGS both ways (the
@@ -102,6 +104,7 @@ pub(crate) async fn handshake(io: Box<dyn Io>, grace: Duration) -> Result<Sessio
         connect_protocol: send.is_extended_connect_protocol_enabled(),
         send,
         alive: Arc::new(alive),
+        grace,
     })
 }
 
@@ -129,7 +132,10 @@ pub(crate) async fn connect(
     headers: HeaderMap,
 ) -> Result<Answer, Error> {
     let Session {
-        mut send, alive, ..
+        mut send,
+        alive,
+        grace,
+        ..
     } = session;
     let mut request = Request::builder()
         .method(Method::CONNECT)
@@ -157,13 +163,16 @@ pub(crate) async fn connect(
     }
     Ok(Answer::Open {
         stream: H2Stream {
-            send: stream,
-            recv,
+            parts: Some(Parts {
+                send: stream,
+                recv,
+                _send_request: send,
+                _alive: alive,
+            }),
+            grace,
             chunk: Bytes::new(),
             ended: false,
             failed: None,
-            _send_request: send,
-            _alive: alive,
         },
         headers: parts.headers,
     })
@@ -172,17 +181,32 @@ pub(crate) async fn connect(
 /// One extended CONNECT stream as a byte stream: DATA frames in, DATA
 /// frames out.
 pub(crate) struct H2Stream {
-    send: SendStream<Bytes>,
-    recv: RecvStream,
+    /// `None` only once dropped.
+    parts: Option<Parts>,
+    /// How long the end of the stream may take once dropped.
+    grace: Duration,
     /// Received and not yet read out (its window not yet released).
     chunk: Bytes,
     /// `END_STREAM` was sent.
     ended: bool,
     /// The stream failed after bytes that were handed out first.
     failed: Option<io::Error>,
-    /// Keeps the connection open as long as the stream.
+}
+
+/// The stream's two sides, and what keeps its connection open.
+struct Parts {
+    send: SendStream<Bytes>,
+    recv: RecvStream,
     _send_request: SendRequest<Bytes>,
     _alive: Arc<oneshot::Sender<()>>,
+}
+
+impl H2Stream {
+    fn parts(&mut self) -> io::Result<&mut Parts> {
+        self.parts
+            .as_mut()
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
 }
 
 /// An `h2` error as an I/O error (an I/O error of the connection as
@@ -263,7 +287,9 @@ impl AsyncRead for H2Stream {
                 out.put_slice(&this.chunk[..n]);
                 this.chunk.advance(n);
                 // Read out: the server may send this many more.
-                let _ = this.recv.flow_control().release_capacity(n);
+                if let Some(parts) = this.parts.as_mut() {
+                    let _ = parts.recv.flow_control().release_capacity(n);
+                }
                 gave = true;
                 if out.remaining() == 0 {
                     return Poll::Ready(Ok(()));
@@ -271,7 +297,10 @@ impl AsyncRead for H2Stream {
             }
             // As many DATA frames as are waiting and fit (small frames
             // are read out at once: h2 bounds how many may wait).
-            let polled = this.recv.poll_data(cx);
+            let Some(parts) = this.parts.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            let polled = parts.recv.poll_data(cx);
             if gave && !matches!(polled, Poll::Ready(Some(Ok(_)))) {
                 // What was read first; an end or an error comes next time
                 // (h2 reports it again).
@@ -303,8 +332,9 @@ impl AsyncWrite for H2Stream {
         if this.ended {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        this.send.reserve_capacity(buf.len());
-        let granted = match ready!(this.send.poll_capacity(cx)) {
+        let parts = this.parts()?;
+        parts.send.reserve_capacity(buf.len());
+        let granted = match ready!(parts.send.poll_capacity(cx)) {
             Some(Ok(0)) => {
                 // Nothing granted yet: ask again on the next poll.
                 cx.waker().wake_by_ref();
@@ -315,7 +345,7 @@ impl AsyncWrite for H2Stream {
         };
         if let Some(n) = granted {
             let n = n.min(buf.len());
-            if this
+            if parts
                 .send
                 .send_data(Bytes::copy_from_slice(&buf[..n]), false)
                 .is_ok()
@@ -324,7 +354,7 @@ impl AsyncWrite for H2Stream {
             }
         }
         // The stream cannot be written: why is its reset's reason.
-        Poll::Ready(Err(match ready!(this.send.poll_reset(cx)) {
+        Poll::Ready(Err(match ready!(parts.send.poll_reset(cx)) {
             Ok(reason) => io::Error::new(io::ErrorKind::ConnectionReset, Reset(reason)),
             Err(e) => stream_error(e),
         }))
@@ -339,7 +369,10 @@ impl AsyncWrite for H2Stream {
         let this = self.get_mut();
         if !this.ended {
             this.ended = true;
-            this.send.send_data(Bytes::new(), true).map_err(io_error)?;
+            this.parts()?
+                .send
+                .send_data(Bytes::new(), true)
+                .map_err(io_error)?;
         }
         Poll::Ready(Ok(()))
     }
@@ -347,10 +380,31 @@ impl AsyncWrite for H2Stream {
 
 impl Drop for H2Stream {
     /// As a dropped TCP stream ends with a FIN, a dropped stream ends with
-    /// `END_STREAM` (RFC 8441 §5), not with h2's `RST_STREAM(CANCEL)`.
+    /// `END_STREAM` (RFC 8441 §5), after what was queued (a last close
+    /// frame). The receiving side is kept, read and discarded, until the
+    /// server ends its side too, for at most the grace (the closing
+    /// timeout): dropping it at once would reset the stream
+    /// (`RST_STREAM(CANCEL)`), and h2 discards what a reset stream had
+    /// queued to send.
     fn drop(&mut self) {
+        let Some(mut parts) = self.parts.take() else {
+            return;
+        };
         if !self.ended {
-            let _ = self.send.send_data(Bytes::new(), true);
+            let _ = parts.send.send_data(Bytes::new(), true);
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let grace = self.grace;
+        runtime.spawn(async move {
+            let drained = async {
+                while let Some(Ok(data)) = parts.recv.data().await {
+                    let _ = parts.recv.flow_control().release_capacity(data.len());
+                }
+            };
+            let _ = tokio::time::timeout(grace, drained).await;
+            drop(parts);
+        });
     }
 }

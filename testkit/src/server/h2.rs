@@ -13,12 +13,12 @@ use bytes::{Buf, Bytes};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http::{Method, Request, Response, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{run_ws, ControlCommand, ServerCore, Stream};
+use super::{await_client_close, raw_frames, run_ws, ControlCommand, ServerCore, Stream};
 use crate::script::{ProtocolChoice, Script};
 use crate::RecordedRequest;
 
@@ -148,7 +148,15 @@ pub(super) async fn serve(
             }
         }
     }
-    // The connection is gone: so are its streams (the JoinSet aborts them).
+    // The connection is gone: its streams read what it left them (a
+    // client's last close frame) and end.
+    while streams.join_next().await.is_some() {}
+}
+
+/// Holds a stream open without reading it (its window never opens again)
+/// until the client or the connection ends it.
+async fn hold(mut recv: RecvStream) {
+    while let Some(Ok(_)) = recv.data().await {}
 }
 
 /// One extended CONNECT: answered as the query of its `:path` says, as
@@ -265,20 +273,28 @@ async fn websocket(
             let _ = recv.flow_control().release_capacity(data.len());
         }
         let _ = goaway.send(());
-        let _keep = (send, recv);
-        return std::future::pending().await;
+        let _send = send;
+        return hold(recv).await;
     }
     if script.silent {
         // Holds the stream open, never reading (its window fills).
-        let _keep = (send, recv);
-        return std::future::pending().await;
+        let _send = send;
+        return hold(recv).await;
     }
-    let io: Stream = Box::new(H2Io {
+    let mut io: Stream = Box::new(H2Io {
         send,
         recv,
         chunk: Bytes::new(),
         ended: false,
     });
+    // `bad_frame`, `claim_len` (after `large_first`): as over HTTP/1.1.
+    if let Some(raw) = raw_frames(&script) {
+        if io.write_all(&raw).await.is_ok() {
+            let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+            await_client_close(&core, ws).await;
+        }
+        return;
+    }
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
     core.update(|st| {
         if let Some(c) = st.conns.get_mut(&id) {
