@@ -116,6 +116,11 @@ pub(super) async fn serve(
     connect_protocol: bool,
 ) {
     let mut builder = h2::server::Builder::new();
+    // The client's windows (wstether's): a stream's 64 KiB default would
+    // bound what a client sends per round trip.
+    builder
+        .initial_window_size(256 << 10)
+        .initial_connection_window_size(1 << 20);
     if connect_protocol {
         builder.enable_connect_protocol();
     }
