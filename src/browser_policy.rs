@@ -214,6 +214,16 @@ pub(crate) const UP: Difference = Difference {
     policy: Policy::Emulated("Up is emitted as the WebSocket is created"),
 };
 
+pub(crate) const HTTP2: Difference = Difference {
+    feature: "HTTP/2 (`Options::http2`)",
+    native: "RFC 8441 when offered (default over TLS)",
+    browser: "the browser's choice; `Require` refused",
+    policy: Policy::Refused(
+        "http2(Http2::Require) cannot be honoured in a browser, which chooses its own \
+         transport (HTTP/1.1 or HTTP/2) for every WebSocket and does not say which",
+    ),
+};
+
 /// Every difference, in the README's order.
 pub(crate) const TABLE: &[Difference] = &[
     UPGRADE_HEADERS,
@@ -233,6 +243,7 @@ pub(crate) const TABLE: &[Difference] = &[
     SLOW_READER,
     MESSAGE_TOO_BIG,
     UP,
+    HTTP2,
 ];
 
 /// The first option a browser refuses, if any. Compiled on every target
@@ -256,6 +267,7 @@ fn refused_option(options: &Options) -> Option<&'static Difference> {
             &CLIENT_CERTIFICATE,
         ),
         (options.connector.is_some(), &CONNECTOR),
+        (options.http2 == crate::options::Http2::Require, &HTTP2),
         (!options.silence_pings, &SHOW_PINGS),
         (
             options

@@ -483,13 +483,13 @@ pub async fn connect(
         false => Some(connection.ws_upgrade(&path)?),
     };
     let again = (!core_upgrades).then_some(path.as_str());
-    let (stream, _) = wait_first_upgrade(&connection, &mut events, ours, again).await?;
+    let (stream, _, _) = wait_first_upgrade(&connection, &mut events, ours, again).await?;
     Ok((connection, events, stream))
 }
 
 /// Waits for the first Websocket to open (for [`connect`] and a
-/// `Socket`): `Ok` with its stream and subprotocol on the first
-/// `Upgraded`; `Err` with the last error once the events end, which is
+/// `Socket`): `Ok` with its stream, subprotocol and HTTP version on the
+/// first `Upgraded`; `Err` with the last error once the events end, which is
 /// the final `Error`'s when the first connection gives up (see
 /// [`Retry`](crate::Retry)'s "The first connection"). `ours` is the
 /// upgrade waiting or in flight, if any: a failed dial keeps it waiting
@@ -500,13 +500,14 @@ pub(crate) async fn wait_first_upgrade(
     events: &mut Events,
     mut ours: Option<StreamRef>,
     again: Option<&str>,
-) -> Result<(StreamRef, Option<String>), Error> {
+) -> Result<(StreamRef, Option<String>, Option<http::Version>), Error> {
     let mut last_error = None;
     while let Some(event) = events.recv().await {
+        let version = event.http_version();
         match event {
             Event::Upgraded {
                 stream, protocol, ..
-            } => return Ok((stream, protocol)),
+            } => return Ok((stream, protocol, version)),
             Event::Up { .. } if ours.is_none() => {
                 if let Some(path) = again {
                     ours = Some(connection.ws_upgrade(path)?);

@@ -237,6 +237,7 @@ impl<T: Transport> Driver<T> {
                         TransportEvent::Upgraded {
                             protocol: upgraded.protocol,
                             headers: upgraded.headers,
+                            version: upgraded.version,
                         },
                         Instant::now(),
                     );

@@ -165,6 +165,17 @@ pub enum ErrorKind {
     /// (`#[tokio::main]`, `Runtime::block_on`, or after `Runtime::enter`).
     /// **Browser:** never.
     NoRuntime,
+    /// Natively, with [`Http2::Require`](crate::Http2::Require): the server
+    /// did not choose HTTP/2, or did not enable the CONNECT protocol
+    /// (RFC 8441's `SETTINGS_ENABLE_CONNECT_PROTOCOL`), so no Websocket
+    /// can be opened over HTTP/2. A failed attempt, retried by the retry
+    /// policy like a failed connect. **Browser:** never (`Require` is
+    /// refused at `open`).
+    Http2Unavailable,
+    /// Natively, over HTTP/2: the server reset the stream that carries the
+    /// Websocket (`RST_STREAM`; the message names its reason). Ends that
+    /// Websocket like a reset TCP connection. **Browser:** never.
+    StreamReset,
 }
 
 impl ErrorKind {
@@ -196,6 +207,8 @@ impl ErrorKind {
             ErrorKind::UpgradeRefused => "upgrade refused, not retried",
             ErrorKind::Provider => "upgrade provider failed",
             ErrorKind::NoRuntime => "no tokio runtime",
+            ErrorKind::Http2Unavailable => "HTTP/2 with the CONNECT protocol is unavailable",
+            ErrorKind::StreamReset => "HTTP/2 stream reset by the server",
         }
     }
 }

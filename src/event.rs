@@ -84,7 +84,8 @@ pub enum Event {
     },
     /// The Websocket upgrade succeeded (Gun's `gun_upgrade`): frames can be
     /// sent on `stream`. In a browser this is the `WebSocket`'s `open`
-    /// event.
+    /// event. Fields may be added: match it with `..`.
+    #[non_exhaustive]
     Upgraded {
         /// The upgrade this answers.
         stream: StreamRef,
@@ -98,6 +99,15 @@ pub enum Event {
         /// `sec-websocket-extensions`, also given by
         /// [`Event::extensions`].
         headers: HeaderMap,
+        /// Natively: the HTTP version the Websocket was opened with,
+        /// [`Version::HTTP_11`](http::Version::HTTP_11) (a `101`) or
+        /// [`Version::HTTP_2`](http::Version::HTTP_2) (an extended CONNECT,
+        /// RFC 8441; see [`Options::http2`](crate::Options::http2)). Not in
+        /// the browser build, where the browser chooses and does not say;
+        /// [`Event::http_version`] reads it on both targets.
+        #[cfg(native)]
+        #[cfg_attr(docsrs, doc(cfg(not(target_arch = "wasm32"))))]
+        http_version: http::Version,
     },
     /// The Websocket upgrade failed (Gun's `gun_response` to an upgrade),
     /// or did not finish before the upgrade deadline
@@ -181,6 +191,18 @@ pub enum Event {
 }
 
 impl Event {
+    /// For [`Event::Upgraded`]: the HTTP version the Websocket was opened
+    /// with (HTTP/1.1 or HTTP/2, see [`Options::http2`](crate::Options::http2));
+    /// `None` for another event, and always in a browser, which chooses
+    /// its own transport and does not say which.
+    pub fn http_version(&self) -> Option<http::Version> {
+        match self {
+            #[cfg(native)]
+            Event::Upgraded { http_version, .. } => Some(*http_version),
+            _ => None,
+        }
+    }
+
     /// For [`Event::Upgraded`]: the extensions in use, as the server's
     /// `Sec-WebSocket-Extensions` says them (for example
     /// `"permessage-deflate; client_max_window_bits=15"`); `None` when
@@ -207,12 +229,18 @@ impl fmt::Debug for Event {
                 stream,
                 protocol,
                 headers: received,
-            } => f
-                .debug_struct("Upgraded")
-                .field("stream", stream)
-                .field("protocol", protocol)
-                .field("headers", &headers(received))
-                .finish(),
+                ..
+            } => {
+                let mut shown = f.debug_struct("Upgraded");
+                shown
+                    .field("stream", stream)
+                    .field("protocol", protocol)
+                    .field("headers", &headers(received));
+                if let Some(version) = self.http_version() {
+                    shown.field("http_version", &version);
+                }
+                shown.finish()
+            }
             Event::UpgradeFailed {
                 stream,
                 status,
@@ -339,6 +367,8 @@ mod tests {
             stream: StreamRef(1),
             protocol: Some("chat".into()),
             headers,
+            #[cfg(native)]
+            http_version: http::Version::HTTP_11,
         };
         let shown = format!("{event:?} {event:#?}");
         assert!(!shown.contains("SECRET"), "{shown}");

@@ -144,7 +144,7 @@ pub use frame::{
 pub use http;
 pub use observer::{FrameInfo, Observer, Opcode};
 pub use options::{
-    FirstConnection, Heartbeat, Keepalive, Options, ProviderError, ReplyMatcher, Retry,
+    FirstConnection, Heartbeat, Http2, Keepalive, Options, ProviderError, ReplyMatcher, Retry,
     RetryDecision, MAX_MESSAGE_SIZE_CEILING,
 };
 pub use proxy::Proxy;

@@ -9,7 +9,12 @@
 //! - `deflate`: permessage-deflate offered and agreed (the deflate layer
 //!   follows the frames);
 //! - `proxy`: through an HTTP CONNECT tunnel, with the fast path's large
-//!   frame first.
+//!   frame first;
+//! - `h2`: over HTTP/2 (RFC 8441, an extended CONNECT stream on the
+//!   testkit's HTTP/2 mode, prior knowledge), with the fast path's large
+//!   frame first. The rules on the `101`'s headers have no HTTP/2 row (no
+//!   `Sec-WebSocket-Accept`, `Upgrade` or `Connection` there; a `200` is
+//!   the answer): they are marked `not_over_h2`.
 //!
 //! The server is the testkit (`bad_frame=`, `bad_101=`, `protocol=`,
 //! `header=`); the proxy is a small CONNECT tunnel on loopback in this file.
@@ -22,9 +27,9 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wstether::{
-    Compression, Connection, DownReason, ErrorKind, Event, Frame, Options, Proxy, Retry,
+    Compression, Connection, DownReason, ErrorKind, Event, Frame, Http2, Options, Proxy, Retry,
 };
-use wstether_testkit::TestServer;
+use wstether_testkit::{Http2 as ServerHttp2, TestServer};
 
 /// The payload of the fast path's large frame (`large_first=1`).
 const LARGE_FIRST: usize = 70_000;
@@ -35,6 +40,7 @@ enum Path {
     Fast,
     Deflate,
     Proxy,
+    H2,
 }
 
 /// What a row expects.
@@ -98,7 +104,11 @@ async fn connect_proxy() -> (String, Arc<AtomicUsize>) {
 
 /// Runs `query` against a fresh testkit through `path`; checks `expect`.
 async fn row(path: Path, query: &str, expect: Expect) {
-    let server = TestServer::start().await.unwrap();
+    let server = if path == Path::H2 {
+        TestServer::start_http2(ServerHttp2::On).await.unwrap()
+    } else {
+        TestServer::start().await.unwrap()
+    };
     let mut options = Options::default()
         .retry(Retry::never())
         .no_keepalive()
@@ -116,6 +126,10 @@ async fn row(path: Path, query: &str, expect: Expect) {
             let (proxy, count) = connect_proxy().await;
             options = options.proxy(Proxy::http(&proxy).unwrap());
             tunnels = Some(count);
+            query.push_str("&large_first=1");
+        }
+        Path::H2 => {
+            options = options.http2(Http2::Require);
             query.push_str("&large_first=1");
         }
     }
@@ -139,7 +153,14 @@ async fn row(path: Path, query: &str, expect: Expect) {
         })
         .collect();
     // The fast path's large frame comes first, whole.
-    if upgraded && matches!(path, Path::Fast | Path::Proxy) {
+    if upgraded && matches!(path, Path::Fast | Path::Proxy | Path::H2) {
+        if path == Path::H2 {
+            assert!(
+                seen.iter()
+                    .any(|e| e.http_version() == Some(wstether::http::Version::HTTP_2)),
+                "{what}: over HTTP/2: {seen:?}"
+            );
+        }
         assert!(
             matches!(frames.first(), Some(Frame::Binary(data)) if data.len() == LARGE_FIRST && data.iter().all(|&b| b == b'L')),
             "{what}: the large frame first: {seen:?}"
@@ -211,34 +232,55 @@ async fn row(path: Path, query: &str, expect: Expect) {
     }
 }
 
-/// One module per rule, one test per path in it.
+/// The tests of a rule on the paths every rule has.
+macro_rules! paths {
+    ($query:expr, $expect:expr) => {
+        #[tokio::test]
+        async fn plain() {
+            row(Path::Plain, $query, $expect).await;
+        }
+
+        #[tokio::test]
+        async fn fast() {
+            row(Path::Fast, $query, $expect).await;
+        }
+
+        #[tokio::test]
+        async fn deflate() {
+            row(Path::Deflate, $query, $expect).await;
+        }
+
+        #[tokio::test]
+        async fn proxy() {
+            row(Path::Proxy, $query, $expect).await;
+        }
+    };
+}
+
+/// One module per rule, one test per path in it (`h2` too, unless the
+/// rule is `not_over_h2`).
 macro_rules! table {
-    ($($rule:ident: $query:expr => $expect:expr;)*) => {
-        $(
-            mod $rule {
-                use super::*;
+    ($($rule:ident: $query:expr => $expect:expr $(, $not:ident)?;)*) => {
+        $( table!(@row $rule, $query, $expect $(, $not)?); )*
+    };
+    (@row $rule:ident, $query:expr, $expect:expr) => {
+        mod $rule {
+            use super::*;
 
-                #[tokio::test]
-                async fn plain() {
-                    row(Path::Plain, $query, $expect).await;
-                }
+            paths!($query, $expect);
 
-                #[tokio::test]
-                async fn fast() {
-                    row(Path::Fast, $query, $expect).await;
-                }
-
-                #[tokio::test]
-                async fn deflate() {
-                    row(Path::Deflate, $query, $expect).await;
-                }
-
-                #[tokio::test]
-                async fn proxy() {
-                    row(Path::Proxy, $query, $expect).await;
-                }
+            #[tokio::test]
+            async fn h2() {
+                row(Path::H2, $query, $expect).await;
             }
-        )*
+        }
+    };
+    (@row $rule:ident, $query:expr, $expect:expr, not_over_h2) => {
+        mod $rule {
+            use super::*;
+
+            paths!($query, $expect);
+        }
     };
 }
 
@@ -270,13 +312,16 @@ table! {
     // §5.6 / §8.1: text MUST be UTF-8 (1007).
     conformance_invalid_utf8_text: "bad_frame=utf8" => Expect::Fail(ErrorKind::InvalidUtf8, 1007);
     // §4.1: the 101 MUST carry the right Sec-WebSocket-Accept.
-    conformance_handshake_wrong_accept: "bad_101=accept" => Expect::Refused;
+    conformance_handshake_wrong_accept: "bad_101=accept" => Expect::Refused, not_over_h2;
     // §4.1: the 101 MUST carry Upgrade: websocket.
-    conformance_handshake_missing_upgrade: "bad_101=upgrade" => Expect::Refused;
+    conformance_handshake_missing_upgrade: "bad_101=upgrade" => Expect::Refused, not_over_h2;
     // §4.1: the 101 MUST carry Connection: Upgrade.
-    conformance_handshake_missing_connection: "bad_101=connection" => Expect::Refused;
-    // §4.1: a status other than 101 is not an upgrade.
-    conformance_handshake_not_101: "reject=200" => Expect::Refused;
+    conformance_handshake_missing_connection: "bad_101=connection" => Expect::Refused, not_over_h2;
+    // §4.1: a status other than 101 is not an upgrade (over HTTP/2 a 200
+    // is the upgrade: RFC 8441 §5).
+    conformance_handshake_not_101: "reject=200" => Expect::Refused, not_over_h2;
+    // RFC 8441 §5: over HTTP/2, a status other than 2xx is not an upgrade.
+    conformance_handshake_not_2xx: "reject=302" => Expect::Refused;
     // §4.1: an extension the client did not offer fails the connection.
     conformance_handshake_unoffered_extension: "header=Sec-WebSocket-Extensions:x-unknown" => Expect::Refused;
     // §4.1: a subprotocol the client did not offer fails the connection.

@@ -127,6 +127,10 @@ const OPTIONS_TABLE: &[(&str, &[&str])] = &[
         &["compression: Compression { enabled: false"],
     ),
     ("| `observer` | none | none |", &["observer: None"]),
+    (
+        "| `http2` | HTTP/2 (RFC 8441) over TLS when the server offers it, else HTTP/1.1; HTTP/1.1 over `ws://` | the browser decides (`Require` refused) |",
+        &["http2: PreferOverTls"],
+    ),
 ];
 
 /// Defaults stated in the README's and the crate docs' prose.

@@ -48,6 +48,7 @@ async fn upgrade_with_headers_sends_them_and_negotiates_the_protocol() {
         stream: s,
         protocol,
         headers,
+        ..
     } = event
     else {
         unreachable!()

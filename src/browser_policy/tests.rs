@@ -63,6 +63,7 @@ fn one_refused_option_each() -> Vec<(Difference, Options)> {
         ),
         (TLS_NATIVE_ROOTS, base().tls_native_roots(true)),
         (SHOW_PINGS, base().silence_pings(false)),
+        (HTTP2, base().http2(crate::Http2::Require)),
         (
             PING_KEEPALIVE,
             Options::default().keepalive(Keepalive::every(Duration::from_secs(1))),
@@ -90,6 +91,10 @@ fn what_a_browser_does_itself_is_accepted() {
         Keepalive::every(Duration::from_secs(1)).heartbeat(Heartbeat::echo(Frame::text("ping")));
     for options in [
         Options::default().no_keepalive(),
+        Options::default()
+            .no_keepalive()
+            .http2(crate::Http2::Prefer),
+        Options::default().no_keepalive().http2(crate::Http2::Off),
         Options::default().keepalive(message),
         Options::default()
             .no_keepalive()

@@ -90,6 +90,8 @@ pub(crate) enum TransportEvent {
     Upgraded {
         protocol: Option<String>,
         headers: HeaderMap,
+        /// HTTP/1.1 or HTTP/2; `None` where the browser does not say.
+        version: Option<http::Version>,
     },
     /// The upgrade failed (natively the transport is gone with it);
     /// `unix_now` (the wall clock, since the Unix epoch) reads a

@@ -270,9 +270,11 @@ impl Core {
                 self.on_dialed(now);
             }
             TransportEvent::DialFailed(error) => self.on_dial_failed(error, now),
-            TransportEvent::Upgraded { protocol, headers } => {
-                self.on_upgraded(protocol, headers, now)
-            }
+            TransportEvent::Upgraded {
+                protocol,
+                headers,
+                version,
+            } => self.on_upgraded(protocol, headers, version, now),
             TransportEvent::UpgradeFailed {
                 status,
                 headers,

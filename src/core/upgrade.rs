@@ -159,6 +159,7 @@ impl Core {
         &mut self,
         protocol: Option<String>,
         headers: HeaderMap,
+        version: Option<http::Version>,
         now: Instant,
     ) {
         let Phase::Upgrading {
@@ -168,6 +169,11 @@ impl Core {
             return;
         };
         let stream = *stream;
+        // RFC 8441: an extended CONNECT is answered with 200, not 101.
+        let status = match version {
+            Some(http::Version::HTTP_2) => StatusCode::OK,
+            _ => StatusCode::SWITCHING_PROTOCOLS,
+        };
         if let Some(chosen) = &protocol {
             if !offered.contains(chosen) {
                 let error = Error::new(
@@ -186,12 +192,7 @@ impl Core {
                 return;
             }
         }
-        self.upgrade_answered(
-            Some(StatusCode::SWITCHING_PROTOCOLS),
-            protocol.as_deref(),
-            None,
-            now,
-        );
+        self.upgrade_answered(Some(status), protocol.as_deref(), None, now);
         self.open_since = Some(now);
         self.phase = Phase::Open { stream };
         self.reconnect.on_opened();
@@ -204,7 +205,11 @@ impl Core {
             stream,
             protocol,
             headers,
+            #[cfg(native)]
+            http_version: version.unwrap_or(http::Version::HTTP_11),
         });
+        #[cfg(browser)]
+        let _ = version;
         // What connecting left in the queues is freed once they are empty.
         self.trim = true;
     }

@@ -17,6 +17,7 @@ use crate::request::Upgrade;
 use crate::rt::{MaybeSend, MaybeSendSync};
 
 mod connector;
+mod http2;
 mod keepalive;
 mod limits;
 mod retry;
@@ -24,6 +25,7 @@ mod retry;
 mod tests;
 mod tls;
 
+pub use http2::Http2;
 pub use keepalive::{Heartbeat, Keepalive, ReplyMatcher};
 #[cfg_attr(not(all(feature = "js", browser)), allow(unused_imports))]
 pub(crate) use limits::duration_from_millis;
@@ -98,6 +100,8 @@ pub struct Options {
     /// [`Options::tls_client_certificate_der`] (src/tls.rs).
     pub(crate) tls_client_certificate: Option<crate::tls::ClientCertificate>,
     pub(crate) hold_while_down: bool,
+    /// [`Options::http2`] (options/http2.rs).
+    pub(crate) http2: Http2,
 }
 
 #[derive(Clone)]
@@ -133,6 +137,7 @@ impl Default for Options {
             connector: None,
             tls_client_certificate: None,
             hold_while_down: true,
+            http2: Http2::default(),
         }
     }
 }
@@ -388,6 +393,7 @@ impl Options {
         check_positive_duration("upgrade_timeout", self.upgrade_timeout)?;
         check_positive_duration("closing_timeout", self.closing_timeout)?;
         self.compression.validate()?;
+        self.validate_http2()?;
         Ok(())
     }
 }
@@ -421,6 +427,7 @@ impl fmt::Debug for Options {
             .field("tls_config", &self.tls_config)
             .field("connector", &self.connector)
             .field("tls_client_certificate", &self.tls_client_certificate)
+            .field("http2", &self.http2)
             .finish()
     }
 }

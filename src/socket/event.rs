@@ -66,6 +66,8 @@ pub(crate) struct Translator {
     pending: VecDeque<SocketEvent>,
     /// The subprotocol of the last Websocket opened.
     pub(crate) protocol: Option<String>,
+    /// The HTTP version of the last Websocket opened.
+    pub(crate) http_version: Option<http::Version>,
     /// The server's close frame on the current Websocket.
     peer_close: Option<CloseFrame>,
     /// How the socket ended, once the final `Down` or error is seen.
@@ -78,9 +80,10 @@ pub(crate) struct Translator {
 
 impl Translator {
     /// For a socket whose first Websocket chose `protocol`.
-    pub(crate) fn new(protocol: Option<String>) -> Translator {
+    pub(crate) fn new(protocol: Option<String>, http_version: Option<http::Version>) -> Translator {
         Translator {
             protocol,
+            http_version,
             ..Translator::default()
         }
     }
@@ -101,9 +104,11 @@ impl Translator {
     }
 
     pub(crate) fn push(&mut self, event: Event) {
+        let http_version = event.http_version();
         let translated = match event {
             Event::Up { .. } => None,
             Event::Upgraded { protocol, .. } => {
+                self.http_version = http_version;
                 self.protocol.clone_from(&protocol);
                 self.peer_close = None;
                 Some(SocketEvent::Open { protocol })

@@ -104,7 +104,7 @@ impl Socket {
         let options = options.auto_upgrade(true);
         let (connection, events, _stream) = crate::connection::connect(url, options).await?;
         // The URL offers no subprotocol, so the server chose none.
-        Ok(Socket::new(connection, events, hold, None))
+        Ok(Socket::new(connection, events, hold, None, None))
     }
 
     /// Starts a socket on `url` and returns at once, in
@@ -135,13 +135,13 @@ impl Socket {
         let hold = options.hold_while_down;
         if matches!(options.auto_upgrade, AutoUpgrade::Provider(_)) {
             let (connection, events) = Connection::open(url, options)?;
-            return Ok(Socket::new(connection, events, hold, None));
+            return Ok(Socket::new(connection, events, hold, None, None));
         }
         let path = Target::parse(url)?.path_and_query();
         let (connection, events) =
             Connection::open_on::<Platform>(url, options.auto_upgrade(true))?;
         connection.ws_upgrade(&path)?;
-        Ok(Socket::new(connection, events, hold, None))
+        Ok(Socket::new(connection, events, hold, None, None))
     }
 
     /// [`Socket::connect`] with an upgrade of its own: extra headers and
@@ -156,9 +156,9 @@ impl Socket {
         let hold = options.hold_while_down;
         let (connection, mut events) = Connection::open(url, options.auto_upgrade(true))?;
         let stream = connection.ws_upgrade_with(upgrade)?;
-        let (_, protocol) =
+        let (_, protocol, version) =
             wait_first_upgrade(&connection, &mut events, Some(stream), None).await?;
-        Ok(Socket::new(connection, events, hold, protocol))
+        Ok(Socket::new(connection, events, hold, protocol, version))
     }
 
     /// Every upgrade comes from `Options::auto_upgrade_with`'s provider,
@@ -166,16 +166,23 @@ impl Socket {
     async fn open_with_provider(url: &str, options: Options) -> Result<Socket, Error> {
         let hold = options.hold_while_down;
         let (connection, mut events) = Connection::open(url, options)?;
-        let (_, protocol) = wait_first_upgrade(&connection, &mut events, None, None).await?;
-        Ok(Socket::new(connection, events, hold, protocol))
+        let (_, protocol, version) =
+            wait_first_upgrade(&connection, &mut events, None, None).await?;
+        Ok(Socket::new(connection, events, hold, protocol, version))
     }
 
-    fn new(connection: Connection, events: Events, hold: bool, protocol: Option<String>) -> Socket {
+    fn new(
+        connection: Connection,
+        events: Events,
+        hold: bool,
+        protocol: Option<String>,
+        version: Option<http::Version>,
+    ) -> Socket {
         let seen = connection.shared().state_changes();
         Socket {
             sender: SocketSender::new(connection, hold),
             events,
-            translator: Translator::new(protocol),
+            translator: Translator::new(protocol, version),
             seen_changes: seen.into(),
             sink_slot: None,
             sink_close_sent: false,
@@ -315,6 +322,14 @@ impl Socket {
     /// [`SocketEvent::Open`] read, or the first one).
     pub fn protocol(&self) -> Option<&str> {
         self.translator.protocol.as_deref()
+    }
+
+    /// The HTTP version the current Websocket was opened with (as of the
+    /// last [`SocketEvent::Open`] read, or the first one): HTTP/1.1 or
+    /// HTTP/2 (see [`Options::http2`](crate::Options::http2)); `None`
+    /// before the first open, and always in a browser, which does not say.
+    pub fn http_version(&self) -> Option<http::Version> {
+        self.translator.http_version
     }
 
     /// The low level: the [`Connection`] underneath, for

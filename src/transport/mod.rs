@@ -150,6 +150,9 @@ pub(crate) struct Upgraded<S> {
     pub(crate) socket: S,
     pub(crate) protocol: Option<String>,
     pub(crate) headers: HeaderMap,
+    /// HTTP/1.1 (a `101`) or HTTP/2 (an extended CONNECT's `200`);
+    /// `None` where the browser does not say.
+    pub(crate) version: Option<http::Version>,
 }
 
 /// A failed upgrade: what the server said, if it said anything.

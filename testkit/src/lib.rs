@@ -77,6 +77,24 @@
 //! | `large_first=1` | before the `bad_frame` bytes, a 70,000-byte binary frame of `L`. |
 //! | `bad_101=accept\|upgrade\|connection` | the 101 answer with a wrong `Sec-WebSocket-Accept`, or without its `Upgrade` or `Connection` header. |
 //!
+//! ## HTTP/2
+//!
+//! [`TestServer::start_http2`] and [`TestServer::start_tls_http2`] also
+//! speak HTTP/2 (cleartext with prior knowledge; over TLS by ALPN), with
+//! Websockets as extended CONNECT streams (RFC 8441) answered `200`, each
+//! echoed as above and driven by the same query parameters (`reject`,
+//! `header`, `protocol`, `close`, `send`, `delay_ms`, `silent`,
+//! `bad_frame`, `claim_len`, `large_first`...; the HTTP/1.1 head modes,
+//! `bad_101` and `head_lf`, do not apply).
+//! [`Http2::WithoutConnectProtocol`] speaks HTTP/2 without enabling the
+//! CONNECT protocol. HTTP/1.1 works on the same port. One more parameter:
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `h2_reset=1` | once the client has sent its first bytes on the stream, the first bytes of a binary frame, then `RST_STREAM(INTERNAL_ERROR)` on the stream. |
+//! | `h2_goaway=1` | once the client has sent its first bytes on the stream, `GOAWAY(NO_ERROR)` with the stream open; the connection ends. |
+//! | `silent=1` | (as over HTTP/1.1) the stream is answered, then never read: its flow-control window never opens again. |
+//!
 //! # HTTP control API (for browser tests)
 //!
 //! A plain (non-upgrade) `GET` on the same port:
@@ -106,6 +124,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use server::Http2;
 use server::ServerCore;
 
 /// The `wstether-testkit` binary built beside the running executable, for
@@ -201,10 +220,38 @@ impl TestServer {
 
     /// Starts a server on `addr` (port 0: chosen by the OS).
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<TestServer> {
-        let core = ServerCore::start(addr, None).await?;
+        let core = ServerCore::start(addr, None, Http2::Off).await?;
         Ok(TestServer {
             owner: Arc::new(Owner { core }),
         })
+    }
+
+    /// Starts a cleartext server on `127.0.0.1` (port chosen by the OS)
+    /// that also speaks HTTP/2 with prior knowledge (RFC 9113 §3.3) as
+    /// `http2` says: Websockets over extended CONNECT (RFC 8441) with
+    /// [`Http2::On`], HTTP/2 that refuses them with
+    /// [`Http2::WithoutConnectProtocol`]. HTTP/1.1 upgrades work on the
+    /// same port. See the module docs, "HTTP/2".
+    pub async fn start_http2(http2: Http2) -> std::io::Result<TestServer> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let core = ServerCore::start(addr, None, http2).await?;
+        Ok(TestServer {
+            owner: Arc::new(Owner { core }),
+        })
+    }
+
+    /// [`start_tls`](Self::start_tls) that also offers HTTP/2 by ALPN
+    /// (`h2`, then `http/1.1`) as `http2` says (see
+    /// [`start_http2`](Self::start_http2)).
+    ///
+    /// Fails with [`std::io::ErrorKind::InvalidInput`] on a certificate or
+    /// key rustls does not accept.
+    pub async fn start_tls_http2(
+        cert_chain_der: Vec<Vec<u8>>,
+        key_der: Vec<u8>,
+        http2: Http2,
+    ) -> std::io::Result<TestServer> {
+        Self::start_tls_with(cert_chain_der, key_der, None, http2).await
     }
 
     /// Starts a TLS server (`wss://`) on `127.0.0.1` with a port chosen by
@@ -220,7 +267,7 @@ impl TestServer {
         cert_chain_der: Vec<Vec<u8>>,
         key_der: Vec<u8>,
     ) -> std::io::Result<TestServer> {
-        Self::start_tls_with(cert_chain_der, key_der, None).await
+        Self::start_tls_with(cert_chain_der, key_der, None, Http2::Off).await
     }
 
     /// [`start_tls`](Self::start_tls) that also requires a client
@@ -236,13 +283,14 @@ impl TestServer {
         key_der: Vec<u8>,
         client_roots_der: Vec<Vec<u8>>,
     ) -> std::io::Result<TestServer> {
-        Self::start_tls_with(cert_chain_der, key_der, Some(client_roots_der)).await
+        Self::start_tls_with(cert_chain_der, key_der, Some(client_roots_der), Http2::Off).await
     }
 
     async fn start_tls_with(
         cert_chain_der: Vec<Vec<u8>>,
         key_der: Vec<u8>,
         client_roots_der: Option<Vec<Vec<u8>>>,
+        http2: Http2,
     ) -> std::io::Result<TestServer> {
         use tokio_rustls::rustls;
         let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
@@ -276,12 +324,15 @@ impl TestServer {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let config = builder
+        let mut config = builder
             .with_single_cert(chain, key)
             .map_err(|e| invalid(format!("certificate: {e}")))?;
+        if http2 != Http2::Off {
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let core = ServerCore::start(addr, Some(acceptor)).await?;
+        let core = ServerCore::start(addr, Some(acceptor), http2).await?;
         Ok(TestServer {
             owner: Arc::new(Owner { core }),
         })

@@ -205,6 +205,12 @@ pub(crate) struct Script {
     /// `Sec-WebSocket-Accept`, or without its `Upgrade` or `Connection`
     /// header.
     pub bad_101: Option<Bad101>,
+    /// `h2_reset=1` (HTTP/2 only): once the client sent its first bytes,
+    /// the first bytes of a binary frame, then `RST_STREAM(INTERNAL_ERROR)`.
+    pub h2_reset: bool,
+    /// `h2_goaway=1` (HTTP/2 only): once the client sent its first bytes,
+    /// `GOAWAY(NO_ERROR)` with the stream open, and the connection ends.
+    pub h2_goaway: bool,
 }
 
 /// What `bad_101=` breaks in the 101 answer (RFC 6455 §4.1).
@@ -247,6 +253,8 @@ impl Default for Script {
             tiny_pace: None,
             large_first: false,
             bad_101: None,
+            h2_reset: false,
+            h2_goaway: false,
         }
     }
 }
@@ -376,6 +384,8 @@ impl Script {
                 "claim_len" => s.claim_len = Some(number("claim_len", value)?),
                 "trickle_ms" => s.trickle = Some(bounded_ms("trickle_ms", value, 1)?),
                 "head_lf" => s.head_lf = flag("head_lf", value)?,
+                "h2_reset" => s.h2_reset = flag("h2_reset", value)?,
+                "h2_goaway" => s.h2_goaway = flag("h2_goaway", value)?,
                 "close_hold" => s.close_hold = flag("close_hold", value)?,
                 "tiny_frames" => {
                     let n = number("tiny_frames", value)?;

@@ -17,9 +17,11 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+mod h2;
 mod hostile;
 mod http;
 
+pub use self::h2::Http2;
 use super::script::{
     binary_header, burst_payload, Bad101, FrameKind, ProtocolChoice, Script, LARGE_FIRST,
 };
@@ -89,6 +91,8 @@ pub(crate) struct ServerCore {
     addr: SocketAddr,
     /// Set for a TLS server (`wss://`).
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Whether (and how) HTTP/2 is spoken beside HTTP/1.1.
+    http2: Http2,
     state: Mutex<ServerState>,
     /// Bumped on every change, so waiters re-check their condition.
     version: watch::Sender<u64>,
@@ -112,11 +116,13 @@ impl ServerCore {
     pub(crate) async fn start(
         addr: SocketAddr,
         tls: Option<tokio_rustls::TlsAcceptor>,
+        http2: Http2,
     ) -> std::io::Result<Arc<ServerCore>> {
         let listener = bind(addr)?;
         let core = Arc::new(ServerCore {
             addr: listener.local_addr()?,
             tls,
+            http2,
             state: Mutex::new(ServerState::default()),
             version: watch::channel(0).0,
         });
@@ -240,14 +246,23 @@ impl ServerCore {
             id,
         };
         let tls = self.tls.clone();
+        let http2 = self.http2;
         let task = tokio::spawn(async move {
             let guard = guard;
-            let stream: Stream = match tls {
-                None => Box::new(stream),
+            let (stream, is_h2): (Stream, bool) = match tls {
+                None if http2 == Http2::Off => (Box::new(stream), false),
+                // Cleartext HTTP/2: with prior knowledge (its preface).
+                None => match h2::sniff(Box::new(stream)).await {
+                    Ok(sniffed) => sniffed,
+                    Err(_) => return,
+                },
                 Some(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
-                        Ok(Ok(tls)) => Box::new(tls),
+                        Ok(Ok(tls)) => {
+                            let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                            (Box::new(tls), is_h2)
+                        }
                         Ok(Err(e)) => {
                             tracing::debug!("testkit: TLS handshake failed: {e}");
                             return;
@@ -256,6 +271,10 @@ impl ServerCore {
                     }
                 }
             };
+            if is_h2 {
+                let connect = http2 == Http2::On;
+                return h2::serve(guard.core.clone(), guard.id, stream, rx, connect).await;
+            }
             handle_conn(&guard, stream, rx).await;
         });
         let doomed = match self.lock().conns.get_mut(&id) {
@@ -662,34 +681,13 @@ async fn handle_upgrade(
     if let Some(n) = script.tiny_frames {
         return tiny_frames(&mut stream, n, script.tiny_pace).await;
     }
-    let raw = match (script.claim_len, script.bad_frame) {
-        (Some(len), _) => {
-            let mut bytes = binary_header(len);
-            bytes.extend(std::iter::repeat_n(0u8, CLAIM_TAIL_BYTES));
-            Some(bytes)
-        }
-        (None, Some(bad)) if script.large_first => {
-            let mut bytes = super::script::server_frame(0x2, &[b'L'; LARGE_FIRST]);
-            bytes.extend(bad.bytes());
-            Some(bytes)
-        }
-        (None, Some(bad)) => Some(bad.bytes()),
-        (None, None) => None,
-    };
-    if let Some(raw) = raw {
+    if let Some(raw) = raw_frames(&script) {
         if stream.write_all(&raw).await.is_ok() {
             let _ = stream.flush().await;
             // The client should fail the connection with a close frame:
             // read until it comes (its code is recorded) or the TCP ends.
-            let mut ws =
-                WebSocketStream::from_partially_read(stream, rest, Role::Server, None).await;
-            while let Some(Ok(msg)) = ws.next().await {
-                if let Message::Close(close) = msg {
-                    core.record_client_close(&close);
-                    let _ = ws.flush().await;
-                    break;
-                }
-            }
+            let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, None).await;
+            await_client_close(core, ws).await;
         }
         return;
     }
@@ -705,6 +703,37 @@ async fn handle_upgrade(
     });
     if let Err(e) = run_ws(core, ws, &script, commands).await {
         tracing::debug!("testkit: connection ended: {e}");
+    }
+}
+
+/// The raw bytes of `claim_len` or `bad_frame` (after `large_first`'s
+/// frame), written right after the upgrade; `None` without them.
+fn raw_frames(script: &Script) -> Option<Vec<u8>> {
+    match (script.claim_len, script.bad_frame) {
+        (Some(len), _) => {
+            let mut bytes = binary_header(len);
+            bytes.extend(std::iter::repeat_n(0u8, CLAIM_TAIL_BYTES));
+            Some(bytes)
+        }
+        (None, Some(bad)) if script.large_first => {
+            let mut bytes = super::script::server_frame(0x2, &[b'L'; LARGE_FIRST]);
+            bytes.extend(bad.bytes());
+            Some(bytes)
+        }
+        (None, Some(bad)) => Some(bad.bytes()),
+        (None, None) => None,
+    }
+}
+
+/// After [`raw_frames`]: reads what the client sends until its close frame
+/// (its code is recorded) or the end of the stream.
+async fn await_client_close(core: &ServerCore, mut ws: WebSocketStream<Stream>) {
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Close(close) = msg {
+            core.record_client_close(&close);
+            let _ = ws.flush().await;
+            break;
+        }
     }
 }
 

@@ -184,6 +184,7 @@ impl Harness {
         let upgraded = TransportEvent::Upgraded {
             protocol: protocol.map(str::to_owned),
             headers: HeaderMap::new(),
+            version: Some(http::Version::HTTP_11),
         };
         self.core.handle_transport(upgraded, self.now);
     }

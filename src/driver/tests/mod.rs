@@ -419,6 +419,7 @@ impl Transport for MockTransport {
                         socket,
                         protocol: None,
                         headers: HeaderMap::new(),
+                        version: Some(http::Version::HTTP_11),
                     })
                 })
             }

@@ -423,6 +423,8 @@ impl Future for Opening {
             },
             protocol,
             headers,
+            // The browser chooses its transport and does not say which.
+            version: None,
         }))
     }
 }

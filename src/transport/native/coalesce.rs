@@ -235,6 +235,15 @@ impl<S> Coalesce<S> {
         self
     }
 
+    /// For a byte stream that starts with frames (an HTTP/2 stream: the
+    /// upgrade's answer came in HEADERS), not with a response head.
+    pub(crate) fn past_handshake(mut self) -> Coalesce<S> {
+        if let Some(frames) = self.frames.as_mut() {
+            frames.track = Track::Header;
+        }
+        self
+    }
+
     fn count(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         if let Poll::Ready(Ok(n)) = &polled {
             self.written.fetch_add(*n as u64, Ordering::Relaxed);

@@ -23,6 +23,7 @@ use crate::proxy::Server;
 const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
 /// How the stream to the target is made, read from the options at dial.
+#[derive(Clone)]
 pub(crate) enum Route {
     Connector(Connector),
     Proxy(Server),

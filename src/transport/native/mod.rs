@@ -4,7 +4,9 @@
 //! (native/handshake.rs), read coalescing over the one frame-header reader
 //! (native/coalesce.rs, native/frames.rs), permessage-deflate
 //! (native/deflate/), and the Websocket spoken by tokio-tungstenite
-//! (native/socket.rs). docs/ARCHITECTURE.md, "The native stack", has the
+//! (native/socket.rs). Over HTTP/2 (RFC 8441) an extended CONNECT stream
+//! (native/h2.rs) takes the place of the upgraded TCP stream under the
+//! same layers. docs/ARCHITECTURE.md, "The native stack", has the
 //! picture.
 
 use std::sync::atomic::AtomicU64;
@@ -21,7 +23,7 @@ use super::{Target, Transport, UpgradeFailure, Upgraded};
 use crate::connector::Io;
 use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
-use crate::options::Options;
+use crate::options::{Http2, Options};
 use crate::proxy::Proxy;
 use crate::request::ValidUpgrade;
 use crate::rt::BoxFuture;
@@ -31,6 +33,7 @@ mod coalesce;
 mod deflate;
 pub(super) mod dial;
 pub(crate) mod frames;
+mod h2;
 pub(crate) mod handshake;
 mod proxy;
 mod socket;
@@ -40,15 +43,26 @@ pub(crate) use socket::NativeSocket;
 
 pub(crate) struct NativeTransport;
 
-/// A connected TCP (or TLS) stream, and the count of bytes written to it.
+/// A connected TCP (or TLS) stream, or an HTTP/2 connection on it, and
+/// the count of bytes written to it.
 pub(crate) struct Dialed {
-    io: Box<dyn Io>,
+    wire: Wire,
     written: Arc<AtomicU64>,
-    /// Where large binary messages are left, read beside tungstenite
-    /// (`None` with compression: see [`Coalesce`]).
-    large: Option<Arc<Large>>,
     /// How long the TLS handshake with the target took (`wss` only).
     tls_handshake: Option<std::time::Duration>,
+}
+
+/// What the Websocket will be upgraded on.
+enum Wire {
+    /// HTTP/1.1: the stream itself.
+    Http1 {
+        io: Box<dyn Io>,
+        /// Where large binary messages are left, read beside tungstenite
+        /// (`None` with compression: see [`Coalesce`]).
+        large: Option<Arc<Large>>,
+    },
+    /// HTTP/2 whose server enabled the CONNECT protocol.
+    H2(h2::Session),
 }
 
 /// tungstenite's write buffer: frames are gathered up to this before a write.
@@ -106,28 +120,89 @@ impl Transport for NativeTransport {
         // Compression's layer follows the frames itself, above this one.
         let large = (!options.compression.enabled).then(Arc::<Large>::default);
         let limit = options.frame_limit().min(options.message_limit());
+        let http2 = options.http2;
+        let grace = options.closing_timeout;
         Box::pin(async move {
-            let stream = dial::open(&target, route?, || tls.config()).await?;
+            let route = route?;
             let written = Arc::new(AtomicU64::new(0));
+            let http1 = |io: Box<dyn Io>, tls_handshake| Dialed {
+                wire: Wire::Http1 {
+                    io: Box::new(coalesce(io, written.clone(), limit, &large, true)),
+                    large: large.clone(),
+                },
+                written: written.clone(),
+                tls_handshake,
+            };
+            let require = http2 == Http2::Require;
+            let stream = dial::open(&target, route.clone(), || tls.config()).await?;
             if !target.secure {
-                let io = Box::new(coalesce(stream, written.clone(), limit, &large));
-                return Ok(Dialed {
-                    io,
-                    written,
-                    large,
-                    tls_handshake: None,
-                });
+                if !http2.tries(false) {
+                    return Ok(http1(stream, None));
+                }
+                // HTTP/2 with prior knowledge (RFC 9113 §3.3).
+                let why = match h2::handshake(stream, grace).await {
+                    Ok(session) if session.connect_protocol => {
+                        return Ok(Dialed {
+                            wire: Wire::H2(session),
+                            written,
+                            tls_handshake: None,
+                        })
+                    }
+                    Ok(_) => Error::new(
+                        ErrorKind::Http2Unavailable,
+                        "the server speaks HTTP/2 without the CONNECT protocol (RFC 8441)",
+                    ),
+                    Err(e) => Error::new(
+                        ErrorKind::Http2Unavailable,
+                        "the server does not speak HTTP/2 (prior knowledge)",
+                    )
+                    .with_source(e),
+                };
+                if require {
+                    return Err(why);
+                }
+                tracing::debug!("wstether: {why}; a fresh HTTP/1.1 connection");
+                let stream = dial::open(&target, route, || tls.config()).await?;
+                return Ok(http1(stream, None));
             }
             let address = format!("{}:{}", dial::bracket_ipv6(&target.host), target.port);
+            let config = if http2.tries(true) {
+                tls.config_offering_h2()?
+            } else {
+                tls.config_http1()?
+            };
+            let (stream, took) = tls::handshake(config, &target.host, &address, stream).await?;
+            let chose_h2 = stream.get_ref().1.alpn_protocol() == Some(h2::ALPN_H2);
+            let why = if chose_h2 {
+                let session = h2::handshake(Box::new(stream), grace).await?;
+                if session.connect_protocol {
+                    return Ok(Dialed {
+                        wire: Wire::H2(session),
+                        written,
+                        tls_handshake: Some(took),
+                    });
+                }
+                Error::new(
+                    ErrorKind::Http2Unavailable,
+                    "the server chose HTTP/2 without the CONNECT protocol (RFC 8441)",
+                )
+            } else if require {
+                Error::new(
+                    ErrorKind::Http2Unavailable,
+                    "the server did not choose HTTP/2 (ALPN)",
+                )
+            } else {
+                return Ok(http1(Box::new(stream), Some(took)));
+            };
+            if require {
+                return Err(why);
+            }
+            // As browsers do: a fresh connection that offers HTTP/1.1 only.
+            tracing::debug!("wstether: {why}; a fresh HTTP/1.1 connection");
+            let stream = dial::open(&target, route, || tls.config()).await?;
             let (stream, took) =
-                tls::handshake(tls.config()?, &target.host, &address, stream).await?;
-            let io = Box::new(coalesce(stream, written.clone(), limit, &large));
-            Ok(Dialed {
-                io,
-                written,
-                large,
-                tls_handshake: Some(took),
-            })
+                tls::handshake(tls.config_http1()?, &target.host, &address, stream).await?;
+            Ok(http1(Box::new(stream), Some(took)))
         })
     }
 
@@ -159,6 +234,8 @@ impl Transport for NativeTransport {
                     .saturating_add(64 << 10),
             );
         let compression = options.compression.clone();
+        let options_limit = options.frame_limit().min(options.message_limit());
+        let target = target.clone();
         let limits = Limits {
             max_frame: options.frame_limit(),
             max_message: options.message_limit(),
@@ -186,12 +263,6 @@ impl Transport for NativeTransport {
             }
             // permessage-deflate: offered, and the layer beneath
             // tungstenite reads the answer as the 101 passes through it.
-            let Dialed {
-                mut io,
-                written,
-                large,
-                ..
-            } = dialed;
             let mut negotiated = None;
             if compression.enabled {
                 headers.insert(
@@ -199,6 +270,26 @@ impl Transport for NativeTransport {
                     HeaderValue::from_str(&deflate::offer(&compression))
                         .expect("the offer is ASCII"),
                 );
+            }
+            let (mut io, large) = match dialed.wire {
+                Wire::Http1 { io, large } => (io, large),
+                Wire::H2(session) => {
+                    let opened = H2Upgrade {
+                        session,
+                        target,
+                        path: upgrade.path.to_string(),
+                        headers: headers.clone(),
+                        compression,
+                        limits,
+                        limit: options_limit,
+                        config,
+                        written: dialed.written,
+                    };
+                    return opened.open().await;
+                }
+            };
+            let written = dialed.written;
+            if compression.enabled {
                 let slot = Negotiated::default();
                 io = Box::new(Deflate::new(io, compression, limits, slot.clone()));
                 negotiated = Some(slot);
@@ -260,6 +351,7 @@ impl Transport for NativeTransport {
                         socket: NativeSocket::new(ws, written, large),
                         protocol,
                         headers: response.headers().clone(),
+                        version: Some(http::Version::HTTP_11),
                     })
                 }
                 Err(tungstenite::Error::Http(response)) => {
@@ -310,17 +402,136 @@ async fn fresh_buffers(
 }
 
 /// The stream under tungstenite: large reads, and large binary messages
-/// read beside it unless compression follows the frames.
+/// read beside it unless compression follows the frames; `head`: the
+/// stream starts with the upgrade's response head (HTTP/1.1).
 fn coalesce<S>(
     io: S,
     written: Arc<AtomicU64>,
     limit: usize,
     large: &Option<Arc<Large>>,
+    head: bool,
 ) -> Coalesce<S> {
     let io = Coalesce::new(io, written);
-    match large {
+    let io = match large {
         Some(large) => io.taking_large(limit, large.clone()),
         None => io,
+    };
+    if head {
+        io
+    } else {
+        io.past_handshake()
+    }
+}
+
+/// Headers of an HTTP/1.1 upgrade that HTTP/2 forbids or replaces
+/// (RFC 9113 §8.2.2; `Host` is `:authority`; RFC 8441 §5: no
+/// `Sec-WebSocket-Key`).
+const NOT_OVER_H2: [&str; 8] = [
+    "host",
+    "connection",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "sec-websocket-key",
+];
+
+/// An upgrade over HTTP/2: the extended CONNECT, then the same stack as
+/// over HTTP/1.1 on the stream (coalesce, deflate if agreed, tungstenite).
+struct H2Upgrade {
+    session: h2::Session,
+    target: Target,
+    path: String,
+    headers: HeaderMap,
+    compression: crate::compression::Compression,
+    limits: Limits,
+    /// The largest frame taken beside tungstenite.
+    limit: usize,
+    config: WebSocketConfig,
+    written: Arc<AtomicU64>,
+}
+
+impl H2Upgrade {
+    async fn open(self) -> Result<Upgraded<NativeSocket>, UpgradeFailure> {
+        let H2Upgrade {
+            session,
+            target,
+            path,
+            mut headers,
+            compression,
+            limits,
+            limit,
+            config,
+            written,
+        } = self;
+        for name in NOT_OVER_H2 {
+            headers.remove(name);
+        }
+        let scheme = if target.secure { "https" } else { "http" };
+        let authority = format!("{}:{}", dial::bracket_ipv6(&target.host), target.port);
+        let uri: http::Uri = format!("{scheme}://{authority}{path}")
+            .parse()
+            .map_err(|e| Error::new(ErrorKind::InvalidPath, path.clone()).with_source(e))?;
+        let (stream, headers) = match h2::connect(session, uri, headers).await? {
+            h2::Answer::Open { stream, headers } => (stream, headers),
+            h2::Answer::Refused { status, headers } => {
+                return Err(UpgradeFailure {
+                    status: Some(status),
+                    headers,
+                    error: Error::new(
+                        ErrorKind::Upgrade,
+                        format!("the server answered {status} (HTTP/2)"),
+                    ),
+                })
+            }
+        };
+        let refuse = |why: String| UpgradeFailure {
+            status: None,
+            headers: headers.clone(),
+            error: Error::new(ErrorKind::Upgrade, why),
+        };
+        // Checked against the offer by the core, as over HTTP/1.1.
+        let protocol = headers
+            .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let extensions = headers
+            .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let agreed = if compression.enabled {
+            deflate::negotiate(&compression, extensions).map_err(|why| {
+                refuse(format!(
+                    "the server's Sec-WebSocket-Extensions is refused: {why}"
+                ))
+            })?
+        } else if let Some(named) = extensions.into_iter().next() {
+            // RFC 6455 §4.1, as over HTTP/1.1.
+            return Err(refuse(format!(
+                "the server accepted extensions that were not offered: {named:?}"
+            )));
+        } else {
+            None
+        };
+        let large = agreed.is_none().then(Arc::<Large>::default);
+        let io: Box<dyn Io> = Box::new(coalesce(stream, written.clone(), limit, &large, false));
+        let io: Box<dyn Io> = match agreed {
+            Some(agreed) => Box::new(Deflate::agreed(io, compression, limits, agreed)),
+            None => io,
+        };
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            io,
+            tungstenite::protocol::Role::Client,
+            Some(config),
+        )
+        .await;
+        Ok(Upgraded {
+            socket: NativeSocket::new(ws, written, large),
+            protocol,
+            headers,
+            version: Some(http::Version::HTTP_2),
+        })
     }
 }
 

@@ -211,6 +211,9 @@ pub(super) fn socket_error(error: tungstenite::Error) -> Error {
         );
     }
     if let E::Io(io) = &error {
+        if let Some(reset) = super::h2::reset_in(io) {
+            return Error::new(ErrorKind::StreamReset, reset.to_string());
+        }
         if let Some(deflate) = DeflateError::find(io) {
             let kind = match deflate {
                 DeflateError::Corrupt(_) => ErrorKind::InvalidCompressedData,

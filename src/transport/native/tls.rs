@@ -9,6 +9,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+use super::h2::{ALPN_H2, ALPN_HTTP1};
 use crate::connector::Io;
 use crate::error::{Error, ErrorKind};
 use crate::options::Options;
@@ -34,10 +35,42 @@ impl Settings {
         }
     }
 
+    /// The configuration for a handshake that offers HTTP/2 and HTTP/1.1
+    /// by ALPN: a copy of [`config`](Self::config)'s with the ALPN list
+    /// set, never the user's changed; a configuration of the user's that
+    /// sets its own ALPN protocols is used as given.
+    pub(crate) fn config_offering_h2(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+        let config = self.config()?;
+        if !config.alpn_protocols.is_empty() {
+            return Ok(config);
+        }
+        let mut copy = (*config).clone();
+        copy.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
+        Ok(Arc::new(copy))
+    }
+
+    /// The configuration for an HTTP/1.1 handshake: [`config`](Self::config)'s,
+    /// or, when the user's offers `h2` by ALPN, a copy without it (the
+    /// Websocket will speak HTTP/1.1 on that connection).
+    pub(crate) fn config_http1(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+        let config = self.config()?;
+        if !config
+            .alpn_protocols
+            .iter()
+            .any(|p| p.as_slice() == ALPN_H2)
+        {
+            return Ok(config);
+        }
+        let mut copy = (*config).clone();
+        copy.alpn_protocols.retain(|p| p.as_slice() != ALPN_H2);
+        if copy.alpn_protocols.is_empty() {
+            copy.alpn_protocols.push(ALPN_HTTP1.to_vec());
+        }
+        Ok(Arc::new(copy))
+    }
+
     /// The configuration for a handshake: the user's, or the one built
     /// from the root options (the plain one built once per process).
-    // When HTTP/2 comes: offer `h2` by adding it to the ALPN list of a
-    // clone of the user's configuration, never by changing theirs.
     pub(crate) fn config(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
         if let Some(user) = &self.user {
             return Ok(user.clone());

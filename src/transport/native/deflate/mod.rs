@@ -208,8 +208,9 @@ impl<S> Deflate<S> {
         }
     }
 
-    /// A layer already past the handshake (tests).
-    #[cfg(test)]
+    /// A layer already past the handshake, with what was agreed: over
+    /// HTTP/2 (the answer came in HEADERS, not in the byte stream) and in
+    /// tests.
     pub(crate) fn agreed(inner: S, config: Compression, limits: Limits, agreed: Agreed) -> Self {
         let mut layer = Deflate::new(inner, config, limits, Negotiated::default());
         layer.phase = Phase::Frames(Box::new(agreed));
