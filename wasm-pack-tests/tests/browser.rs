@@ -90,6 +90,7 @@ async fn upgrade_with_subprotocol() {
             stream: s,
             protocol,
             headers,
+            ..
         } => {
             assert_eq!(s, stream);
             assert_eq!(protocol.as_deref(), Some("chat"));
