@@ -170,7 +170,9 @@ export type WsTetherErrorKind =
   | "Proxy"
   | "UpgradeRefused"
   | "Provider"
-  | "NoRuntime";
+  | "NoRuntime"
+  | "Http2Unavailable"
+  | "StreamReset";
 
 /** An error thrown (or carried by an event) by wstether: an `Error` named "WsTetherError". */
 export interface WsTetherError extends Error {
