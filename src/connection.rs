@@ -276,6 +276,37 @@ impl Connection {
         .await
     }
 
+    /// Grants `stream` the credit to receive `messages` more messages, like
+    /// Gun's `update_flow/3`; for a Websocket upgraded with
+    /// [`Upgrade::flow`](crate::Upgrade::flow), whose reading pauses when
+    /// its credit is spent. The credit adds up; on a Websocket without a
+    /// `flow` it does nothing (its credit is unlimited).
+    ///
+    /// Fails with [`ErrorKind::StaleStream`] for a Websocket that is gone
+    /// (or another connection's), and [`ErrorKind::Closed`] once the
+    /// connection has terminated.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), wstether::Error> {
+    /// use wstether::{Connection, Event, Options, Upgrade};
+    /// let (conn, mut events) = Connection::open("ws://127.0.0.1:8080", Options::default())?;
+    /// // Read 10 messages, then pause until the application asks for more.
+    /// let stream = conn.ws_upgrade_with(Upgrade::new("/feed").flow(10))?;
+    /// let mut handled = 0;
+    /// while let Some(event) = events.recv().await {
+    ///     if let Event::Frame { .. } = event {
+    ///         handled += 1;
+    ///         if handled % 10 == 0 {
+    ///             conn.update_flow(stream, 10)?; // ready for 10 more
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn update_flow(&self, stream: StreamRef, messages: u32) -> Result<(), Error> {
+        self.handle.shared.push_flow(Some(stream), messages)
+    }
+
     /// Closes gracefully, like `gun:shutdown/1`: frames already queued are
     /// written, then a close frame (1000); the connection does not
     /// reconnect. The event stream ends after the final [`Event::Down`].

@@ -321,7 +321,10 @@ impl<T: Transport> Driver<T> {
         // Read, while the application keeps up with the events.
         if failure.is_none() && self.core.is_reading() {
             let room = self.events.room(cx);
-            let paused = room.is_empty();
+            // Gun's `flow`: a spent credit pauses reading as a full event
+            // queue does (an `update_flow` command wakes the driver).
+            let credit = self.core.read_credit();
+            let paused = room.is_empty() || credit == 0;
             if paused != self.reading_paused {
                 self.reading_paused = paused;
                 self.core
@@ -331,7 +334,7 @@ impl<T: Transport> Driver<T> {
             let reads = if paused {
                 0
             } else {
-                room.events.min(READ_BUDGET)
+                room.events.min(READ_BUDGET).min(credit)
             };
             let mut read = false;
             let mut drained = false;

@@ -56,6 +56,7 @@ pub struct Upgrade {
     path: String,
     headers: Vec<(String, String)>,
     protocols: Vec<String>,
+    flow: Option<u32>,
 }
 
 impl Upgrade {
@@ -65,6 +66,7 @@ impl Upgrade {
             path: path.into(),
             headers: Vec::new(),
             protocols: Vec::new(),
+            flow: None,
         }
     }
 
@@ -97,6 +99,37 @@ impl Upgrade {
     /// a browser's upgrade request (which refuses offering one twice).
     pub fn protocol(mut self, protocol: impl Into<String>) -> Upgrade {
         self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Gun's `flow`: the Websocket starts with a credit of `messages`
+    /// received messages, and reading it pauses when the credit is spent,
+    /// until [`Connection::update_flow`](crate::Connection::update_flow)
+    /// grants more. Without it (the default) reading never waits for a
+    /// credit. Each [`Event::Frame`](crate::Event::Frame) delivered costs
+    /// one message, control frames included when they are delivered
+    /// (pings and pongs are not, by default: `silence_pings`); the
+    /// keepalive's own replies cost nothing. `flow(0)` opens the Websocket
+    /// with reading paused.
+    ///
+    /// Natively a paused Websocket is not read at all: the server is
+    /// stopped by TCP's window (HTTP/1.1) or the stream's HTTP/2 window,
+    /// and the keepalive does not judge a peer it cannot hear (nor is a
+    /// connection lost meanwhile noticed before reading resumes, unless a
+    /// write fails). Once the
+    /// application has sent its close frame, the Websocket is read to its
+    /// end whatever the credit, so that the close completes. After a
+    /// reconnect, the Websocket that `auto_upgrade` opens starts again
+    /// with this credit.
+    ///
+    /// Browser: a browser's WebSocket cannot stop reading, so the credit
+    /// pauses delivery instead: what arrives while it is spent waits, up
+    /// to [`Options::event_queue_bytes`](crate::Options::event_queue_bytes),
+    /// past which the connection fails with
+    /// [`ErrorKind::QueueFull`](crate::ErrorKind::QueueFull) (as when the
+    /// application stops reading its events).
+    pub fn flow(mut self, messages: u32) -> Upgrade {
+        self.flow = Some(messages);
         self
     }
 
@@ -151,6 +184,7 @@ impl Upgrade {
             path,
             headers,
             protocols,
+            flow: self.flow,
         })
     }
 }
@@ -171,6 +205,7 @@ impl fmt::Debug for Upgrade {
             .field("path", &redact::url(&self.path))
             .field("headers", &redact::Headers::new(headers))
             .field("protocols", &protocols)
+            .field("flow", &self.flow)
             .finish()
     }
 }
@@ -181,6 +216,9 @@ pub(crate) struct ValidUpgrade {
     pub(crate) path: PathAndQuery,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) protocols: Vec<String>,
+    /// The initial credit of received messages (Gun's `flow`); `None`:
+    /// unlimited.
+    pub(crate) flow: Option<u32>,
 }
 
 /// Redacted like [`Upgrade`]'s: it travels in the core's commands and
@@ -195,6 +233,7 @@ impl fmt::Debug for ValidUpgrade {
             .field("path", &redact::url(self.path.as_str()))
             .field("headers", &redact::Headers::new(headers))
             .field("protocols", &self.protocols)
+            .field("flow", &self.flow)
             .finish()
     }
 }

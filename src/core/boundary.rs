@@ -65,6 +65,12 @@ pub(crate) enum Command {
     SendCurrent {
         frames: Frames,
     },
+    /// Gun's `update_flow`: more credit of received messages for `stream`
+    /// (`None`: whatever Websocket is current, a [`Socket`](crate::Socket)'s).
+    UpdateFlow {
+        stream: Option<StreamRef>,
+        messages: u64,
+    },
     Shutdown,
     /// Probe the peer now (a page became visible, the browser came online).
     Probe,

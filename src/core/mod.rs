@@ -31,6 +31,7 @@
 mod boundary;
 mod delivery;
 mod down;
+mod flow;
 mod keepalive;
 mod observe;
 mod reconnect;
@@ -51,6 +52,7 @@ pub(crate) use boundary::{
 };
 use delivery::Delivery;
 pub(crate) use delivery::{Outgoing, Seq, WireFrame, Written};
+use flow::Flow;
 use keepalive::{KeepaliveAction, KeepaliveState};
 use observe::Observe;
 use reconnect::{Next, Reconnect};
@@ -166,6 +168,8 @@ pub(crate) struct Core {
     /// The upgrade in flight waits for the provider's request
     /// ([`Action::Provide`]); it is not sent yet.
     providing: bool,
+    /// The current Websocket's credit of received messages (Gun's `flow`).
+    flow: Flow,
 }
 
 impl Core {
@@ -219,6 +223,7 @@ impl Core {
             hold_while_down: options.hold_while_down,
             refused_status: None,
             providing: false,
+            flow: Flow::default(),
         };
         core.connection = core.stream_ids.connection();
         core.dial(now);
@@ -244,6 +249,7 @@ impl Core {
             } => self.on_upgrade_request(stream, *request, *original, now),
             Command::Send { stream, frames } => self.on_send(stream, frames, now),
             Command::SendCurrent { frames } => self.on_send_current(frames, now),
+            Command::UpdateFlow { stream, messages } => self.on_update_flow(stream, messages),
             Command::Shutdown => self.on_shutdown(now),
             Command::Abandon => self.on_abandoned(now),
             Command::Probe => {
@@ -392,6 +398,7 @@ impl Core {
             _ if hidden_reply => return,
             _ => {}
         }
+        self.flow.spend();
         self.events.push_back(Event::Frame { stream, frame });
     }
 

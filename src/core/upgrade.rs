@@ -258,6 +258,7 @@ impl Core {
         );
         self.upgrade_started = Some((stream, now));
         self.observe.call(|o| o.upgrade_sent(stream));
+        self.flow = Flow::new(request.flow);
         self.phase = Phase::Upgrading {
             stream,
             offered: request.protocols.clone(),

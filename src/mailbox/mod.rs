@@ -259,6 +259,45 @@ impl Shared {
         inbox.send.push(command);
     }
 
+    /// Queues a grant of flow credit (Gun's `update_flow`). It takes no
+    /// room: a grant right behind another for the same stream is added to
+    /// it, so a caller granting in a loop grows no queue.
+    pub(crate) fn push_flow(&self, stream: Option<StreamRef>, messages: u32) -> Result<(), Error> {
+        let mut inbox = lock(&self.inner);
+        if inbox.end.terminated {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the connection has terminated",
+            ));
+        }
+        if let Some(stream) = stream {
+            let foreign = stream.0 >> 32 != self.stream_ids.connection();
+            let killed = inbox
+                .end
+                .killed_up_to
+                .is_some_and(|killed| stream <= killed);
+            if foreign || killed {
+                return Err(Error::new(
+                    ErrorKind::StaleStream,
+                    format!("{stream} is not the connection's current Websocket"),
+                ));
+            }
+        }
+        let messages = u64::from(messages);
+        if let Some(Command::UpdateFlow {
+            stream: last,
+            messages: credit,
+        }) = inbox.send.commands.back_mut()
+        {
+            if *last == stream {
+                *credit = credit.saturating_add(messages);
+                return Ok(());
+            }
+        }
+        inbox.send.push(Command::UpdateFlow { stream, messages });
+        Ok(())
+    }
+
     /// The last handle went away: the driver ends at once (Gun's `close`).
     pub(crate) fn abandon(&self) {
         let mut inbox = lock(&self.inner);

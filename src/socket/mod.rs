@@ -311,6 +311,17 @@ impl Socket {
         self.sender.close(code, reason).await
     }
 
+    /// Grants the current Websocket the credit to receive `messages` more
+    /// messages, for a socket opened with [`Upgrade::flow`]
+    /// ([`Socket::connect_with`]): Gun's `update_flow`, as
+    /// [`Connection::update_flow`] without a `StreamRef`. After a reconnect
+    /// the new Websocket starts again with the upgrade's credit, and a grant
+    /// made while down goes to nothing. Fails with [`ErrorKind::Closed`]
+    /// once the socket has ended.
+    pub fn update_flow(&self, messages: u32) -> Result<(), Error> {
+        self.sender.connection().shared().push_flow(None, messages)
+    }
+
     /// Payload bytes accepted by `send` and not yet handed to the
     /// transport, frames held while down included (a browser's
     /// `bufferedAmount`).

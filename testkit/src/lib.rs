@@ -437,6 +437,19 @@ impl TestServer {
         self.core().frames_received()
     }
 
+    /// Frames of `send=N` bursts the server has handed to its clients'
+    /// sockets so far (to tokio-tungstenite's write buffer, flushed every
+    /// MiB and at the burst's end): how far a client that stopped reading
+    /// let a burst go.
+    pub fn burst_frames_sent(&self) -> u64 {
+        self.core().burst_frames_sent()
+    }
+
+    /// Resolves when [`burst_frames_sent`](Self::burst_frames_sent) `>= n`.
+    pub async fn wait_for_burst_frames_sent(&self, n: u64) {
+        self.core().wait_for_burst_frames_sent(n).await
+    }
+
     /// TCP connections currently open (upgraded or not).
     pub fn live_connections(&self) -> usize {
         self.core().live_connections()

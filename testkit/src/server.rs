@@ -73,6 +73,8 @@ struct ServerState {
     pings: Vec<Vec<u8>>,
     client_close_codes: Vec<u16>,
     frames: u64,
+    /// Frames of `send=N` bursts handed to a client's socket.
+    burst_sent: u64,
     accepted: u64,
     conns: HashMap<u64, Conn>,
     next_id: u64,
@@ -309,6 +311,12 @@ impl ServerCore {
     }
     pub(crate) fn frames_received(&self) -> u64 {
         self.lock().frames
+    }
+    pub(crate) fn burst_frames_sent(&self) -> u64 {
+        self.lock().burst_sent
+    }
+    pub(crate) async fn wait_for_burst_frames_sent(&self, n: u64) {
+        self.wait_until(|st| st.burst_sent >= n).await
     }
     pub(crate) fn live_connections(&self) -> usize {
         self.lock().conns.len()
@@ -774,6 +782,7 @@ async fn run_ws(
             FrameKind::Binary => Message::binary(payload.into_bytes()),
         };
         ws.feed(msg).await?;
+        core.update(|st| st.burst_sent += 1);
         if unflushed >= BURST_FLUSH_BYTES {
             ws.flush().await?;
             unflushed = 0;

@@ -12,6 +12,7 @@ use crate::options::{FirstConnection, Retry, RetryDecision};
 mod backoff;
 mod dial_upgrade;
 mod first_connection;
+mod flow;
 mod frames;
 mod held_sends;
 mod keepalive;
