@@ -675,6 +675,51 @@ async fn an_unread_burst_past_event_queue_bytes_ends_the_connection() {
     expect_end(&mut events, |_| false).await;
 }
 
+/// The burst index the testkit writes at the start of a `send=N` frame.
+fn burst_index(frame: &Frame) -> u64 {
+    let Frame::Text(text) = frame else {
+        panic!("not a text burst frame: {frame:?}");
+    };
+    text.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn flow_pauses_delivery_until_update_flow() {
+    // A browser cannot stop reading: with the credit spent, what arrives
+    // waits (bounded by event_queue_bytes) and is delivered, in order, as
+    // credit is granted.
+    let (conn, mut events) = open(Options::default()).await;
+    let (stream, _) = upgrade(
+        &conn,
+        &mut events,
+        Upgrade::new("/?send=10&size=16").flow(2),
+    )
+    .await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.push(burst_index(&next_frame(&mut events, stream).await));
+    }
+    // Absence check: the other 8 frames are sent at once by the server.
+    let came = {
+        let recv = Box::pin(events.recv());
+        let timeout = gloo_timers::future::TimeoutFuture::new(300);
+        match futures::future::select(recv, timeout).await {
+            futures::future::Either::Left((event, _)) => Some(event),
+            futures::future::Either::Right(_) => None,
+        }
+    };
+    assert!(
+        came.is_none(),
+        "the credit of 2 is spent, yet {came:?} came"
+    );
+    conn.update_flow(stream, 8).unwrap();
+    for _ in 0..8 {
+        seen.push(burst_index(&next_frame(&mut events, stream).await));
+    }
+    assert_eq!(seen, (0..10).collect::<Vec<u64>>());
+    shutdown(&conn, &mut events).await;
+}
+
 #[wasm_bindgen_test]
 async fn a_provider_header_is_refused_at_upgrade_time() {
     // A browser cannot send custom headers: an upgrade made by the
