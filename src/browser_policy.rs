@@ -197,6 +197,16 @@ pub(crate) const SLOW_READER: Difference = Difference {
     ),
 };
 
+pub(crate) const FLOW_SPENT: Difference = Difference {
+    feature: "a spent `Upgrade::flow` credit",
+    native: "the socket is not read",
+    browser: "delivery waits; past `event_queue_bytes` the connection ends",
+    policy: Policy::Emulated(
+        "a browser cannot pause a WebSocket: with the flow credit spent, messages wait \
+         undelivered, bounded by event_queue_bytes as for a slow reader",
+    ),
+};
+
 pub(crate) const MESSAGE_TOO_BIG: Difference = Difference {
     feature: "a message over `max_message_size`",
     native: "refused while read, closed with 1009",
@@ -241,6 +251,7 @@ pub(crate) const TABLE: &[Difference] = &[
     READ_BUFFER_SIZE,
     CONNECT_TIMEOUT,
     SLOW_READER,
+    FLOW_SPENT,
     MESSAGE_TOO_BIG,
     UP,
     HTTP2,
