@@ -427,6 +427,56 @@ async fn http2_window_that_never_opens_is_a_dead_peer() {
     );
 }
 
+/// Over HTTP/2 the keepalive probes the connection with PINGs (answered
+/// by the server's HTTP/2 layer), not the stream with ping frames: here
+/// the server never reads the stream, yet every probe is answered, the
+/// round trip is measured, and the server saw no ping frame.
+#[tokio::test]
+async fn http2_keepalive_probes_with_connection_pings() {
+    let server = TestServer::start_http2(ServerHttp2::On).await.unwrap();
+    let every = std::time::Duration::from_millis(20);
+    let options = options()
+        .http2(Http2::Prefer)
+        .silence_pings(false) // the probes' answers become events
+        .keepalive(wstether::Keepalive::every(every).timeout(common::PATIENCE));
+    let (conn, mut events, _, _) = upgraded(&server, "/?silent=1", options).await;
+    let mut answers = Vec::new();
+    while answers.len() < 3 {
+        if let Frame::Pong(payload) = next_frame(&mut events).await {
+            answers.push(payload);
+        }
+    }
+    assert!(answers.iter().all(|p| p.len() == 8), "{answers:?}");
+    assert_ne!(answers[0], answers[1], "each probe has its own answer");
+    assert!(conn.rtt().is_some());
+    assert!(server.pings().is_empty(), "no ping frame on the stream");
+}
+
+/// A hung HTTP/2 peer (its connection stops: no reads, no PING answers,
+/// TCP left open) is declared dead by the keepalive: `Down(PeerDead)`.
+#[tokio::test]
+async fn http2_hung_connection_is_a_dead_peer() {
+    let server = TestServer::start_http2(ServerHttp2::On).await.unwrap();
+    let short = std::time::Duration::from_millis(100);
+    let options = options()
+        .http2(Http2::Prefer)
+        .keepalive(wstether::Keepalive::every(short).timeout(short));
+    let (conn, mut events, stream, _) = upgraded(&server, "/?h2_freeze=1", options).await;
+    conn.ws_send(stream, Frame::text("the first bytes"))
+        .unwrap();
+    let (event, _) = until(&mut events, common::is_down).await;
+    assert!(
+        matches!(
+            event,
+            Event::Down {
+                reason: DownReason::PeerDead,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+}
+
 /// A `GOAWAY` with the Websocket's stream open: the Websocket is lost
 /// (`Down`, an error, never a hang), and the reconnect upgrades again
 /// over HTTP/2 on a new connection.

@@ -93,6 +93,7 @@
 //! |---|---|
 //! | `h2_reset=1` | once the client has sent its first bytes on the stream, the first bytes of a binary frame, then `RST_STREAM(INTERNAL_ERROR)` on the stream. |
 //! | `h2_goaway=1` | once the client has sent its first bytes on the stream, `GOAWAY(NO_ERROR)` with the stream open; the connection ends. |
+//! | `h2_freeze=1` | once the client has sent its first bytes on the stream, the server stops serving the HTTP/2 connection (no reads, no PING answers) and holds its TCP open for a minute: a hung peer. |
 //! | `silent=1` | (as over HTTP/1.1) the stream is answered, then never read: its flow-control window never opens again. |
 //!
 //! # HTTP control API (for browser tests)

@@ -211,6 +211,10 @@ pub(crate) struct Script {
     /// `h2_goaway=1` (HTTP/2 only): once the client sent its first bytes,
     /// `GOAWAY(NO_ERROR)` with the stream open, and the connection ends.
     pub h2_goaway: bool,
+    /// `h2_freeze=1` (HTTP/2 only): once the client sent its first bytes,
+    /// the server stops serving the whole HTTP/2 connection (no reads, no
+    /// answers to PINGs), its TCP left open for a minute: a hung peer.
+    pub h2_freeze: bool,
 }
 
 /// What `bad_101=` breaks in the 101 answer (RFC 6455 §4.1).
@@ -255,6 +259,7 @@ impl Default for Script {
             bad_101: None,
             h2_reset: false,
             h2_goaway: false,
+            h2_freeze: false,
         }
     }
 }
@@ -386,6 +391,7 @@ impl Script {
                 "head_lf" => s.head_lf = flag("head_lf", value)?,
                 "h2_reset" => s.h2_reset = flag("h2_reset", value)?,
                 "h2_goaway" => s.h2_goaway = flag("h2_goaway", value)?,
+                "h2_freeze" => s.h2_freeze = flag("h2_freeze", value)?,
                 "close_hold" => s.close_hold = flag("close_hold", value)?,
                 "tiny_frames" => {
                     let n = number("tiny_frames", value)?;

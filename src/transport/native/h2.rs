@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use h2::client::SendRequest;
+use h2::PingPong;
 use h2::{Reason, RecvStream, SendStream};
 use http::{HeaderMap, Method, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -59,6 +60,8 @@ pub(crate) const CONNECTION_WINDOW: u32 = 1 << 20;
 /// not: see [`Session::connect_protocol`]).
 pub(crate) struct Session {
     send: SendRequest<Bytes>,
+    /// The connection's PING, for the keepalive ([`ConnectionPing`]).
+    ping: Option<PingPong>,
     /// Whether the server sent `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`.
     pub(crate) connect_protocol: bool,
     /// Dropped with the last handle: starts the connection task's grace.
@@ -103,6 +106,7 @@ pub(crate) async fn handshake(io: Box<dyn Io>, grace: Duration) -> Result<Sessio
     Ok(Session {
         connect_protocol: send.is_extended_connect_protocol_enabled(),
         send,
+        ping,
         alive: Arc::new(alive),
         grace,
     })
@@ -114,6 +118,8 @@ pub(crate) enum Answer {
     Open {
         stream: H2Stream,
         headers: HeaderMap,
+        /// The keepalive's probe, as an HTTP/2 PING.
+        ping: Option<ConnectionPing>,
     },
     /// Any other status: refused.
     Refused {
@@ -133,6 +139,7 @@ pub(crate) async fn connect(
 ) -> Result<Answer, Error> {
     let Session {
         mut send,
+        ping,
         alive,
         grace,
         ..
@@ -175,7 +182,55 @@ pub(crate) async fn connect(
             failed: None,
         },
         headers: parts.headers,
+        ping: ping.map(|pong| ConnectionPing {
+            pong,
+            waiting: None,
+        }),
     })
+}
+
+/// The keepalive over HTTP/2: its probe is a PING of the connection
+/// (RFC 9113 §6.7) rather than a Websocket ping frame on the stream, as
+/// hyper's keepalive does. A PING is answered by the server's HTTP/2
+/// layer, ahead of the stream's DATA and outside its flow-control window,
+/// so it measures the connection's round trip and finds a dead
+/// connection; a server that stops reading the stream is found by the
+/// core's write-stall deadline instead. One PING waits for its answer at
+/// a time (h2 allows one); the probe's payload is kept and handed back as
+/// the pong the keepalive waits for.
+pub(crate) struct ConnectionPing {
+    pong: PingPong,
+    /// The payload of the probe whose PING waits for its answer.
+    waiting: Option<Bytes>,
+}
+
+impl ConnectionPing {
+    /// Sends the probe `payload` as a PING; `false` if it cannot be (one
+    /// waits already, or the connection is gone): send it as a ping frame.
+    pub(crate) fn send(&mut self, payload: &Bytes) -> bool {
+        if self.waiting.is_some() || self.pong.send_ping(h2::Ping::opaque()).is_err() {
+            return false;
+        }
+        self.waiting = Some(payload.clone());
+        true
+    }
+
+    /// The probe's payload once the server answered its PING. An error
+    /// (the connection failed) answers nothing: the stream reports it.
+    pub(crate) fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Bytes> {
+        if self.waiting.is_none() {
+            return Poll::Pending;
+        }
+        match self.pong.poll_pong(cx) {
+            Poll::Ready(Ok(_)) => Poll::Ready(self.waiting.take().unwrap_or_default()),
+            Poll::Ready(Err(e)) => {
+                tracing::debug!("wstether: the HTTP/2 PING failed: {e}");
+                self.waiting = None;
+                Poll::Pending
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// One extended CONNECT stream as a byte stream: DATA frames in, DATA

@@ -473,8 +473,12 @@ impl H2Upgrade {
         let uri: http::Uri = format!("{scheme}://{authority}{path}")
             .parse()
             .map_err(|e| Error::new(ErrorKind::InvalidPath, path.clone()).with_source(e))?;
-        let (stream, headers) = match h2::connect(session, uri, headers).await? {
-            h2::Answer::Open { stream, headers } => (stream, headers),
+        let (stream, headers, ping) = match h2::connect(session, uri, headers).await? {
+            h2::Answer::Open {
+                stream,
+                headers,
+                ping,
+            } => (stream, headers, ping),
             h2::Answer::Refused { status, headers } => {
                 return Err(UpgradeFailure {
                     status: Some(status),
@@ -527,7 +531,7 @@ impl H2Upgrade {
         )
         .await;
         Ok(Upgraded {
-            socket: NativeSocket::new(ws, written, large),
+            socket: NativeSocket::new(ws, written, large).with_connection_ping(ping),
             protocol,
             headers,
             version: Some(http::Version::HTTP_2),

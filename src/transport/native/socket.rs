@@ -20,6 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::coalesce::Large;
 use super::deflate::DeflateError;
+use super::h2::ConnectionPing;
 use super::tls;
 use crate::connector::Io;
 use crate::core::{Outgoing, Seq, WireFrame};
@@ -41,6 +42,8 @@ pub(crate) struct NativeSocket {
     large: Option<Arc<Large>>,
     /// Where small binary payloads are copied (see [`PayloadArena`]).
     arena: PayloadArena,
+    /// Over HTTP/2: the keepalive's probes go as the connection's PINGs.
+    connection_ping: Option<ConnectionPing>,
 }
 
 /// Small binary payloads are copied out of tungstenite's read buffer into
@@ -75,7 +78,14 @@ impl NativeSocket {
             written,
             large,
             arena: PayloadArena::default(),
+            connection_ping: None,
         }
+    }
+
+    /// Over HTTP/2: the keepalive's probes become PINGs of the connection.
+    pub(super) fn with_connection_ping(mut self, ping: Option<ConnectionPing>) -> NativeSocket {
+        self.connection_ping = ping;
+        self
     }
 }
 
@@ -104,6 +114,12 @@ impl PayloadArena {
 
 impl Socket for NativeSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
+        if let Some(ping) = &mut self.connection_ping {
+            if let Poll::Ready(payload) = ping.poll_pong(cx) {
+                // The PING's answer is the keepalive probe's pong.
+                return Poll::Ready(Some(Ok(Frame::Pong(payload))));
+            }
+        }
         loop {
             return match Pin::new(&mut self.ws).poll_next(cx) {
                 // tungstenite has read every byte before a large message
@@ -133,6 +149,14 @@ impl Socket for NativeSocket {
 
     fn start_send(&mut self, out: &Outgoing) -> Result<(), Error> {
         self.last_started = Some(out.seq);
+        if let (true, WireFrame::Ping(payload), Some(ping)) =
+            (out.internal, &out.frame, &mut self.connection_ping)
+        {
+            // Written once the frames before it are (the next flush).
+            if ping.send(payload) {
+                return Ok(());
+            }
+        }
         Pin::new(&mut self.ws)
             .start_send(to_message(&out.frame))
             .map_err(socket_error)

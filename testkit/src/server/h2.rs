@@ -129,8 +129,9 @@ pub(super) async fn serve(
     };
     let mut commands = Some(commands);
     let mut streams = tokio::task::JoinSet::new();
-    // A stream asks for a GOAWAY (`h2_goaway=1`) here.
-    let (goaway, mut goaway_asked) = mpsc::unbounded_channel::<()>();
+    // A stream asks for a GOAWAY (`h2_goaway=1`) or a freeze
+    // (`h2_freeze=1`) here.
+    let (goaway, mut goaway_asked) = mpsc::unbounded_channel::<Ask>();
     loop {
         tokio::select! {
             accepted = connection.accept() => {
@@ -146,17 +147,31 @@ pub(super) async fn serve(
                     goaway.clone(),
                 ));
             }
-            Some(()) = goaway_asked.recv() => {
+            Some(ask) = goaway_asked.recv() => match ask {
                 // With the stream open: GOAWAY(NO_ERROR), then the
                 // connection ends.
-                connection.abrupt_shutdown(Reason::NO_ERROR);
-            }
+                Ask::Goaway => connection.abrupt_shutdown(Reason::NO_ERROR),
+                // Nothing more is read or answered, PINGs included.
+                Ask::Freeze => {
+                    tokio::time::sleep(FREEZE).await;
+                    break;
+                }
+            },
         }
     }
     // The connection is gone: its streams read what it left them (a
     // client's last close frame) and end.
     while streams.join_next().await.is_some() {}
 }
+
+/// What a stream asks of its connection.
+enum Ask {
+    Goaway,
+    Freeze,
+}
+
+/// How long `h2_freeze=1` holds a hung connection before dropping it.
+const FREEZE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Holds a stream open without reading it (its window never opens again)
 /// until the client or the connection ends it.
@@ -172,7 +187,7 @@ async fn websocket(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     commands: Option<mpsc::UnboundedReceiver<ControlCommand>>,
-    goaway: mpsc::UnboundedSender<()>,
+    goaway: mpsc::UnboundedSender<Ask>,
 ) {
     let (parts, recv) = request.into_parts();
     let path = parts
@@ -272,12 +287,17 @@ async fn websocket(
         send.send_reset(Reason::INTERNAL_ERROR);
         return;
     }
-    if script.h2_goaway {
-        // Once the client sent something: GOAWAY with this stream open.
+    if script.h2_goaway || script.h2_freeze {
+        // Once the client sent something: GOAWAY with this stream open,
+        // or a connection that stops.
         if let Some(Ok(data)) = recv.data().await {
             let _ = recv.flow_control().release_capacity(data.len());
         }
-        let _ = goaway.send(());
+        let _ = goaway.send(if script.h2_freeze {
+            Ask::Freeze
+        } else {
+            Ask::Goaway
+        });
         let _send = send;
         return hold(recv).await;
     }
