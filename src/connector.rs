@@ -91,6 +91,12 @@ cfg_if::cfg_if! {
                 Connector(Arc::new(erased))
             }
 
+            /// The connector's identity: clones share it (for sharing
+            /// HTTP/2 connections between connections with the same one).
+            pub(crate) fn address(&self) -> usize {
+                Arc::as_ptr(&self.0) as *const () as usize
+            }
+
             pub(crate) fn connect(&self, target: ConnectTarget) -> BoxFuture<io::Result<Box<dyn Io>>> {
                 (self.0)(target)
             }

@@ -50,7 +50,7 @@ enum Kind {
 }
 
 /// How a proxy is spoken to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Scheme {
     /// HTTP CONNECT over TCP.
     Http,
@@ -91,7 +91,7 @@ pub(crate) struct Server {
 }
 
 /// A user name and password. Never formatted: no `Debug`, no `Display`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Credentials {
     pub(crate) user: String,
     pub(crate) password: String,

@@ -50,7 +50,7 @@ impl fmt::Debug for TlsConfig {
 
 /// A client certificate chain and its private key (DER), for
 /// [`Options::tls_client_certificate_der`](crate::Options::tls_client_certificate_der). Its `Debug` shows neither.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(browser, allow(dead_code))]
 pub(crate) struct ClientCertificate {
     pub(crate) chain_der: Vec<Vec<u8>>,

@@ -76,6 +76,40 @@ impl Options {
         self
     }
 
+    /// Many Websockets on one HTTP/2 connection: with `share` on,
+    /// connections to the same server that both opt in open their
+    /// Websockets as streams of one HTTP/2 connection (RFC 8441) instead of
+    /// one TCP (+TLS) connection each, when the server speaks HTTP/2 with
+    /// the CONNECT protocol ([`Options::http2`] decides when HTTP/2 is
+    /// tried). Off by default.
+    ///
+    /// Only connections whose scheme, host, port, TLS options (root
+    /// certificates, client certificate, the same
+    /// [`tls_config`](Options::tls_config) instance), proxy (with its
+    /// credentials) or [`connector`](Options::connector) (the same
+    /// instance) and HTTP/2 choice are equal share. A connection that
+    /// cannot open one more stream (the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`) opens another HTTP/2 connection,
+    /// which the next ones share.
+    ///
+    /// Each [`Connection`](crate::Connection) stays what it is: its own
+    /// events, queues, limits, delivery ledger and reconnects. A close
+    /// frame closes its Websocket (its stream) only; the HTTP/2
+    /// connection stays up while other Websockets use it, and closes
+    /// (after the closing timeout) when the last one is gone. When the
+    /// HTTP/2 connection is lost, every Websocket on it goes `Down` with
+    /// its own unsent frames, and their reconnects share the next HTTP/2
+    /// connection: one TCP (+TLS) handshake, not one per Websocket. The
+    /// keepalive's `PING`s are the connection's, shared: Websockets probing
+    /// at the same time share one `PING` round trip.
+    ///
+    /// **Browser:** accepted, no effect: the browser shares HTTP/2
+    /// connections by its own rules.
+    pub fn share_http2(mut self, share: bool) -> Options {
+        self.share_http2 = share;
+        self
+    }
+
     /// Checks the HTTP/2 choice against the TLS options.
     pub(super) fn validate_http2(&self) -> Result<(), Error> {
         #[cfg(native)]

@@ -102,6 +102,8 @@ pub struct Options {
     pub(crate) hold_while_down: bool,
     /// [`Options::http2`] (options/http2.rs).
     pub(crate) http2: Http2,
+    /// [`Options::share_http2`] (options/http2.rs).
+    pub(crate) share_http2: bool,
 }
 
 #[derive(Clone)]
@@ -138,6 +140,7 @@ impl Default for Options {
             tls_client_certificate: None,
             hold_while_down: true,
             http2: Http2::default(),
+            share_http2: false,
         }
     }
 }
@@ -428,6 +431,7 @@ impl fmt::Debug for Options {
             .field("connector", &self.connector)
             .field("tls_client_certificate", &self.tls_client_certificate)
             .field("http2", &self.http2)
+            .field("share_http2", &self.share_http2)
             .finish()
     }
 }

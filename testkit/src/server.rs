@@ -274,8 +274,7 @@ impl ServerCore {
                 }
             };
             if is_h2 {
-                let connect = http2 == Http2::On;
-                return h2::serve(guard.core.clone(), guard.id, stream, rx, connect).await;
+                return h2::serve(guard.core.clone(), guard.id, stream, rx, http2).await;
             }
             handle_conn(&guard, stream, rx).await;
         });

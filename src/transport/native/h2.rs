@@ -28,18 +28,19 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use h2::client::SendRequest;
-use h2::PingPong;
 use h2::{Reason, RecvStream, SendStream};
 use http::{HeaderMap, Method, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
+pub(crate) use super::h2_ping::ConnectionPing;
 use crate::connector::Io;
 use crate::error::{Error, ErrorKind};
 
@@ -61,13 +62,87 @@ pub(crate) const CONNECTION_WINDOW: u32 = 1 << 20;
 pub(crate) struct Session {
     send: SendRequest<Bytes>,
     /// The connection's PING, for the keepalive ([`ConnectionPing`]).
-    ping: Option<PingPong>,
+    ping: Option<ConnectionPing>,
     /// Whether the server sent `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`.
     pub(crate) connect_protocol: bool,
     /// Dropped with the last handle: starts the connection task's grace.
     alive: Arc<oneshot::Sender<()>>,
     /// How long the last frames may take once the Websocket is dropped.
     grace: Duration,
+    /// This handle's place among the connection's streams.
+    slot: StreamSlot,
+}
+
+/// A session as the pool of shared connections keeps it
+/// (`native/share.rs`): it does not keep the connection alive, and counts
+/// the streams handed out, so that none is handed out past the server's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`.
+pub(crate) struct SharedSession {
+    send: SendRequest<Bytes>,
+    ping: Option<ConnectionPing>,
+    alive: Weak<oneshot::Sender<()>>,
+    grace: Duration,
+    taken: Arc<AtomicUsize>,
+}
+
+/// A stream handed out by a [`SharedSession`], until its Websocket is gone.
+struct StreamSlot(Arc<AtomicUsize>);
+
+impl StreamSlot {
+    fn new(taken: &Arc<AtomicUsize>) -> StreamSlot {
+        taken.fetch_add(1, Ordering::AcqRel);
+        StreamSlot(taken.clone())
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Session {
+    /// What the pool keeps to hand out more streams of this connection.
+    pub(crate) fn share(&self) -> SharedSession {
+        SharedSession {
+            send: self.send.clone(),
+            ping: self.ping.as_ref().map(ConnectionPing::another),
+            alive: Arc::downgrade(&self.alive),
+            grace: self.grace,
+            taken: self.slot.0.clone(),
+        }
+    }
+}
+
+impl SharedSession {
+    /// Whether the connection is still there (some Websocket holds it).
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.strong_count() > 0
+    }
+
+    /// One more stream of this connection, if it is up and the server
+    /// allows one more concurrent stream.
+    pub(crate) fn take(&self) -> Option<Session> {
+        let alive = self.alive.upgrade()?;
+        let mut send = self.send.clone();
+        if self.taken.load(Ordering::Acquire) >= send.current_max_send_streams() {
+            return None;
+        }
+        // Ready now, or not usable: gone, or at the server's limit.
+        let waker = futures::task::noop_waker();
+        match send.poll_ready(&mut Context::from_waker(&waker)) {
+            Poll::Ready(Ok(())) => {}
+            _ => return None,
+        }
+        Some(Session {
+            send,
+            ping: self.ping.as_ref().map(ConnectionPing::another),
+            connect_protocol: true,
+            alive,
+            grace: self.grace,
+            slot: StreamSlot::new(&self.taken),
+        })
+    }
 }
 
 /// The HTTP/2 handshake over `io`: the preface, SETTINGS both ways (the
@@ -103,12 +178,14 @@ pub(crate) async fn handshake(io: Box<dyn Io>, grace: Duration) -> Result<Sessio
         ping.ping(h2::Ping::opaque()).await.map_err(failed)?;
     }
     let send = send.ready().await.map_err(failed)?;
+    let taken = Arc::new(AtomicUsize::new(0));
     Ok(Session {
         connect_protocol: send.is_extended_connect_protocol_enabled(),
         send,
-        ping,
+        ping: ping.map(ConnectionPing::new),
         alive: Arc::new(alive),
         grace,
+        slot: StreamSlot::new(&taken),
     })
 }
 
@@ -142,6 +219,7 @@ pub(crate) async fn connect(
         ping,
         alive,
         grace,
+        slot,
         ..
     } = session;
     let mut request = Request::builder()
@@ -175,6 +253,7 @@ pub(crate) async fn connect(
                 recv,
                 _send_request: send,
                 _alive: alive,
+                _slot: slot,
             }),
             grace,
             chunk: Bytes::new(),
@@ -182,55 +261,8 @@ pub(crate) async fn connect(
             failed: None,
         },
         headers: parts.headers,
-        ping: ping.map(|pong| ConnectionPing {
-            pong,
-            waiting: None,
-        }),
+        ping,
     })
-}
-
-/// The keepalive over HTTP/2: its probe is a PING of the connection
-/// (RFC 9113 §6.7) rather than a Websocket ping frame on the stream, as
-/// hyper's keepalive does. A PING is answered by the server's HTTP/2
-/// layer, ahead of the stream's DATA and outside its flow-control window,
-/// so it measures the connection's round trip and finds a dead
-/// connection; a server that stops reading the stream is found by the
-/// core's write-stall deadline instead. One PING waits for its answer at
-/// a time (h2 allows one); the probe's payload is kept and handed back as
-/// the pong the keepalive waits for.
-pub(crate) struct ConnectionPing {
-    pong: PingPong,
-    /// The payload of the probe whose PING waits for its answer.
-    waiting: Option<Bytes>,
-}
-
-impl ConnectionPing {
-    /// Sends the probe `payload` as a PING; `false` if it cannot be (one
-    /// waits already, or the connection is gone): send it as a ping frame.
-    pub(crate) fn send(&mut self, payload: &Bytes) -> bool {
-        if self.waiting.is_some() || self.pong.send_ping(h2::Ping::opaque()).is_err() {
-            return false;
-        }
-        self.waiting = Some(payload.clone());
-        true
-    }
-
-    /// The probe's payload once the server answered its PING. An error
-    /// (the connection failed) answers nothing: the stream reports it.
-    pub(crate) fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Bytes> {
-        if self.waiting.is_none() {
-            return Poll::Pending;
-        }
-        match self.pong.poll_pong(cx) {
-            Poll::Ready(Ok(_)) => Poll::Ready(self.waiting.take().unwrap_or_default()),
-            Poll::Ready(Err(e)) => {
-                tracing::debug!("wstether: the HTTP/2 PING failed: {e}");
-                self.waiting = None;
-                Poll::Pending
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
 }
 
 /// One extended CONNECT stream as a byte stream: DATA frames in, DATA
@@ -254,6 +286,7 @@ struct Parts {
     recv: RecvStream,
     _send_request: SendRequest<Bytes>,
     _alive: Arc<oneshot::Sender<()>>,
+    _slot: StreamSlot,
 }
 
 impl H2Stream {

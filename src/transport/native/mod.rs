@@ -34,8 +34,10 @@ mod deflate;
 pub(super) mod dial;
 pub(crate) mod frames;
 mod h2;
+mod h2_ping;
 pub(crate) mod handshake;
 mod proxy;
+mod share;
 mod socket;
 mod tls;
 
@@ -122,87 +124,38 @@ impl Transport for NativeTransport {
         let limit = options.frame_limit().min(options.message_limit());
         let http2 = options.http2;
         let grace = options.closing_timeout;
+        let share = options.share_http2 && http2.tries(target.secure);
         Box::pin(async move {
             let route = route?;
-            let written = Arc::new(AtomicU64::new(0));
-            let http1 = |io: Box<dyn Io>, tls_handshake| Dialed {
-                wire: Wire::Http1 {
-                    io: Box::new(coalesce(io, written.clone(), limit, &large, true)),
-                    large: large.clone(),
-                },
-                written: written.clone(),
-                tls_handshake,
+            let fresh = Fresh {
+                target,
+                route,
+                tls,
+                large,
+                limit,
+                http2,
+                grace,
             };
-            let require = http2 == Http2::Require;
-            let stream = dial::open(&target, route.clone(), || tls.config()).await?;
-            if !target.secure {
-                if !http2.tries(false) {
-                    return Ok(http1(stream, None));
-                }
-                // HTTP/2 with prior knowledge (RFC 9113 §3.3).
-                let why = match h2::handshake(stream, grace).await {
-                    Ok(session) if session.connect_protocol => {
-                        return Ok(Dialed {
-                            wire: Wire::H2(session),
-                            written,
-                            tls_handshake: None,
-                        })
-                    }
-                    Ok(_) => Error::new(
-                        ErrorKind::Http2Unavailable,
-                        "the server speaks HTTP/2 without the CONNECT protocol (RFC 8441)",
-                    ),
-                    Err(e) => Error::new(
-                        ErrorKind::Http2Unavailable,
-                        "the server does not speak HTTP/2 (prior knowledge)",
-                    )
-                    .with_source(e),
-                };
-                if require {
-                    return Err(why);
-                }
-                tracing::debug!("wstether: {why}; a fresh HTTP/1.1 connection");
-                let stream = dial::open(&target, route, || tls.config()).await?;
-                return Ok(http1(stream, None));
+            if !share {
+                return fresh.dial().await;
             }
-            let address = format!("{}:{}", dial::bracket_ipv6(&target.host), target.port);
-            let config = if http2.tries(true) {
-                tls.config_offering_h2()?
-            } else {
-                tls.config_http1()?
-            };
-            let (stream, took) = tls::handshake(config, &target.host, &address, stream).await?;
-            let chose_h2 = stream.get_ref().1.alpn_protocol() == Some(h2::ALPN_H2);
-            let why = if chose_h2 {
-                let session = h2::handshake(Box::new(stream), grace).await?;
-                if session.connect_protocol {
-                    return Ok(Dialed {
-                        wire: Wire::H2(session),
-                        written,
-                        tls_handshake: Some(took),
-                    });
-                }
-                Error::new(
-                    ErrorKind::Http2Unavailable,
-                    "the server chose HTTP/2 without the CONNECT protocol (RFC 8441)",
-                )
-            } else if require {
-                Error::new(
-                    ErrorKind::Http2Unavailable,
-                    "the server did not choose HTTP/2 (ALPN)",
-                )
-            } else {
-                return Ok(http1(Box::new(stream), Some(took)));
-            };
-            if require {
-                return Err(why);
+            // One stream more of a pooled connection, or a fresh one pooled.
+            let key = share::Key::new(&fresh.target, http2, fresh.tls.key(), &fresh.route);
+            let slot = share::slot(key);
+            let mut sessions = slot.lock().await;
+            sessions.retain(h2::SharedSession::is_alive);
+            if let Some(session) = sessions.iter().find_map(h2::SharedSession::take) {
+                return Ok(Dialed {
+                    wire: Wire::H2(session),
+                    written: Arc::new(AtomicU64::new(0)),
+                    tls_handshake: None,
+                });
             }
-            // As browsers do: a fresh connection that offers HTTP/1.1 only.
-            tracing::debug!("wstether: {why}; a fresh HTTP/1.1 connection");
-            let stream = dial::open(&target, route, || tls.config()).await?;
-            let (stream, took) =
-                tls::handshake(tls.config_http1()?, &target.host, &address, stream).await?;
-            Ok(http1(Box::new(stream), Some(took)))
+            let dialed = fresh.dial().await?;
+            if let Wire::H2(session) = &dialed.wire {
+                sessions.push(session.share());
+            }
+            Ok(dialed)
         })
     }
 
@@ -436,6 +389,110 @@ const NOT_OVER_H2: [&str; 8] = [
     "te",
     "sec-websocket-key",
 ];
+
+/// A dial that opens a connection of its own (not a pooled one).
+struct Fresh {
+    target: Target,
+    route: Route,
+    tls: tls::Settings,
+    large: Option<Arc<Large>>,
+    limit: usize,
+    http2: Http2,
+    grace: std::time::Duration,
+}
+
+impl Fresh {
+    async fn dial(self) -> Result<Dialed, Error> {
+        let Fresh {
+            target,
+            route,
+            tls,
+            large,
+            limit,
+            http2,
+            grace,
+        } = self;
+        let written = Arc::new(AtomicU64::new(0));
+        let http1 = |io: Box<dyn Io>, tls_handshake| Dialed {
+            wire: Wire::Http1 {
+                io: Box::new(coalesce(io, written.clone(), limit, &large, true)),
+                large: large.clone(),
+            },
+            written: written.clone(),
+            tls_handshake,
+        };
+        let require = http2 == Http2::Require;
+        let stream = dial::open(&target, route.clone(), || tls.config()).await?;
+        if !target.secure {
+            if !http2.tries(false) {
+                return Ok(http1(stream, None));
+            }
+            // HTTP/2 with prior knowledge (RFC 9113 §3.3).
+            let why = match h2::handshake(stream, grace).await {
+                Ok(session) if session.connect_protocol => {
+                    return Ok(Dialed {
+                        wire: Wire::H2(session),
+                        written,
+                        tls_handshake: None,
+                    })
+                }
+                Ok(_) => Error::new(
+                    ErrorKind::Http2Unavailable,
+                    "the server speaks HTTP/2 without the CONNECT protocol (RFC 8441)",
+                ),
+                Err(e) => Error::new(
+                    ErrorKind::Http2Unavailable,
+                    "the server does not speak HTTP/2 (prior knowledge)",
+                )
+                .with_source(e),
+            };
+            if require {
+                return Err(why);
+            }
+            tracing::debug!("wstether: {why}; a fresh HTTP/1.1 connection");
+            let stream = dial::open(&target, route, || tls.config()).await?;
+            return Ok(http1(stream, None));
+        }
+        let address = format!("{}:{}", dial::bracket_ipv6(&target.host), target.port);
+        let config = if http2.tries(true) {
+            tls.config_offering_h2()?
+        } else {
+            tls.config_http1()?
+        };
+        let (stream, took) = tls::handshake(config, &target.host, &address, stream).await?;
+        let chose_h2 = stream.get_ref().1.alpn_protocol() == Some(h2::ALPN_H2);
+        let why = if chose_h2 {
+            let session = h2::handshake(Box::new(stream), grace).await?;
+            if session.connect_protocol {
+                return Ok(Dialed {
+                    wire: Wire::H2(session),
+                    written,
+                    tls_handshake: Some(took),
+                });
+            }
+            Error::new(
+                ErrorKind::Http2Unavailable,
+                "the server chose HTTP/2 without the CONNECT protocol (RFC 8441)",
+            )
+        } else if require {
+            Error::new(
+                ErrorKind::Http2Unavailable,
+                "the server did not choose HTTP/2 (ALPN)",
+            )
+        } else {
+            return Ok(http1(Box::new(stream), Some(took)));
+        };
+        if require {
+            return Err(why);
+        }
+        // As browsers do: a fresh connection that offers HTTP/1.1 only.
+        tracing::debug!("wstether: {why}; a fresh HTTP/1.1 connection");
+        let stream = dial::open(&target, route, || tls.config()).await?;
+        let (stream, took) =
+            tls::handshake(tls.config_http1()?, &target.host, &address, stream).await?;
+        Ok(http1(Box::new(stream), Some(took)))
+    }
+}
 
 /// An upgrade over HTTP/2: the extended CONNECT, then the same stack as
 /// over HTTP/1.1 on the stream (coalesce, deflate if agreed, tungstenite).

@@ -25,7 +25,45 @@ pub(crate) struct Settings {
     client_certificate: Option<ClientCertificate>,
 }
 
+/// The TLS settings as a key: equal only for the same roots, client
+/// certificate and `tls_config` instance (kept, so that its address is not
+/// reused while the key lives). For sharing HTTP/2 connections.
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct SettingsKey {
+    user: Option<usize>,
+    _user_kept: Option<ByAddress>,
+    extra_roots_der: Vec<Vec<u8>>,
+    native_roots: bool,
+    client_certificate: Option<ClientCertificate>,
+}
+
+/// A `tls_config` kept alive by a key that names it by address.
+struct ByAddress(#[allow(dead_code)] Arc<rustls::ClientConfig>);
+
+impl PartialEq for ByAddress {
+    fn eq(&self, _: &ByAddress) -> bool {
+        true // compared by `SettingsKey::user`
+    }
+}
+
+impl Eq for ByAddress {}
+
+impl std::hash::Hash for ByAddress {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
 impl Settings {
+    /// These settings as a key (see [`SettingsKey`]).
+    pub(crate) fn key(&self) -> SettingsKey {
+        SettingsKey {
+            user: self.user.as_ref().map(|c| Arc::as_ptr(c) as usize),
+            _user_kept: self.user.clone().map(ByAddress),
+            extra_roots_der: self.extra_roots_der.clone(),
+            native_roots: self.native_roots,
+            client_certificate: self.client_certificate.clone(),
+        }
+    }
+
     pub(crate) fn from_options(options: &Options) -> Settings {
         Settings {
             user: options.tls_config.as_ref().map(|c| c.config.clone()),

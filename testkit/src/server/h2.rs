@@ -33,6 +33,9 @@ pub enum Http2 {
     /// (`SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`): Websockets over extended
     /// CONNECT (RFC 8441), beside HTTP/1.1 on the same port.
     On,
+    /// As [`Http2::On`], with `SETTINGS_MAX_CONCURRENT_STREAMS` set to this
+    /// many: a client must open another connection for more Websockets.
+    MaxStreams(u32),
     /// HTTP/2 without the CONNECT protocol: an extended CONNECT is refused
     /// by `h2` itself, as by a server that predates RFC 8441 (a client
     /// should fall back to HTTP/1.1, which the port also speaks).
@@ -113,7 +116,7 @@ pub(super) async fn serve(
     id: u64,
     stream: Stream,
     commands: mpsc::UnboundedReceiver<ControlCommand>,
-    connect_protocol: bool,
+    mode: Http2,
 ) {
     let mut builder = h2::server::Builder::new();
     // The client's windows (wstether's): a stream's 64 KiB default would
@@ -121,8 +124,11 @@ pub(super) async fn serve(
     builder
         .initial_window_size(256 << 10)
         .initial_connection_window_size(1 << 20);
-    if connect_protocol {
+    if matches!(mode, Http2::On | Http2::MaxStreams(_)) {
         builder.enable_connect_protocol();
+    }
+    if let Http2::MaxStreams(max) = mode {
+        builder.max_concurrent_streams(max);
     }
     let Ok(mut connection) = builder.handshake::<_, Bytes>(stream).await else {
         return;
