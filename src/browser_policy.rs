@@ -226,7 +226,7 @@ pub(crate) const UP: Difference = Difference {
 
 pub(crate) const HTTP2: Difference = Difference {
     feature: "HTTP/2 (`Options::http2`)",
-    native: "RFC 8441 when offered (default over TLS)",
+    native: "RFC 8441 when offered (default over TLS); shared with `share_http2`",
     browser: "the browser's choice; `Require` refused",
     policy: Policy::Refused(
         "http2(Http2::Require) cannot be honoured in a browser, which chooses its own \

@@ -191,3 +191,18 @@ async fn the_websockets_of_a_shared_connection_share_its_pings() {
     assert!(server.pings().is_empty(), "no ping frame on any stream");
     assert_eq!(server.accepted_connections(), 1);
 }
+
+#[path = "../examples/http2_many.rs"]
+#[allow(dead_code)]
+mod http2_many;
+
+/// The README's example: 50 sockets, one TCP connection.
+#[tokio::test]
+async fn the_readme_example_opens_50_websockets_on_one_connection() {
+    let server = TestServer::start_http2(ServerHttp2::On).await.unwrap();
+    let (sockets, echoes) = http2_many::task(&server.url("/"), 50).await.unwrap();
+    assert_eq!(sockets.len(), 50);
+    let expected: Vec<Frame> = (0..50).map(|i| Frame::text(format!("feed {i}"))).collect();
+    assert_eq!(echoes, expected);
+    assert_eq!(server.accepted_connections(), 1);
+}

@@ -131,6 +131,10 @@ const OPTIONS_TABLE: &[(&str, &[&str])] = &[
         "| `http2` | HTTP/2 (RFC 8441) over TLS when the server offers it, else HTTP/1.1; HTTP/1.1 over `ws://` | the browser decides (`Require` refused) |",
         &["http2: PreferOverTls"],
     ),
+    (
+        "| `share_http2` | off (one TCP connection per `Connection`) | no effect (the browser shares) |",
+        &["share_http2: false"],
+    ),
 ];
 
 /// Defaults stated in the README's and the crate docs' prose.
