@@ -308,3 +308,43 @@ async fn http2_hypercorn_bug_client_close_never_ends_the_stream() {
         "{event:?}"
     );
 }
+
+/// Hypercorn's second close bug, shown where it matters: two Websockets
+/// sharing one HTTP/2 connection (`share_http2`); the first closes, and
+/// the `END_STREAM` that ends its stream (RFC 8441 §5, after the close
+/// handshake) makes Hypercorn drop the whole TCP connection without a
+/// `GOAWAY`, so the second, which did nothing, goes `Down` and reconnects
+/// (on a server that follows the RFC it stays up:
+/// `a_close_frame_closes_one_websocket_and_the_others_stay` in
+/// tests/http2_sharing.rs). Nothing is lost: its Websocket comes back.
+#[tokio::test]
+async fn http2_hypercorn_bug_a_closed_stream_drops_the_shared_connection() {
+    let certs = certs("shared-close");
+    let server = hypercorn(&certs, 0).await;
+    let options = certs
+        .options()
+        .share_http2(true)
+        .auto_upgrade(true)
+        .closing_timeout(std::time::Duration::from_millis(300));
+    let (first, mut first_events, stream, _) = upgraded(&server.url(), options.clone()).await;
+    let (second, mut second_events, _, _) = upgraded(&server.url(), options).await;
+    first.ws_send(stream, Frame::close_normal()).unwrap();
+    until(&mut first_events, common::is_down).await;
+    let (event, _) = until(&mut second_events, common::is_down).await;
+    assert!(
+        matches!(
+            &event,
+            Event::Down {
+                will_reconnect: true,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    let (event, _) = until(&mut second_events, common::is_upgraded).await;
+    let Event::Upgraded { stream, .. } = event else {
+        unreachable!()
+    };
+    second.ws_send(stream, Frame::text("back")).unwrap();
+    assert_eq!(next_frame(&mut second_events).await, Frame::text("back"));
+}
