@@ -109,3 +109,81 @@ async fn an_unread_burst_of_100_messages_of_8_mib_is_bounded_by_bytes_then_all_a
     );
     conn.shutdown();
 }
+
+/// A burst of 20 messages of 8 MiB (160 MiB) at an application that
+/// reads, but with Gun's `flow`: a credit of 1 message
+/// (`Upgrade::flow(1)`). Once it is spent the socket is not read at all,
+/// so the server's bytes wait on its side: the
+/// client holds at most the message read (8 MiB) and one in flight
+/// (8 MiB) + 24 MiB of slack = 40 MiB (41_943_040 bytes), whatever the
+/// event queue's own bound (here 512 MiB: without the credit, the whole
+/// burst would be read). Then every message arrives, in order, as credit
+/// comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_flow_credit_stops_reading_a_flood_bounded_by_bytes() {
+    const MAX_FLOW_GROWTH_KIB: u64 = (2 * 8 + 24) * MIB_IN_KIB;
+    const FLOW_MESSAGES: u64 = 20;
+    let _serial = serial().await;
+    let server = ChildServer::start().await;
+    let watchdog = Watchdog::start(ABORT_GROWTH_KIB);
+    let what = "flow(1) flood";
+    let options = Options::default()
+        .retry(Retry::never())
+        .no_keepalive()
+        .max_message_size(16 << 20)
+        .event_queue_bytes(512 << 20);
+    let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
+    let upgrade = wstether::Upgrade::new(format!(
+        "/?send={FLOW_MESSAGES}&size={MESSAGE_BYTES}&kind=binary"
+    ))
+    .flow(1);
+    let stream = conn.ws_upgrade_with(upgrade).unwrap();
+    let mut received = 0u64;
+    let mut next_message = |event: Event, received: &mut u64| match event {
+        Event::Frame {
+            frame: Frame::Binary(bytes),
+            ..
+        } => {
+            assert_eq!(bytes.len(), MESSAGE_BYTES, "{what}: message {received}");
+            let prefix = format!("{received} ");
+            assert!(
+                bytes.starts_with(prefix.as_bytes()),
+                "{what}: message {received} out of order"
+            );
+            *received += 1;
+        }
+        Event::Up { .. } | Event::Upgraded { .. } => {}
+        other => panic!("{what}: expected message {received}, got {other:?}"),
+    };
+    while received < 1 {
+        let event = watchdog
+            .guard(what, tokio::time::timeout(PATIENCE, events.recv()))
+            .await
+            .expect("the first message within PATIENCE")
+            .expect("an event");
+        next_message(event, &mut received);
+    }
+    // The credit is spent: the server floods, the client reads nothing.
+    watchdog.sleep(what, NOT_READING).await;
+    let growth_kib = watchdog.peak_growth_kib();
+    println!(
+        "{what}: RSS growth {} MiB ({growth_kib} KiB) with the credit spent; frames received {}",
+        growth_kib / MIB_IN_KIB,
+        conn.stats().frames_received
+    );
+    assert!(
+        growth_kib < MAX_FLOW_GROWTH_KIB,
+        "{what}: RSS grew by {growth_kib} KiB with the flow credit spent; the bound is \
+         2 × 8 MiB + 24 MiB = 40 MiB (41943040 bytes)"
+    );
+    conn.update_flow(stream, u32::MAX).unwrap();
+    while received < FLOW_MESSAGES {
+        let event = watchdog
+            .guard(what, tokio::time::timeout(PATIENCE, events.recv()))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: message {received} within PATIENCE"))
+            .expect("an event");
+        next_message(event, &mut received);
+    }
+    conn.shutdown();
+}

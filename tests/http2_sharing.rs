@@ -206,3 +206,30 @@ async fn the_readme_example_opens_50_websockets_on_one_connection() {
     assert_eq!(echoes, expected);
     assert_eq!(server.accepted_connections(), 1);
 }
+
+/// 100 connections opened at once (the storm at a service's start, or
+/// after an outage): their dials wait for each other, so one HTTP/2
+/// connection carries them all, never 100 handshakes racing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_opens_share_one_connection() {
+    let server = TestServer::start_http2(ServerHttp2::On).await.unwrap();
+    let url = server.url("/");
+    let opens = (0..100).map(|i| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let mut socket = wstether::Socket::connect(&url, sharing()).await.unwrap();
+            socket
+                .send(Frame::text(format!("at once {i}")))
+                .await
+                .unwrap();
+            assert_eq!(
+                socket.recv().await.unwrap(),
+                Frame::text(format!("at once {i}"))
+            );
+            socket
+        })
+    });
+    let sockets = futures::future::join_all(opens).await;
+    assert!(sockets.iter().all(Result::is_ok));
+    assert_eq!(server.accepted_connections(), 1);
+}
