@@ -139,7 +139,7 @@ async fn a_spent_flow_credit_stops_reading_a_flood_bounded_by_bytes() {
     .flow(1);
     let stream = conn.ws_upgrade_with(upgrade).unwrap();
     let mut received = 0u64;
-    let mut next_message = |event: Event, received: &mut u64| match event {
+    let next_message = |event: Event, received: &mut u64| match event {
         Event::Frame {
             frame: Frame::Binary(bytes),
             ..
