@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,6 +21,13 @@ use crate::request::Upgrade;
 use crate::stats::Stats;
 use crate::time::Instant;
 use crate::transport::{Platform, Target, Transport};
+
+mod siblings;
+use siblings::Siblings;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A connection to a WebSocket server, like a Gun connection process: it
 /// owns the socket, keeps it alive and reconnects by its retry policy,
@@ -48,11 +55,27 @@ pub struct Connection {
 struct Handle {
     shared: Arc<Shared>,
     target: Target,
+    /// The other Websockets over HTTP/2 (siblings.rs).
+    siblings: Arc<Siblings>,
+    /// The connection's own event queue (its reader is woken when a
+    /// sibling joins).
+    events: Arc<EventQueue>,
+    /// How to open a sibling: the URL and the options it is opened with
+    /// (`None` where there can be none: HTTP/2 is not tried, or this is a
+    /// sibling).
+    sibling_recipe: Option<(String, Options)>,
+    /// The connection's own Websocket, as last asked for.
+    own_stream: Mutex<Option<StreamRef>>,
+    /// `auto_upgrade` is on: the connection re-upgrades its own Websocket.
+    re_upgrades: bool,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
         self.shared.abandon();
+        for sibling in self.siblings.mailboxes() {
+            sibling.abandon();
+        }
     }
 }
 
@@ -110,10 +133,34 @@ impl Connection {
     where
         Driver<T>: crate::rt::MaybeSend,
     {
+        Connection::open_as::<T>(url, options, false)
+    }
+
+    /// Opens the connection itself (`sibling: false`) or one of its
+    /// siblings (siblings.rs).
+    fn open_as<T: Transport + 'static>(
+        url: &str,
+        mut options: Options,
+        sibling: bool,
+    ) -> Result<(Connection, Events), Error>
+    where
+        Driver<T>: crate::rt::MaybeSend,
+    {
         let target = Target::parse(url)?;
         options.validate()?;
         T::check_options(&options)?;
         let shared = Arc::new(Shared::new(options.send_queue_bytes));
+        // Siblings take streams of this connection's HTTP/2 connection: a
+        // pool group of its own, unless it shares with every connection.
+        let sibling_recipe =
+            (cfg!(native) && !sibling && options.http2.tries(target.secure)).then(|| {
+                if !options.share_http2 {
+                    options.http2_group = Some(shared.stream_ids.connection());
+                }
+                let recipe = options.clone().http2(crate::Http2::Require);
+                (url.to_owned(), recipe)
+            });
+        let re_upgrades = !matches!(options.auto_upgrade, AutoUpgrade::Off);
         let events = Arc::new(EventQueue::new(
             options.event_queue_len,
             options.event_queue_bytes,
@@ -149,14 +196,27 @@ impl Connection {
             }
         };
         crate::rt::spawn(driver);
+        let siblings = Arc::new(Siblings::default());
         let connection = Connection {
-            handle: Arc::new(Handle { shared, target }),
+            handle: Arc::new(Handle {
+                shared,
+                target,
+                siblings: siblings.clone(),
+                events: events.clone(),
+                sibling_recipe,
+                own_stream: Mutex::new(None),
+                re_upgrades,
+            }),
         };
         Ok((
             connection,
             Events {
                 queue: events,
                 batch: VecDeque::new(),
+                from: None,
+                own_done: false,
+                siblings,
+                detached: false,
             },
         ))
     }
@@ -184,11 +244,52 @@ impl Connection {
     pub fn ws_upgrade_with(&self, upgrade: Upgrade) -> Result<StreamRef, Error> {
         let request = upgrade.validate()?;
         Platform::check_upgrade(&request)?;
-        self.handle.shared.push_upgrade(|stream| Command::Upgrade {
+        if let Some(recipe) = &self.handle.sibling_recipe {
+            if self.carries_its_own() {
+                return self.open_sibling(recipe, upgrade);
+            }
+        }
+        let stream = self.handle.shared.push_upgrade(|stream| Command::Upgrade {
             stream,
             request: Box::new(request),
             original: Box::new(upgrade),
-        })
+        })?;
+        *lock(&self.handle.own_stream) = Some(stream);
+        Ok(stream)
+    }
+
+    /// Whether the connection's own Websocket is (or will be again) in use.
+    fn carries_its_own(&self) -> bool {
+        let own = *lock(&self.handle.own_stream);
+        own.is_some_and(|stream| self.handle.shared.carries(stream, self.handle.re_upgrades))
+    }
+
+    /// A further Websocket over HTTP/2: a sibling connection whose stream
+    /// shares this connection's HTTP/2 connection (siblings.rs).
+    fn open_sibling(
+        &self,
+        recipe: &(String, Options),
+        upgrade: Upgrade,
+    ) -> Result<StreamRef, Error> {
+        let (url, options) = recipe;
+        let (sibling, events) = Connection::open_as::<Platform>(url, options.clone(), true)?;
+        let stream = sibling.ws_upgrade_with(upgrade)?;
+        self.handle
+            .siblings
+            .add(sibling, events.into_queue(), &self.handle.events);
+        Ok(stream)
+    }
+
+    /// The mailbox of the Websocket `stream` belongs to: the connection's
+    /// own, or a sibling's.
+    fn mailbox(&self, stream: StreamRef) -> Arc<Shared> {
+        if stream.0 >> 32 == self.handle.shared.stream_ids.connection() {
+            return self.handle.shared.clone();
+        }
+        self.handle
+            .siblings
+            .owner_of(stream)
+            .unwrap_or_else(|| self.handle.shared.clone())
     }
 
     /// Sends one frame or several, in order, like `gun:ws_send/2`, without
@@ -227,7 +328,7 @@ impl Connection {
     /// written once it has left the browser's send buffer.
     pub fn ws_send(&self, stream: StreamRef, frames: impl Into<Frames>) -> Result<(), Error> {
         let frames = check_frames(frames.into())?;
-        match self.handle.shared.try_push_frames(stream, frames, None)? {
+        match self.mailbox(stream).try_push_frames(stream, frames, None)? {
             Ok(()) => Ok(()),
             Err(frames) => Err(Error::new(
                 ErrorKind::QueueFull,
@@ -256,15 +357,12 @@ impl Connection {
     /// the frames.
     pub async fn send(&self, stream: StreamRef, frames: impl Into<Frames>) -> Result<(), Error> {
         let mut frames = Some(check_frames(frames.into())?);
+        let mailbox = self.mailbox(stream);
         futures::future::poll_fn(|cx| {
             let Some(pending) = frames.take() else {
                 return Poll::Ready(Ok(()));
             };
-            match self
-                .handle
-                .shared
-                .try_push_frames(stream, pending, Some(cx))
-            {
+            match mailbox.try_push_frames(stream, pending, Some(cx)) {
                 Ok(Ok(())) => Poll::Ready(Ok(())),
                 Ok(Err(back)) => {
                     frames = Some(back);
@@ -304,7 +402,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn update_flow(&self, stream: StreamRef, messages: u32) -> Result<(), Error> {
-        self.handle.shared.push_flow(Some(stream), messages)
+        self.mailbox(stream).push_flow(Some(stream), messages)
     }
 
     /// Closes gracefully, like `gun:shutdown/1`: frames already queued are
@@ -312,6 +410,9 @@ impl Connection {
     /// reconnect. The event stream ends after the final [`Event::Down`].
     pub fn shutdown(&self) {
         self.handle.shared.push_control(Command::Shutdown);
+        for sibling in self.handle.siblings.mailboxes() {
+            sibling.push_control(Command::Shutdown);
+        }
     }
 
     /// Sends a keepalive probe now instead of waiting for the interval (for
@@ -326,6 +427,9 @@ impl Connection {
     /// visible again or the browser comes back online.
     pub fn probe(&self) {
         self.handle.shared.push_control(Command::Probe);
+        for sibling in self.handle.siblings.mailboxes() {
+            sibling.push_control(Command::Probe);
+        }
     }
 
     /// The round-trip time of the last answered keepalive probe; `None`
@@ -385,6 +489,14 @@ pub struct Events {
     queue: Arc<EventQueue>,
     /// Events taken from the queue in one batch, handed out one by one.
     batch: VecDeque<Event>,
+    /// Where `batch` came from: the connection's own queue (`None`) or a
+    /// sibling's (siblings.rs).
+    from: Option<Arc<EventQueue>>,
+    /// The connection's own queue has ended.
+    own_done: bool,
+    siblings: Arc<Siblings>,
+    /// A sibling's, read through its connection's `Events` ([`Events::into_queue`]).
+    detached: bool,
 }
 
 impl Events {
@@ -428,33 +540,103 @@ impl Events {
         limit: usize,
         cx: &mut Context<'_>,
     ) -> Poll<usize> {
-        if self.batch.is_empty() {
-            match self.queue.poll_take(&mut self.batch, cx) {
-                Poll::Ready(true) => {}
-                Poll::Ready(false) => return Poll::Ready(0),
-                Poll::Pending => return Poll::Pending,
-            }
+        match self.poll_batch(cx) {
+            Poll::Ready(true) => {}
+            Poll::Ready(false) => return Poll::Ready(0),
+            Poll::Pending => return Poll::Pending,
         }
         let n = limit.min(self.batch.len());
         let start = buffer.len();
         buffer.extend(self.batch.drain(..n));
-        self.queue.handed_out_all(&buffer[start..]);
+        self.from
+            .as_ref()
+            .unwrap_or(&self.queue)
+            .handed_out_all(&buffer[start..]);
         Poll::Ready(n)
     }
 
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        if self.batch.is_empty() {
-            match self.queue.poll_take(&mut self.batch, cx) {
-                Poll::Ready(true) => {}
-                Poll::Ready(false) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
+        match self.poll_batch(cx) {
+            Poll::Ready(true) => {}
+            Poll::Ready(false) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
         }
         let event = self.batch.pop_front();
         if let Some(event) = &event {
-            self.queue.handed_out(event);
+            self.from.as_ref().unwrap_or(&self.queue).handed_out(event);
         }
         Poll::Ready(event)
+    }
+
+    /// Fills the batch if it is empty: from the connection's own queue or
+    /// a sibling's (siblings.rs), in turn, so that a busy stream starves
+    /// none; `false` once every queue has ended and been read.
+    fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        if !self.batch.is_empty() {
+            return Poll::Ready(true);
+        }
+        // After a batch of its own, the siblings go first.
+        let siblings_first = self.from.is_none();
+        if siblings_first && self.poll_siblings(cx) {
+            return Poll::Ready(true);
+        }
+        if !self.own_done {
+            match self.queue.poll_take(&mut self.batch, cx) {
+                Poll::Ready(true) => {
+                    self.from = None;
+                    return Poll::Ready(true);
+                }
+                Poll::Ready(false) => self.own_done = true,
+                Poll::Pending => {}
+            }
+        }
+        if !siblings_first && self.poll_siblings(cx) {
+            return Poll::Ready(true);
+        }
+        if self.own_done && self.siblings.is_empty() {
+            return Poll::Ready(false);
+        }
+        Poll::Pending
+    }
+
+    /// A batch from a sibling's queue, if one has events to show.
+    fn poll_siblings(&mut self, cx: &mut Context<'_>) -> bool {
+        for queue in self.siblings.queues() {
+            // Until it has something to show, or has registered the
+            // reader to be woken (a batch of hidden events did not).
+            loop {
+                match queue.poll_take(&mut self.batch, cx) {
+                    Poll::Ready(true) => {
+                        // Their Up and Reconnecting are the connection's own.
+                        let hidden: Vec<Event> = self
+                            .batch
+                            .iter()
+                            .filter(|e| !siblings::shown(e))
+                            .cloned()
+                            .collect();
+                        queue.handed_out_all(&hidden);
+                        self.batch.retain(siblings::shown);
+                        if !self.batch.is_empty() {
+                            self.from = Some(queue);
+                            return true;
+                        }
+                    }
+                    Poll::Ready(false) => {
+                        self.siblings.ended(&queue);
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        false
+    }
+
+    /// The queue alone, for a sibling's events (read through its
+    /// connection's `Events`, which tells it when its reader is gone).
+    fn into_queue(mut self) -> Arc<EventQueue> {
+        self.detached = true;
+        self.queue.clone()
     }
 }
 
@@ -474,7 +656,10 @@ impl Stream for Events {
 
 impl Drop for Events {
     fn drop(&mut self) {
-        self.queue.consumer_gone();
+        if !self.detached {
+            self.queue.consumer_gone();
+            self.siblings.reader_gone();
+        }
     }
 }
 

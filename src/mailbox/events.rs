@@ -194,6 +194,14 @@ impl EventQueue {
         }
     }
 
+    /// Wakes the reader (a new source of events joined it: a sibling's
+    /// queue, connection/siblings.rs).
+    pub(crate) fn wake_consumer(&self) {
+        if let Some(waker) = lock(&self.inner).consumer.take() {
+            waker.wake();
+        }
+    }
+
     /// The consumer went away: events are dropped from now on, and the
     /// socket is read regardless.
     pub(crate) fn consumer_gone(&self) {

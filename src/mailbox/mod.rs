@@ -217,6 +217,19 @@ impl Shared {
         (state, inbox.status.state_changes)
     }
 
+    /// Whether the connection may still carry `stream`, or its
+    /// re-upgrade (`again`: `auto_upgrade` is on): not closing, not
+    /// terminated, and the stream not closed by the peer (nor, unless
+    /// `again`, killed by a `Down`).
+    pub(crate) fn carries(&self, stream: StreamRef, again: bool) -> bool {
+        let inbox = lock(&self.inner);
+        let end = &inbox.end;
+        !end.terminated
+            && !end.closing
+            && end.peer_closed != Some(stream)
+            && (again || end.killed_up_to.is_none_or(|killed| stream > killed))
+    }
+
     /// Queues a close frame for the current Websocket whatever the room
     /// (it is small, and the last frame accepted); nothing when already
     /// closing or closed.

@@ -104,6 +104,9 @@ pub struct Options {
     pub(crate) http2: Http2,
     /// [`Options::share_http2`] (options/http2.rs).
     pub(crate) share_http2: bool,
+    /// A connection's own pool group of HTTP/2 connections, which its
+    /// siblings share (connection/siblings.rs); not an option.
+    pub(crate) http2_group: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -141,6 +144,7 @@ impl Default for Options {
             hold_while_down: true,
             http2: Http2::default(),
             share_http2: false,
+            http2_group: None,
         }
     }
 }

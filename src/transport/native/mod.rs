@@ -124,7 +124,9 @@ impl Transport for NativeTransport {
         let limit = options.frame_limit().min(options.message_limit());
         let http2 = options.http2;
         let grace = options.closing_timeout;
-        let share = options.share_http2 && http2.tries(target.secure);
+        let share =
+            (options.share_http2 || options.http2_group.is_some()) && http2.tries(target.secure);
+        let group = options.http2_group;
         Box::pin(async move {
             let route = route?;
             let fresh = Fresh {
@@ -140,7 +142,7 @@ impl Transport for NativeTransport {
                 return fresh.dial().await;
             }
             // One stream more of a pooled connection, or a fresh one pooled.
-            let key = share::Key::new(&fresh.target, http2, fresh.tls.key(), &fresh.route);
+            let key = share::Key::new(&fresh.target, http2, fresh.tls.key(), &fresh.route, group);
             let slot = share::slot(key);
             let mut sessions = slot.lock().await;
             sessions.retain(h2::SharedSession::is_alive);

@@ -25,6 +25,9 @@ pub(super) struct Key {
     http2: Http2,
     tls: SettingsKey,
     route: RouteKey,
+    /// A connection's own group (its siblings'), or `None`: every
+    /// connection that opted in to sharing.
+    group: Option<u64>,
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -41,7 +44,13 @@ enum RouteKey {
 }
 
 impl Key {
-    pub(super) fn new(target: &Target, http2: Http2, tls: SettingsKey, route: &Route) -> Key {
+    pub(super) fn new(
+        target: &Target,
+        http2: Http2,
+        tls: SettingsKey,
+        route: &Route,
+        group: Option<u64>,
+    ) -> Key {
         let route = match route {
             Route::Direct => RouteKey::Direct,
             Route::Proxy(server) => RouteKey::Proxy {
@@ -56,9 +65,16 @@ impl Key {
             secure: target.secure,
             host: target.host.clone(),
             port: target.port,
-            http2,
+            // Within a group, the siblings (`Require`) join the
+            // connection's own (whatever its choice).
+            http2: if group.is_some() {
+                Http2::Require
+            } else {
+                http2
+            },
             tls,
             route,
+            group,
         }
     }
 }
