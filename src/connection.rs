@@ -138,6 +138,9 @@ impl Connection {
 
     /// Opens the connection itself (`sibling: false`) or one of its
     /// siblings (siblings.rs).
+    // In a browser a connection lives on the page's one thread: its
+    // handle is neither `Send` nor `Sync`, and has no siblings.
+    #[cfg_attr(browser, allow(clippy::arc_with_non_send_sync))]
     fn open_as<T: Transport + 'static>(
         url: &str,
         mut options: Options,
