@@ -53,7 +53,8 @@ impl Core {
                 let error = Error::new(
                     ErrorKind::Upgrade,
                     format!(
-                        "the connection already carries Websocket {current}; one per connection"
+                        "the connection already carries Websocket {current}: one per connection \
+                         over HTTP/1.1 (over HTTP/2, see Options::http2, each upgrade is a stream)"
                     ),
                 );
                 self.upgrade_failed_event(stream, None, HeaderMap::new(), error);
