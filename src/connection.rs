@@ -63,7 +63,8 @@ struct Handle {
     /// How to open a sibling: the URL and the options it is opened with
     /// (`None` where there can be none: HTTP/2 is not tried, or this is a
     /// sibling).
-    sibling_recipe: Option<(String, Options)>,
+    /// Boxed: an `Options` is large, and most connections have none.
+    sibling_recipe: Option<Box<(String, Options)>>,
     /// The connection's own Websocket, as last asked for.
     own_stream: Mutex<Option<StreamRef>>,
     /// `auto_upgrade` is on: the connection re-upgrades its own Websocket.
@@ -161,7 +162,7 @@ impl Connection {
                     options.http2_group = Some(shared.stream_ids.connection());
                 }
                 let recipe = options.clone().http2(crate::Http2::Require);
-                (url.to_owned(), recipe)
+                Box::new((url.to_owned(), recipe))
             });
         let re_upgrades = !matches!(options.auto_upgrade, AutoUpgrade::Off);
         let events = Arc::new(EventQueue::new(
