@@ -161,7 +161,12 @@ impl Connection {
                 if !options.share_http2 {
                     options.http2_group = Some(shared.stream_ids.connection());
                 }
-                let recipe = options.clone().http2(crate::Http2::Require);
+                let mut recipe = options.clone().http2(crate::Http2::Require);
+                if matches!(options.auto_upgrade, AutoUpgrade::Off) {
+                    // Nothing would upgrade it again: a further stream
+                    // ends with its Websocket (ws_upgrade opens another).
+                    recipe = recipe.retry(crate::Retry::never());
+                }
                 Box::new((url.to_owned(), recipe))
             });
         let re_upgrades = !matches!(options.auto_upgrade, AutoUpgrade::Off);

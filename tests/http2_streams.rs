@@ -192,3 +192,52 @@ async fn update_flow_reaches_the_streams_own_websocket() {
         "{event:?}"
     );
 }
+
+/// Either side: the server closing one stream (its close frame) or
+/// resetting another (`RST_STREAM`: that stream's typed error) leaves the
+/// connection's other streams open.
+#[tokio::test]
+async fn the_server_closing_or_resetting_one_stream_leaves_the_others() {
+    let server = TestServer::start_http2(ServerHttp2::On).await.unwrap();
+    let (conn, mut events) = Connection::open(&server.url("/"), h2()).unwrap();
+    let kept = conn.ws_upgrade("/").unwrap();
+    until(&mut events, common::is_upgraded).await;
+    let closed = conn.ws_upgrade("/?close=4001").unwrap();
+    let reset = conn.ws_upgrade("/?h2_reset=1").unwrap();
+    let (mut closed_down, mut reset_error) = (false, false);
+    while !(closed_down && reset_error) {
+        match common::next(&mut events).await {
+            Event::Upgraded { stream, .. } if stream == reset => {
+                // The reset comes once the client has sent something.
+                conn.ws_send(reset, Frame::text("poke")).unwrap();
+            }
+            Event::Down {
+                reason: wstether::DownReason::ClosedByPeer(close),
+                killed_streams,
+                will_reconnect: false,
+                ..
+            } if killed_streams == [closed] => {
+                assert_eq!(close.code.as_u16(), 4001);
+                closed_down = true;
+            }
+            Event::Down {
+                reason: wstether::DownReason::Error(error),
+                killed_streams,
+                will_reconnect: false,
+                ..
+            } if killed_streams == [reset] => {
+                assert_eq!(error.kind(), wstether::ErrorKind::StreamReset, "{error}");
+                reset_error = true;
+            }
+            _ => {}
+        }
+    }
+    conn.ws_send(kept, Frame::text("still here")).unwrap();
+    let (event, _) = until(
+        &mut events,
+        |e| matches!(e, Event::Frame { stream, .. } if *stream == kept),
+    )
+    .await;
+    assert!(matches!(&event, Event::Frame { frame, .. } if *frame == Frame::text("still here")));
+    assert_eq!(server.accepted_connections(), 1);
+}
