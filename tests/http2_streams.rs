@@ -241,3 +241,31 @@ async fn the_server_closing_or_resetting_one_stream_leaves_the_others() {
     assert!(matches!(&event, Event::Frame { frame, .. } if *frame == Frame::text("still here")));
     assert_eq!(server.accepted_connections(), 1);
 }
+
+/// Dropping every `Connection` clone closes every stream at once (Gun's
+/// `close/1`): a last `Down` per stream, then the event stream ends.
+#[tokio::test]
+async fn dropping_the_connection_closes_every_stream_and_ends_the_events() {
+    let server = TestServer::start_http2(ServerHttp2::On).await.unwrap();
+    // The HTTP/2 connection closes a closing timeout after its last stream.
+    let options = h2().closing_timeout(std::time::Duration::from_millis(200));
+    let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
+    let streams = upgrade_n(&conn, &mut events, 3).await;
+    drop(conn);
+    let rest = common::rest(&mut events).await;
+    let mut downs: Vec<StreamRef> = rest
+        .iter()
+        .filter_map(|e| match e {
+            Event::Down {
+                killed_streams,
+                will_reconnect: false,
+                ..
+            } => Some(killed_streams.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    downs.sort();
+    assert_eq!(downs, streams, "{rest:?}");
+    server.wait_for_live_connections(0).await;
+}
