@@ -7,48 +7,12 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use bytes::Bytes;
-use common::{next, options};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use common::{next, options, PeerProcess as Peer};
 use wstether::{Compression, Connection, Event, Frame};
 
-/// A peer server, ended when dropped (its stdin closes; `kill_on_drop`).
-struct Peer {
-    _child: Child,
-    port: u16,
-}
-
 async fn start(program: &str, args: &[&str]) -> Peer {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program} (run .ci/setup): {e}"));
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("the peer printed no port within 30 s")
-    .unwrap();
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{program} printed {line:?}, not a port"));
-    Peer {
-        _child: child,
-        port,
-    }
+    Peer::start(program, args).await
 }
 
 async fn python() -> Peer {

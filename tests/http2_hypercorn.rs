@@ -20,11 +20,8 @@ mod common;
 mod tls_support;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use common::{options, until};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use wstether::http::Version;
 use wstether::{
     Compression, Connection, DownReason, Event, Events, Frame, Http2, Options, StreamRef,
@@ -32,7 +29,7 @@ use wstether::{
 
 /// Hypercorn running the echo app; killed when dropped.
 struct Hypercorn {
-    _child: Child,
+    _peer: common::PeerProcess,
     port: u16,
 }
 
@@ -95,37 +92,20 @@ fn python() -> PathBuf {
 
 /// Starts Hypercorn on `port` (0: any) and waits until it listens.
 async fn hypercorn(certs: &Certs, port: u16) -> Hypercorn {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/http2_peers/hypercorn_echo.py"
-    );
-    let mut child = Command::new(python())
-        .arg(script)
-        .arg(certs.dir.join("cert.pem"))
-        .arg(certs.dir.join("key.pem"))
-        .arg(port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start Hypercorn (run .ci/setup): {e}"));
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("Hypercorn printed no port within 30 s")
-    .unwrap();
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("Hypercorn printed {line:?}, not a port"));
+    let python = python();
+    let cert = certs.dir.join("cert.pem");
+    let key = certs.dir.join("key.pem");
+    let port = port.to_string();
+    let args = [
+        "tests/http2_peers/hypercorn_echo.py",
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        &port,
+    ];
+    let peer = common::PeerProcess::start(python.to_str().unwrap(), &args).await;
     Hypercorn {
-        _child: child,
-        port,
+        port: peer.port,
+        _peer: peer,
     }
 }
 

@@ -10,19 +10,12 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use common::{options, until};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use wstether::http::Version;
 use wstether::{Connection, DownReason, Event, Events, Frame, Http2, Options, StreamRef};
 
 /// The Node server; killed when dropped.
-struct NodePeer {
-    _child: Child,
-    port: u16,
-}
+struct NodePeer(common::PeerProcess);
 
 /// Starts the Node server on `port` (0: any) and waits until it listens.
 async fn node(port: u16) -> NodePeer {
@@ -31,41 +24,17 @@ async fn node(port: u16) -> NodePeer {
         std::path::Path::new(ws).exists(),
         "{ws} is missing: run .ci/setup (npm ci in benches/node)"
     );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/http2_peers/node_echo.mjs"
-    );
-    let mut child = Command::new("node")
-        .arg(script)
-        .arg(port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start node: {e}"));
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("the Node server printed no port within 30 s")
-    .unwrap();
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("the Node server printed {line:?}, not a port"));
-    NodePeer {
-        _child: child,
-        port,
-    }
+    let port = port.to_string();
+    NodePeer(common::PeerProcess::start("node", &["tests/http2_peers/node_echo.mjs", &port]).await)
 }
 
 impl NodePeer {
+    fn port(&self) -> u16 {
+        self.0.port
+    }
+
     fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/", self.port)
+        format!("ws://127.0.0.1:{}/", self.port())
     }
 }
 
@@ -160,7 +129,7 @@ async fn http2_node_many_websockets_share_one_connection() {
 #[tokio::test]
 async fn http2_node_reconnect() {
     let server = node(0).await;
-    let port = server.port;
+    let port = server.port();
     let (conn, mut events, _) = upgraded(&server.url(), "/", h2().auto_upgrade(true)).await;
     drop(server);
     until(&mut events, common::is_down).await;

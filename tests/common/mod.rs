@@ -71,3 +71,46 @@ pub fn is_upgraded(event: &Event) -> bool {
 pub fn is_down(event: &Event) -> bool {
     matches!(event, Event::Down { .. })
 }
+
+/// An outside peer server in a child process (Node, Python): started by
+/// [`PeerProcess::start`], ended when dropped (its stdin closes, and
+/// `kill_on_drop`).
+pub struct PeerProcess {
+    _child: tokio::process::Child,
+    /// The port it printed.
+    pub port: u16,
+}
+
+impl PeerProcess {
+    /// Starts `program` with `args` in the crate's root and waits (30 s at
+    /// most) for the port it prints on its first line.
+    pub async fn start(program: &str, args: &[&str]) -> PeerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} (run .ci/setup): {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::io::BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{program} printed no port within 30 s"))
+        .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{program} printed {line:?}, not a port"));
+        PeerProcess {
+            _child: child,
+            port,
+        }
+    }
+}
