@@ -1,4 +1,5 @@
 use super::*;
+use flate2::{Compress, FlushCompress};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::io::Cursor;
@@ -95,9 +96,30 @@ const BINARY: OpCode = OpCode::Data(Data::Binary);
 const CONTINUE: OpCode = OpCode::Data(Data::Continue);
 const PING: OpCode = OpCode::Control(Control::Ping);
 
-/// A reference deflater (the server's side), sync-flushed, trailer cut.
+/// A reference deflater (the server's side: flate2, not the layer's
+/// deflater), sync-flushed, trailer cut.
 fn reference_deflate(deflater: &mut Compress, payload: &[u8]) -> Vec<u8> {
-    deflate_sync(deflater, payload)
+    let mut out = Vec::with_capacity(payload.len() / 2 + 64);
+    let mut consumed = 0;
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let before = deflater.total_in();
+        deflater
+            .compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync)
+            .unwrap();
+        consumed += (deflater.total_in() - before) as usize;
+        if consumed == payload.len() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    if out.ends_with(&TRAILER) {
+        out.truncate(out.len() - TRAILER.len());
+    } else if out.is_empty() {
+        out.push(0x00);
+    }
+    out
 }
 
 fn reference_inflate(inflater: &mut Decompress, payload: &[u8]) -> Vec<u8> {
