@@ -37,8 +37,8 @@ use super::frames::{opcode, Header, MAX_HEADER, RSV1};
 use super::handshake;
 use bytes::{Buf, BytesMut};
 use flate2::{Decompress, FlushDecompress, Status};
-use zlib_rs::DeflateFlush;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use zlib_rs::DeflateFlush;
 
 use crate::compression::Compression;
 
@@ -184,6 +184,10 @@ pub(crate) struct Deflate<S> {
     /// Bytes for the wire.
     wire: BytesMut,
     deflater: Option<zlib_rs::Deflate>,
+    /// The unmasked payload of the message being compressed.
+    plain_out: Vec<u8>,
+    /// Its compressed form.
+    compressed: Vec<u8>,
 }
 
 impl<S> Deflate<S> {
@@ -214,6 +218,8 @@ impl<S> Deflate<S> {
             raw: BytesMut::new(),
             wire: BytesMut::new(),
             deflater: None,
+            plain_out: Vec::new(),
+            compressed: Vec::new(),
         }
     }
 
@@ -555,9 +561,8 @@ impl<S> Deflate<S> {
             payload: self.plain.len() as u64,
         };
         message.first = false;
-        let mut head = Vec::with_capacity(MAX_HEADER);
-        header.write(&mut head);
-        self.out.extend_from_slice(&head);
+        self.out.reserve(MAX_HEADER + self.plain.len());
+        header.write(&mut self.out);
         self.out.extend_from_slice(&self.plain);
         self.plain.clear();
     }
@@ -604,48 +609,57 @@ impl<S> Deflate<S> {
             if self.raw.len() < total {
                 return;
             }
-            let frame = self.raw.split_to(total);
+            let payload = &self.raw[header_len..total];
             let compress = header.fin
                 && header.rsv & RSV1 == 0
                 && matches!(header.opcode, opcode::TEXT | opcode::BINARY)
-                && frame.len() - header_len >= self.config.threshold
+                && payload.len() >= self.config.threshold
                 // zlib cannot compress with a 256-byte window: such a
                 // message is sent uncompressed (RFC 7692 allows it).
                 && window >= 9;
             if !compress {
-                self.wire.extend_from_slice(&frame);
+                self.wire.extend_from_slice(&self.raw[..total]);
+                self.raw.advance(total);
                 continue;
             }
-            let mut payload = frame[header_len..].to_vec();
+            // The unmasked payload, then its compressed form, in buffers
+            // kept for the burst (poll_flush drops them): no allocation a
+            // message.
+            self.plain_out.clear();
+            self.plain_out.extend_from_slice(payload);
+            self.raw.advance(total);
             if let Some(mask) = header.mask {
-                apply_mask(&mut payload, mask);
+                apply_mask(&mut self.plain_out, mask);
             }
             let level = self.config.level;
-            let deflater = self.deflater.get_or_insert_with(|| new_deflater(level, window));
-            let mut compressed = deflate_sync(deflater, &payload);
+            let deflater = self
+                .deflater
+                .get_or_insert_with(|| new_deflater(level, window));
+            deflate_sync(deflater, &self.plain_out, &mut self.compressed);
             if reset {
-                // No context to keep: the deflater's memory (about 260 KiB
+                // No context to keep: the deflater's memory (about 265 KiB
                 // at window bits 15) goes back until the next message.
                 self.deflater = None;
             }
             // Without context takeover nothing is lost by sending the
             // smaller of the two.
-            if reset && compressed.len() >= payload.len() {
-                self.wire.extend_from_slice(&frame);
-                continue;
-            }
+            let send_plain = reset && self.compressed.len() >= self.plain_out.len();
+            let (rsv, body) = if send_plain {
+                (header.rsv, &mut self.plain_out)
+            } else {
+                (header.rsv | RSV1, &mut self.compressed)
+            };
             if let Some(mask) = header.mask {
-                apply_mask(&mut compressed, mask);
+                apply_mask(body, mask);
             }
             let header = Header {
-                rsv: header.rsv | RSV1,
-                payload: compressed.len() as u64,
+                rsv,
+                payload: body.len() as u64,
                 ..header
             };
-            let mut head = Vec::with_capacity(MAX_HEADER);
-            header.write(&mut head);
-            self.wire.extend_from_slice(&head);
-            self.wire.extend_from_slice(&compressed);
+            self.wire.reserve(MAX_HEADER + body.len());
+            header.write(&mut self.wire);
+            self.wire.extend_from_slice(body);
         }
     }
 }
@@ -664,10 +678,11 @@ fn new_deflater(level: u32, window_bits: u8) -> zlib_rs::Deflate {
     })
 }
 
-/// `payload` compressed with a sync flush, its final `00 00 ff ff` removed
-/// (RFC 7692 §7.2.1).
-fn deflate_sync(deflater: &mut zlib_rs::Deflate, payload: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = Vec::with_capacity(payload.len() / 2 + 64);
+/// `payload` compressed with a sync flush into `out` (cleared first), its
+/// final `00 00 ff ff` removed (RFC 7692 §7.2.1).
+fn deflate_sync(deflater: &mut zlib_rs::Deflate, payload: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(payload.len() / 2 + 64);
     let mut consumed = 0;
     loop {
         if out.capacity() - out.len() < 64 {
@@ -698,7 +713,6 @@ fn deflate_sync(deflater: &mut zlib_rs::Deflate, payload: &[u8]) -> Vec<u8> {
         // alone, which the receiver completes with the trailer.
         out.push(0x00);
     }
-    out
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Deflate<S> {
@@ -821,6 +835,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
             // Everything is written: nothing kept between bursts.
             this.raw = BytesMut::new();
             this.wire = BytesMut::new();
+            this.plain_out = Vec::new();
+            this.compressed = Vec::new();
         }
         Pin::new(&mut this.inner).poll_flush(cx)
     }
