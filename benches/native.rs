@@ -22,6 +22,8 @@
 
 #[path = "common/alloc.rs"]
 mod alloc;
+#[path = "common/deflate_memlevel.rs"]
+mod deflate_memlevel;
 #[path = "common/echo.rs"]
 mod echo;
 #[path = "common/fastws.rs"]
@@ -142,6 +144,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--serve") {
         return echo::serve(1);
+    }
+    // `--deflate-memlevel [CORPUS MEM COUNT]`: the deflater's memory level.
+    if let Some(i) = args.iter().position(|a| a == "--deflate-memlevel") {
+        return deflate_memlevel::main(&args[i + 1..]);
     }
     // `--deflate-tiny SIZE COUNT off|on|LEVEL`: tiny compressed frames, for callgrind.
     if let Some(i) = args.iter().position(|a| a == "--deflate-tiny") {
