@@ -39,9 +39,30 @@ fn json(i: usize, size: usize) -> Vec<u8> {
 /// compresses to ~25 %, with many literals (more symbols a block than JSON).
 fn words(i: usize, size: usize) -> Vec<u8> {
     const WORDS: [&str; 24] = [
-        "the", "socket", "reconnects", "after", "a", "backoff", "of", "seconds", "while",
-        "frames", "queue", "in", "order", "and", "nothing", "is", "lost", "when", "server",
-        "restarts", "client", "keeps", "sending", "pings",
+        "the",
+        "socket",
+        "reconnects",
+        "after",
+        "a",
+        "backoff",
+        "of",
+        "seconds",
+        "while",
+        "frames",
+        "queue",
+        "in",
+        "order",
+        "and",
+        "nothing",
+        "is",
+        "lost",
+        "when",
+        "server",
+        "restarts",
+        "client",
+        "keeps",
+        "sending",
+        "pings",
     ];
     let mut x = (i as u64 + 1).wrapping_mul(6_364_136_223_846_793_005);
     let mut s = String::new();

@@ -35,7 +35,7 @@ use std::task::{Context, Poll};
 
 use super::frames::{opcode, Header, MAX_HEADER, RSV1};
 use super::handshake;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use flate2::{Decompress, FlushDecompress, Status};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use zlib_rs::DeflateFlush;
@@ -184,10 +184,6 @@ pub(crate) struct Deflate<S> {
     /// Bytes for the wire.
     wire: BytesMut,
     deflater: Option<zlib_rs::Deflate>,
-    /// The unmasked payload of the message being compressed.
-    plain_out: Vec<u8>,
-    /// Its compressed form.
-    compressed: Vec<u8>,
 }
 
 impl<S> Deflate<S> {
@@ -218,8 +214,6 @@ impl<S> Deflate<S> {
             raw: BytesMut::new(),
             wire: BytesMut::new(),
             deflater: None,
-            plain_out: Vec::new(),
-            compressed: Vec::new(),
         }
     }
 
@@ -622,44 +616,53 @@ impl<S> Deflate<S> {
                 self.raw.advance(total);
                 continue;
             }
-            // The unmasked payload, then its compressed form, in buffers
-            // kept for the burst (poll_flush drops them): no allocation a
-            // message.
-            self.plain_out.clear();
-            self.plain_out.extend_from_slice(payload);
-            self.raw.advance(total);
+            // Unmasked in place, compressed straight into `wire` after
+            // room for the longest header: no allocation a message.
             if let Some(mask) = header.mask {
-                apply_mask(&mut self.plain_out, mask);
+                apply_mask(&mut self.raw[header_len..total], mask);
             }
             let level = self.config.level;
             let deflater = self
                 .deflater
                 .get_or_insert_with(|| new_deflater(level, window));
-            deflate_sync(deflater, &self.plain_out, &mut self.compressed);
+            let at = self.wire.len();
+            self.wire.put_bytes(0, MAX_HEADER);
+            deflate_sync(deflater, &self.raw[header_len..total], &mut self.wire);
             if reset {
                 // No context to keep: the deflater's memory (about 265 KiB
                 // at window bits 15) goes back until the next message.
                 self.deflater = None;
             }
+            let compressed = self.wire.len() - at - MAX_HEADER;
             // Without context takeover nothing is lost by sending the
             // smaller of the two.
-            let send_plain = reset && self.compressed.len() >= self.plain_out.len();
-            let (rsv, body) = if send_plain {
-                (header.rsv, &mut self.plain_out)
-            } else {
-                (header.rsv | RSV1, &mut self.compressed)
-            };
+            if reset && compressed >= total - header_len {
+                self.wire.truncate(at);
+                if let Some(mask) = header.mask {
+                    apply_mask(&mut self.raw[header_len..total], mask);
+                }
+                self.wire.extend_from_slice(&self.raw[..total]);
+                self.raw.advance(total);
+                continue;
+            }
+            self.raw.advance(total);
             if let Some(mask) = header.mask {
-                apply_mask(body, mask);
+                apply_mask(&mut self.wire[at + MAX_HEADER..], mask);
             }
             let header = Header {
-                rsv,
-                payload: body.len() as u64,
+                rsv: header.rsv | RSV1,
+                payload: compressed as u64,
                 ..header
             };
-            self.wire.reserve(MAX_HEADER + body.len());
-            header.write(&mut self.wire);
-            self.wire.extend_from_slice(body);
+            // The header goes right before the payload, which moves down
+            // over the room not used.
+            let mut head = [0u8; MAX_HEADER];
+            let mut room = &mut head[..];
+            header.write(&mut room);
+            let head_len = MAX_HEADER - room.len();
+            self.wire.copy_within(at + MAX_HEADER.., at + head_len);
+            self.wire[at..at + head_len].copy_from_slice(&head[..head_len]);
+            self.wire.truncate(at + head_len + compressed);
         }
     }
 }
@@ -678,10 +681,10 @@ fn new_deflater(level: u32, window_bits: u8) -> zlib_rs::Deflate {
     })
 }
 
-/// `payload` compressed with a sync flush into `out` (cleared first), its
-/// final `00 00 ff ff` removed (RFC 7692 §7.2.1).
-fn deflate_sync(deflater: &mut zlib_rs::Deflate, payload: &[u8], out: &mut Vec<u8>) {
-    out.clear();
+/// `payload` compressed with a sync flush, appended to `out`, its final
+/// `00 00 ff ff` removed (RFC 7692 §7.2.1).
+fn deflate_sync(deflater: &mut zlib_rs::Deflate, payload: &[u8], out: &mut BytesMut) {
+    let start = out.len();
     out.reserve(payload.len() / 2 + 64);
     let mut consumed = 0;
     loop {
@@ -689,7 +692,6 @@ fn deflate_sync(deflater: &mut zlib_rs::Deflate, payload: &[u8], out: &mut Vec<u
             out.reserve(out.capacity().max(1024));
         }
         let (before_in, before_out) = (deflater.total_in(), deflater.total_out());
-        let len = out.len();
         deflater
             .compress_uninit(
                 &payload[consumed..],
@@ -699,19 +701,19 @@ fn deflate_sync(deflater: &mut zlib_rs::Deflate, payload: &[u8], out: &mut Vec<u
             .expect("deflate with a sync flush cannot fail");
         let produced = (deflater.total_out() - before_out) as usize;
         // SAFETY: zlib-rs wrote `produced` bytes into the spare capacity.
-        unsafe { out.set_len(len + produced) };
+        unsafe { out.set_len(out.len() + produced) };
         consumed += (deflater.total_in() - before_in) as usize;
         if consumed == payload.len() && out.len() < out.capacity() {
             break;
         }
     }
-    if out.ends_with(&TRAILER) {
+    if out[start..].ends_with(&TRAILER) {
         out.truncate(out.len() - TRAILER.len());
-    } else if out.is_empty() {
+    } else if out.len() == start {
         // zlib emits nothing for a flush right after a flush (an empty
         // message with context takeover): the empty stored block's header
         // alone, which the receiver completes with the trailer.
-        out.push(0x00);
+        out.put_u8(0x00);
     }
 }
 
@@ -831,12 +833,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
         // `raw` holds no partial frame here: tungstenite writes whole
         // frames before it flushes.
         std::task::ready!(this.poll_drain(cx))?;
-        if this.raw.is_empty() && this.raw.capacity() > 0 {
-            // Everything is written: nothing kept between bursts.
+        if this.raw.is_empty() {
+            // Everything is written: nothing kept between bursts. (An
+            // emptied `raw` may report no capacity and still hold its
+            // allocation: replaced whatever it reports.)
             this.raw = BytesMut::new();
             this.wire = BytesMut::new();
-            this.plain_out = Vec::new();
-            this.compressed = Vec::new();
         }
         Pin::new(&mut this.inner).poll_flush(cx)
     }
