@@ -59,7 +59,7 @@ const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// start of every block, which a sync-flushed message always is. At zlib's
 /// default (8) that is 48 KiB per message, most of the CPU of a tiny one;
 /// at 4 it is 3 KiB, a message up to 1 KiB is still one block, and larger
-/// ones compress within 1.5 % of the bytes and 4 % of the instructions
+/// ones compress within 1.5 % of the bytes and about 3 % of the time
 /// (BENCHMARKS.md, "Tiny messages"). The deflater is ≈105 KiB smaller.
 const MEM_LEVEL: i32 = 4;
 
