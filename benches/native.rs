@@ -22,6 +22,8 @@
 
 #[path = "common/alloc.rs"]
 mod alloc;
+#[path = "common/deflate_memlevel.rs"]
+mod deflate_memlevel;
 #[path = "common/echo.rs"]
 mod echo;
 #[path = "common/fastws.rs"]
@@ -142,6 +144,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--serve") {
         return echo::serve(1);
+    }
+    // `--deflate-memlevel [CORPUS MEM COUNT]`: the deflater's memory level.
+    if let Some(i) = args.iter().position(|a| a == "--deflate-memlevel") {
+        return deflate_memlevel::main(&args[i + 1..]);
     }
     // `--deflate-tiny SIZE COUNT off|on|LEVEL`: tiny compressed frames, for callgrind.
     if let Some(i) = args.iter().position(|a| a == "--deflate-tiny") {
@@ -817,10 +823,29 @@ mod deflate {
             .await
             .unwrap()
         });
+        let (user, system) = process_cpu();
         println!(
-            "deflate-tiny: {count} text messages of {size} B, {label}: {:.1} ms",
-            elapsed.as_secs_f64() * 1e3
+            "deflate-tiny: {count} text messages of {size} B, {label}: {:.1} ms; \
+             process CPU: user {:.1} ms, system {:.1} ms",
+            elapsed.as_secs_f64() * 1e3,
+            user.as_secs_f64() * 1e3,
+            system.as_secs_f64() * 1e3
         );
+    }
+
+    /// This process's user and system CPU time (all threads), from
+    /// getrusage: for CPU per message as two runs' difference, next to
+    /// callgrind's instructions (which count a `rep stosb` memset byte by
+    /// byte, and no time in the kernel).
+    fn process_cpu() -> (Duration, Duration) {
+        // SAFETY: getrusage fills the zeroed struct it is given.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+            usage
+        };
+        let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        (time(usage.ru_utime), time(usage.ru_stime))
     }
 
     fn parse_stats(stats: &str) -> (u64, u64) {

@@ -31,10 +31,10 @@ use crate::error::{Error, ErrorKind};
 /// BENCHMARKS.md): nothing until the first compressed message (14 KiB per
 /// connection against 13 KiB without compression). With context takeover
 /// (the default) the inflater (about 45 KiB) and, once a message was sent
-/// compressed, the deflater (about 300 KiB at level 6 and window bits 15,
-/// less with smaller
+/// compressed, the deflater (about 265 KiB at window bits 15, less with
+/// smaller
 /// [`client_max_window_bits`](Compression::client_max_window_bits)) are
-/// kept for the connection's life: 375 KiB per idle connection in all.
+/// kept for the connection's life: 304 KiB per idle connection in all.
 /// Without context takeover both ways they are dropped after each message:
 /// 19 KiB per idle connection, for a new deflater per message sent and
 /// worse ratios.

@@ -382,6 +382,66 @@ fn readme_benchmarks_deflate_ratios_are_its_table() {
     );
 }
 
+/// The tiny-message ratios of BENCHMARKS.md ("Tiny messages") are those of
+/// its table's instruction counts, and the targets row quotes them; the
+/// memory per connection with context takeover in docs/compression.md is
+/// the Compression memory table's.
+#[test]
+fn readme_benchmarks_tiny_deflate_ratios_are_its_table() {
+    let bench = read("BENCHMARKS.md");
+    let ratio = |a: &str, b: &str| format!("{:.2}×", number(a) / number(b));
+    let mut quoted = Vec::new();
+    for label in [
+        "1 B text | memory level 4",
+        "32 B text | memory level 8 (before)",
+        "32 B text | memory level 4",
+    ] {
+        let cells = row(&bench, label);
+        assert_eq!(
+            cells[4].trim_matches('*'),
+            ratio(cells[3], cells[2]),
+            "{label}"
+        );
+        if !cells[5].is_empty() {
+            assert_eq!(cells[6], ratio(cells[5], cells[2]), "{label}");
+        }
+        quoted.push(cells);
+    }
+    let (one, before, now) = (&quoted[0], &quoted[1], &quoted[2]);
+    let claim = format!(
+        "1 B: {}× (under the 32-byte threshold",
+        ratio(one[3], one[2]).trim_end_matches('×')
+    );
+    let claim32 = format!(
+        "32 B: {} ({} before the memory level 4 deflater; level 1: {})",
+        ratio(now[3], now[2]),
+        ratio(before[3], before[2]),
+        ratio(now[5], now[2])
+    );
+    let targets = bench
+        .lines()
+        .find(|line| line.starts_with("| tiny frames with deflate on"))
+        .expect("the targets row for tiny frames");
+    for claim in [claim.as_str(), claim32.as_str()] {
+        assert!(
+            targets.contains(claim),
+            "the targets row should say: {claim}"
+        );
+    }
+    // The table keeps two decimals; the prose one.
+    let rounded = format!("{:.1}×", number(now[3]) / number(now[2]));
+    assert!(
+        flat(&bench).contains(&format!("32-byte compressed messages are {rounded} the")),
+        "BENCHMARKS.md should say: 32-byte compressed messages are {rounded} the"
+    );
+    let used = row(&bench, "on, after one message each way (context takeover)")[1];
+    let claim = format!("connection costs {used} with context takeover");
+    assert!(
+        flat(&read("docs/compression.md")).contains(&claim),
+        "docs/compression.md should say: {claim}"
+    );
+}
+
 /// The idle memory per connection quoted in BENCHMARKS.md's prose is the
 /// 10k row of its scale table (which `.ci/bench` regenerates).
 #[test]

@@ -10,6 +10,8 @@
 //! goes through a `Cursor` and costs +172 instructions per 1 KiB message
 //! on the fast path, where this runs for every frame.
 
+use bytes::BufMut;
+
 /// The longest header: 2 bytes, an 8-byte length, a 4-byte mask.
 pub(crate) const MAX_HEADER: usize = 14;
 
@@ -94,22 +96,22 @@ impl Header {
     }
 
     /// Writes the header (shortest length encoding, then the mask key).
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        out.push(u8::from(self.fin) << 7 | (self.rsv & 0b111) << 4 | (self.opcode & 0x0f));
+    pub(crate) fn write(&self, out: &mut impl BufMut) {
+        out.put_u8(u8::from(self.fin) << 7 | (self.rsv & 0b111) << 4 | (self.opcode & 0x0f));
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         match self.payload {
-            n @ 0..=125 => out.push(mask_bit | n as u8),
+            n @ 0..=125 => out.put_u8(mask_bit | n as u8),
             n @ 126..=0xffff => {
-                out.push(mask_bit | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
+                out.put_u8(mask_bit | 126);
+                out.put_u16(n as u16);
             }
             n => {
-                out.push(mask_bit | 127);
-                out.extend_from_slice(&n.to_be_bytes());
+                out.put_u8(mask_bit | 127);
+                out.put_u64(n);
             }
         }
         if let Some(mask) = self.mask {
-            out.extend_from_slice(&mask);
+            out.put_slice(&mask);
         }
     }
 }

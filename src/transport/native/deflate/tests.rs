@@ -1,4 +1,5 @@
 use super::*;
+use flate2::{Compress, FlushCompress};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::io::Cursor;
@@ -95,9 +96,30 @@ const BINARY: OpCode = OpCode::Data(Data::Binary);
 const CONTINUE: OpCode = OpCode::Data(Data::Continue);
 const PING: OpCode = OpCode::Control(Control::Ping);
 
-/// A reference deflater (the server's side), sync-flushed, trailer cut.
+/// A reference deflater (the server's side: flate2, not the layer's
+/// deflater), sync-flushed, trailer cut.
 fn reference_deflate(deflater: &mut Compress, payload: &[u8]) -> Vec<u8> {
-    deflate_sync(deflater, payload)
+    let mut out = Vec::with_capacity(payload.len() / 2 + 64);
+    let mut consumed = 0;
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let before = deflater.total_in();
+        deflater
+            .compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync)
+            .unwrap();
+        consumed += (deflater.total_in() - before) as usize;
+        if consumed == payload.len() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    if out.ends_with(&TRAILER) {
+        out.truncate(out.len() - TRAILER.len());
+    } else if out.is_empty() {
+        out.push(0x00);
+    }
+    out
 }
 
 fn reference_inflate(inflater: &mut Decompress, payload: &[u8]) -> Vec<u8> {
@@ -402,6 +424,82 @@ fn writes_are_compressed_and_counted_as_taken() {
         bytes[bytes.len() - 2 * (6 + 4) - 1 + 1..]
     );
     assert!(!sent[1].0.rsv1 && !sent[2].0.rsv1);
+}
+
+/// Messages of many deflate blocks (the deflater's memory level keeps a
+/// block to 1,024 symbols), tiny and empty ones between them, at every
+/// window size and level, with and without context takeover: a reference
+/// inflater with the same window reads them all back.
+#[test]
+fn messages_of_many_blocks_at_every_window_and_level() {
+    // Pseudo-random bytes (one literal each: 48 blocks) and text.
+    let mut x = 1u32;
+    let noise: Vec<u8> = (0..48 << 10)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) as u8
+        })
+        .collect();
+    let text: Vec<u8> = (0..2_000)
+        .flat_map(|i| format!("{{\"id\":{i},\"score\":{}}},", i * 37 % 1000).into_bytes())
+        .collect();
+    let messages: [&[u8]; 5] = [
+        &noise,
+        b"tiny message, 32 bytes or more..",
+        &text,
+        b"",
+        &noise,
+    ];
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    for window in 9..=15u8 {
+        for level in [0, 1, 6, 9] {
+            for takeover in [true, false] {
+                let mut agreed = agreed();
+                agreed.client_max_window_bits = window;
+                agreed.client_no_context_takeover = !takeover;
+                let mut layer = Deflate::agreed(
+                    Mock {
+                        per_write: usize::MAX,
+                        ..Mock::default()
+                    },
+                    Compression::deflate().level(level).threshold(0),
+                    Limits {
+                        max_frame: 1 << 20,
+                        max_message: 1 << 20,
+                    },
+                    agreed,
+                );
+                for (i, message) in messages.iter().enumerate() {
+                    let bytes = frame(BINARY, true, false, Some([i as u8, 7, 8, 9]), message);
+                    match Pin::new(&mut layer).poll_write(&mut cx, &bytes) {
+                        Poll::Ready(Ok(n)) => assert_eq!(n, bytes.len()),
+                        other => panic!("{other:?}"),
+                    }
+                }
+                assert!(Pin::new(&mut layer).poll_flush(&mut cx).is_ready());
+                let mut inflater = Decompress::new_with_window_bits(false, window);
+                let sent = frames(&layer.inner.written);
+                assert_eq!(sent.len(), messages.len());
+                for ((header, body), message) in sent.iter().zip(messages) {
+                    let case = format!("window {window}, level {level}, takeover {takeover}");
+                    if !header.rsv1 {
+                        // Sent as it is: only where that is smaller.
+                        assert!(!takeover, "{case}");
+                        assert_eq!(body, message, "{case}");
+                        continue;
+                    }
+                    assert_eq!(reference_inflate(&mut inflater, body), message, "{case}");
+                    if message.len() == text.len() && level > 0 {
+                        assert!(body.len() < message.len() / 2, "{case}: {}", body.len());
+                    }
+                    if !takeover {
+                        inflater.reset(false);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]
