@@ -141,15 +141,21 @@ fn main() {
     for run in 1..=runs {
         for row in ROWS {
             let m = run_worker(&server, row, n, k);
+            let rate =
+                |ms| msgs_per_s(ms, n, k).map_or("lost".to_owned(), |r| format!("{r:.0} msgs/s"));
             println!(
-                "run {run} {:<6}: open {:>6} ms ({} TCP), {:>6.2} KiB/WS, {:>8.0} msgs/s, storm {:>5} ms ({} TCP)",
+                "run {run} {:<6}: open {:.0} ms ({} TCP), {:.2} KiB/WS, storm {:.0} ms ({} TCP), \
+                 echo lockstep {}, burst {} ({} echoes, {} downs)",
                 row.name(),
                 m.open_ms,
                 m.open_tcp,
                 m.kib_per_ws(n),
-                m.msgs_per_s(n, k),
                 m.storm_ms,
-                m.storm_tcp
+                m.storm_tcp,
+                rate(m.lockstep_ms),
+                rate(m.burst_ms),
+                m.burst_echoes,
+                m.downs
             );
             results.push((row, m));
         }
@@ -167,20 +173,26 @@ struct Measure {
     open_ms: f64,
     /// TCP connections the server accepted for the N upgrades.
     open_tcp: u64,
-    echo_ms: f64,
     storm_ms: f64,
     /// TCP connections the server accepted for the reconnects.
     storm_tcp: u64,
+    /// `None`: a connection went down before every echo was back.
+    lockstep_ms: Option<f64>,
+    burst_ms: Option<f64>,
+    /// Echoes received in the burst (all N·K unless it was lost).
+    burst_echoes: u64,
+    /// `Down` events during the echo phases.
+    downs: u64,
 }
 
 impl Measure {
     fn kib_per_ws(&self, n: usize) -> f64 {
         (self.rss_after_kib as f64 - self.rss_before_kib as f64) / n as f64
     }
+}
 
-    fn msgs_per_s(&self, n: usize, k: usize) -> f64 {
-        (n * k) as f64 / (self.echo_ms / 1e3)
-    }
+fn msgs_per_s(echo_ms: Option<f64>, n: usize, k: usize) -> Option<f64> {
+    echo_ms.map(|ms| (n * k) as f64 / (ms / 1e3))
 }
 
 fn run_worker(server: &Testkit, row: Row, n: usize, k: usize) -> Measure {
@@ -199,14 +211,18 @@ fn run_worker(server: &Testkit, row: Row, n: usize, k: usize) -> Measure {
     let f: Vec<f64> = line.split(' ').map(|v| v.parse().unwrap()).collect();
     // The worker's connections are gone before the next row starts.
     server.control.wait_live(0, Duration::from_secs(30));
+    let lost = |ms: f64| (ms >= 0.0).then_some(ms);
     Measure {
         rss_before_kib: f[0] as u64,
         rss_after_kib: f[1] as u64,
         open_ms: f[2],
         open_tcp: f[3] as u64,
-        echo_ms: f[4],
-        storm_ms: f[5],
-        storm_tcp: f[6] as u64,
+        storm_ms: f[4],
+        storm_tcp: f[5] as u64,
+        lockstep_ms: lost(f[6]),
+        burst_ms: lost(f[7]),
+        burst_echoes: f[8] as u64,
+        downs: f[9] as u64,
     }
 }
 
@@ -234,7 +250,7 @@ fn worker(args: &[String]) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let rss_before = rss_kib();
         let accepted_before = blocking(&control, Control::accepted).await;
-        let echoes = Arc::new(Echoes::default());
+        let echoes = Arc::new(Echoes::new(n));
         let (seen_tx, mut seen_rx) = mpsc::unbounded_channel();
 
         // 1. Open: all N at once.
@@ -254,7 +270,7 @@ fn worker(args: &[String]) {
             connections.push(conn);
         }
         drop(seen_tx);
-        let (streams, last) = wait_upgraded(&mut seen_rx, n).await;
+        let (_, last) = wait_upgraded(&mut seen_rx, n).await;
         let open_ms = ms(last.duration_since(started));
         // The stats request itself is one more accepted connection.
         let open_tcp = blocking(&control, Control::accepted).await - accepted_before - 1;
@@ -263,36 +279,62 @@ fn worker(args: &[String]) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_after = rss_kib();
 
-        // 3. Echo: K messages per Websocket, all at once.
-        echoes.expect(n * k);
-        let started = Instant::now();
-        for (conn, stream) in connections.iter().zip(&streams) {
-            let (conn, stream) = (conn.clone(), *stream);
-            tokio::spawn(async move {
-                for _ in 0..k {
-                    conn.send(stream, Frame::text(MESSAGE)).await.unwrap();
-                }
-            });
-        }
-        tokio::time::timeout(Duration::from_secs(60), echoes.done.notified())
-            .await
-            .unwrap_or_else(|_| panic!("{} of {} echoes after 60 s", echoes.count(), n * k));
-        let echo_ms = ms(started.elapsed());
-
-        // 4. Storm: the server restarts; all N reconnect.
+        // 3. Storm: the server restarts; all N reconnect.
         let accepted_before = blocking(&control, Control::accepted).await;
         let restart = Instant::now();
         blocking(&control, |c| {
             c.get(&format!("/_control/restart?down_ms={DOWN_MS}"));
         })
         .await;
-        let (_, last) = wait_upgraded(&mut seen_rx, n).await;
+        let (streams, last) = wait_upgraded(&mut seen_rx, n).await;
         let storm_ms = ms(last.duration_since(restart));
         // Minus the restart request and this stats request.
         let storm_tcp = blocking(&control, Control::accepted).await - accepted_before - 2;
+        let downs_before_echo = echoes.downs.load(Ordering::SeqCst);
+        echoes.report_down.store(true, Ordering::SeqCst);
+
+        // 4. Echo in lockstep: each Websocket sends its next message once
+        // the last one's echo is back (N messages in flight at most).
+        echoes.expect(n * k);
+        let started = Instant::now();
+        for (index, (conn, stream)) in connections.iter().zip(&streams).enumerate() {
+            let (conn, stream, echoes) = (conn.clone(), *stream, echoes.clone());
+            tokio::spawn(async move {
+                for _ in 0..k {
+                    if conn.send(stream, Frame::text(MESSAGE)).await.is_err() {
+                        return;
+                    }
+                    match echoes.back[index].acquire().await {
+                        Ok(permit) => permit.forget(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+        let lockstep_ms = echo_phase(&echoes, started, downs_before_echo, n * k).await;
+
+        // 5. Echo in a burst: every Websocket sends its K messages at once
+        // (K·N in flight). Last, since it may lose the connection.
+        echoes.expect(n * k);
+        let started = Instant::now();
+        for (conn, stream) in connections.iter().zip(&streams) {
+            let (conn, stream) = (conn.clone(), *stream);
+            tokio::spawn(async move {
+                for _ in 0..k {
+                    if conn.send(stream, Frame::text(MESSAGE)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let burst_ms = echo_phase(&echoes, started, downs_before_echo, n * k).await;
+        let burst_echoes = echoes.count();
+        echoes.report_down.store(false, Ordering::SeqCst);
+        let downs = echoes.downs.load(Ordering::SeqCst) - downs_before_echo;
 
         println!(
-            "RESULT {rss_before} {rss_after} {open_ms:.1} {open_tcp} {echo_ms:.1} {storm_ms:.1} {storm_tcp}"
+            "RESULT {rss_before} {rss_after} {open_ms:.1} {open_tcp} {storm_ms:.1} {storm_tcp} \
+             {lockstep_ms:.1} {burst_ms:.1} {burst_echoes} {downs}"
         );
         std::io::stdout().flush().unwrap();
         for conn in &connections {
@@ -303,6 +345,32 @@ fn worker(args: &[String]) {
             watcher.await.unwrap();
         }
     });
+}
+
+/// Waits for `expected` echoes; their time in ms, or -1 if a connection
+/// went down first (or after 60 s).
+async fn echo_phase(
+    echoes: &Echoes,
+    started: Instant,
+    downs_before: usize,
+    expected: usize,
+) -> f64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if echoes.count() >= expected {
+            return ms(started.elapsed());
+        }
+        if echoes.downs.load(Ordering::SeqCst) > downs_before {
+            return -1.0;
+        }
+        if tokio::time::timeout_at(deadline, echoes.done.notified())
+            .await
+            .is_err()
+        {
+            eprintln!("{} of {expected} echoes after 60 s", echoes.count());
+            return -1.0;
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -336,15 +404,32 @@ async fn wait_upgraded(
     (streams.into_iter().map(Option::unwrap).collect(), last)
 }
 
-/// Echoes received, and a wake-up when the expected count is reached.
-#[derive(Default)]
+/// Echoes received, and a wake-up when the expected count is reached or
+/// a connection goes down.
 struct Echoes {
+    /// A permit per echo, per Websocket (the lockstep's).
+    back: Vec<tokio::sync::Semaphore>,
     count: AtomicUsize,
     target: AtomicUsize,
     done: Notify,
+    /// `Down` events of every connection.
+    downs: AtomicUsize,
+    /// Set when the echo phases start: the first `Down` after is printed.
+    report_down: std::sync::atomic::AtomicBool,
 }
 
 impl Echoes {
+    fn new(n: usize) -> Echoes {
+        Echoes {
+            back: (0..n).map(|_| tokio::sync::Semaphore::new(0)).collect(),
+            count: AtomicUsize::new(0),
+            target: AtomicUsize::new(0),
+            done: Notify::new(),
+            downs: AtomicUsize::new(0),
+            report_down: Default::default(),
+        }
+    }
+
     fn expect(&self, target: usize) {
         self.count.store(0, Ordering::SeqCst);
         self.target.store(target, Ordering::SeqCst);
@@ -378,7 +463,25 @@ async fn watch(
                 assert_eq!(event.http_version(), Some(row.http_version()));
                 let _ = seen.send(Seen::Upgraded(index, stream, now));
             }
-            Event::Frame { .. } => echoes.one(),
+            Event::Frame { .. } => {
+                echoes.back[index].add_permits(1);
+                echoes.one();
+            }
+            Event::Down {
+                ref reason,
+                ref unsent,
+                ..
+            } => {
+                echoes.downs.fetch_add(1, Ordering::SeqCst);
+                if echoes.report_down.swap(false, Ordering::SeqCst) {
+                    eprintln!(
+                        "{} worker: Websocket {index} Down during the echoes: {reason:?}, {} unsent",
+                        row.name(),
+                        unsent.len()
+                    );
+                }
+                echoes.done.notify_one();
+            }
             Event::UpgradeFailed { .. } => panic!("upgrade failed: {event:?}"),
             _ => {}
         }
@@ -388,51 +491,57 @@ async fn watch(
 
 // ---- the summary ---------------------------------------------------------------
 
-/// A figure of every row: its name, how to read it off a run, and whether
-/// more is better.
+/// A figure of every row: its name, how to read it off a run (`None`:
+/// lost), and whether more is better.
 struct Figure {
     name: &'static str,
     unit: &'static str,
-    get: fn(&Measure, usize, usize) -> f64,
+    get: fn(&Measure, usize, usize) -> Option<f64>,
     more_is_better: bool,
 }
 
-const FIGURES: [Figure; 6] = [
+const FIGURES: [Figure; 7] = [
     Figure {
         name: "client memory per Websocket",
         unit: "KiB",
-        get: |m, n, _| m.kib_per_ws(n),
+        get: |m, n, _| Some(m.kib_per_ws(n)),
         more_is_better: false,
     },
     Figure {
         name: "open all N",
         unit: "ms",
-        get: |m, _, _| m.open_ms,
+        get: |m, _, _| Some(m.open_ms),
         more_is_better: false,
     },
     Figure {
         name: "TCP connections for the upgrades",
         unit: "",
-        get: |m, _, _| m.open_tcp as f64,
+        get: |m, _, _| Some(m.open_tcp as f64),
         more_is_better: false,
-    },
-    Figure {
-        name: "echoes",
-        unit: "msgs/s",
-        get: |m, n, k| m.msgs_per_s(n, k),
-        more_is_better: true,
     },
     Figure {
         name: "storm: all N upgraded again",
         unit: "ms",
-        get: |m, _, _| m.storm_ms,
+        get: |m, _, _| Some(m.storm_ms),
         more_is_better: false,
     },
     Figure {
         name: "storm: TCP connections accepted",
         unit: "",
-        get: |m, _, _| m.storm_tcp as f64,
+        get: |m, _, _| Some(m.storm_tcp as f64),
         more_is_better: false,
+    },
+    Figure {
+        name: "echoes, 1 in flight per Websocket",
+        unit: "msgs/s",
+        get: |m, n, k| msgs_per_s(m.lockstep_ms, n, k),
+        more_is_better: true,
+    },
+    Figure {
+        name: "echoes, K in flight per Websocket",
+        unit: "msgs/s",
+        get: |m, n, k| msgs_per_s(m.burst_ms, n, k),
+        more_is_better: true,
     },
 ];
 
@@ -456,9 +565,19 @@ fn number(v: f64) -> String {
     }
 }
 
+/// A row's figure over its runs: median, min and max of the runs that
+/// were not lost, and how many were lost.
+struct Cell {
+    spread: Option<(f64, f64, f64)>,
+    lost: usize,
+}
+
 fn summary(results: &[(Row, Measure)], n: usize, k: usize, runs: usize, smoke: bool) {
     println!();
-    println!("N = {n} Websockets, K = {k} messages each; median (min–max) of {runs} run(s); ×: the median against the best row's");
+    println!(
+        "N = {n} Websockets, K = {k} messages each; median (min–max) of {runs} run(s); \
+         ×: the median against the best row's"
+    );
     print!("| figure |");
     for row in ROWS {
         print!(" {} |", row.label());
@@ -467,64 +586,68 @@ fn summary(results: &[(Row, Measure)], n: usize, k: usize, runs: usize, smoke: b
     println!("|---|---:|---:|---:|");
     let mut json = Vec::new();
     for figure in &FIGURES {
-        let medians: Vec<(f64, f64, f64)> = ROWS
+        let cells: Vec<Cell> = ROWS
             .iter()
             .map(|&row| {
-                spread(
-                    results
-                        .iter()
-                        .filter(|(r, _)| *r == row)
-                        .map(|(_, m)| (figure.get)(m, n, k))
-                        .collect(),
-                )
+                let values: Vec<Option<f64>> = results
+                    .iter()
+                    .filter(|(r, _)| *r == row)
+                    .map(|(_, m)| (figure.get)(m, n, k))
+                    .collect();
+                let kept: Vec<f64> = values.iter().flatten().copied().collect();
+                Cell {
+                    lost: values.len() - kept.len(),
+                    spread: (!kept.is_empty()).then(|| spread(kept)),
+                }
             })
             .collect();
-        let best = medians
+        let best = cells
             .iter()
-            .map(|m| m.0)
+            .filter_map(|c| c.spread.map(|s| s.0))
             .reduce(|a, b| {
                 if figure.more_is_better == (a > b) {
                     a
                 } else {
                     b
                 }
-            })
-            .unwrap();
+            });
         let unit = if figure.unit.is_empty() {
             String::new()
         } else {
             format!(" ({})", figure.unit)
         };
         print!("| {}{unit} |", figure.name);
-        for (median, min, max) in &medians {
-            let ratio = if best == 0.0 {
-                if *median == 0.0 {
-                    1.0
-                } else {
-                    f64::INFINITY
-                }
+        let mut row_json = Vec::new();
+        for (row, cell) in ROWS.iter().zip(&cells) {
+            let lost = if cell.lost > 0 {
+                format!(" lost in {} of {runs} run(s)", cell.lost)
             } else {
-                median / best
+                String::new()
             };
-            let cell = if runs > 1 {
-                format!("{} ({}–{})", number(*median), number(*min), number(*max))
+            let Some((median, min, max)) = cell.spread else {
+                print!(" connection{lost} |");
+                row_json.push(format!("\"{}\":{{\"lost\":{}}}", row.name(), cell.lost));
+                continue;
+            };
+            let ratio = match best {
+                Some(best) if best != 0.0 => median / best,
+                _ if median == 0.0 => 1.0,
+                _ => f64::INFINITY,
+            };
+            let range = if runs - cell.lost > 1 {
+                format!(" ({}–{})", number(min), number(max))
             } else {
-                number(*median)
+                String::new()
             };
-            print!(" {cell} ×{ratio:.2} |");
+            print!(" {}{range} ×{ratio:.2}{lost} |", number(median));
+            row_json.push(format!(
+                "\"{}\":{{\"median\":{median:.2},\"min\":{min:.2},\"max\":{max:.2},\"lost\":{}}}",
+                row.name(),
+                cell.lost
+            ));
         }
         println!();
-        let rows: Vec<String> = ROWS
-            .iter()
-            .zip(&medians)
-            .map(|(row, (median, min, max))| {
-                format!(
-                    "\"{}\":{{\"median\":{median:.2},\"min\":{min:.2},\"max\":{max:.2}}}",
-                    row.name()
-                )
-            })
-            .collect();
-        json.push(format!("\"{}\":{{{}}}", figure.name, rows.join(",")));
+        json.push(format!("\"{}\":{{{}}}", figure.name, row_json.join(",")));
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-results");
     std::fs::create_dir_all(&dir).unwrap();
