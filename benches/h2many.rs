@@ -25,14 +25,20 @@
 //!    connections the server accepted for them (its control stats);
 //! 2. **memory**: 500 ms later, the client's ΔVmRSS / N since before the
 //!    first open;
-//! 3. **echo**: every Websocket sends K 16-byte text messages at once (one
-//!    task each) and the server echoes them; N·K echoes received / the time
-//!    from the first send to the last echo;
-//! 4. **storm**: the server restarts (`/_control/restart?down_ms=1000`);
+//! 3. **storm**: the server restarts (`/_control/restart?down_ms=1000`);
 //!    every Websocket goes down and reconnects by its policy (100 ms
 //!    initial delay, 2 s at most, the default jitter): the time from the
 //!    restart request until all N are upgraded again, and the TCP
-//!    connections the server accepted meanwhile.
+//!    connections the server accepted meanwhile;
+//! 4. **echo, in lockstep**: every Websocket (one task each) sends K
+//!    16-byte text messages, each once the last one's echo is back (N in
+//!    flight at most); N·K echoes / the time from the first send to the
+//!    last echo;
+//! 5. **echo, in a burst**: every Websocket sends its K messages at once
+//!    (N·K in flight). Last, because it may lose the connection: h2's
+//!    budget of small DATA frames held unread is per connection
+//!    (`tests/http2_small_frames.rs`); a lost connection is reported as
+//!    such, not as a rate.
 //!
 //! Prints each run, then the median (min–max) of each figure per row and
 //! its ratio to the best row; writes `target/bench-results/h2many.json`
