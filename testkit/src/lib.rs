@@ -234,7 +234,12 @@ impl TestServer {
     /// [`Http2::WithoutConnectProtocol`]. HTTP/1.1 upgrades work on the
     /// same port. See the module docs, "HTTP/2".
     pub async fn start_http2(http2: Http2) -> std::io::Result<TestServer> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self::start_http2_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), http2).await
+    }
+
+    /// [`start_http2`](Self::start_http2) on `addr` (port 0: chosen by
+    /// the OS); the binary's `--http2`.
+    pub async fn start_http2_on(addr: SocketAddr, http2: Http2) -> std::io::Result<TestServer> {
         let core = ServerCore::start(addr, None, http2).await?;
         Ok(TestServer {
             owner: Arc::new(Owner { core }),

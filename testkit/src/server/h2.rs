@@ -166,7 +166,12 @@ pub(super) async fn serve(
         }
     }
     // The connection is gone: its streams read what it left them (a
-    // client's last close frame) and end.
+    // client's last close frame) and end. Dropped first: a stream parked
+    // in `poll_data` is woken (its buffered data, then an error) only by
+    // the connection's end; after an I/O error nothing polls it any more,
+    // and the stream (and this connection in the live count) would wait
+    // forever.
+    drop(connection);
     while streams.join_next().await.is_some() {}
 }
 

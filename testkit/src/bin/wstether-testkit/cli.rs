@@ -4,22 +4,26 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use wstether_testkit::TestServer;
+use wstether_testkit::{Http2, TestServer};
 
-const USAGE: &str = "usage: wstether-testkit [--port P] [--host 127.0.0.1] [--token T]";
+const USAGE: &str = "usage: wstether-testkit [--port P] [--host 127.0.0.1] [--token T] \
+                     [--http2 on|off|no-connect-protocol|max-streams=N]";
 
 /// What the command line asks for.
 #[derive(Debug)]
 struct Args {
     addr: SocketAddr,
     token: Option<String>,
+    http2: Http2,
 }
 
-/// Parses `--port P` / `--host H` / `--token T` (also `--port=P`, ...).
+/// Parses `--port P` / `--host H` / `--token T` / `--http2 MODE` (also
+/// `--port=P`, ...).
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut host = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut port: u16 = 0;
     let mut token = None;
+    let mut http2 = Http2::Off;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -66,6 +70,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                 }
                 token = Some(v);
             }
+            "--http2" => http2 = parse_http2(&value()?)?,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument: {other:?}\n{USAGE}")),
         }
@@ -73,7 +78,24 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     Ok(Args {
         addr: SocketAddr::new(host, port),
         token,
+        http2,
     })
+}
+
+/// `--http2`'s value: `on` (HTTP/2 with prior knowledge and the CONNECT
+/// protocol, beside HTTP/1.1), `off`, `no-connect-protocol` or
+/// `max-streams=N` (as `on`, at most N concurrent streams).
+fn parse_http2(value: &str) -> Result<Http2, String> {
+    match value {
+        "on" => Ok(Http2::On),
+        "off" => Ok(Http2::Off),
+        "no-connect-protocol" => Ok(Http2::WithoutConnectProtocol),
+        _ => value
+            .strip_prefix("max-streams=")
+            .and_then(|n| n.parse().ok())
+            .map(Http2::MaxStreams)
+            .ok_or_else(|| format!("bad --http2 value: {value:?}\n{USAGE}")),
+    }
 }
 
 #[cfg(unix)]
@@ -121,14 +143,14 @@ async fn stdin_closed() {
 /// Runs the server until SIGINT/SIGTERM or until stdin closes.
 #[tokio::main]
 pub async fn main() -> ExitCode {
-    let Args { addr, token } = match parse_args(std::env::args().skip(1)) {
+    let Args { addr, token, http2 } = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
             eprintln!("wstether-testkit: {msg}");
             return ExitCode::from(2);
         }
     };
-    let server = match TestServer::start_on(addr).await {
+    let server = match TestServer::start_http2_on(addr, http2).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("wstether-testkit: cannot listen on {addr}: {e}");
@@ -171,5 +193,21 @@ mod tests {
         assert!(args(&["--token", "a\"b"]).is_err());
         assert!(args(&["--token", ""]).is_err());
         assert!(args(&["--token"]).is_err());
+    }
+
+    #[test]
+    fn http2_mode_is_parsed() {
+        assert_eq!(args(&[]).unwrap().http2, Http2::Off);
+        assert_eq!(args(&["--http2", "on"]).unwrap().http2, Http2::On);
+        assert_eq!(
+            args(&["--http2=max-streams=8"]).unwrap().http2,
+            Http2::MaxStreams(8)
+        );
+        assert_eq!(
+            args(&["--http2", "no-connect-protocol"]).unwrap().http2,
+            Http2::WithoutConnectProtocol
+        );
+        assert!(args(&["--http2", "yes"]).is_err());
+        assert!(args(&["--http2"]).is_err());
     }
 }

@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! wstether-testkit [--port P] [--host 127.0.0.1] [--token T]
+//!                  [--http2 on|off|no-connect-protocol|max-streams=N]
 //! ```
+//!
+//! `--http2` (default `off`) is [`wstether_testkit::TestServer::start_http2`]'s mode: HTTP/2
+//! with prior knowledge beside HTTP/1.1 on the same port, the CONNECT
+//! protocol enabled (`on`, `max-streams=N`) or not.
 //!
 //! With `--token T`, `/_control/stats` includes `"token":"T"`, so that a
 //! script can check that the server answering on the port is the one it
