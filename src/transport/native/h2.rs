@@ -56,6 +56,17 @@ pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
 pub(crate) const STREAM_WINDOW: u32 = 256 << 10;
 /// The connection's receive window (every stream's bytes together).
 pub(crate) const CONNECTION_WINDOW: u32 = 1 << 20;
+/// How much framing overhead of small DATA frames h2 may hold unread
+/// before it ends the connection (`ENHANCE_YOUR_CALM`); it charges each
+/// frame under 256 bytes 256 bytes less its payload. h2's default (half
+/// the connection window, ~2,200 frames) ends a connection whose reader
+/// paused (a full event queue, a spent flow credit) behind a server that
+/// sends small messages, each in a DATA frame of its own, long before the
+/// windows hold the server back. 16 MiB covers the whole connection
+/// window (1 MiB) in 16-byte messages (13.9 MB): ~65,000 small frames at
+/// most, some 8 MB of h2's memory, about the event queue's own bound; a
+/// flood of smaller frames still meets the limit.
+const DATA_FRAME_BUDGET: usize = 16 << 20;
 
 /// An HTTP/2 connection whose server enabled the CONNECT protocol (or
 /// not: see [`Session::connect_protocol`]).
@@ -153,6 +164,7 @@ pub(crate) async fn handshake(io: Box<dyn Io>, grace: Duration) -> Result<Sessio
     let (send, mut connection) = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .data_frame_budget(DATA_FRAME_BUDGET)
         .enable_push(false)
         .handshake::<_, Bytes>(io)
         .await

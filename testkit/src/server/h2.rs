@@ -120,10 +120,13 @@ pub(super) async fn serve(
 ) {
     let mut builder = h2::server::Builder::new();
     // The client's windows (wstether's): a stream's 64 KiB default would
-    // bound what a client sends per round trip.
+    // bound what a client sends per round trip. And the client's budget of
+    // small DATA frames held unread (its DATA_FRAME_BUDGET): many streams
+    // sending small messages at once must not end the connection.
     builder
         .initial_window_size(256 << 10)
-        .initial_connection_window_size(1 << 20);
+        .initial_connection_window_size(1 << 20)
+        .data_frame_budget(16 << 20);
     if matches!(mode, Http2::On | Http2::MaxStreams(_)) {
         builder.enable_connect_protocol();
     }
