@@ -441,6 +441,60 @@ async fn through(kind: Kind, secure: bool) {
     conn.shutdown();
 }
 
+/// WebSocket over HTTP/2 (RFC 8441) through a proxy: ALPN and the HTTP/2
+/// connection run over the tunnel unchanged, and the Websocket is an
+/// extended CONNECT stream (docs/http2.md).
+async fn http2_through(kind: Kind) {
+    let ca = ca();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca.issuer)
+        .unwrap();
+    let server = TestServer::start_tls_http2(
+        vec![cert.der().to_vec()],
+        key.serialize_der(),
+        wstether_testkit::Http2::On,
+    )
+    .await
+    .unwrap();
+    let port = server.addr().port();
+    let daemon = match kind {
+        Kind::Tinyproxy => Daemon::tinyproxy(false, port),
+        Kind::Dante => Daemon::dante(),
+        other => unreachable!("{other:?}"),
+    };
+    let options = options()
+        .add_root_certificate_der(ca.der.clone())
+        .proxy(daemon.proxy());
+    let (conn, mut events) = Connection::open(&server.url(""), options).unwrap();
+    let stream = conn.ws_upgrade("/echo").unwrap();
+    let (event, _) = until(&mut events, common::is_upgraded).await;
+    assert_eq!(
+        event.http_version(),
+        Some(http::Version::HTTP_2),
+        "{event:?}"
+    );
+    conn.ws_send(stream, Frame::text("h2 through the proxy"))
+        .unwrap();
+    let (frame, _) = until(&mut events, |e| matches!(e, Event::Frame { .. })).await;
+    assert!(
+        matches!(frame, Event::Frame { frame, .. } if frame == Frame::text("h2 through the proxy"))
+    );
+    daemon.wait_for_tunnels(port, 1);
+    conn.shutdown();
+}
+
+#[tokio::test]
+async fn http2_through_an_http_proxy() {
+    http2_through(Kind::Tinyproxy).await;
+}
+
+#[tokio::test]
+async fn http2_through_a_socks5h_proxy() {
+    http2_through(Kind::Dante).await;
+}
+
 #[tokio::test]
 async fn ws_through_an_http_proxy() {
     through(Kind::Tinyproxy, false).await;
