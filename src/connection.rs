@@ -161,7 +161,13 @@ impl Connection {
                 if !options.share_http2 {
                     options.http2_group = Some(shared.stream_ids.connection());
                 }
-                let mut recipe = options.clone().http2(crate::Http2::Require);
+                // Its first dial takes a stream of the connection's HTTP/2
+                // connection: one that fails (HTTP/2 cannot be had) is final.
+                let first = crate::FirstConnection::Attempts(1);
+                let mut recipe = options
+                    .clone()
+                    .http2(crate::Http2::Require)
+                    .retry(options.retry.clone().first_connection(first));
                 if matches!(options.auto_upgrade, AutoUpgrade::Off) {
                     // Nothing would upgrade it again: a further stream
                     // ends with its Websocket (ws_upgrade opens another).

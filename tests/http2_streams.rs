@@ -8,6 +8,7 @@
 #![cfg(native)]
 
 mod common;
+mod tls_support;
 
 use std::collections::HashMap;
 
@@ -268,4 +269,45 @@ async fn dropping_the_connection_closes_every_stream_and_ends_the_events() {
     downs.sort();
     assert_eq!(downs, streams, "{rest:?}");
     server.wait_for_live_connections(0).await;
+}
+
+/// A further stream never falls back to HTTP/1.1: against a `wss://`
+/// server that chose HTTP/1.1 for the connection's own Websocket, a second
+/// upgrade fails with `Http2Unavailable` for that stream (after one TLS
+/// handshake that finds out), never a second HTTP/1.1 connection, and is
+/// not retried; the first Websocket goes on.
+#[tokio::test]
+async fn over_tls_without_http2_a_further_stream_fails_and_never_falls_back() {
+    let ca = tls_support::ca("wstether streams test CA");
+    let leaf = ca.server(&["localhost"]);
+    let server = TestServer::start_tls(vec![leaf.der], leaf.key_der)
+        .await
+        .unwrap();
+    let options = options().add_root_certificate_der(ca.der);
+    let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
+    let first = conn.ws_upgrade("/").unwrap();
+    let (event, _) = until(&mut events, common::is_upgraded).await;
+    assert_eq!(event.http_version(), Some(Version::HTTP_11));
+    let second = conn.ws_upgrade("/").unwrap();
+    // Its UpgradeFailed, and nothing of its connection's (no Down, no
+    // Error of no stream: the connection's own Websocket is up).
+    let (event, skipped) = until(&mut events, |e| matches!(e, Event::UpgradeFailed { .. })).await;
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let Event::UpgradeFailed { stream, error, .. } = event else {
+        unreachable!()
+    };
+    assert_eq!(stream, second);
+    assert_eq!(
+        error.kind(),
+        wstether::ErrorKind::Http2Unavailable,
+        "{error}"
+    );
+    conn.ws_send(first, Frame::text("first")).unwrap();
+    let (event, skipped) = until(&mut events, |e| matches!(e, Event::Frame { .. })).await;
+    assert!(
+        matches!(&event, Event::Frame { stream, .. } if *stream == first),
+        "{event:?}"
+    );
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(server.requests().len(), 1, "no second HTTP/1.1 upgrade");
 }

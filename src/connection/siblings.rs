@@ -13,8 +13,8 @@
 //! grants go to the sibling that issued the `StreamRef` (its connection
 //! number is in the reference's high bits), `shutdown` and `probe` reach
 //! every sibling, and the siblings' events are merged into `Events`,
-//! without their `Up` and `Reconnecting` (the connection's own tell
-//! those); each stream's `Down` comes with its own unsent frames.
+//! with only the events that name their stream (the connection's own
+//! tell the rest); each stream's `Down` comes with its own unsent frames.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -101,8 +101,15 @@ impl Siblings {
     }
 }
 
-/// Whether a sibling's event reaches the application: not its `Up` or
-/// `Reconnecting`, which the connection's own events tell.
+/// Whether a sibling's event reaches the application: those of its
+/// stream, not those of its connection (its `Up`, `Reconnecting`, an
+/// `Error` of no stream, a `Down` that ends no stream), which the
+/// connection's own events tell; its stream's failure to open is its
+/// `UpgradeFailed`.
 pub(super) fn shown(event: &Event) -> bool {
-    !matches!(event, Event::Up { .. } | Event::Reconnecting { .. })
+    match event {
+        Event::Up { .. } | Event::Reconnecting { .. } | Event::Error { stream: None, .. } => false,
+        Event::Down { killed_streams, .. } => !killed_streams.is_empty(),
+        _ => true,
+    }
 }

@@ -26,9 +26,27 @@ pub(crate) struct ConnectionPing {
     waiting: Option<(Bytes, u64)>,
 }
 
+/// What rounds need of h2's `PingPong` (a fake in the tests).
+trait Pinger: Send {
+    /// Sends a PING; fails if the connection is gone (or one is out).
+    fn send_ping(&mut self) -> Result<(), h2::Error>;
+    /// The answer to the PING out.
+    fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), h2::Error>>;
+}
+
+impl Pinger for PingPong {
+    fn send_ping(&mut self) -> Result<(), h2::Error> {
+        PingPong::send_ping(self, h2::Ping::opaque())
+    }
+
+    fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), h2::Error>> {
+        PingPong::poll_pong(self, cx).map_ok(|_| ())
+    }
+}
+
 /// The connection's PINGs, counted in rounds (one PING and its answer).
 struct Rounds {
-    pong: PingPong,
+    pong: Box<dyn Pinger>,
     /// A PING waits for its answer.
     out: bool,
     /// Rounds answered so far.
@@ -43,6 +61,10 @@ struct Rounds {
 
 impl ConnectionPing {
     pub(crate) fn new(pong: PingPong) -> ConnectionPing {
+        ConnectionPing::over(Box::new(pong))
+    }
+
+    fn over(pong: Box<dyn Pinger>) -> ConnectionPing {
         ConnectionPing {
             shared: Arc::new(Mutex::new(Rounds {
                 pong,
@@ -83,7 +105,7 @@ impl ConnectionPing {
         }
         let round = if rounds.out {
             rounds.answered + 2
-        } else if rounds.pong.send_ping(h2::Ping::opaque()).is_ok() {
+        } else if rounds.pong.send_ping().is_ok() {
             rounds.out = true;
             rounds.answered + 1
         } else {
@@ -110,7 +132,7 @@ impl ConnectionPing {
                     rounds.out = false;
                     rounds.answered += 1;
                     if rounds.wanted > rounds.answered {
-                        if rounds.pong.send_ping(h2::Ping::opaque()).is_ok() {
+                        if rounds.pong.send_ping().is_ok() {
                             rounds.out = true;
                         } else {
                             rounds.failed = true;
@@ -140,5 +162,102 @@ impl ConnectionPing {
             rounds.wakers.push(cx.waker().clone());
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A connection whose PINGs are answered when the test says.
+    struct FakePings {
+        sent: Arc<AtomicUsize>,
+        answered: Arc<AtomicUsize>,
+        /// PINGs answered so far, as this pinger has seen them.
+        seen: usize,
+    }
+
+    impl Pinger for FakePings {
+        fn send_ping(&mut self) -> Result<(), h2::Error> {
+            self.sent.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn poll_pong(&mut self, _: &mut Context<'_>) -> Poll<Result<(), h2::Error>> {
+            if self.answered.load(Ordering::SeqCst) > self.seen {
+                self.seen += 1;
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    fn poll(ping: &mut ConnectionPing) -> Poll<Bytes> {
+        let waker = futures::task::noop_waker();
+        ping.poll_pong(&mut Context::from_waker(&waker))
+    }
+
+    #[test]
+    fn a_probe_made_while_a_ping_is_out_waits_for_the_next_round() {
+        let (sent, answered) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut first = ConnectionPing::over(Box::new(FakePings {
+            sent: sent.clone(),
+            answered: answered.clone(),
+            seen: 0,
+        }));
+        let mut second = first.another();
+        assert!(first.send(&Bytes::from_static(b"first")));
+        assert!(second.send(&Bytes::from_static(b"second")));
+        assert_eq!(sent.load(Ordering::SeqCst), 1, "one PING out at a time");
+        assert!(!first.send(&Bytes::from_static(b"again")), "one probe each");
+        assert!(poll(&mut first).is_pending() && poll(&mut second).is_pending());
+
+        answered.store(1, Ordering::SeqCst); // the answer to the PING out
+        assert_eq!(poll(&mut first), Poll::Ready(Bytes::from_static(b"first")));
+        assert!(
+            poll(&mut second).is_pending(),
+            "the PING answered was sent before the second probe: not its answer"
+        );
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            2,
+            "the next round went out at once"
+        );
+
+        answered.store(2, Ordering::SeqCst);
+        assert_eq!(
+            poll(&mut second),
+            Poll::Ready(Bytes::from_static(b"second"))
+        );
+        assert_eq!(sent.load(Ordering::SeqCst), 2, "no round nobody waits for");
+    }
+
+    #[test]
+    fn probes_made_together_share_one_round() {
+        let (sent, answered) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut probes: Vec<ConnectionPing> = Vec::new();
+        probes.push(ConnectionPing::over(Box::new(FakePings {
+            sent: sent.clone(),
+            answered: answered.clone(),
+            seen: 0,
+        })));
+        for _ in 0..9 {
+            let another = probes[0].another();
+            probes.push(another);
+        }
+        assert!(probes[0].send(&Bytes::from_static(b"p")));
+        // The other nine probe after the first PING went out: next round.
+        for probe in probes.iter_mut().skip(1) {
+            assert!(probe.send(&Bytes::from_static(b"p")));
+        }
+        answered.store(1, Ordering::SeqCst);
+        assert!(poll(&mut probes[0]).is_ready());
+        answered.store(2, Ordering::SeqCst);
+        for probe in probes.iter_mut().skip(1) {
+            assert!(poll(probe).is_ready());
+        }
+        assert_eq!(sent.load(Ordering::SeqCst), 2, "ten probes, two PINGs");
     }
 }
