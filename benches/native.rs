@@ -449,7 +449,7 @@ async fn wstether_client(url: String, scenario: Scenario, many: bool) -> Measure
         .map(|i| {
             let data = payload(scenario, i);
             if scenario.text {
-                Frame::Text(String::from_utf8(data).unwrap())
+                Frame::Text(String::from_utf8(data).unwrap().into())
             } else {
                 Frame::Binary(data.into())
             }
@@ -744,7 +744,7 @@ mod deflate {
             .send_queue_bytes(4 << 20)
             .compression(compression);
         let (conn, mut events, stream) = wstether::connect(url, options).await.unwrap();
-        let frames: Vec<Frame> = (0..count).map(|i| Frame::Text(json(i))).collect();
+        let frames: Vec<Frame> = (0..count).map(|i| Frame::text(json(i))).collect();
         let started = Instant::now();
         let sender = conn.clone();
         let send_all = async move {
@@ -799,7 +799,7 @@ mod deflate {
                     .compression(compression);
                 let (conn, mut events, stream) = wstether::connect(&url, options).await.unwrap();
                 let text = "x".repeat(size);
-                let frames: Vec<Frame> = (0..count).map(|_| Frame::Text(text.clone())).collect();
+                let frames: Vec<Frame> = (0..count).map(|_| Frame::text(text.clone())).collect();
                 let started = Instant::now();
                 let sender = conn.clone();
                 let send_all = async move {

@@ -879,7 +879,7 @@ mod deflate_idle {
                             wstether::connect(&url, options).await.unwrap();
                         if send {
                             let text = format!("{{\"hello\":\"{}\"}}", "world ".repeat(170));
-                            conn.send(stream, Frame::Text(text)).await.unwrap();
+                            conn.send(stream, Frame::text(text)).await.unwrap();
                             loop {
                                 if let Some(Event::Frame { .. }) = events.recv().await {
                                     break;

@@ -5,6 +5,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::utf8_bytes::Utf8Bytes;
+
 /// The longest close reason that fits a control frame (125 bytes minus the code).
 pub const MAX_CLOSE_REASON_BYTES: usize = 123;
 
@@ -17,8 +19,9 @@ pub const MAX_CONTROL_PAYLOAD_BYTES: usize = 125;
 /// `close` and `{close, Code, Reason}`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Frame {
-    /// A UTF-8 text message.
-    Text(String),
+    /// A UTF-8 text message, as shared bytes: a received one is not
+    /// copied on its way to the application.
+    Text(Utf8Bytes),
     /// A binary message.
     Binary(Bytes),
     /// A ping (at most 125 bytes). Pings from the server are answered by
@@ -45,7 +48,7 @@ pub enum Frame {
 
 impl Frame {
     /// A text frame.
-    pub fn text(text: impl Into<String>) -> Frame {
+    pub fn text(text: impl Into<Utf8Bytes>) -> Frame {
         Frame::Text(text.into())
     }
 
@@ -110,12 +113,18 @@ impl fmt::Debug for Frame {
 
 impl From<&str> for Frame {
     fn from(text: &str) -> Frame {
-        Frame::Text(text.to_owned())
+        Frame::Text(text.into())
     }
 }
 
 impl From<String> for Frame {
     fn from(text: String) -> Frame {
+        Frame::Text(text.into())
+    }
+}
+
+impl From<Utf8Bytes> for Frame {
+    fn from(text: Utf8Bytes) -> Frame {
         Frame::Text(text)
     }
 }

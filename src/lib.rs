@@ -130,6 +130,7 @@ mod time;
 mod tls;
 mod transport;
 mod url;
+mod utf8_bytes;
 
 pub use compression::Compression;
 pub use connection::{connect, Connection, Events};
@@ -153,6 +154,7 @@ pub use rt::{MaybeSend, MaybeSendSync};
 pub use socket::{Socket, SocketEvent, SocketSender, SocketState};
 pub use stats::Stats;
 pub use tls::TlsConfig;
+pub use utf8_bytes::Utf8Bytes;
 
 /// The rustls that wstether uses (natively), to build a
 /// [`TlsConfig`] of the same version: `wstether::rustls::ClientConfig`.

@@ -170,7 +170,7 @@ async fn a_compressed_frame_in_the_same_segment_as_the_101_is_read() {
         } => assert_eq!(got, text),
         other => panic!("expected the text, got {other:?}"),
     }
-    conn.send(stream, Frame::Text(text.clone())).await.unwrap();
+    conn.send(stream, Frame::text(text.clone())).await.unwrap();
     conn.send(stream, Frame::Text("tiny".into())).await.unwrap();
     conn.shutdown();
     let seen = server.await.unwrap();

@@ -71,8 +71,8 @@ async fn echo_all(port: u16, compression: Compression) {
     assert!(extensions.starts_with("permessage-deflate"), "{extensions}");
 
     let mut frames = vec![Frame::Text("hi".into()), Frame::Binary(Bytes::new())];
-    frames.extend((0..50).map(|i| Frame::Text(json(i))));
-    frames.push(Frame::Text("wstether ".repeat(120_000)));
+    frames.extend((0..50).map(|i| Frame::text(json(i))));
+    frames.push(Frame::text("wstether ".repeat(120_000)));
     frames.push(Frame::Binary(Bytes::from(
         (0..300_000u32).map(|i| (i % 7) as u8).collect::<Vec<u8>>(),
     )));

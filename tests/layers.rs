@@ -39,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "time",
             "tls",
             "url",
+            "utf8_bytes",
         ],
     ),
     ("core", &["core"]),

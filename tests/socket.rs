@@ -58,7 +58,7 @@ async fn connected(options: Options) -> (TestServer, Socket) {
 
 async fn recv_text(socket: &mut Socket) -> String {
     match guard(socket.recv()).await {
-        Ok(Frame::Text(text)) => text,
+        Ok(Frame::Text(text)) => text.into(),
         other => panic!("expected a text frame, got {other:?}"),
     }
 }

@@ -24,7 +24,7 @@ fn frame(id: u64, pad: usize) -> Frame {
         text.push(' ');
         text.extend(std::iter::repeat_n('x', pad - text.len()));
     }
-    Frame::Text(text)
+    Frame::text(text)
 }
 
 fn id_of(frame: &Frame) -> Option<u64> {

@@ -73,7 +73,7 @@ pub async fn session(
                 Event::Frame { frame, .. } => {
                     if let (Frame::Text(text), Some(slot)) = (&frame, first_text.as_mut()) {
                         if slot.is_none() {
-                            **slot = Some(text.clone());
+                            **slot = Some(text.to_string());
                         }
                     }
                     let reply = match frame {

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::frame::{CloseFrame, Frame};
+use crate::utf8_bytes::Utf8Bytes;
 
 /// The sequence number of an outgoing frame, in the order frames are
 /// handed to the transport.
@@ -21,7 +22,7 @@ pub(crate) type Seq = u64;
 /// the payload.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum WireFrame {
-    /// Valid UTF-8 (it came from a `String`).
+    /// Valid UTF-8 (it came from a [`Utf8Bytes`]).
     Text(Bytes),
     Binary(Bytes),
     Ping(Bytes),
@@ -60,11 +61,8 @@ impl WireFrame {
     /// Back to the application's type (for frames returned unsent).
     pub(crate) fn into_frame(self) -> Frame {
         match self {
-            WireFrame::Text(data) => Frame::Text(
-                // Unique by then, so no copy; the bytes came from a String.
-                String::from_utf8(Vec::from(data))
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            ),
+            // SAFETY: a `WireFrame::Text` is made from a `Utf8Bytes`.
+            WireFrame::Text(data) => Frame::Text(unsafe { Utf8Bytes::from_bytes_unchecked(data) }),
             WireFrame::Binary(data) => Frame::Binary(data),
             WireFrame::Ping(data) => Frame::Ping(data),
             WireFrame::Pong(data) => Frame::Pong(data),
@@ -379,7 +377,7 @@ mod tests {
     fn text_survives_the_round_trip_without_a_copy() {
         let text = String::from("héllo");
         let ptr = text.as_ptr();
-        let wire = WireFrame::from(Frame::Text(text));
+        let wire = WireFrame::from(Frame::text(text));
         let WireFrame::Text(bytes) = &wire else {
             panic!("text");
         };

@@ -28,7 +28,7 @@ async fn connect(options: Options) -> Socket {
 
 async fn recv_text(socket: &mut Socket) -> String {
     match within(DEADLINE, socket.recv()).await {
-        Ok(Frame::Text(text)) => text,
+        Ok(Frame::Text(text)) => text.into(),
         other => panic!("expected a text frame, got {other:?}"),
     }
 }

@@ -69,7 +69,7 @@ pub async fn wstether_prepare(
         .map(|i| {
             let data = payload(size, i);
             if text {
-                Frame::Text(String::from_utf8(data).unwrap())
+                Frame::Text(String::from_utf8(data).unwrap().into())
             } else {
                 Frame::Binary(data.into())
             }

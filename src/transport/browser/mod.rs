@@ -283,7 +283,7 @@ impl JsWebSocket {
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
                 let frame = if let Some(text) = data.as_string() {
-                    Frame::Text(text)
+                    Frame::Text(text.into())
                 } else if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
                     Frame::Binary(Bytes::from(js_sys::Uint8Array::new(buffer).to_vec()))
                 } else {

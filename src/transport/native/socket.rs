@@ -15,7 +15,7 @@ use futures::{Sink, Stream};
 use tokio_tungstenite::tungstenite::protocol::{
     frame::coding::CloseCode as WsCloseCode, CloseFrame as WsCloseFrame,
 };
-use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes as WsText};
 use tokio_tungstenite::WebSocketStream;
 
 use super::coalesce::Large;
@@ -27,6 +27,7 @@ use crate::core::{Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, CloseFrame, Frame};
 use crate::transport::Socket;
+use crate::utf8_bytes::Utf8Bytes;
 
 /// An open native Websocket. It keeps no copy of the frames handed over:
 /// it only remembers the sequence number of the last one, which a
@@ -46,7 +47,7 @@ pub(crate) struct NativeSocket {
     connection_ping: Option<ConnectionPing>,
 }
 
-/// Small binary payloads are copied out of tungstenite's read buffer into
+/// Small text and binary payloads are copied out of tungstenite's read buffer into
 /// a shared arena, one after another. A frame the application holds would
 /// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
 /// (and copies) a shared buffer at almost every frame; an arena is
@@ -99,16 +100,24 @@ impl PayloadArena {
     fn take(&mut self, message: Message) -> Message {
         match message {
             Message::Binary(data) if data.len() <= Self::MAX_COPY => {
-                if self.buf.capacity() - self.buf.len() < data.len() {
-                    let size = (2 * self.burst).clamp(Self::MIN, Self::SIZE);
-                    self.buf = bytes::BytesMut::with_capacity(size.max(data.len()));
-                }
-                self.burst += data.len();
-                self.buf.extend_from_slice(&data);
-                Message::Binary(self.buf.split().freeze())
+                Message::Binary(self.copy(&data))
+            }
+            Message::Text(text) if text.len() <= Self::MAX_COPY => {
+                // SAFETY: a whole copy of text tungstenite checked as UTF-8.
+                Message::Text(unsafe { WsText::from_bytes_unchecked(self.copy(text.as_bytes())) })
             }
             other => other,
         }
+    }
+
+    fn copy(&mut self, data: &[u8]) -> Bytes {
+        if self.buf.capacity() - self.buf.len() < data.len() {
+            let size = (2 * self.burst).clamp(Self::MIN, Self::SIZE);
+            self.buf = bytes::BytesMut::with_capacity(size.max(data.len()));
+        }
+        self.burst += data.len();
+        self.buf.extend_from_slice(data);
+        self.buf.split().freeze()
     }
 }
 
@@ -181,7 +190,7 @@ impl Socket for NativeSocket {
     fn start_fail_close(&mut self, code: u16) {
         let close = Message::Close(Some(WsCloseFrame {
             code: WsCloseCode::from(code),
-            reason: Utf8Bytes::from_static(""),
+            reason: WsText::from_static(""),
         }));
         // Best effort: the core's deadline bounds how long it may take.
         let _ = Pin::new(&mut self.ws).start_send(close);
@@ -192,16 +201,16 @@ impl Socket for NativeSocket {
 fn to_message(frame: &WireFrame) -> Message {
     match frame {
         WireFrame::Text(bytes) => {
-            // SAFETY: a `WireFrame::Text` is made from a `String`, so its
+            // SAFETY: a `WireFrame::Text` is made from a `Utf8Bytes`, so its
             // bytes are valid UTF-8.
-            Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(bytes.clone()) })
+            Message::Text(unsafe { WsText::from_bytes_unchecked(bytes.clone()) })
         }
         WireFrame::Binary(data) => Message::Binary(data.clone()),
         WireFrame::Ping(data) => Message::Ping(data.clone()),
         WireFrame::Pong(data) => Message::Pong(data.clone()),
         WireFrame::Close(close) => Message::Close(close.as_ref().map(|close| WsCloseFrame {
             code: WsCloseCode::from(close.code.as_u16()),
-            reason: Utf8Bytes::from(close.reason.clone()),
+            reason: WsText::from(close.reason.clone()),
         })),
     }
 }
@@ -210,8 +219,9 @@ fn from_message(message: Message) -> Option<Frame> {
     Some(match message {
         Message::Text(text) => {
             let bytes: Bytes = text.into();
-            // SAFETY: tungstenite checked the text is UTF-8.
-            Frame::Text(unsafe { String::from_utf8_unchecked(Vec::from(bytes)) })
+            // SAFETY: tungstenite checked the text is UTF-8 (and the arena
+            // copies it whole).
+            Frame::Text(unsafe { Utf8Bytes::from_bytes_unchecked(bytes) })
         }
         Message::Binary(data) => Frame::Binary(data),
         Message::Ping(data) => Frame::Ping(data),
@@ -259,4 +269,48 @@ pub(super) fn socket_error(error: tungstenite::Error) -> Error {
         _ => ErrorKind::Protocol,
     };
     Error::new(kind, "").with_source(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(len: usize) -> Message {
+        Message::Text(WsText::from("é".repeat(len / 2)))
+    }
+
+    #[test]
+    fn small_text_and_binary_payloads_share_one_arena_and_stay_intact() {
+        let mut arena = PayloadArena::default();
+        let mut frames = Vec::new();
+        for i in 0..8 {
+            let message = if i % 2 == 0 {
+                text(32)
+            } else {
+                Message::Binary(Bytes::from(vec![i as u8; 32]))
+            };
+            frames.push(from_message(arena.take(message)).unwrap());
+        }
+        // The later payloads lie one after another in one allocation.
+        let payload = |frame: &Frame| match frame {
+            Frame::Text(text) => text.as_ptr() as usize,
+            Frame::Binary(data) => data.as_ptr() as usize,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(payload(&frames[7]) - payload(&frames[6]), 32);
+        assert_eq!(frames[6], Frame::text("é".repeat(16)));
+        assert_eq!(frames[7], Frame::binary(vec![7u8; 32]));
+    }
+
+    #[test]
+    fn a_large_text_is_handed_over_as_tungstenite_read_it() {
+        let mut arena = PayloadArena::default();
+        let large = WsText::from("x".repeat(PayloadArena::MAX_COPY + 1));
+        let pointer = large.as_ptr();
+        let Some(Frame::Text(text)) = from_message(arena.take(Message::Text(large))) else {
+            panic!("text");
+        };
+        assert_eq!(text.as_ptr(), pointer, "not copied");
+        assert_eq!(arena.burst, 0);
+    }
 }
