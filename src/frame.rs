@@ -175,6 +175,15 @@ impl Frames {
         slice.iter()
     }
 
+    /// The frames in order, to change in place.
+    #[cfg(native)]
+    pub(crate) fn iter_mut(&mut self) -> std::slice::IterMut<'_, Frame> {
+        match &mut self.0 {
+            FramesInner::One(frame) => std::slice::from_mut(frame).iter_mut(),
+            FramesInner::Many(frames) => frames.iter_mut(),
+        }
+    }
+
     /// Calls `f` with each frame, in order, without allocating for one frame
     /// (the common case: [`IntoIterator`] goes through a `Vec`).
     pub(crate) fn for_each(self, mut f: impl FnMut(Frame)) {

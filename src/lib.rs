@@ -120,6 +120,8 @@ mod observer;
 mod options;
 #[cfg(browser)]
 mod page;
+#[cfg(native)]
+mod payload_arena;
 mod proxy;
 mod redact;
 mod request;

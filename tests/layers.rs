@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "frame_rules",
             "observer",
             "options",
+            "payload_arena",
             "proxy",
             "redact",
             "request",

@@ -188,3 +188,46 @@ async fn memory_a_queued_1_byte_frame_is_charged_129_bytes() {
     assert_eq!(error.kind(), ErrorKind::QueueFull, "{error}");
     conn.shutdown();
 }
+
+/// Small payloads sent in a burst are copied into shared chunks of up to
+/// 16 KiB (`PayloadArena`, issue 23). A hostile pattern for that: the
+/// server never reads, a large message fills the TCP buffers, then small
+/// frames trickle in one per driver turn and stay queued. They must share
+/// chunks, never keep one each: at most 1 KiB a frame (counted from the
+/// first frames on, once the large message is in the transport's hands).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_small_frames_trickling_to_a_stuck_peer_never_pin_a_chunk_each() {
+    const LARGE: usize = 4 << 20;
+    const FIRST: u64 = 20;
+    const TRICKLE: u64 = 2_000;
+    let _serial = serial().await;
+    let server = ChildServer::start().await;
+    let options = options().send_queue_bytes(16 << 20);
+    let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
+    let stream = conn.ws_upgrade("/?never_read=1").unwrap();
+    until_upgraded(&mut events).await;
+    conn.ws_send(stream, Frame::binary(vec![7u8; LARGE]))
+        .unwrap();
+    let mut watchdog = None;
+    for i in 0..FIRST + TRICKLE {
+        if i == FIRST {
+            watchdog = Some(Watchdog::start(ABORT_GROWTH_KIB));
+        }
+        conn.ws_send(stream, Frame::text(format!("{i:032}")))
+            .unwrap();
+        // One frame per driver turn, as a slow producer sends them.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let growth = watchdog.expect("started").peak_growth_kib();
+    let written = conn.stats().messages_written;
+    eprintln!("trickle: {TRICKLE} 32-byte frames queued behind {LARGE} bytes ({written} messages written), RSS grew {growth} KiB");
+    assert!(
+        written < 1 + FIRST + TRICKLE,
+        "{written} messages written: the trickle must still be queued (the server reads nothing)"
+    );
+    assert!(
+        growth <= TRICKLE,
+        "RSS grew {growth} KiB (> {TRICKLE} KiB) for {TRICKLE} queued frames"
+    );
+    conn.shutdown();
+}

@@ -188,6 +188,12 @@ impl Shared {
         }
         inbox.send.queued_bytes += bytes;
         inbox.send.queued_frames += frames.len();
+        #[cfg(native)]
+        let frames = {
+            let mut frames = frames;
+            inbox.send.adopt(&mut frames);
+            frames
+        };
         let command = match to {
             To::Stream(stream) => Command::Send { stream, frames },
             To::Current { .. } => Command::SendCurrent { frames },
@@ -341,6 +347,11 @@ impl Shared {
     /// Returns whether every handle is gone.
     pub(crate) fn take_commands(&self, into: &mut VecDeque<Command>, cx: &mut Context<'_>) -> bool {
         let mut inbox = lock(&self.inner);
+        #[cfg(native)]
+        {
+            let any = !inbox.send.commands.is_empty();
+            inbox.send.taken(any);
+        }
         std::mem::swap(into, &mut inbox.send.commands);
         match &inbox.send.driver {
             Some(waker) if waker.will_wake(cx.waker()) => {}

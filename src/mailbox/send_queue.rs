@@ -6,6 +6,10 @@ use std::task::Waker;
 
 use super::ENTRY_OVERHEAD;
 use crate::core::Command;
+#[cfg(native)]
+use crate::frame::{Frame, Frames};
+#[cfg(native)]
+use crate::payload_arena::PayloadArena;
 
 pub(super) struct SendQueue {
     pub(super) commands: VecDeque<Command>,
@@ -19,6 +23,9 @@ pub(super) struct SendQueue {
     pub(super) driver: Option<Waker>,
     /// Senders waiting for room in the queue.
     pub(super) waiting_senders: Vec<Waker>,
+    /// Where small payloads are copied as they are queued ([`SendQueue::adopt`]).
+    #[cfg(native)]
+    arena: PayloadArena,
 }
 
 impl SendQueue {
@@ -30,6 +37,8 @@ impl SendQueue {
             capacity,
             driver: None,
             waiting_senders: Vec::new(),
+            #[cfg(native)]
+            arena: PayloadArena::default(),
         }
     }
 
@@ -37,6 +46,46 @@ impl SendQueue {
     pub(super) fn charged(&self) -> usize {
         self.queued_bytes
             .saturating_add(self.queued_frames.saturating_mul(ENTRY_OVERHEAD))
+    }
+
+    /// Copies the small payloads of `frames` into the arena. A frame queued
+    /// is owned twice on its way out (the ledger keeps it until its flush
+    /// is confirmed, tungstenite takes a copy to write): a payload from a
+    /// `String` or a `Vec` would get a shared header allocated (`bytes`'
+    /// promotion) at that second owner; one in an arena chunk is shared
+    /// already. Natively only: a browser copies every payload into its
+    /// own `send` anyway. The first payload of a burst is left as it is
+    /// ([`PayloadArena::copy_in_burst`]).
+    #[cfg(native)]
+    pub(super) fn adopt(&mut self, frames: &mut Frames) {
+        for frame in frames.iter_mut() {
+            match frame {
+                Frame::Binary(data) if data.len() <= PayloadArena::MAX_COPY => {
+                    if let Some(copy) = self.arena.copy_in_burst(data) {
+                        *data = copy;
+                    }
+                }
+                Frame::Text(text) if text.len() <= PayloadArena::MAX_COPY => {
+                    if let Some(copy) = self.arena.copy_in_burst(text.as_bytes()) {
+                        // SAFETY: a whole copy of valid UTF-8.
+                        *text = unsafe { crate::utf8_bytes::Utf8Bytes::from_bytes_unchecked(copy) };
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The driver took the queued commands (`any`: there were some). A
+    /// turn with none ends the burst: the chunk goes (what was copied lives
+    /// as long as its frames), so an idle connection holds none. The chunk
+    /// is not left half-used at every turn: frames trickling in one per
+    /// turn share it rather than each keeping a chunk alive.
+    #[cfg(native)]
+    pub(super) fn taken(&mut self, any: bool) {
+        if !any {
+            self.arena.end_burst();
+        }
     }
 
     /// Queues a command and wakes the driver.

@@ -26,6 +26,7 @@ use crate::connector::Io;
 use crate::core::{Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, CloseFrame, Frame};
+use crate::payload_arena::PayloadArena;
 use crate::transport::Socket;
 use crate::utf8_bytes::Utf8Bytes;
 
@@ -41,29 +42,10 @@ pub(crate) struct NativeSocket {
     written: Arc<AtomicU64>,
     /// Large binary messages, read beside tungstenite (see [`Coalesce`]).
     large: Option<Arc<Large>>,
-    /// Where small binary payloads are copied (see [`PayloadArena`]).
+    /// Where small received payloads are copied ([`take_payload`]).
     arena: PayloadArena,
     /// Over HTTP/2: the keepalive's probes go as the connection's PINGs.
     connection_ping: Option<ConnectionPing>,
-}
-
-/// Small text and binary payloads are copied out of tungstenite's read buffer into
-/// a shared arena, one after another. A frame the application holds would
-/// otherwise keep tungstenite's buffer shared, and tungstenite reallocates
-/// (and copies) a shared buffer at almost every frame; an arena is
-/// allocated once per many frames. Dropped whenever the socket has
-/// nothing to read, so an idle connection holds none.
-///
-/// A frame keeps its whole arena alive, so an arena is sized by what the
-/// burst it serves has copied so far (twice that, from 64 bytes up to
-/// [`PayloadArena::SIZE`]): frames arriving one per read each get an arena
-/// of their own size, never a 16 KiB one (issue 21, finding 6).
-#[derive(Default)]
-struct PayloadArena {
-    /// The current arena; what was split off lives on in the frames.
-    buf: bytes::BytesMut,
-    /// Bytes copied since the socket last had nothing to read.
-    burst: usize,
 }
 
 impl NativeSocket {
@@ -90,34 +72,21 @@ impl NativeSocket {
     }
 }
 
-impl PayloadArena {
-    const SIZE: usize = 16 << 10;
-    /// The smallest arena allocated.
-    const MIN: usize = 64;
-    /// Larger payloads are handed over as tungstenite made them.
-    const MAX_COPY: usize = 4 << 10;
-
-    fn take(&mut self, message: Message) -> Message {
-        match message {
-            Message::Binary(data) if data.len() <= Self::MAX_COPY => {
-                Message::Binary(self.copy(&data))
-            }
-            Message::Text(text) if text.len() <= Self::MAX_COPY => {
-                // SAFETY: a whole copy of text tungstenite checked as UTF-8.
-                Message::Text(unsafe { WsText::from_bytes_unchecked(self.copy(text.as_bytes())) })
-            }
-            other => other,
+/// Small received payloads are copied out of tungstenite's read buffer
+/// into a [`PayloadArena`]: a frame the application holds would otherwise
+/// keep tungstenite's buffer shared, and tungstenite reallocates (and
+/// copies) a shared buffer at almost every frame. Dropped whenever the
+/// socket has nothing to read, so an idle connection holds none.
+fn take_payload(arena: &mut PayloadArena, message: Message) -> Message {
+    match message {
+        Message::Binary(data) if data.len() <= PayloadArena::MAX_COPY => {
+            Message::Binary(arena.copy(&data))
         }
-    }
-
-    fn copy(&mut self, data: &[u8]) -> Bytes {
-        if self.buf.capacity() - self.buf.len() < data.len() {
-            let size = (2 * self.burst).clamp(Self::MIN, Self::SIZE);
-            self.buf = bytes::BytesMut::with_capacity(size.max(data.len()));
+        Message::Text(text) if text.len() <= PayloadArena::MAX_COPY => {
+            // SAFETY: a whole copy of text tungstenite checked as UTF-8.
+            Message::Text(unsafe { WsText::from_bytes_unchecked(arena.copy(text.as_bytes())) })
         }
-        self.burst += data.len();
-        self.buf.extend_from_slice(data);
-        self.buf.split().freeze()
+        other => other,
     }
 }
 
@@ -135,7 +104,7 @@ impl Socket for NativeSocket {
                 // when it waits: the message is next, in order. Nothing to
                 // read for now: the arena goes (an idle connection holds none).
                 Poll::Pending => {
-                    self.arena = PayloadArena::default();
+                    self.arena.end_burst();
                     match self.large.as_ref().and_then(|large| large.take()) {
                         Some(message) => Poll::Ready(Some(Ok(Frame::Binary(message)))),
                         None => Poll::Pending,
@@ -144,10 +113,12 @@ impl Socket for NativeSocket {
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
-                Poll::Ready(Some(Ok(message))) => match from_message(self.arena.take(message)) {
-                    Some(frame) => Poll::Ready(Some(Ok(frame))),
-                    None => continue,
-                },
+                Poll::Ready(Some(Ok(message))) => {
+                    match from_message(take_payload(&mut self.arena, message)) {
+                        Some(frame) => Poll::Ready(Some(Ok(frame))),
+                        None => continue,
+                    }
+                }
             };
         }
     }
@@ -289,7 +260,7 @@ mod tests {
             } else {
                 Message::Binary(Bytes::from(vec![i as u8; 32]))
             };
-            frames.push(from_message(arena.take(message)).unwrap());
+            frames.push(from_message(take_payload(&mut arena, message)).unwrap());
         }
         // The later payloads lie one after another in one allocation.
         let payload = |frame: &Frame| match frame {
@@ -307,10 +278,11 @@ mod tests {
         let mut arena = PayloadArena::default();
         let large = WsText::from("x".repeat(PayloadArena::MAX_COPY + 1));
         let pointer = large.as_ptr();
-        let Some(Frame::Text(text)) = from_message(arena.take(Message::Text(large))) else {
+        let Some(Frame::Text(text)) = from_message(take_payload(&mut arena, Message::Text(large)))
+        else {
             panic!("text");
         };
         assert_eq!(text.as_ptr(), pointer, "not copied");
-        assert_eq!(arena.burst, 0);
+        assert_eq!(arena.burst(), 0);
     }
 }
