@@ -50,6 +50,17 @@ impl PayloadArena {
         Some(self.copy(data))
     }
 
+    /// A copy of `data`: in the current chunk when a burst is under way,
+    /// in an allocation of its own size for the burst's first payload (a
+    /// lone payload costs one allocation, as a `String` would, not a chunk
+    /// and its shared header).
+    pub(crate) fn copy_or_own(&mut self, data: &[u8]) -> Bytes {
+        match self.copy_in_burst(data) {
+            Some(copy) => copy,
+            None => Bytes::copy_from_slice(data),
+        }
+    }
+
     /// A quiet moment: the chunk goes and the next burst starts small.
     pub(crate) fn end_burst(&mut self) {
         *self = PayloadArena::default();

@@ -80,11 +80,13 @@ impl NativeSocket {
 fn take_payload(arena: &mut PayloadArena, message: Message) -> Message {
     match message {
         Message::Binary(data) if data.len() <= PayloadArena::MAX_COPY => {
-            Message::Binary(arena.copy(&data))
+            Message::Binary(arena.copy_or_own(&data))
         }
         Message::Text(text) if text.len() <= PayloadArena::MAX_COPY => {
             // SAFETY: a whole copy of text tungstenite checked as UTF-8.
-            Message::Text(unsafe { WsText::from_bytes_unchecked(arena.copy(text.as_bytes())) })
+            Message::Text(unsafe {
+                WsText::from_bytes_unchecked(arena.copy_or_own(text.as_bytes()))
+            })
         }
         other => other,
     }
