@@ -41,6 +41,9 @@ pub(crate) struct Difference {
 
 impl Difference {
     /// The refusal's reason; a difference that is not refused has none.
+    // Inlined, so that a call on one of the constants below keeps only its
+    // reason in a browser bundle, not the whole row.
+    #[inline(always)]
     pub(crate) const fn reason(&self) -> &'static str {
         match self.policy {
             Policy::Refused(reason) => reason,
@@ -51,6 +54,7 @@ impl Difference {
     /// The refusal as an error: [`ErrorKind::Unsupported`] and the reason.
     // Used by the browser transport only (natively, tests read the table).
     #[cfg_attr(all(test, not(browser)), allow(dead_code))]
+    #[inline(always)]
     pub(crate) fn refuse(&self) -> Error {
         Error::new(ErrorKind::Unsupported, self.reason())
     }
