@@ -41,7 +41,10 @@ pub(crate) struct Difference {
 
 impl Difference {
     /// The refusal's reason; a difference that is not refused has none.
-    pub(crate) fn reason(&self) -> &'static str {
+    // Inlined, so that a call on one of the constants below keeps only its
+    // reason in a browser bundle, not the whole row.
+    #[inline(always)]
+    pub(crate) const fn reason(&self) -> &'static str {
         match self.policy {
             Policy::Refused(reason) => reason,
             Policy::Emulated(_) | Policy::Hidden(_) => "",
@@ -49,6 +52,9 @@ impl Difference {
     }
 
     /// The refusal as an error: [`ErrorKind::Unsupported`] and the reason.
+    // Used by the browser transport only (natively, tests read the table).
+    #[cfg_attr(all(test, not(browser)), allow(dead_code))]
+    #[inline(always)]
     pub(crate) fn refuse(&self) -> Error {
         Error::new(ErrorKind::Unsupported, self.reason())
     }
@@ -257,45 +263,59 @@ pub(crate) const TABLE: &[Difference] = &[
     HTTP2,
 ];
 
-/// The first option a browser refuses, if any. Compiled on every target
-/// so that it is tested natively; the browser transport calls it at `open`.
-fn refused_option(options: &Options) -> Option<&'static Difference> {
+/// The reason of the first option a browser refuses, if any. Compiled on
+/// every target so that it is tested natively; the browser transport calls
+/// it at `open`. Only the reasons are taken from the table (as constants):
+/// a browser bundle carries no other column of it (~0.8 KB).
+fn refused_option(options: &Options) -> Option<&'static str> {
     let refused = [
-        (!options.root_certificates.is_empty(), &ROOT_CERTIFICATES),
-        (options.read_buffer_size.is_some(), &READ_BUFFER_SIZE),
+        (
+            !options.root_certificates.is_empty(),
+            const { ROOT_CERTIFICATES.reason() },
+        ),
+        (
+            options.read_buffer_size.is_some(),
+            const { READ_BUFFER_SIZE.reason() },
+        ),
         (
             options.retry.connect_timeout != DEFAULT_CONNECT_TIMEOUT,
-            &CONNECT_TIMEOUT,
+            const { CONNECT_TIMEOUT.reason() },
         ),
         (
             !options.proxy.as_ref().is_some_and(Proxy::is_from_env),
-            &PROXY,
+            const { PROXY.reason() },
         ),
-        (options.tls_native_roots, &TLS_NATIVE_ROOTS),
-        (options.tls_config.is_some(), &TLS_CONFIG),
+        (
+            options.tls_native_roots,
+            const { TLS_NATIVE_ROOTS.reason() },
+        ),
+        (options.tls_config.is_some(), const { TLS_CONFIG.reason() }),
         (
             options.tls_client_certificate.is_some(),
-            &CLIENT_CERTIFICATE,
+            const { CLIENT_CERTIFICATE.reason() },
         ),
-        (options.connector.is_some(), &CONNECTOR),
-        (options.http2 == crate::options::Http2::Require, &HTTP2),
-        (!options.silence_pings, &SHOW_PINGS),
+        (options.connector.is_some(), const { CONNECTOR.reason() }),
+        (
+            options.http2 == crate::options::Http2::Require,
+            const { HTTP2.reason() },
+        ),
+        (!options.silence_pings, const { SHOW_PINGS.reason() }),
         (
             options
                 .keepalive
                 .as_ref()
                 .is_some_and(|k| matches!(k.heartbeat, Heartbeat::Ping)),
-            &PING_KEEPALIVE,
+            const { PING_KEEPALIVE.reason() },
         ),
     ];
-    refused.into_iter().find(|(set, _)| *set).map(|(_, d)| d)
+    refused.into_iter().find(|(set, _)| *set).map(|(_, r)| r)
 }
 
 /// Refuses what a browser cannot honour, with [`ErrorKind::Unsupported`]
 /// and the reason: never silently ignored.
 pub(crate) fn browser_unsupported(options: &Options) -> Result<(), Error> {
     match refused_option(options) {
-        Some(difference) => Err(difference.refuse()),
+        Some(reason) => Err(Error::new(ErrorKind::Unsupported, reason)),
         None => Ok(()),
     }
 }

@@ -1,7 +1,7 @@
 //! `--web`: the browser demo. Builds the wasm package (`wasm-pack build
 //! npm --target web --profile wasm-release --out-name wstether --out-dir
-//! ../www/pkg`, completed by `npm/add-entry`: the npm package of
-//! README-npm.md), starts a testkit server, serves `www/` on loopback with
+//! ../www/pkg -- --features connection`, completed by `npm/add-entry`: the
+//! npm package of README-npm.md with its opt-in `WsTetherConnection`), starts a testkit server, serves `www/` on loopback with
 //! a tiny static file server, prints the page's URL and runs until Ctrl-C
 //! (or SIGTERM).
 //!
@@ -134,8 +134,9 @@ async fn terminate() {
 // --- the build ---
 
 /// `wasm-pack build npm --target web --profile wasm-release --out-name
-/// wstether` into `out_dir`: the npm package (README-npm.md), as
-/// `.ci/npm-pack` builds it, in the root's target directory (its
+/// wstether -- --features connection` into `out_dir`: the npm package
+/// (README-npm.md) with `WsTetherConnection`, as `.ci/npm-pack` builds
+/// www/pkg, in the root's target directory (its
 /// dependencies are shared with every other build). wasm-pack uses the
 /// wasm-bindgen-cli on PATH.
 fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
@@ -183,6 +184,8 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
     let status = Command::new("wasm-pack")
         .args(args)
         .arg(&out_dir)
+        // The page uses the low level, WsTetherConnection (opt-in).
+        .args(["--", "--features", "connection"])
         .env("CARGO_TARGET_DIR", target_dir)
         .current_dir(root)
         .status()?;
@@ -192,6 +195,15 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), Box<dyn Error>> {
              (`rustup target add wasm32-unknown-unknown`, or `.ci/setup`)"
         )
         .into());
+    }
+    // wasm-opt -Oz (binaryen 132 from npm, installed into tools/binaryen on
+    // first use), as .ci/npm-pack runs it: the page loads what ships.
+    let status = Command::new("bash")
+        .arg(root.join(".ci/wasm-opt"))
+        .arg(out_dir.join("wstether_bg.wasm"))
+        .status()?;
+    if !status.success() {
+        return Err(format!(".ci/wasm-opt failed ({status}); are node and npm installed?").into());
     }
     // The package's hand-written entry (index.js, WsTether), as .ci/npm-pack adds it.
     let status = Command::new("bash")

@@ -1,16 +1,20 @@
 //! Values between Rust and JavaScript: frames as strings and `Uint8Array`s,
 //! Gun's events as plain objects, errors as `WsTetherError`s.
 
+#[cfg(feature = "js-connection")]
 use http::HeaderMap;
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::event::{DownReason, Event, StreamRef};
+use crate::event::DownReason;
+#[cfg(feature = "js-connection")]
+use crate::event::{Event, StreamRef};
 use crate::frame::{CloseCode, Frame};
 use crate::socket::SocketEvent;
 use crate::{Error, Stats};
 
+#[cfg(feature = "js-connection")]
 pub(super) fn stream_ref(id: f64) -> Result<StreamRef, JsValue> {
     if id.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&id) {
         Ok(StreamRef(id as u64))
@@ -47,6 +51,7 @@ pub(super) fn frames_to_js(frames: &[Frame]) -> Array {
     frames.iter().map(data_to_js).collect()
 }
 
+#[cfg(feature = "js-connection")]
 fn headers_to_js(headers: &HeaderMap) -> Object {
     let object = Object::new();
     for (name, value) in headers {
@@ -64,6 +69,7 @@ pub(super) fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(object, &JsValue::from_str(key), &value.into());
 }
 
+#[cfg(feature = "js-connection")]
 pub(super) fn event_to_js(event: Event) -> JsValue {
     let object = Object::new();
     let kind = |name: &str| set(&object, "type", name);

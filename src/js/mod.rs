@@ -5,8 +5,10 @@
 //! - `WsTether` (npm/js/tether.js): a reconnecting WebSocket, an
 //!   `EventTarget` over [`tether::WsTetherCore`], a thin adapter
 //!   ([`socket::Tether`]) over the Rust [`Socket`](crate::Socket);
-//! - [`connection::WsTetherConnection`]: Gun's split model itself, the
-//!   low level (a connection, a stream id per upgrade, every event).
+//! - `connection::WsTetherConnection` (feature `js-connection`, the npm
+//!   crate's `connection`; not in the default package): Gun's split model
+//!   itself, the low level (a connection, a stream id per upgrade, every
+//!   event).
 //!
 //! Values: options are a plain object ([`options`]), frames are strings
 //! (text) or `Uint8Array`s (binary), events are plain objects and errors
@@ -15,6 +17,7 @@
 
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "js-connection")]
 mod connection;
 mod events;
 mod options;
@@ -189,7 +192,12 @@ export type WsTetherDownKind = "closedByPeer" | "shutdown" | "peerDead" | "upgra
 /** A received frame's kind (a browser never shows ping or pong frames). */
 export type WsTetherFrameKind = "text" | "binary" | "close";
 
-/** What happened on a connection: one fact per event, one frame per `frame` event. */
+/**
+ * What happened on a `WsTetherConnection`: one fact per event, one frame per `frame` event.
+ * `WsTetherConnection` is in the package only when it is built with the npm crate's feature
+ * `connection` (`wasm-pack build npm ... -- --features connection`); the default package has
+ * `WsTether` only.
+ */
 export type WsTetherEvent =
   | { type: "up"; attempt: number }
   | { type: "upgraded"; stream: number; protocol: string | null; headers: Record<string, string> }
