@@ -10,8 +10,13 @@
 // (SystemInfo.getProcessInfo, `cpuTime` of the one renderer process) is
 // read just before and after. One `BENCH {json}` line per scenario and load.
 //
+// Three clients: wstether, the raw JS WebSocket and the floor (the same
+// scenario in Rust on bare web-sys, benches/browser/src/lib.rs), so that
+// wstether ÷ floor and floor ÷ raw JS are per load.
+//
 //   node browser-bench.mjs --url ws://127.0.0.1:PORT/ --page DIR --loads N [--smoke]
 //                          [--profile DIR]   # CPU profiles of wstether's runs
+//                          [--count]         # exact calls per message (one load, a tenth of the counts)
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -22,6 +27,8 @@ import WebSocket from 'ws';
 
 // Full counts; smoke runs a hundredth (at least 2). `.ci/bench-browser`
 // checks that what every load received is exactly this.
+export const CLIENTS = ['wstether', 'raw_js', 'floor'];
+
 export const SCENARIOS = [
   { name: 'rtt-32B-text', pipelined: false, size: 32, text: true, count: 5_000 },
   { name: 'pipe-1KiB-binary', pipelined: true, size: 1024, text: false, count: 30_000 },
@@ -30,7 +37,7 @@ export const SCENARIOS = [
 
 /** Parses the command line; only a literal `--smoke` asks for smoke counts. */
 export function parseArgs(argv) {
-  const args = { smoke: false, loads: 1, url: null, page: null, profile: null, chromium: '/usr/bin/chromium' };
+  const args = { smoke: false, count: false, loads: 1, url: null, page: null, profile: null, chromium: '/usr/bin/chromium' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -38,6 +45,7 @@ export function parseArgs(argv) {
       return argv[++i];
     };
     if (a === '--smoke') args.smoke = true;
+    else if (a === '--count') args.count = true;
     else if (a === '--loads') args.loads = Number(value());
     else if (a === '--url') args.url = value();
     else if (a === '--page') args.page = value();
@@ -49,9 +57,20 @@ export function parseArgs(argv) {
   return args;
 }
 
-/** The scenarios a run uses: full counts, or a hundredth for smoke. */
-export function scenarios(smoke) {
-  return SCENARIOS.map((s) => ({ ...s, count: smoke ? Math.max(Math.floor(s.count / 100), 2) : s.count }));
+/** The scenarios a run uses: full counts, a hundredth for smoke, a tenth for --count. */
+export function scenarios(smoke, count = false) {
+  const div = smoke ? 100 : count ? 10 : 1;
+  return SCENARIOS.map((s) => ({ ...s, count: Math.max(Math.floor(s.count / div), 2) }));
+}
+
+/** Shuffles the clients (the order of the runs in one load and scenario). */
+export function shuffled(clients, random = Math.random) {
+  const order = [...clients];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
 }
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
@@ -286,7 +305,7 @@ async function pageLoad(args, pageUrl, list, load) {
     // tiered the hot wasm and JS code up; the first run otherwise pays for
     // compiling, on the renderer's threads).
     for (const s of list) {
-      for (const client of ['wstether', 'raw_js']) {
+      for (const client of CLIENTS) {
         const c = JSON.stringify(client);
         const warm = { ...s, count: Math.max(Math.floor(s.count / 10), 2) };
         await evaluate(cdp, sessionId, `window.bench.prepare(${c}, ${JSON.stringify(args.url)}, ${JSON.stringify(warm)})`);
@@ -297,16 +316,18 @@ async function pageLoad(args, pageUrl, list, load) {
     }
     const rows = [];
     for (const s of list) {
-      const order = Math.random() < 0.5 ? ['wstether', 'raw_js'] : ['raw_js', 'wstether'];
-      const row = { load, scenario: s.name, count: s.count, size: s.size, first: order[0] };
+      const order = shuffled(CLIENTS);
+      const row = { load, scenario: s.name, count: s.count, size: s.size, order };
       for (const client of order) {
         const profiling = args.profile && (client === 'wstether' || s.name !== 'pipe-64KiB-binary');
         const c = JSON.stringify(client);
         await evaluate(cdp, sessionId, `window.bench.prepare(${c}, ${JSON.stringify(args.url)}, ${JSON.stringify(s)})`);
         if (profiling) await cdp.send('Profiler.start', {}, sessionId);
+        if (args.count) await evaluate(cdp, sessionId, 'window.bench.counts.reset()');
         const before = await rendererCpuMs(cdp, pid);
         const { ms, received } = await evaluate(cdp, sessionId, `window.bench.go(${c})`);
         const after = await rendererCpuMs(cdp, pid);
+        if (args.count) row[`${client}_calls`] = await evaluate(cdp, sessionId, 'window.bench.counts.take()');
         await evaluate(cdp, sessionId, `window.bench.finish(${c})`);
         if (profiling) {
           const { profile } = await cdp.send('Profiler.stop', {}, sessionId);
@@ -341,8 +362,8 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (!args.url || !args.page) throw new Error('--url and --page are required');
   const server = await serve(args.page);
-  const pageUrl = `http://127.0.0.1:${server.address().port}/index.html`;
-  const list = scenarios(args.smoke);
+  const pageUrl = `http://127.0.0.1:${server.address().port}/index.html${args.count ? '?count' : ''}`;
+  const list = scenarios(args.smoke, args.count);
   try {
     for (let load = 1; load <= args.loads; load++) {
       const started = Date.now();

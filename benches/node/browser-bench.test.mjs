@@ -1,7 +1,7 @@
 // The browser bench driver's own checks (run by `.ci/bench-browser --smoke`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseArgs, scenarios, SCENARIOS, summarise } from './browser-bench.mjs';
+import { parseArgs, scenarios, shuffled, CLIENTS, SCENARIOS, summarise } from './browser-bench.mjs';
 
 test('only a literal --smoke asks for smoke counts', () => {
   assert.equal(parseArgs([]).smoke, false);
@@ -25,4 +25,10 @@ test('a profile summary adds self time per function', () => {
     { name: 'b a.js', self_ms: 0.3, share: 0.6 },
     { name: 'a a.js', self_ms: 0.2, share: 0.4 },
   ]);
+});
+
+test('--count runs a tenth of the counts; every client runs in each order', () => {
+  assert.equal(parseArgs(['--count']).count, true);
+  assert.deepEqual(scenarios(false, true).map((s) => s.count), SCENARIOS.map((s) => Math.floor(s.count / 10)));
+  for (const r of [0, 0.3, 0.6, 0.99]) assert.deepEqual([...shuffled(CLIENTS, () => r)].sort(), [...CLIENTS].sort());
 });

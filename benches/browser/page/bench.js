@@ -4,7 +4,10 @@
 // (benches/node/browser-bench.mjs) calls `window.bench` over CDP, reading
 // the renderer's CPU time between `prepare` and `go` and after `go`, so
 // that connecting, building the messages and closing are not measured.
-import init, { wstether_prepare, wstether_go, wstether_finish } from './pkg/wstether_browser_bench.js';
+import { counts } from './count.js';
+import init, {
+  wstether_prepare, wstether_go, wstether_finish, floor_prepare, floor_go, floor_finish,
+} from './pkg/wstether_browser_bench.js';
 
 // The raw client, in the same three steps as wstether's.
 const raw = {
@@ -75,11 +78,15 @@ const raw = {
 const clients = {
   wstether: { prepare: wstether_prepare, go: wstether_go, finish: wstether_finish },
   raw_js: raw,
+  // The bare web-sys client (src/lib.rs, `floor`): what any wasm client pays.
+  floor: { prepare: floor_prepare, go: floor_go, finish: floor_finish },
 };
 
 window.bench = {
   ready: init(),
-  // client: "wstether" or "raw_js"; a scenario: {pipelined, size, text, count}.
+  // Calls into the browser and into wasm during `go` (page loaded with ?count).
+  counts,
+  // client: "wstether", "raw_js" or "floor"; a scenario: {pipelined, size, text, count}.
   prepare: (client, url, s) => clients[client].prepare(url, s.pipelined, s.size, s.text, s.count),
   async go(client) {
     const [ms, received] = await clients[client].go();

@@ -152,3 +152,186 @@ pub async fn wstether_finish() -> Result<(), JsValue> {
     while events.next().await.is_some() {}
     Ok(())
 }
+
+/// The floor: the same scenario written in Rust directly on web-sys, the
+/// least a wasm client can do (no driver, no tasks, no queues: the
+/// `message` callback reads the data and sends the next message itself).
+/// wstether ÷ floor is what wstether's own machinery costs; floor ÷ raw JS
+/// is the price of the wasm ↔ JS boundary.
+mod floor {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use futures::channel::oneshot;
+    use wasm_bindgen::prelude::*;
+    use web_sys::{BinaryType, MessageEvent, WebSocket};
+
+    use super::{js_error, now, payload};
+
+    enum Messages {
+        Text(Vec<String>),
+        Binary(Vec<Vec<u8>>),
+    }
+
+    impl Messages {
+        fn len(&self) -> usize {
+            match self {
+                Messages::Text(m) => m.len(),
+                Messages::Binary(m) => m.len(),
+            }
+        }
+
+        fn send(&self, ws: &WebSocket, i: usize) -> Result<(), JsValue> {
+            match self {
+                Messages::Text(m) => ws.send_with_str(&m[i]),
+                Messages::Binary(m) => ws.send_with_u8_array(&m[i]),
+            }
+        }
+    }
+
+    struct Prepared {
+        ws: WebSocket,
+        messages: Messages,
+        pipelined: bool,
+    }
+
+    thread_local! {
+        static PREPARED: RefCell<Option<Prepared>> = const { RefCell::new(None) };
+        static FINISHED: RefCell<Option<WebSocket>> = const { RefCell::new(None) };
+    }
+
+    /// Opens the socket and builds the messages (not measured).
+    #[wasm_bindgen]
+    pub async fn floor_prepare(
+        url: String,
+        pipelined: bool,
+        size: usize,
+        text: bool,
+        count: usize,
+    ) -> Result<(), JsValue> {
+        let messages = if text {
+            Messages::Text(
+                (0..count)
+                    .map(|i| String::from_utf8(payload(size, i)).unwrap())
+                    .collect(),
+            )
+        } else {
+            Messages::Binary((0..count).map(|i| payload(size, i)).collect())
+        };
+        let ws = WebSocket::new(&url)?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let (tx, rx) = oneshot::channel::<Result<(), JsValue>>();
+        let tx = Rc::new(RefCell::new(Some(tx)));
+        let done = move |r| {
+            if let Some(tx) = tx.borrow_mut().take() {
+                let _ = tx.send(r);
+            }
+        };
+        let on_open = {
+            let done = done.clone();
+            Closure::<dyn FnMut()>::new(move || done(Ok(())))
+        };
+        let on_error =
+            Closure::<dyn FnMut()>::new(move || done(Err(js_error("floor websocket error"))));
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        rx.await.map_err(|_| js_error("floor: no open"))??;
+        ws.set_onopen(None);
+        ws.set_onerror(None);
+        PREPARED.with(|p| {
+            *p.borrow_mut() = Some(Prepared {
+                ws,
+                messages,
+                pipelined,
+            })
+        });
+        Ok(())
+    }
+
+    /// Runs it: resolves to `[milliseconds, echoes received]`.
+    #[wasm_bindgen]
+    pub async fn floor_go() -> Result<js_sys::Array, JsValue> {
+        let Prepared {
+            ws,
+            messages,
+            pipelined,
+        } = PREPARED
+            .with(|p| p.borrow_mut().take())
+            .ok_or_else(|| js_error("nothing prepared"))?;
+        let count = messages.len();
+        let messages = Rc::new(messages);
+        let (tx, rx) = oneshot::channel::<Result<usize, JsValue>>();
+        let mut tx = Some(tx);
+        let mut received = 0usize;
+        let mut bytes = 0usize;
+        let on_message = {
+            let ws = ws.clone();
+            let messages = messages.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                // The data taken into wasm memory, as any wasm client must.
+                let data = event.data();
+                bytes += match data.as_string() {
+                    Some(text) => text.len(),
+                    None => js_sys::Uint8Array::new(&data).to_vec().len(),
+                };
+                received += 1;
+                if received == count {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(Ok(bytes));
+                    }
+                } else if !pipelined {
+                    if let Err(e) = messages.send(&ws, received) {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                }
+            })
+        };
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let started = now();
+        if pipelined {
+            for i in 0..count {
+                messages.send(&ws, i)?;
+            }
+        } else {
+            messages.send(&ws, 0)?;
+        }
+        let result = rx.await.map_err(|_| js_error("floor: no end"))?;
+        let elapsed = now() - started;
+        ws.set_onmessage(None);
+        drop(on_message);
+        let bytes = result?;
+        let expected: usize = match &*messages {
+            Messages::Text(m) => m.iter().map(String::len).sum(),
+            Messages::Binary(m) => m.iter().map(Vec::len).sum(),
+        };
+        if bytes != expected {
+            return Err(js_error(format!(
+                "floor received {bytes} bytes, expected {expected}"
+            )));
+        }
+        FINISHED.with(|f| *f.borrow_mut() = Some(ws));
+        Ok(js_sys::Array::of2(&elapsed.into(), &(count as f64).into()))
+    }
+
+    /// Closes the socket of the last run and waits for its `close`.
+    #[wasm_bindgen]
+    pub async fn floor_finish() -> Result<(), JsValue> {
+        let ws = FINISHED
+            .with(|f| f.borrow_mut().take())
+            .ok_or_else(|| js_error("nothing ran"))?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let mut tx = Some(tx);
+        let on_close = Closure::<dyn FnMut()>::new(move || {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
+        });
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        ws.close_with_code(1000)?;
+        let _ = rx.await;
+        ws.set_onclose(None);
+        Ok(())
+    }
+}
