@@ -63,14 +63,20 @@ pub trait MaybeSend: sealed::SendIfNative {}
 
 impl<T: ?Sized + sealed::SendIfNative> MaybeSend for T {}
 
+#[cfg(browser)]
+mod task;
+#[cfg(browser)]
+pub(crate) use task::wake_from_event;
+
 cfg_if::cfg_if! {
     if #[cfg(browser)] {
         /// A boxed future the driver can hold (not `Send` in the browser).
         pub(crate) type BoxFuture<T> = futures::future::LocalBoxFuture<'static, T>;
 
-        /// Runs the driver on the browser's event loop.
+        /// Runs the driver on the browser's event loop, on the task of
+        /// [`task`], which the socket's callbacks poll in place.
         pub(crate) fn spawn(future: impl Future<Output = ()> + MaybeSend + 'static) {
-            wasm_bindgen_futures::spawn_local(future);
+            task::spawn(future);
         }
 
         /// A seed for the backoff jitter.

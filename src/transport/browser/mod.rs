@@ -222,11 +222,14 @@ impl SocketState {
 }
 
 impl SocketState {
+    /// Wakes the driver from one of the socket's callbacks: it runs right
+    /// here, not in a microtask (`rt::wake_from_event`).
     fn wake(state: &RefCell<SocketState>) {
-        // Take the waker out before waking, so no borrow is held meanwhile.
+        // Take the waker out before waking, so no borrow is held meanwhile
+        // (the driver reads this state as it runs).
         let waker = state.borrow_mut().waker.take();
         if let Some(waker) = waker {
-            waker.wake();
+            crate::rt::wake_from_event(waker);
         }
     }
 
@@ -282,14 +285,12 @@ impl JsWebSocket {
             let ws = ws.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
-                let frame = if let Some(text) = data.as_string() {
-                    Frame::Text(text.into())
-                } else if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
-                    Frame::Binary(Bytes::from(js_sys::Uint8Array::new(buffer).to_vec()))
-                } else {
-                    // binaryType is "arraybuffer": nothing else can arrive.
-                    tracing::warn!("wstether: ignoring a message of an unexpected type");
-                    return;
+                // binaryType is "arraybuffer": what is not a string is an
+                // ArrayBuffer, copied once into wasm memory (no `instanceof`
+                // crossing to ask).
+                let frame = match data.as_string() {
+                    Some(text) => Frame::Text(text.into()),
+                    None => Frame::Binary(Bytes::from(js_sys::Uint8Array::new(&data).to_vec())),
                 };
                 let broken = state.borrow_mut().accept(frame);
                 if let Some((_, reason)) = broken {
@@ -490,21 +491,29 @@ impl Socket for BrowserSocket {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         {
             let mut state = self.socket.state.borrow_mut();
-            if self.send_budget > 0 && state.closed.is_none() {
-                return Poll::Ready(Ok(()));
-            }
-            if state.closed.is_some() || self.socket.ws.ready_state() != WebSocket::OPEN {
-                // Closing: what is queued stays queued; the close event
-                // (which wakes us) ends the socket and it comes back unsent.
+            if state.closed.is_some() {
+                // What is queued stays queued; the socket ends at once and
+                // it comes back unsent.
                 state.register(cx);
                 return Poll::Pending;
             }
+            if self.send_budget > 0 {
+                return Poll::Ready(Ok(()));
+            }
         }
+        // The budget is spent: ask the browser what left its buffer, and
+        // only if there is room, whether the socket still sends.
         loop {
             let buffered = self.buffered();
             self.in_flight.settle(u64::from(buffered));
             if buffered <= HIGH_WATER_BYTES {
-                self.drain_timer = None;
+                // The drain timer, if any, stays armed: one spurious wake
+                // costs less than clearing it and making the next one.
+                if self.socket.ws.ready_state() != WebSocket::OPEN {
+                    // Closing: the close event (which wakes us) ends it.
+                    self.socket.state.borrow_mut().register(cx);
+                    return Poll::Pending;
+                }
                 self.send_budget = HIGH_WATER_BYTES - buffered;
                 return Poll::Ready(Ok(()));
             }
@@ -523,10 +532,14 @@ impl Socket for BrowserSocket {
         self.send_budget = self.send_budget.saturating_sub(size);
         let ws = &self.socket.ws;
         let sent = match &out.frame {
-            WireFrame::Text(text) => match std::str::from_utf8(text) {
-                Ok(text) => ws.send_with_str(text),
-                Err(_) => Err(JsValue::from_str("text frame is not UTF-8")),
-            },
+            WireFrame::Text(text) => {
+                debug_assert!(std::str::from_utf8(text).is_ok());
+                // SAFETY: a `WireFrame::Text` holds valid UTF-8 (it was
+                // made from a `Utf8Bytes`). Checked again here it cost a
+                // pass over every outgoing text; the glue's `TextDecoder`
+                // (`fatal`) would refuse invalid bytes anyway.
+                ws.send_with_str(unsafe { std::str::from_utf8_unchecked(text) })
+            }
             WireFrame::Binary(data) => ws.send_with_u8_array(data),
             WireFrame::Close(None) => ws.close(),
             WireFrame::Close(Some(close)) => {

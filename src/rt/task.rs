@@ -1,0 +1,184 @@
+//! The driver's task in a browser: a tiny single-threaded executor that
+//! can poll the driver in place, inside the socket's callback that woke it
+//! (see [`wake_from_event`]), instead of going through a microtask. A
+//! message then costs one JS → wasm call to read it and run the driver,
+//! not a callback plus a `queueMicrotask` plus the microtask's call.
+//!
+//! Every other wake (a handle's command, a timer) queues the task on this
+//! module's own microtask queue, as wasm-bindgen-futures does: one
+//! `queueMicrotask` per batch of wakes, with one closure made once.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    fn queue_microtask(callback: &js_sys::Function);
+}
+
+type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// One spawned future; its wakers are `Rc`s of it.
+struct Task {
+    /// `None` once the future has finished.
+    future: RefCell<Option<LocalFuture>>,
+    /// In the run queue: another wake need not queue it again.
+    queued: Cell<bool>,
+}
+
+/// The run queue and the one closure that drains it.
+struct Queue {
+    tasks: RefCell<VecDeque<Rc<Task>>>,
+    /// A microtask is queued to run `tasks`.
+    scheduled: Cell<bool>,
+    run: Closure<dyn FnMut()>,
+}
+
+thread_local! {
+    static QUEUE: Queue = Queue {
+        tasks: RefCell::new(VecDeque::new()),
+        scheduled: Cell::new(false),
+        run: Closure::new(run_queued),
+    };
+    /// A socket callback is waking a task: the wake polls it in place.
+    static IN_EVENT: Cell<bool> = const { Cell::new(false) };
+    /// A task is being polled: no other is polled inside it (a wake then
+    /// queues), so a future is never polled re-entrantly.
+    static POLLING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `future` to completion on the page's event loop.
+pub(crate) fn spawn(future: impl Future<Output = ()> + 'static) {
+    let task = Rc::new(Task {
+        future: RefCell::new(Some(Box::pin(future))),
+        queued: Cell::new(false),
+    });
+    task.schedule();
+}
+
+/// Wakes `waker` from a socket's callback (no borrow of the socket's state
+/// held): a task of this module is polled right here, within the callback,
+/// unless a task is already being polled; any other waker wakes as usual.
+pub(crate) fn wake_from_event(waker: Waker) {
+    let outer = IN_EVENT.with(|e| e.replace(true));
+    waker.wake();
+    IN_EVENT.with(|e| e.set(outer));
+}
+
+/// The microtask: runs the tasks queued before it started. Tasks woken
+/// meanwhile (a driver yielding after its loop budget) run in the next
+/// microtask, so that a busy task still lets the page breathe.
+fn run_queued() {
+    QUEUE.with(|q| q.scheduled.set(false));
+    let count = QUEUE.with(|q| q.tasks.borrow().len());
+    for _ in 0..count {
+        let Some(task) = QUEUE.with(|q| q.tasks.borrow_mut().pop_front()) else {
+            break;
+        };
+        task.queued.set(false);
+        task.poll();
+    }
+}
+
+impl Task {
+    fn schedule(self: Rc<Self>) {
+        if self.queued.replace(true) {
+            return;
+        }
+        QUEUE.with(|q| {
+            q.tasks.borrow_mut().push_back(self);
+            if !q.scheduled.replace(true) {
+                queue_microtask(q.run.as_ref().unchecked_ref());
+            }
+        });
+    }
+
+    fn wake(self: Rc<Self>) {
+        let in_place = IN_EVENT.with(Cell::get) && !POLLING.with(Cell::get);
+        if in_place {
+            // Still queued from an earlier wake: that poll finds nothing
+            // new, which costs less than looking for it in the queue.
+            self.poll();
+        } else {
+            self.schedule();
+        }
+    }
+
+    /// Polls the future once (not re-entrantly: see `POLLING`).
+    fn poll(self: &Rc<Self>) {
+        /// Clears `POLLING` however the poll ends.
+        struct Polling;
+        impl Drop for Polling {
+            fn drop(&mut self) {
+                POLLING.with(|p| p.set(false));
+            }
+        }
+        let Ok(mut slot) = self.future.try_borrow_mut() else {
+            return;
+        };
+        let Some(future) = slot.as_mut() else {
+            return;
+        };
+        POLLING.with(|p| p.set(true));
+        let _polling = Polling;
+        let waker = waker(self.clone());
+        if future.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
+            *slot = None;
+        }
+    }
+}
+
+fn waker(task: Rc<Task>) -> Waker {
+    // SAFETY: the vtable's functions treat the data pointer as what
+    // `Rc::into_raw` made of an `Rc<Task>`, which it is, and keep its count
+    // right (clone adds one, wake and drop consume one, wake_by_ref none).
+    // `Waker` is `Send + Sync` while `Rc` is not: sound here because a
+    // wasm32-unknown-unknown build without atomics has one thread, so a
+    // waker never reaches another thread.
+    unsafe { Waker::from_raw(raw_waker(task)) }
+}
+
+fn raw_waker(task: Rc<Task>) -> RawWaker {
+    RawWaker::new(Rc::into_raw(task).cast(), &VTABLE)
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+/// # Safety
+/// `data` comes from `Rc::<Task>::into_raw` and its count is still held.
+unsafe fn clone(data: *const ()) -> RawWaker {
+    // SAFETY: per this function's contract; `ManuallyDrop` leaves the
+    // waker's own count alone.
+    let task = ManuallyDrop::new(unsafe { Rc::from_raw(data.cast::<Task>()) });
+    raw_waker(Rc::clone(&task))
+}
+
+/// # Safety
+/// As [`clone`]; the waker's count is consumed.
+unsafe fn wake(data: *const ()) {
+    // SAFETY: per this function's contract.
+    Task::wake(unsafe { Rc::from_raw(data.cast::<Task>()) });
+}
+
+/// # Safety
+/// As [`clone`].
+unsafe fn wake_by_ref(data: *const ()) {
+    // SAFETY: per this function's contract; the waker keeps its count.
+    let task = ManuallyDrop::new(unsafe { Rc::from_raw(data.cast::<Task>()) });
+    Task::wake(Rc::clone(&task));
+}
+
+/// # Safety
+/// As [`clone`]; the waker's count is released.
+unsafe fn drop_waker(data: *const ()) {
+    // SAFETY: per this function's contract.
+    drop(unsafe { Rc::from_raw(data.cast::<Task>()) });
+}
