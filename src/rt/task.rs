@@ -130,7 +130,11 @@ impl Task {
         POLLING.with(|p| p.set(true));
         let _polling = Polling;
         let waker = waker(self.clone());
-        if future.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
+        if future
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
             *slot = None;
         }
     }
