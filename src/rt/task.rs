@@ -1,28 +1,19 @@
-//! The driver's task in a browser: a tiny single-threaded executor that
-//! can poll the driver in place, inside the socket's callback that woke it
-//! (see [`wake_from_event`]), instead of going through a microtask. A
-//! message then costs one JS → wasm call to read it and run the driver,
-//! not a callback plus a `queueMicrotask` plus the microtask's call.
+//! The driver's task in a browser: it can be polled in place, inside the
+//! socket's callback that woke it (see [`wake_from_event`]), instead of
+//! through a microtask. A message then costs one JS → wasm call to read it
+//! and run the driver, not a callback plus a `queueMicrotask` plus the
+//! microtask's call.
 //!
-//! Every other wake (a handle's command, a timer) queues the task on this
-//! module's own microtask queue, as wasm-bindgen-futures does: one
-//! `queueMicrotask` per batch of wakes, with one closure made once.
+//! Every other wake (a handle's command, a timer) goes through
+//! wasm-bindgen-futures' queue, as before: the task is spawned there
+//! wrapped in [`Outer`], whose waker the task's own waker forwards to.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, RawWaker, RawWakerVTable, Waker};
-
-use wasm_bindgen::prelude::*;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = queueMicrotask)]
-    fn queue_microtask(callback: &js_sys::Function);
-}
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -30,24 +21,11 @@ type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
 struct Task {
     /// `None` once the future has finished.
     future: RefCell<Option<LocalFuture>>,
-    /// In the run queue: another wake need not queue it again.
-    queued: Cell<bool>,
-}
-
-/// The run queue and the one closure that drains it.
-struct Queue {
-    tasks: RefCell<VecDeque<Rc<Task>>>,
-    /// A microtask is queued to run `tasks`.
-    scheduled: Cell<bool>,
-    run: Closure<dyn FnMut()>,
+    /// The waker of [`Outer`] in wasm-bindgen-futures' queue.
+    outer: RefCell<Option<Waker>>,
 }
 
 thread_local! {
-    static QUEUE: Queue = Queue {
-        tasks: RefCell::new(VecDeque::new()),
-        scheduled: Cell::new(false),
-        run: Closure::new(run_queued),
-    };
     /// A socket callback is waking a task: the wake polls it in place.
     static IN_EVENT: Cell<bool> = const { Cell::new(false) };
     /// A task is being polled: no other is polled inside it (a wake then
@@ -59,9 +37,9 @@ thread_local! {
 pub(crate) fn spawn(future: impl Future<Output = ()> + 'static) {
     let task = Rc::new(Task {
         future: RefCell::new(Some(Box::pin(future))),
-        queued: Cell::new(false),
+        outer: RefCell::new(None),
     });
-    task.schedule();
+    wasm_bindgen_futures::spawn_local(Outer(task));
 }
 
 /// Wakes `waker` from a socket's callback (no borrow of the socket's state
@@ -73,42 +51,49 @@ pub(crate) fn wake_from_event(waker: Waker) {
     IN_EVENT.with(|e| e.set(outer));
 }
 
-/// The microtask: runs the tasks queued before it started. Tasks woken
-/// meanwhile (a driver yielding after its loop budget) run in the next
-/// microtask, so that a busy task still lets the page breathe.
-fn run_queued() {
-    QUEUE.with(|q| q.scheduled.set(false));
-    let count = QUEUE.with(|q| q.tasks.borrow().len());
-    for _ in 0..count {
-        let Some(task) = QUEUE.with(|q| q.tasks.borrow_mut().pop_front()) else {
-            break;
-        };
-        task.queued.set(false);
+/// The task as wasm-bindgen-futures runs it.
+struct Outer(Rc<Task>);
+
+impl Future for Outer {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let task = &self.0;
+        {
+            let mut outer = task.outer.borrow_mut();
+            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *outer = Some(cx.waker().clone());
+            }
+        }
         task.poll();
+        if task.future.borrow().is_none() {
+            // Finished (here or in place): the cycle through `outer` goes.
+            task.outer.borrow_mut().take();
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
 impl Task {
-    fn schedule(self: Rc<Self>) {
-        if self.queued.replace(true) {
-            return;
-        }
-        QUEUE.with(|q| {
-            q.tasks.borrow_mut().push_back(self);
-            if !q.scheduled.replace(true) {
-                queue_microtask(q.run.as_ref().unchecked_ref());
-            }
-        });
-    }
-
     fn wake(self: Rc<Self>) {
         let in_place = IN_EVENT.with(Cell::get) && !POLLING.with(Cell::get);
         if in_place {
-            // Still queued from an earlier wake: that poll finds nothing
-            // new, which costs less than looking for it in the queue.
             self.poll();
+            if self.future.borrow().is_none() {
+                // Finished in place: let wasm-bindgen-futures drop `Outer`.
+                self.wake_outer();
+            }
         } else {
-            self.schedule();
+            self.wake_outer();
+        }
+    }
+
+    fn wake_outer(&self) {
+        // wasm-bindgen-futures' wake only queues: no borrow is re-entered.
+        if let Some(waker) = self.outer.borrow().as_ref() {
+            waker.wake_by_ref();
         }
     }
 

@@ -28,7 +28,7 @@ function countExports(instance) {
   const wrapped = {};
   for (const [name, value] of Object.entries(instance.exports)) {
     wrapped[name] = typeof value === 'function'
-      ? (...args) => { bump('wasm export'); return value(...args); }
+      ? (...args) => { bump('wasm export'); bump(`  export ${name}`); return value(...args); }
       : value;
   }
   Object.defineProperty(instance, 'exports', { value: wrapped });
@@ -43,7 +43,7 @@ function countImports(imports) {
     out[module] = {};
     for (const [name, value] of Object.entries(fns)) {
       out[module][name] = typeof value === 'function'
-        ? (...args) => { bump('wasm import'); return value(...args); }
+        ? (...args) => { bump('wasm import'); bump(`  import ${name.replace(/^__wbg_|_[0-9a-f]{16}$/g, '')}`); return value(...args); }
         : value;
     }
   }

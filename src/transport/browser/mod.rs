@@ -29,12 +29,13 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
 use gloo_timers::future::TimeoutFuture;
 use http::{HeaderMap, HeaderValue};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
+
+mod read;
 
 use super::buffered::InFlight;
 use super::{Socket, Target, Transport, UpgradeFailure, Upgraded};
@@ -284,14 +285,7 @@ impl JsWebSocket {
             let state = state.clone();
             let ws = ws.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                let data = event.data();
-                // binaryType is "arraybuffer": what is not a string is an
-                // ArrayBuffer, copied once into wasm memory (no `instanceof`
-                // crossing to ask).
-                let frame = match data.as_string() {
-                    Some(text) => Frame::Text(text.into()),
-                    None => Frame::Binary(Bytes::from(js_sys::Uint8Array::new(&data).to_vec())),
-                };
+                let frame = read::frame(&event.data());
                 let broken = state.borrow_mut().accept(frame);
                 if let Some((_, reason)) = broken {
                     let _ = ws.close_with_code_and_reason(1000, reason);
