@@ -7,6 +7,12 @@
 //! Every other wake (a handle's command, a timer) goes through
 //! wasm-bindgen-futures' queue, as before: the task is spawned there
 //! wrapped in [`Outer`], whose waker the task's own waker forwards to.
+//!
+//! After a poll in place the task is also put in that queue at once, behind
+//! the application's task the poll just woke with an event: when the
+//! application answers (a `ws_send` wakes the driver), the driver runs in
+//! the same microtask instead of a new one. If nothing woke the task by
+//! then, that turn in the queue polls nothing (see `Task::woken`).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -23,6 +29,9 @@ struct Task {
     future: RefCell<Option<LocalFuture>>,
     /// The waker of [`Outer`] in wasm-bindgen-futures' queue.
     outer: RefCell<Option<Waker>>,
+    /// Woken since the last poll: [`Outer`] polls the future only then (a
+    /// turn queued ahead, after a poll in place, may find nothing to do).
+    woken: Cell<bool>,
 }
 
 thread_local! {
@@ -38,6 +47,7 @@ pub(crate) fn spawn(future: impl Future<Output = ()> + 'static) {
     let task = Rc::new(Task {
         future: RefCell::new(Some(Box::pin(future))),
         outer: RefCell::new(None),
+        woken: Cell::new(true),
     });
     wasm_bindgen_futures::spawn_local(Outer(task));
 }
@@ -65,7 +75,9 @@ impl Future for Outer {
                 *outer = Some(cx.waker().clone());
             }
         }
-        task.poll();
+        if task.woken.get() {
+            task.poll();
+        }
         if task.future.borrow().is_none() {
             // Finished (here or in place): the cycle through `outer` goes.
             task.outer.borrow_mut().take();
@@ -81,11 +93,12 @@ impl Task {
         let in_place = IN_EVENT.with(Cell::get) && !POLLING.with(Cell::get);
         if in_place {
             self.poll();
-            if self.future.borrow().is_none() {
-                // Finished in place: let wasm-bindgen-futures drop `Outer`.
-                self.wake_outer();
-            }
+            // Queued now, behind the task the poll woke (if any): should
+            // that task wake this one, no new microtask is needed. Also how
+            // a future finished in place gets its `Outer` dropped.
+            self.wake_outer();
         } else {
+            self.woken.set(true);
             self.wake_outer();
         }
     }
@@ -114,6 +127,7 @@ impl Task {
         };
         POLLING.with(|p| p.set(true));
         let _polling = Polling;
+        self.woken.set(false);
         let waker = waker(self.clone());
         if future
             .as_mut()
