@@ -152,23 +152,38 @@ def browser_section(rows):
     def rng(sp, fmt):
         return f"{fmt.format(sp['min'])}–{fmt.format(sp['max'])}"
 
+    floor = all("floor_cpu_us_per_msg" in r for r in rows)
     lines = ["Per scenario, over the page loads: the median, then (IQR) and min–max. Speed is the median of "
              "raw JS time ÷ wstether time per load (higher is better for wstether); CPU is the renderer's CPU time "
-             "during the run, per message, and the ratio wstether ÷ raw JS per load (lower is better).", "",
-             "| scenario | loads | wstether msg/s | raw JS msg/s | speed: wstether ÷ raw JS | wstether CPU µs/msg | raw JS CPU µs/msg | CPU: wstether ÷ raw JS |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "during the run, per message, and the ratio wstether ÷ raw JS per load (lower is better)."
+             + (" The floor is the same client written in Rust on bare web-sys (no driver, no tasks, no queues), "
+                "run in the same page loads: floor ÷ raw JS is what any wasm client pays for the JS ↔ wasm "
+                "boundary, wstether ÷ floor what wstether's own machinery adds (both per load)." if floor else ""), "",
+             "| scenario | loads | wstether msg/s | raw JS msg/s | speed: wstether ÷ raw JS | wstether CPU µs/msg | raw JS CPU µs/msg | CPU: wstether ÷ raw JS |"
+             + (" floor CPU µs/msg | CPU: floor ÷ raw JS | CPU: wstether ÷ floor |" if floor else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if floor else "")]
     for r in rows:
         if "wstether_cpu_us_per_msg" not in r:  # results from before CPU was measured
             lines.append(f"| {r['scenario']} | {r['loads']} | {r['wstether_msgs_per_s']:,.0f} | {r['raw_js_msgs_per_s']:,.0f} | "
                          f"**{r['ratio_median']:.2f}×** ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) | — | — | — |")
             continue
+        extra = ""
+        if floor:
+            fc = r["floor_cpu_us_per_msg_spread"]
+            extra = (f" {fc['median']:.1f}<br>({rng(fc, '{:.1f}')}) | "
+                     f"**{r['floor_cpu_ratio_median']:.2f}×**<br>IQR {r['floor_cpu_ratio_q1']:.2f}–{r['floor_cpu_ratio_q3']:.2f}<br>"
+                     f"({r['floor_cpu_ratio_min']:.2f}–{r['floor_cpu_ratio_max']:.2f}) | "
+                     f"**{r['wstether_floor_cpu_ratio_median']:.3f}×**<br>IQR {r['wstether_floor_cpu_ratio_q1']:.3f}–"
+                     f"{r['wstether_floor_cpu_ratio_q3']:.3f}<br>({r['wstether_floor_cpu_ratio_min']:.2f}–"
+                     f"{r['wstether_floor_cpu_ratio_max']:.2f}) |")
         w, j = r["wstether_msgs_per_s_spread"], r["raw_js_msgs_per_s_spread"]
         wc, jc = r["wstether_cpu_us_per_msg_spread"], r["raw_js_cpu_us_per_msg_spread"]
         lines.append(
             f"| {r['scenario']} | {r['loads']} | {w['median']:,.0f}<br>({rng(w, '{:,.0f}')}) | {j['median']:,.0f}<br>({rng(j, '{:,.0f}')}) | "
             f"**{r['ratio_median']:.2f}×**<br>IQR {r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}<br>({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) | "
             f"{wc['median']:.1f}<br>({rng(wc, '{:.1f}')}) | {jc['median']:.1f}<br>({rng(jc, '{:.1f}')}) | "
-            f"**{r['cpu_ratio_median']:.2f}×**<br>IQR {r['cpu_ratio_q1']:.2f}–{r['cpu_ratio_q3']:.2f}<br>({r['cpu_ratio_min']:.2f}–{r['cpu_ratio_max']:.2f}) |")
+            f"**{r['cpu_ratio_median']:.2f}×**<br>IQR {r['cpu_ratio_q1']:.2f}–{r['cpu_ratio_q3']:.2f}<br>({r['cpu_ratio_min']:.2f}–{r['cpu_ratio_max']:.2f}) |"
+            + extra)
     scen = [r["scenario"] for r in rows]
     get = {r["scenario"]: r for r in rows}
     bar_chart(os.path.join(CHARTS, "browser.svg"), "Browser (headless Chromium): messages per second (higher is better)",
@@ -178,8 +193,9 @@ def browser_section(rows):
     out = "\n".join(lines) + "\n\n![browser](benches/charts/browser.svg)\n"
     if all("wstether_cpu_us_per_msg" in r for r in rows):
         bar_chart(os.path.join(CHARTS, "browser-cpu.svg"), "Browser (headless Chromium): renderer CPU µs per message (lower is better)",
-                  scen, ["wstether", "raw JS WebSocket"],
-                  lambda s, c: get[s]["wstether_cpu_us_per_msg"] if c == "wstether" else get[s]["raw_js_cpu_us_per_msg"],
+                  scen, ["wstether", "raw JS WebSocket"] + (["floor (bare web-sys)"] if floor else []),
+                  lambda s, c: {"wstether": get[s]["wstether_cpu_us_per_msg"], "raw JS WebSocket": get[s]["raw_js_cpu_us_per_msg"],
+                                "floor (bare web-sys)": get[s].get("floor_cpu_us_per_msg")}[c],
                   "µs per message")
         out += "\n![browser CPU](benches/charts/browser-cpu.svg)\n"
     return out
