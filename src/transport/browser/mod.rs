@@ -528,10 +528,9 @@ impl Socket for BrowserSocket {
         let sent = match &out.frame {
             WireFrame::Text(text) => {
                 debug_assert!(std::str::from_utf8(text).is_ok());
-                // SAFETY: a `WireFrame::Text` holds valid UTF-8 (it was
-                // made from a `Utf8Bytes`). Checked again here it cost a
-                // pass over every outgoing text; the glue's `TextDecoder`
-                // (`fatal`) would refuse invalid bytes anyway.
+                // SAFETY: a `WireFrame::Text` is made from a `Utf8Bytes`,
+                // so its bytes are valid UTF-8 (as the native socket relies
+                // on too); checking again cost a pass over every text sent.
                 ws.send_with_str(unsafe { std::str::from_utf8_unchecked(text) })
             }
             WireFrame::Binary(data) => ws.send_with_u8_array(data),
