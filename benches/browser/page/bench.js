@@ -1,6 +1,7 @@
 // The page of the browser benchmark. It loads wstether's wasm build
-// (wasm-bindgen --target web, served as pkg/) and holds the raw JS client:
-// the same scenario written plainly on the browser's WebSocket. The driver
+// (wasm-bindgen --target web, served as pkg/: wstether's client and the
+// floor, the same client on bare web-sys) and holds the raw JS client: the
+// same scenario written plainly on the browser's WebSocket. The driver
 // (benches/node/browser-bench.mjs) calls `window.bench` over CDP, reading
 // the renderer's CPU time between `prepare` and `go` and after `go`, so
 // that connecting, building the messages and closing are not measured.

@@ -1,9 +1,10 @@
 //! wstether's side of the browser benchmark: a scenario on wstether's wasm
 //! build, in three steps (prepare, go, finish) so that the driver can read
 //! the renderer's CPU time around the measured part only.
-//! The page (`page/bench.js`) runs the same scenario on the raw JS
-//! `WebSocket`; `benches/node/browser-bench.mjs` drives both in headless
-//! Chromium over CDP and reads the renderer's CPU time around each run.
+//! Here too the floor (`mod floor`): the same scenario on bare web-sys.
+//! The page (`page/bench.js`) runs it on the raw JS `WebSocket`;
+//! `benches/node/browser-bench.mjs` drives the three in headless Chromium
+//! over CDP and reads the renderer's CPU time around each run.
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 
 use std::cell::RefCell;
