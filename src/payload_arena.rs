@@ -24,8 +24,12 @@ impl PayloadArena {
     pub(crate) const SIZE: usize = 16 << 10;
     /// The smallest chunk allocated.
     pub(crate) const MIN: usize = 64;
-    /// Larger payloads are left as they are.
+    /// Larger received payloads are left as they are.
     pub(crate) const MAX_COPY: usize = 4 << 10;
+    /// Larger payloads to send are left as they are: past it, copying the
+    /// payload costs more than the shared header it saves (pipe-1KiB-binary
+    /// was 10 % slower copied, pipe-32B-text 4 % faster; BENCHMARKS.md).
+    pub(crate) const MAX_SEND_COPY: usize = 512;
 
     /// A copy of `data` in the current chunk (a new one when it has no room).
     pub(crate) fn copy(&mut self, data: &[u8]) -> Bytes {

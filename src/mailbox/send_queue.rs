@@ -60,12 +60,12 @@ impl SendQueue {
     pub(super) fn adopt(&mut self, frames: &mut Frames) {
         for frame in frames.iter_mut() {
             match frame {
-                Frame::Binary(data) if data.len() <= PayloadArena::MAX_COPY => {
+                Frame::Binary(data) if data.len() <= PayloadArena::MAX_SEND_COPY => {
                     if let Some(copy) = self.arena.copy_in_burst(data) {
                         *data = copy;
                     }
                 }
-                Frame::Text(text) if text.len() <= PayloadArena::MAX_COPY => {
+                Frame::Text(text) if text.len() <= PayloadArena::MAX_SEND_COPY => {
                     if let Some(copy) = self.arena.copy_in_burst(text.as_bytes()) {
                         // SAFETY: a whole copy of valid UTF-8.
                         *text = unsafe { crate::utf8_bytes::Utf8Bytes::from_bytes_unchecked(copy) };
