@@ -153,7 +153,10 @@ impl Connection {
         let target = Target::parse(url)?;
         options.validate()?;
         T::check_options(&options)?;
-        let shared = Arc::new(Shared::new(options.send_queue_bytes));
+        let shared = Arc::new(Shared::new(
+            options.send_queue_bytes,
+            options.compression.enabled,
+        ));
         // Siblings take streams of this connection's HTTP/2 connection: a
         // pool group of its own, unless it shares with every connection.
         let sibling_recipe =

@@ -59,10 +59,12 @@ struct Inbox {
 }
 
 impl Shared {
-    pub(crate) fn new(capacity: usize) -> Shared {
+    /// `compressed`: frames will go through tungstenite and the
+    /// compression layer (see [`SendQueue::adopt`]).
+    pub(crate) fn new(capacity: usize, compressed: bool) -> Shared {
         Shared {
             inner: Mutex::new(Inbox {
-                send: SendQueue::new(capacity),
+                send: SendQueue::new(capacity, compressed),
                 end: Termination::default(),
                 status: Status::default(),
             }),

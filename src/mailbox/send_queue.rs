@@ -23,13 +23,15 @@ pub(super) struct SendQueue {
     pub(super) driver: Option<Waker>,
     /// Senders waiting for room in the queue.
     pub(super) waiting_senders: Vec<Waker>,
-    /// Where small payloads are copied as they are queued ([`SendQueue::adopt`]).
+    /// Where small payloads are copied as they are queued ([`SendQueue::adopt`]);
+    /// `None`: they are not.
     #[cfg(native)]
-    arena: PayloadArena,
+    arena: Option<PayloadArena>,
 }
 
 impl SendQueue {
-    pub(super) fn new(capacity: usize) -> SendQueue {
+    #[cfg_attr(browser, allow(unused_variables))]
+    pub(super) fn new(capacity: usize, compressed: bool) -> SendQueue {
         SendQueue {
             commands: VecDeque::new(),
             queued_bytes: 0,
@@ -38,7 +40,7 @@ impl SendQueue {
             driver: None,
             waiting_senders: Vec::new(),
             #[cfg(native)]
-            arena: PayloadArena::default(),
+            arena: compressed.then(PayloadArena::default),
         }
     }
 
@@ -48,25 +50,32 @@ impl SendQueue {
             .saturating_add(self.queued_frames.saturating_mul(ENTRY_OVERHEAD))
     }
 
-    /// Copies the small payloads of `frames` into the arena. A frame queued
-    /// is owned twice on its way out (the ledger keeps it until its flush
-    /// is confirmed, tungstenite takes a copy to write): a payload from a
-    /// `String` or a `Vec` would get a shared header allocated (`bytes`'
-    /// promotion) at that second owner; one in an arena chunk is shared
-    /// already. Natively only: a browser copies every payload into its
+    /// Copies the small payloads of `frames` into the arena, with
+    /// compression only. Then a queued frame is owned twice on its way
+    /// out (the ledger keeps it until its flush is confirmed, tungstenite
+    /// takes a copy to compress and write): a payload from a `String` or
+    /// a `Vec` would get a shared header allocated (`bytes`' promotion) at
+    /// that second owner; one in an arena chunk is shared already. Without
+    /// compression the socket encodes the frame from the ledger's copy
+    /// itself (`transport/native/outbox.rs`): no second owner, and the
+    /// copy would only cost (pipe-32B-text 6 % faster without it,
+    /// measured). Natively only: a browser copies every payload into its
     /// own `send` anyway. The first payload of a burst is left as it is
     /// ([`PayloadArena::copy_in_burst`]).
     #[cfg(native)]
     pub(super) fn adopt(&mut self, frames: &mut Frames) {
+        let Some(arena) = &mut self.arena else {
+            return;
+        };
         for frame in frames.iter_mut() {
             match frame {
                 Frame::Binary(data) if data.len() <= PayloadArena::MAX_SEND_COPY => {
-                    if let Some(copy) = self.arena.copy_in_burst(data) {
+                    if let Some(copy) = arena.copy_in_burst(data) {
                         *data = copy;
                     }
                 }
                 Frame::Text(text) if text.len() <= PayloadArena::MAX_SEND_COPY => {
-                    if let Some(copy) = self.arena.copy_in_burst(text.as_bytes()) {
+                    if let Some(copy) = arena.copy_in_burst(text.as_bytes()) {
                         // SAFETY: a whole copy of valid UTF-8.
                         *text = unsafe { crate::utf8_bytes::Utf8Bytes::from_bytes_unchecked(copy) };
                     }
@@ -83,8 +92,8 @@ impl SendQueue {
     /// turn share it rather than each keeping a chunk alive.
     #[cfg(native)]
     pub(super) fn taken(&mut self, any: bool) {
-        if !any {
-            self.arena.end_burst();
+        if let (false, Some(arena)) = (any, &mut self.arena) {
+            arena.end_burst();
         }
     }
 

@@ -1,4 +1,4 @@
-//! Large socket reads for a reader that asks for small ones, and large
+//! Beside socket reads for a reader that asks for small ones, and large
 //! binary messages read beside that reader.
 //!
 //! tungstenite reads into whatever room its frame buffer has left, often a
@@ -8,7 +8,7 @@
 //! waiting: an idle connection holds none (thousands of idle connections
 //! stay small).
 //!
-//! **Large binary messages** ([`Large`]): tungstenite reads a frame through
+//! **Beside binary messages** ([`Beside`]): tungstenite reads a frame through
 //! its read buffer, at most `read_buffer_size` bytes per call, zero-filling
 //! each piece first, and keeps a buffer as large as the largest frame it
 //! has read for the rest of the connection (the frame's allocation is
@@ -36,6 +36,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::frames::{opcode, Follow, Header, Violation};
 use super::handshake::{Fed, HeadReader};
+use super::outbox::Outbox;
 
 /// The most one syscall reads.
 pub(crate) const READ_SIZE: usize = 64 << 10;
@@ -50,15 +51,19 @@ const FIRST_READ: usize = 4 << 10;
 /// Binary frames from this size on are read beside tungstenite.
 pub(crate) const TAKE_FROM: usize = 64 << 10;
 
-/// Where [`Coalesce`] leaves a large binary message for the socket.
+/// What passes beside tungstenite, shared by [`Coalesce`] and the socket:
+/// a large binary message read ([`Beside::take`]), and the data frames
+/// the socket writes itself ([`Outbox`]).
 #[derive(Default)]
-pub(crate) struct Large {
+pub(crate) struct Beside {
     /// A message is waiting (checked without the lock).
     ready: AtomicBool,
     message: Mutex<Option<Bytes>>,
+    /// Frames to write, the socket's and tungstenite's, in order.
+    pub(crate) outbox: Outbox,
 }
 
-impl Large {
+impl Beside {
     /// The waiting message, if any.
     pub(crate) fn take(&self) -> Option<Bytes> {
         if !self.ready.load(Ordering::Acquire) {
@@ -91,7 +96,7 @@ enum Track {
     Pass(u64),
     /// Reading a large binary frame's payload, of this length.
     Take(Vec<u8>, usize),
-    /// A large message waits in [`Large`] for the socket.
+    /// A large message waits in [`Beside`] for the socket.
     Held,
     /// The frames are no longer followed: a head or a frame tungstenite
     /// refuses (it reports the error), so every byte passes.
@@ -105,7 +110,7 @@ struct Frames {
     follow: Follow,
     /// The largest frame taken: the frame and message limits.
     limit: usize,
-    large: Arc<Large>,
+    large: Arc<Beside>,
 }
 
 /// What to do with the bytes waiting, from [`Frames::scan`].
@@ -209,6 +214,9 @@ pub(crate) struct Coalesce<S> {
     written: Arc<AtomicU64>,
     /// `None`: every byte passes (permessage-deflate follows the frames).
     frames: Option<Frames>,
+    /// Where writes go once it is open (see [`Outbox`]); kept apart from
+    /// `frames`, which may stop following the frames.
+    outbox: Option<Arc<Beside>>,
 }
 
 impl<S> Coalesce<S> {
@@ -220,17 +228,20 @@ impl<S> Coalesce<S> {
             end: 0,
             written,
             frames: None,
+            outbox: None,
         }
     }
 
     /// Also takes large binary messages (see the module's doc) of at most
     /// `limit` bytes, leaving them in `large`.
-    pub(crate) fn taking_large(mut self, limit: usize, large: Arc<Large>) -> Coalesce<S> {
+    /// Its writes go through `beside`'s outbox once the socket opens it.
+    pub(crate) fn taking_large(mut self, limit: usize, beside: Arc<Beside>) -> Coalesce<S> {
+        self.outbox = Some(beside.clone());
         self.frames = Some(Frames {
             track: Track::Head(HeadReader::default()),
             follow: Follow::default(),
             limit,
-            large,
+            large: beside,
         });
         self
     }
@@ -446,6 +457,66 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> Coalesce<S> {
+    /// Writes what waits in the outbox; `Ready(Ok)` once all of it is.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(beside) = &self.outbox else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut pending = beside.outbox.lock();
+        while pending.waiting() > 0 {
+            match Pin::new(&mut self.inner).poll_write(cx, pending.next()) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.written.fetch_add(n as u64, Ordering::Relaxed);
+                    pending.advance(n);
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Through the outbox, once open: `data` is taken whole (tungstenite
+    /// writes whole frames), unless more than [`OUTBOX_BOUND`] waits and
+    /// the socket takes none of it. `None`: not open, write through.
+    fn poll_write_outbox<T: std::ops::Deref<Target = [u8]>>(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[T],
+    ) -> Option<Poll<io::Result<usize>>> {
+        let over = {
+            let pending = self.outbox.as_ref()?.outbox.lock();
+            if !pending.is_open() {
+                return None;
+            }
+            pending.waiting() >= OUTBOX_BOUND
+        };
+        if over {
+            if let Poll::Ready(Err(error)) = self.drain(cx) {
+                return Some(Poll::Ready(Err(error)));
+            }
+        }
+        let mut pending = self.outbox.as_ref()?.outbox.lock();
+        if pending.waiting() >= OUTBOX_BOUND {
+            // `drain` left the inner stream's waker.
+            return Some(Poll::Pending);
+        }
+        let mut n = 0;
+        for piece in data {
+            pending.accept(piece);
+            n += piece.len();
+        }
+        Some(Poll::Ready(Ok(n)))
+    }
+}
+
+/// What may wait in the outbox before tungstenite's writes wait for it to
+/// drain: tungstenite's own write buffer's size (its frames are control
+/// frames and its answers, which it bounds itself).
+const OUTBOX_BOUND: usize = super::WRITE_BUFFER;
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -453,6 +524,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if let Some(polled) = this.poll_write_outbox(cx, &[data]) {
+            return polled;
+        }
         let polled = Pin::new(&mut this.inner).poll_write(cx, data);
         this.count(polled)
     }
@@ -463,6 +537,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if let Some(polled) = this.poll_write_outbox(cx, bufs) {
+            return polled;
+        }
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.count(polled)
     }
@@ -472,11 +549,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 
@@ -624,7 +705,7 @@ mod tests {
     /// number of bytes read before it.
     async fn read_all(
         reader: &mut Coalesce<tokio::io::DuplexStream>,
-        large: &Large,
+        large: &Beside,
     ) -> (Vec<u8>, Vec<(usize, Bytes)>) {
         let mut got = Vec::new();
         let mut taken = Vec::new();
@@ -684,7 +765,7 @@ mod tests {
                 tx.write_all(piece).await.unwrap();
             }
         });
-        let large = Arc::new(Large::default());
+        let large = Arc::new(Beside::default());
         let mut reader = Coalesce::new(rx, Arc::default()).taking_large(150_000, large.clone());
         let (got, taken) = read_all(&mut reader, &large).await;
         writer.await.unwrap();
@@ -705,10 +786,79 @@ mod tests {
         let (mut tx, rx) = tokio::io::duplex(1 << 17);
         tx.write_all(&wire).await.unwrap();
         drop(tx);
-        let large = Arc::new(Large::default());
+        let large = Arc::new(Beside::default());
         let mut reader = Coalesce::new(rx, Arc::default()).taking_large(1 << 20, large.clone());
         let (got, taken) = read_all(&mut reader, &large).await;
         assert_eq!(got, b"HTTP/1.1 101 OK\r\n\r\n");
         assert!(taken.is_empty());
+    }
+
+    // ---- the outbox: the socket's frames and tungstenite's writes ----
+
+    fn encoded(payload: &[u8]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        super::super::outbox::encode(&mut wire, opcode::BINARY, payload);
+        wire
+    }
+
+    /// The peer takes 16 bytes at a time: the socket's frames and what
+    /// tungstenite writes in between reach it whole and in order.
+    #[tokio::test]
+    async fn frames_beside_tungstenite_and_its_writes_arrive_whole_and_in_order() {
+        let (client, mut server) = tokio::io::duplex(16);
+        let beside = Arc::new(Beside::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let mut writer = Coalesce::new(client, written.clone())
+            .taking_large(1 << 20, beside.clone())
+            .past_handshake();
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            server.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        writer.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        beside.outbox.open();
+        let (a, c) = (encoded(&[1; 300]), encoded(&[3; 70_000]));
+        let control = encoded(b"tungstenite's frame");
+        beside.outbox.put(&mut a.clone());
+        // Taken whole at once, though the peer has read nothing yet.
+        let n = writer.write(&control).await.unwrap();
+        assert_eq!(n, control.len());
+        beside.outbox.put(&mut c.clone());
+        writer.flush().await.unwrap();
+        writer.shutdown().await.unwrap();
+        drop(writer);
+        let expected = [&b"GET / HTTP/1.1\r\n\r\n"[..], &a, &control, &c].concat();
+        let got = reader.await.unwrap();
+        assert!(
+            got == expected,
+            "{} bytes, {} expected",
+            got.len(),
+            expected.len()
+        );
+        assert_eq!(written.load(Ordering::Relaxed), expected.len() as u64);
+    }
+
+    /// A peer that reads nothing: tungstenite's writes wait once the
+    /// outbox holds its bound, rather than growing it.
+    #[tokio::test]
+    async fn writes_wait_when_the_outbox_is_full_and_the_peer_reads_nothing() {
+        use futures::FutureExt;
+        let (client, _server) = tokio::io::duplex(1024);
+        let beside = Arc::new(Beside::default());
+        let mut writer = Coalesce::new(client, Arc::default())
+            .taking_large(1 << 20, beside.clone())
+            .past_handshake();
+        beside.outbox.open();
+        // More than the bound, even after the peer's 1 KiB of room.
+        let frame = encoded(&vec![0; OUTBOX_BOUND + 4096]);
+        beside.outbox.put(&mut frame.clone());
+        assert!(writer.write(b"pong").now_or_never().is_none(), "waits");
+        let waiting = beside.outbox.lock().waiting();
+        assert_eq!(waiting, frame.len() - 1024, "nothing added, 1 KiB written");
+        assert!(
+            writer.flush().now_or_never().is_none(),
+            "the flush waits too"
+        );
     }
 }

@@ -116,6 +116,20 @@ impl Header {
     }
 }
 
+/// XORs `buf` with the frame's mask (RFC 6455 §5.3); tungstenite's own
+/// helper is private.
+pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let word = u32::from_ne_bytes(mask);
+    let mut chunks = buf.chunks_exact_mut(4);
+    for chunk in &mut chunks {
+        let value = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) ^ word;
+        chunk.copy_from_slice(&value.to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i];
+    }
+}
+
 /// A rule of RFC 6455 a server's frame broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Violation {

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use self::coalesce::{Coalesce, Large};
+use self::coalesce::{Beside, Coalesce};
 use self::deflate::{Deflate, Limits, Negotiated};
 use super::{Target, Transport, UpgradeFailure, Upgraded};
 use crate::connector::Io;
@@ -36,6 +36,7 @@ pub(crate) mod frames;
 mod h2;
 mod h2_ping;
 pub(crate) mod handshake;
+mod outbox;
 mod proxy;
 mod share;
 mod socket;
@@ -59,16 +60,16 @@ enum Wire {
     /// HTTP/1.1: the stream itself.
     Http1 {
         io: Box<dyn Io>,
-        /// Where large binary messages are left, read beside tungstenite
-        /// (`None` with compression: see [`Coalesce`]).
-        large: Option<Arc<Large>>,
+        /// What passes beside tungstenite: large binary messages read,
+        /// data frames written (`None` with compression: see [`Coalesce`]).
+        beside: Option<Arc<Beside>>,
     },
     /// HTTP/2 whose server enabled the CONNECT protocol.
     H2(h2::Session),
 }
 
 /// tungstenite's write buffer: frames are gathered up to this before a write.
-const WRITE_BUFFER: usize = 128 << 10;
+pub(super) const WRITE_BUFFER: usize = 128 << 10;
 
 /// tungstenite allocates (and zero-fills) its read buffer per connection,
 /// 128 KiB by default. The socket is read 64 KiB at a time by [`Coalesce`]
@@ -120,7 +121,7 @@ impl Transport for NativeTransport {
                 .map(|server| server.map_or(Route::Direct, Route::Proxy)),
         };
         // Compression's layer follows the frames itself, above this one.
-        let large = (!options.compression.enabled).then(Arc::<Large>::default);
+        let beside = (!options.compression.enabled).then(Arc::<Beside>::default);
         let limit = options.frame_limit().min(options.message_limit());
         let http2 = options.http2;
         let grace = options.closing_timeout;
@@ -133,7 +134,7 @@ impl Transport for NativeTransport {
                 target,
                 route,
                 tls,
-                large,
+                beside,
                 limit,
                 http2,
                 grace,
@@ -226,8 +227,8 @@ impl Transport for NativeTransport {
                         .expect("the offer is ASCII"),
                 );
             }
-            let (mut io, large) = match dialed.wire {
-                Wire::Http1 { io, large } => (io, large),
+            let (mut io, beside) = match dialed.wire {
+                Wire::Http1 { io, beside } => (io, beside),
                 Wire::H2(session) => {
                     let opened = H2Upgrade {
                         session,
@@ -296,14 +297,14 @@ impl Transport for NativeTransport {
                     })
                 }
                 Ok((ws, response)) => {
-                    let ws = fresh_buffers(ws, large.is_some(), config).await;
+                    let ws = fresh_buffers(ws, beside.is_some(), config).await;
                     let protocol = response
                         .headers()
                         .get(http::header::SEC_WEBSOCKET_PROTOCOL)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
                     Ok(Upgraded {
-                        socket: NativeSocket::new(ws, written, large),
+                        socket: NativeSocket::new(ws, written, beside),
                         protocol,
                         headers: response.headers().clone(),
                         version: Some(http::Version::HTTP_11),
@@ -357,18 +358,19 @@ async fn fresh_buffers(
 }
 
 /// The stream under tungstenite: large reads, and large binary messages
-/// read beside it unless compression follows the frames; `head`: the
+/// read and data frames written beside it unless compression follows the
+/// frames; `head`: the
 /// stream starts with the upgrade's response head (HTTP/1.1).
 fn coalesce<S>(
     io: S,
     written: Arc<AtomicU64>,
     limit: usize,
-    large: &Option<Arc<Large>>,
+    beside: &Option<Arc<Beside>>,
     head: bool,
 ) -> Coalesce<S> {
     let io = Coalesce::new(io, written);
-    let io = match large {
-        Some(large) => io.taking_large(limit, large.clone()),
+    let io = match beside {
+        Some(beside) => io.taking_large(limit, beside.clone()),
         None => io,
     };
     if head {
@@ -397,7 +399,7 @@ struct Fresh {
     target: Target,
     route: Route,
     tls: tls::Settings,
-    large: Option<Arc<Large>>,
+    beside: Option<Arc<Beside>>,
     limit: usize,
     http2: Http2,
     grace: std::time::Duration,
@@ -409,7 +411,7 @@ impl Fresh {
             target,
             route,
             tls,
-            large,
+            beside,
             limit,
             http2,
             grace,
@@ -417,8 +419,8 @@ impl Fresh {
         let written = Arc::new(AtomicU64::new(0));
         let http1 = |io: Box<dyn Io>, tls_handshake| Dialed {
             wire: Wire::Http1 {
-                io: Box::new(coalesce(io, written.clone(), limit, &large, true)),
-                large: large.clone(),
+                io: Box::new(coalesce(io, written.clone(), limit, &beside, true)),
+                beside: beside.clone(),
             },
             written: written.clone(),
             tls_handshake,
@@ -577,8 +579,8 @@ impl H2Upgrade {
         } else {
             None
         };
-        let large = agreed.is_none().then(Arc::<Large>::default);
-        let io: Box<dyn Io> = Box::new(coalesce(stream, written.clone(), limit, &large, false));
+        let beside = agreed.is_none().then(Arc::<Beside>::default);
+        let io: Box<dyn Io> = Box::new(coalesce(stream, written.clone(), limit, &beside, false));
         let io: Box<dyn Io> = match agreed {
             Some(agreed) => Box::new(Deflate::agreed(io, compression, limits, agreed)),
             None => io,
@@ -590,7 +592,7 @@ impl H2Upgrade {
         )
         .await;
         Ok(Upgraded {
-            socket: NativeSocket::new(ws, written, large).with_connection_ping(ping),
+            socket: NativeSocket::new(ws, written, beside).with_connection_ping(ping),
             protocol,
             headers,
             version: Some(http::Version::HTTP_2),

@@ -1,9 +1,11 @@
 //! The socket layer, the top of the native stack: an open Websocket over
-//! tokio-tungstenite, as the driver sees it ([`Socket`]). Frames are handed
-//! over without a copy, small received payloads are copied out of
-//! tungstenite's buffer into an arena, large binary messages come from
-//! beside tungstenite ([`Large`]), and tungstenite's errors become typed
-//! [`Error`]s.
+//! tokio-tungstenite, as the driver sees it ([`Socket`]). Text and binary
+//! frames are encoded here and written beside tungstenite (its outbox,
+//! [`Beside`]) when compression is off; control frames, and every frame
+//! with compression, are handed to tungstenite without a copy. Small
+//! received payloads are copied out of tungstenite's buffer into an arena,
+//! large binary messages come from beside tungstenite, and tungstenite's
+//! errors become typed [`Error`]s.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,10 +20,13 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes as WsText};
 use tokio_tungstenite::WebSocketStream;
 
-use super::coalesce::Large;
+use super::coalesce::Beside;
 use super::deflate::DeflateError;
+use super::frames::opcode;
 use super::h2::ConnectionPing;
+use super::outbox;
 use super::tls;
+use super::WRITE_BUFFER;
 use crate::connector::Io;
 use crate::core::{Outgoing, Seq, WireFrame};
 use crate::error::{Error, ErrorKind};
@@ -35,13 +40,22 @@ use crate::utf8_bytes::Utf8Bytes;
 /// completed flush confirms written.
 pub(crate) struct NativeSocket {
     ws: WebSocketStream<Box<dyn Io>>,
-    /// The last frame handed to tungstenite.
+    /// The last frame handed over (encoded, or to tungstenite).
     last_started: Option<Seq>,
     /// The last frame a completed flush wrote.
     flushed_through: Option<Seq>,
     written: Arc<AtomicU64>,
-    /// Large binary messages, read beside tungstenite (see [`Coalesce`]).
-    large: Option<Arc<Large>>,
+    /// Large binary messages read, and data frames written, beside
+    /// tungstenite (see [`Coalesce`](super::coalesce::Coalesce)); `None`
+    /// with compression, whose layer follows the frames.
+    beside: Option<Arc<Beside>>,
+    /// Data frames encoded since they last went to the outbox.
+    encoded: Vec<u8>,
+    /// Bytes put in the outbox since the last completed flush.
+    unflushed: usize,
+    /// A Close went out or came in: tungstenite refuses data frames from
+    /// then on, so they go to it (and get its error) rather than beside it.
+    closed: bool,
     /// Where small received payloads are copied ([`take_payload`]).
     arena: PayloadArena,
     /// Over HTTP/2: the keepalive's probes go as the connection's PINGs.
@@ -52,17 +66,51 @@ impl NativeSocket {
     pub(super) fn new(
         ws: WebSocketStream<Box<dyn Io>>,
         written: Arc<AtomicU64>,
-        large: Option<Arc<Large>>,
+        beside: Option<Arc<Beside>>,
     ) -> NativeSocket {
         NativeSocket {
             ws,
             last_started: None,
             flushed_through: None,
             written,
-            large,
+            encoded: Vec::new(),
+            unflushed: 0,
+            closed: false,
+            beside: beside.inspect(|beside| beside.outbox.open()),
             arena: PayloadArena::default(),
             connection_ping: None,
         }
+    }
+
+    /// Moves the encoded frames to the outbox: before every call into
+    /// tungstenite, which may write (a read may answer a ping), so the
+    /// frames go out in the order they were handed over.
+    fn put_encoded(&mut self) {
+        if let Some(beside) = &self.beside {
+            self.unflushed += self.encoded.len();
+            beside.outbox.put(&mut self.encoded);
+        }
+    }
+
+    /// Encodes a data frame beside tungstenite; `false`: it goes to
+    /// tungstenite (compression, or after a Close).
+    fn encode(&mut self, frame: &WireFrame) -> bool {
+        if self.beside.is_none() || self.closed {
+            return false;
+        }
+        let (opcode, payload) = match frame {
+            WireFrame::Text(bytes) => (opcode::TEXT, bytes),
+            WireFrame::Binary(bytes) => (opcode::BINARY, bytes),
+            _ => return false,
+        };
+        outbox::encode(&mut self.encoded, opcode, payload);
+        true
+    }
+
+    /// A flush completed: every frame handed over is written.
+    fn flushed(&mut self) {
+        self.flushed_through = self.last_started;
+        self.unflushed = 0;
     }
 
     /// Over HTTP/2: the keepalive's probes become PINGs of the connection.
@@ -100,6 +148,7 @@ impl Socket for NativeSocket {
                 return Poll::Ready(Some(Ok(Frame::Pong(payload))));
             }
         }
+        self.put_encoded();
         loop {
             return match Pin::new(&mut self.ws).poll_next(cx) {
                 // tungstenite has read every byte before a large message
@@ -107,7 +156,7 @@ impl Socket for NativeSocket {
                 // read for now: the arena goes (an idle connection holds none).
                 Poll::Pending => {
                     self.arena.end_burst();
-                    match self.large.as_ref().and_then(|large| large.take()) {
+                    match self.beside.as_ref().and_then(|beside| beside.take()) {
                         Some(message) => Poll::Ready(Some(Ok(Frame::Binary(message)))),
                         None => Poll::Pending,
                     }
@@ -116,6 +165,7 @@ impl Socket for NativeSocket {
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(socket_error(e)))),
                 Poll::Ready(Some(Ok(message))) => {
+                    self.closed |= matches!(message, Message::Close(_));
                     match from_message(take_payload(&mut self.arena, message)) {
                         Some(frame) => Poll::Ready(Some(Ok(frame))),
                         None => continue,
@@ -126,11 +176,21 @@ impl Socket for NativeSocket {
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // As tungstenite's own write buffer: past its size, written out
+        // before more is taken.
+        if self.encoded.len() + self.unflushed >= WRITE_BUFFER {
+            std::task::ready!(self.poll_flush(cx))?;
+        }
         Pin::new(&mut self.ws).poll_ready(cx).map_err(socket_error)
     }
 
     fn start_send(&mut self, out: &Outgoing) -> Result<(), Error> {
         self.last_started = Some(out.seq);
+        if self.encode(&out.frame) {
+            return Ok(());
+        }
+        self.closed |= matches!(out.frame, WireFrame::Close(_));
+        self.put_encoded();
         if let (true, WireFrame::Ping(payload), Some(ping)) =
             (out.internal, &out.frame, &mut self.connection_ping)
         {
@@ -145,9 +205,10 @@ impl Socket for NativeSocket {
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.put_encoded();
         let flushed = Pin::new(&mut self.ws).poll_flush(cx).map_err(socket_error);
         if let Poll::Ready(Ok(())) = flushed {
-            self.flushed_through = self.last_started;
+            self.flushed();
         }
         flushed
     }
@@ -161,6 +222,8 @@ impl Socket for NativeSocket {
     }
 
     fn start_fail_close(&mut self, code: u16) {
+        self.closed = true;
+        self.put_encoded();
         let close = Message::Close(Some(WsCloseFrame {
             code: WsCloseCode::from(code),
             reason: WsText::from_static(""),

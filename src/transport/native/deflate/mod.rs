@@ -33,7 +33,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::frames::{opcode, Header, MAX_HEADER, RSV1};
+use super::frames::{apply_mask, opcode, Header, MAX_HEADER, RSV1};
 use super::handshake;
 use bytes::{Buf, BufMut, BytesMut};
 use flate2::{Decompress, FlushDecompress, Status};
@@ -560,20 +560,6 @@ impl<S> Deflate<S> {
         header.write(&mut self.out);
         self.out.extend_from_slice(&self.plain);
         self.plain.clear();
-    }
-}
-
-/// XORs `buf` with the frame's mask (RFC 6455 §5.3); tungstenite's own
-/// helper is private.
-fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    let word = u32::from_ne_bytes(mask);
-    let mut chunks = buf.chunks_exact_mut(4);
-    for chunk in &mut chunks {
-        let value = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) ^ word;
-        chunk.copy_from_slice(&value.to_ne_bytes());
-    }
-    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= mask[i];
     }
 }
 
