@@ -1,5 +1,6 @@
-//! Beside socket reads for a reader that asks for small ones, and large
-//! binary messages read beside that reader.
+//! Large socket reads for a reader that asks for small ones, large
+//! binary messages read beside that reader, and the writes of the socket
+//! beside it ([`Outbox`]).
 //!
 //! tungstenite reads into whatever room its frame buffer has left, often a
 //! kilobyte or two, so a busy connection made one `recv` per kilobyte.
@@ -8,7 +9,7 @@
 //! waiting: an idle connection holds none (thousands of idle connections
 //! stay small).
 //!
-//! **Beside binary messages** ([`Beside`]): tungstenite reads a frame through
+//! **Large binary messages** ([`Beside`]): tungstenite reads a frame through
 //! its read buffer, at most `read_buffer_size` bytes per call, zero-filling
 //! each piece first, and keeps a buffer as large as the largest frame it
 //! has read for the rest of the connection (the frame's allocation is
@@ -214,9 +215,9 @@ pub(crate) struct Coalesce<S> {
     written: Arc<AtomicU64>,
     /// `None`: every byte passes (permessage-deflate follows the frames).
     frames: Option<Frames>,
-    /// Where writes go once it is open (see [`Outbox`]); kept apart from
-    /// `frames`, which may stop following the frames.
-    outbox: Option<Arc<Beside>>,
+    /// Its outbox takes the writes once open (see [`Outbox`]); kept apart
+    /// from `frames`, which may stop following the frames.
+    beside: Option<Arc<Beside>>,
 }
 
 impl<S> Coalesce<S> {
@@ -228,15 +229,15 @@ impl<S> Coalesce<S> {
             end: 0,
             written,
             frames: None,
-            outbox: None,
+            beside: None,
         }
     }
 
     /// Also takes large binary messages (see the module's doc) of at most
-    /// `limit` bytes, leaving them in `large`.
-    /// Its writes go through `beside`'s outbox once the socket opens it.
+    /// `limit` bytes, leaving them in `beside`. Its writes go through
+    /// `beside`'s outbox once the socket opens it.
     pub(crate) fn taking_large(mut self, limit: usize, beside: Arc<Beside>) -> Coalesce<S> {
-        self.outbox = Some(beside.clone());
+        self.beside = Some(beside.clone());
         self.frames = Some(Frames {
             track: Track::Head(HeadReader::default()),
             follow: Follow::default(),
@@ -460,17 +461,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
 impl<S: AsyncWrite + Unpin> Coalesce<S> {
     /// Writes what waits in the outbox; `Ready(Ok)` once all of it is.
     fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(beside) = &self.outbox else {
+        let Some(beside) = &self.beside else {
             return Poll::Ready(Ok(()));
         };
         let mut pending = beside.outbox.lock();
         while pending.waiting() > 0 {
-            match Pin::new(&mut self.inner).poll_write(cx, pending.next()) {
+            let polled = Pin::new(&mut self.inner).poll_write(cx, pending.next());
+            match self.count(polled) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => {
-                    self.written.fetch_add(n as u64, Ordering::Relaxed);
-                    pending.advance(n);
-                }
+                Poll::Ready(Ok(n)) => pending.advance(n),
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Pending => return Poll::Pending,
             }
@@ -487,7 +486,7 @@ impl<S: AsyncWrite + Unpin> Coalesce<S> {
         data: &[T],
     ) -> Option<Poll<io::Result<usize>>> {
         let over = {
-            let pending = self.outbox.as_ref()?.outbox.lock();
+            let pending = self.beside.as_ref()?.outbox.lock();
             if !pending.is_open() {
                 return None;
             }
@@ -498,7 +497,7 @@ impl<S: AsyncWrite + Unpin> Coalesce<S> {
                 return Some(Poll::Ready(Err(error)));
             }
         }
-        let mut pending = self.outbox.as_ref()?.outbox.lock();
+        let mut pending = self.beside.as_ref()?.outbox.lock();
         if pending.waiting() >= OUTBOX_BOUND {
             // `drain` left the inner stream's waker.
             return Some(Poll::Pending);

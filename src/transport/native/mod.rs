@@ -359,8 +359,8 @@ async fn fresh_buffers(
 
 /// The stream under tungstenite: large reads, and large binary messages
 /// read and data frames written beside it unless compression follows the
-/// frames; `head`: the
-/// stream starts with the upgrade's response head (HTTP/1.1).
+/// frames; `head`: the stream starts with the upgrade's response head
+/// (HTTP/1.1).
 fn coalesce<S>(
     io: S,
     written: Arc<AtomicU64>,

@@ -24,8 +24,8 @@ use super::frames::{apply_mask, Header};
 const KEEP: usize = 256;
 
 /// Bytes waiting to be written, shared by the socket and the stream under
-/// tungstenite (both used by the one driver task: the lock is never
-/// contended, and it is taken once per batch, not per frame).
+/// tungstenite, both polled by the connection's one driver task; the
+/// socket takes the lock once per batch of frames, not per frame.
 #[derive(Default)]
 pub(crate) struct Outbox {
     pending: Mutex<Pending>,
@@ -63,8 +63,7 @@ impl Outbox {
             pending.at = 0;
             std::mem::swap(&mut pending.bytes, frames);
         } else {
-            pending.compact();
-            pending.bytes.extend_from_slice(frames);
+            pending.accept(frames);
             frames.clear();
             if frames.capacity() > KEEP {
                 *frames = Vec::new();
@@ -101,7 +100,7 @@ impl Pending {
         }
     }
 
-    /// Takes all of tungstenite's `data` (whole frames) after what waits.
+    /// Takes all of `data` (whole frames) after what waits.
     pub(crate) fn accept(&mut self, data: &[u8]) {
         self.compact();
         self.bytes.extend_from_slice(data);

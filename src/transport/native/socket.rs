@@ -107,12 +107,6 @@ impl NativeSocket {
         true
     }
 
-    /// A flush completed: every frame handed over is written.
-    fn flushed(&mut self) {
-        self.flushed_through = self.last_started;
-        self.unflushed = 0;
-    }
-
     /// Over HTTP/2: the keepalive's probes become PINGs of the connection.
     pub(super) fn with_connection_ping(mut self, ping: Option<ConnectionPing>) -> NativeSocket {
         self.connection_ping = ping;
@@ -208,7 +202,9 @@ impl Socket for NativeSocket {
         self.put_encoded();
         let flushed = Pin::new(&mut self.ws).poll_flush(cx).map_err(socket_error);
         if let Poll::Ready(Ok(())) = flushed {
-            self.flushed();
+            // Every frame handed over is written.
+            self.flushed_through = self.last_started;
+            self.unflushed = 0;
         }
         flushed
     }
