@@ -2,11 +2,13 @@
 //! tokio-tungstenite, as the driver sees it ([`Socket`]). Text and binary
 //! frames are encoded here and written beside tungstenite (its outbox,
 //! [`Beside`]) when compression is off; control frames, and every frame
-//! with compression, are handed to tungstenite without a copy. Small
-//! received payloads are copied out of tungstenite's buffer into an arena,
-//! large binary messages come from beside tungstenite, and tungstenite's
-//! errors become typed [`Error`]s.
+//! with compression, are handed to tungstenite without a copy. Received
+//! data frames come from beside tungstenite when compression is off
+//! ([`Beside::take_into`]), other small payloads are copied out of
+//! tungstenite's buffer into an arena, and tungstenite's errors become
+//! typed [`Error`]s.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::{
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes as WsText};
 use tokio_tungstenite::WebSocketStream;
 
-use super::coalesce::Beside;
+use super::coalesce::{Beside, KEPT};
 use super::deflate::DeflateError;
 use super::frames::opcode;
 use super::h2::ConnectionPing;
@@ -49,6 +51,8 @@ pub(crate) struct NativeSocket {
     /// tungstenite (see [`Coalesce`](super::coalesce::Coalesce)); `None`
     /// with compression, whose layer follows the frames.
     beside: Option<Arc<Beside>>,
+    /// Data frames read beside tungstenite, not yet handed on.
+    received: VecDeque<Frame>,
     /// Data frames encoded since they last went to the outbox.
     encoded: Vec<u8>,
     /// Bytes put in the outbox since the last completed flush.
@@ -73,6 +77,7 @@ impl NativeSocket {
             last_started: None,
             flushed_through: None,
             written,
+            received: VecDeque::new(),
             encoded: Vec::new(),
             unflushed: 0,
             closed: false,
@@ -136,6 +141,10 @@ fn take_payload(arena: &mut PayloadArena, message: Message) -> Message {
 
 impl Socket for NativeSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
+        // Read beside tungstenite, before anything it reads next.
+        if let Some(frame) = self.received.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
         if let Some(ping) = &mut self.connection_ping {
             if let Poll::Ready(payload) = ping.poll_pong(cx) {
                 // The PING's answer is the keepalive probe's pong.
@@ -145,15 +154,28 @@ impl Socket for NativeSocket {
         self.put_encoded();
         loop {
             return match Pin::new(&mut self.ws).poll_next(cx) {
-                // tungstenite has read every byte before a large message
-                // when it waits: the message is next, in order. Nothing to
-                // read for now: the arena goes (an idle connection holds none).
+                // tungstenite has read every byte before the frames read
+                // beside it when it waits: they are next, in order. Nothing
+                // to read for now: the arena goes (an idle connection holds
+                // none).
                 Poll::Pending => {
                     self.arena.end_burst();
-                    match self.beside.as_ref().and_then(|beside| beside.take()) {
-                        Some(message) => Poll::Ready(Some(Ok(Frame::Binary(message)))),
-                        None => Poll::Pending,
+                    let Some(beside) = &self.beside else {
+                        return Poll::Pending;
+                    };
+                    if beside.take_into(&mut self.received) {
+                        if let Some(frame) = self.received.pop_front() {
+                            return Poll::Ready(Some(Ok(frame)));
+                        }
                     }
+                    if self.received.capacity() > 0 {
+                        // Idle: the queues' memory goes (see `KEPT`).
+                        if self.received.capacity() > KEPT {
+                            self.received = VecDeque::new();
+                        }
+                        beside.trim();
+                    }
+                    Poll::Pending
                 }
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Err(tungstenite::Error::ConnectionClosed))) => Poll::Ready(None),
