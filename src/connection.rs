@@ -300,14 +300,17 @@ impl Connection {
 
     /// The mailbox of the Websocket `stream` belongs to: the connection's
     /// own, or a sibling's.
-    fn mailbox(&self, stream: StreamRef) -> Arc<Shared> {
+    /// The connection's own is borrowed, not cloned: a send costs no
+    /// reference count.
+    fn mailbox(&self, stream: StreamRef) -> std::borrow::Cow<'_, Arc<Shared>> {
+        use std::borrow::Cow;
         if stream.0 >> 32 == self.handle.shared.stream_ids.connection() {
-            return self.handle.shared.clone();
+            return Cow::Borrowed(&self.handle.shared);
         }
-        self.handle
-            .siblings
-            .owner_of(stream)
-            .unwrap_or_else(|| self.handle.shared.clone())
+        match self.handle.siblings.owner_of(stream) {
+            Some(sibling) => Cow::Owned(sibling),
+            None => Cow::Borrowed(&self.handle.shared),
+        }
     }
 
     /// Sends one frame or several, in order, like `gun:ws_send/2`, without
