@@ -426,6 +426,9 @@ impl<T: Transport> Driver<T> {
     fn trim_if_asked(&mut self) {
         if std::mem::take(&mut self.trim_when_idle) {
             self.core.free_idle_queues();
+            if let Stage::Open(open) = &mut self.stage {
+                open.socket.trim();
+            }
             if self.commands.is_empty() {
                 self.commands = VecDeque::new();
             }

@@ -226,6 +226,9 @@ pub(crate) trait Socket: Unpin {
     /// Queues a close frame with `code` to fail the connection (the peer
     /// broke the protocol), best effort; the driver flushes it.
     fn start_fail_close(&mut self, code: u16);
+    /// A quiet moment (the driver's trim): buffers kept for a busy
+    /// connection may go.
+    fn trim(&mut self) {}
 }
 
 #[cfg(test)]

@@ -307,3 +307,55 @@ fn a_runtime_shut_down_under_the_driver_returns_every_frame_in_a_last_down() {
         &mock.wire_ids(),
     );
 }
+
+/// A keepalive interval without a word from the peer is a quiet moment:
+/// the driver trims the socket too (its kept write buffers go), and only
+/// then, not at every flush.
+#[tokio::test(start_paused = true)]
+async fn a_quiet_keepalive_interval_trims_the_socket_and_a_busy_one_does_not() {
+    let mut socket = SocketScript::default();
+    for i in 0..20 {
+        socket = socket
+            .recv(Recv::Wait(50 * MS))
+            .recv(Recv::Frame(Frame::text(format!("peer {i}"))));
+    }
+    let (mock, url) = Mock::install([Attempt::open(socket)]);
+    let options = quiet().keepalive(Keepalive::every(200 * MS).timeout(300 * MS));
+    let (conn, mut events) = open(&url, options);
+    let stream = conn.ws_upgrade("/").unwrap();
+    until(&mut events, is_upgraded).await;
+    let upgraded = mock.lock().sockets[0].trims;
+    // The peer talks every 50 ms; each of its frames gets an answer.
+    for i in 0..20 {
+        until(&mut events, |e| matches!(e, Event::Frame { .. })).await;
+        conn.ws_send(stream, text(i)).unwrap();
+    }
+    mock.wait_for("the last answer written", |s| {
+        let socket = &s.sockets[0];
+        let answers = socket
+            .sent
+            .iter()
+            .filter(|o| matches!(o.frame, WireFrame::Text(_)));
+        (answers.count() == 20 && socket.handed.is_empty()).then_some(())
+    })
+    .await;
+    let busy = mock.lock().sockets[0].trims;
+    assert_eq!(busy, upgraded, "no trim while the peer talks, 20 flushes");
+    let last_heard = Instant::now();
+    mock.wait_for("a trim after a quiet interval", |s| {
+        (s.sockets[0].trims > busy).then_some(())
+    })
+    .await;
+    assert!(
+        Instant::now() - last_heard >= 150 * MS,
+        "not before the interval"
+    );
+    let state = mock.lock();
+    assert!(
+        matches!(
+            state.sockets[0].sent.last().map(|o| &o.frame),
+            Some(WireFrame::Ping(_))
+        ),
+        "the trim came with the quiet interval's probe"
+    );
+}

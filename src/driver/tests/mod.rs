@@ -215,6 +215,8 @@ struct SocketRecord {
     sent: Vec<Outgoing>,
     /// The codes of `start_fail_close`.
     fail_closes: Vec<u16>,
+    /// Calls of `trim` (the driver's quiet moments).
+    trims: usize,
     /// Handed over, not yet written.
     handed: VecDeque<Seq>,
     written_through: Option<Seq>,
@@ -400,6 +402,7 @@ impl Transport for MockTransport {
                         script,
                         sent: Vec::new(),
                         fail_closes: Vec::new(),
+                        trims: 0,
                         handed: VecDeque::new(),
                         written_through: None,
                         bytes_written: 0,
@@ -572,6 +575,10 @@ impl Socket for MockSocket {
 
     fn start_fail_close(&mut self, code: u16) {
         self.with(|record| record.fail_closes.push(code));
+    }
+
+    fn trim(&mut self) {
+        self.with(|record| record.trims += 1);
     }
 }
 

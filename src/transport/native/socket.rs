@@ -239,6 +239,15 @@ impl Socket for NativeSocket {
         self.written.load(Ordering::Relaxed)
     }
 
+    fn trim(&mut self) {
+        if self.encoded.is_empty() {
+            self.encoded = Vec::new();
+        }
+        if let Some(beside) = &self.beside {
+            beside.outbox.trim();
+        }
+    }
+
     fn start_fail_close(&mut self, code: u16) {
         self.closed = true;
         self.put_encoded();
