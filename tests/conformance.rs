@@ -3,7 +3,9 @@
 //! (`conformance_<rule>::<path>`), so a failure names the rule and the path.
 //!
 //! The paths:
-//! - `plain`: no compression, small frames (tungstenite reads them);
+//! - `plain`: no compression, small frames (the coalescer takes whole,
+//!   valid data frames beside tungstenite; tungstenite reads the rest and
+//!   reports what breaks a rule);
 //! - `fast`: a 70,000-byte binary frame first, which the coalescer's fast
 //!   path takes beside tungstenite, then the row's bytes;
 //! - `deflate`: permessage-deflate offered and agreed (the deflate layer

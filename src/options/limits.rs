@@ -133,17 +133,22 @@ impl Options {
     }
 
     /// How much tungstenite's per-connection frame buffer takes from the
-    /// socket per read, natively (default 2 KiB; the socket itself is read
-    /// up to 64 KiB at a time whatever this is). The buffer keeps the 4 KiB
-    /// tungstenite allocated for the handshake, and grows to this size only
-    /// when it is larger: below 4 KiB the option sets how much is copied
-    /// (and zero-filled first) per read, not the memory. Binary messages of
-    /// 64 KiB or more in one frame (without compression) do not go through
-    /// it: each is read straight into a buffer of its own size, so large
-    /// messages need no larger frame buffer, and none stays allocated after
-    /// them. Raising it helps only frames below that size, or fragmented or
-    /// compressed ones, at its cost in memory for every connection. From 64
-    /// bytes to 64 MiB ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption) otherwise, at `open`).
+    /// socket per read, natively, and without compression its size (the
+    /// socket itself is read up to 64 KiB at a time whatever this is).
+    /// Default: 512 bytes without compression, 2 KiB with it.
+    ///
+    /// Without compression no whole text or binary frame goes through this
+    /// buffer: frames below 64 KiB are taken from the socket's read, larger
+    /// ones are read straight into a buffer of their own size (none stays
+    /// allocated after them). tungstenite reads only control frames,
+    /// fragmented messages and frames that break a rule, so its buffer can
+    /// stay small, which is what an idle connection keeps. With
+    /// compression every frame goes through it, inflated, and the buffer is
+    /// the 4 KiB one of the handshake unless this is larger. Raising it
+    /// helps fragmented or compressed messages, at its cost in memory for
+    /// every connection. From 64 bytes to 64 MiB
+    /// ([`ErrorKind::InvalidOption`](crate::ErrorKind::InvalidOption)
+    /// otherwise, at `open`).
     ///
     /// Native only: a browser reads for itself, and
     /// [`Connection::open`](crate::Connection::open) refuses this option

@@ -50,6 +50,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::frames::{opcode, Follow, Header, Violation};
 use super::handshake::{Fed, HeadReader};
 use super::outbox::Outbox;
+use crate::error::{Error, ErrorKind};
 use crate::frame::Frame;
 use crate::payload_arena::PayloadArena;
 use crate::utf8_bytes::Utf8Bytes;
@@ -86,7 +87,7 @@ pub(crate) const KEPT: usize = 4;
 pub(crate) struct Beside {
     /// Frames wait in `received` (checked without the lock).
     ready: AtomicBool,
-    received: Mutex<VecDeque<Frame>>,
+    received: Mutex<VecDeque<Result<Frame, Error>>>,
     /// Frames to write, the socket's and tungstenite's, in order.
     pub(crate) outbox: Outbox,
 }
@@ -94,7 +95,7 @@ pub(crate) struct Beside {
 impl Beside {
     /// Moves the frames read beside tungstenite into `into`, in order;
     /// `false`: none waits.
-    pub(crate) fn take_into(&self, into: &mut VecDeque<Frame>) -> bool {
+    pub(crate) fn take_into(&self, into: &mut VecDeque<Result<Frame, Error>>) -> bool {
         if !self.ready.load(Ordering::Acquire) {
             return false;
         }
@@ -117,7 +118,7 @@ impl Beside {
         }
     }
 
-    fn hand_over(&self, batch: &mut VecDeque<Frame>) {
+    fn hand_over(&self, batch: &mut VecDeque<Result<Frame, Error>>) {
         let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
         if received.is_empty() {
             std::mem::swap(&mut *received, batch);
@@ -138,8 +139,12 @@ enum Track {
     /// Inside a frame passed to tungstenite: its bytes left (header rest
     /// and payload).
     Pass(u64),
-    /// Reading a large binary frame's payload, of this length.
-    Take(Vec<u8>, usize),
+    /// Reading a large frame's payload, of this length.
+    Take {
+        payload: Vec<u8>,
+        len: usize,
+        text: bool,
+    },
     /// Frames wait in [`Beside`] for the socket: no byte passes until it
     /// has taken them.
     Held,
@@ -156,8 +161,11 @@ struct Frames {
     /// The largest frame taken: the frame and message limits.
     limit: usize,
     beside: Arc<Beside>,
-    /// Small frames taken in this read, handed over at its end.
-    batch: VecDeque<Frame>,
+    /// Frames taken in this read, handed over at its end.
+    batch: VecDeque<Result<Frame, Error>>,
+    /// A frame taken was not valid (text that is not UTF-8): nothing more
+    /// is taken.
+    failed: bool,
     /// Where their payloads are copied.
     arena: PayloadArena,
 }
@@ -170,6 +178,25 @@ enum Small {
     Whole {
         text: bool,
     },
+}
+
+/// A large frame's payload, read whole: its message, or the error for
+/// text that is not UTF-8 (what tungstenite would have reported).
+fn whole(payload: Vec<u8>, text: bool) -> Result<Frame, Error> {
+    if !text {
+        return Ok(Frame::Binary(Bytes::from(payload)));
+    }
+    match String::from_utf8(payload) {
+        Ok(text) => Ok(Frame::Text(text.into())),
+        Err(error) => Err(Error::new(
+            ErrorKind::InvalidUtf8,
+            format!(
+                "a text message of {} bytes is not UTF-8 (byte {})",
+                error.as_bytes().len(),
+                error.utf8_error().valid_up_to()
+            ),
+        )),
+    }
 }
 
 /// What to do with the bytes waiting, from [`Frames::scan`].
@@ -229,12 +256,12 @@ impl Frames {
         } else {
             Bytes::copy_from_slice(data)
         };
-        self.batch.push_back(if text {
+        self.batch.push_back(Ok(if text {
             // SAFETY: `small` checked these bytes as UTF-8.
             Frame::Text(unsafe { Utf8Bytes::from_bytes_unchecked(bytes) })
         } else {
             Frame::Binary(bytes)
-        });
+        }));
         self.batch.len() >= TAKE_BATCH
     }
 
@@ -292,7 +319,7 @@ impl Frames {
                     }
                     let take = match self.follow.next(&header) {
                         Ok(()) => {
-                            header.opcode == opcode::BINARY
+                            matches!(header.opcode, opcode::BINARY | opcode::TEXT)
                                 && header.fin
                                 && header.rsv == 0
                                 && header.payload >= TAKE_FROM as u64
@@ -311,11 +338,15 @@ impl Frames {
                         if at > 0 {
                             // Read again at the next call: `follow` moved
                             // past it already, which is the same for a
-                            // final binary frame seen twice.
+                            // final data frame seen twice.
                             return Scan::Pass(at);
                         }
                         let len = header.payload as usize;
-                        self.track = Track::Take(Vec::with_capacity(len), len);
+                        self.track = Track::Take {
+                            payload: Vec::with_capacity(len),
+                            len,
+                            text: header.opcode == opcode::TEXT,
+                        };
                         return Scan::Take(header_len);
                     }
                     let Some(whole) = header.frame_len(header_len) else {
@@ -339,7 +370,7 @@ impl Frames {
                     }
                 }
                 Track::Off => return Scan::Pass(max),
-                Track::Take(..) | Track::Held => return Scan::Pass(at),
+                Track::Take { .. } | Track::Held => return Scan::Pass(at),
             }
         }
         Scan::Pass(at)
@@ -383,6 +414,7 @@ impl<S> Coalesce<S> {
             limit,
             beside,
             batch: VecDeque::new(),
+            failed: false,
             arena: PayloadArena::default(),
         });
         self
@@ -485,11 +517,12 @@ impl<S: AsyncRead + Unpin> Coalesce<S> {
                 return Poll::Ready(Ok(()));
             };
             match &mut frames.track {
-                Track::Take(payload, len) => {
+                Track::Take { payload, len, text } => {
                     let want = *len - payload.len();
                     if want == 0 {
-                        let message = Bytes::from(std::mem::take(payload));
-                        frames.batch.push_back(Frame::Binary(message));
+                        let taken = whole(std::mem::take(payload), *text);
+                        frames.failed = taken.is_err();
+                        frames.batch.push_back(taken);
                         frames.hand_over();
                         continue;
                     }
@@ -531,7 +564,13 @@ impl<S: AsyncRead + Unpin> Coalesce<S> {
                         // `Pending` (`NativeSocket::poll_recv`).
                         return Poll::Pending;
                     }
-                    frames.track = Track::Header;
+                    // After an error the frames are no longer followed:
+                    // the connection is failing.
+                    frames.track = if frames.failed {
+                        Track::Off
+                    } else {
+                        Track::Header
+                    };
                     return Poll::Ready(Ok(()));
                 }
                 _ => return Poll::Ready(Ok(())),
@@ -560,7 +599,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
                     Poll::Ready(Ok(())) => {}
                     other => return other,
                 }
-                if let Some(Track::Take(payload, len)) = this.frames.as_ref().map(|f| &f.track) {
+                if let Some(Track::Take { payload, len, .. }) =
+                    this.frames.as_ref().map(|f| &f.track)
+                {
                     if payload.len() < *len {
                         return Poll::Ready(Ok(())); // the end of the stream
                     }
@@ -880,12 +921,12 @@ mod tests {
 
     /// Reads everything as tungstenite would, 4 KiB at a time, taking the
     /// frames read beside it whenever the reader says "wait" (as
-    /// `NativeSocket` does); returns the bytes read and the frames taken,
-    /// each with the number of bytes read before it.
+    /// `NativeSocket` does); returns the bytes read and the frames taken
+    /// (or their errors), each with the number of bytes read before it.
     async fn read_all(
         reader: &mut Coalesce<tokio::io::DuplexStream>,
         beside: &Beside,
-    ) -> (Vec<u8>, Vec<(usize, Frame)>) {
+    ) -> (Vec<u8>, Vec<(usize, Result<Frame, Error>)>) {
         let mut got = Vec::new();
         let mut taken = Vec::new();
         let mut piece = vec![0u8; 4096];
@@ -916,15 +957,15 @@ mod tests {
     }
 
     /// The wire again: the frames taken encoded back where they were.
-    fn rebuilt(got: &[u8], taken: &[(usize, Frame)]) -> Vec<u8> {
+    fn rebuilt(got: &[u8], taken: &[(usize, Result<Frame, Error>)]) -> Vec<u8> {
         let mut wire = Vec::new();
         let mut at = 0;
         for (before, taken) in taken {
             wire.extend_from_slice(&got[at..*before]);
             at = *before;
             wire.extend(match taken {
-                Frame::Text(text) => frame(true, 1, text.as_bytes()),
-                Frame::Binary(data) => frame(true, 2, data),
+                Ok(Frame::Text(text)) => frame(true, 1, text.as_bytes()),
+                Ok(Frame::Binary(data)) => frame(true, 2, data),
                 other => panic!("{other:?} taken"),
             });
         }
@@ -937,6 +978,7 @@ mod tests {
         let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
         let big: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
         let below = vec![3; TAKE_FROM - 1];
+        let large_text = "texte à lire ".repeat(TAKE_FROM / 10);
         let mut wire = head.clone();
         for f in [
             frame(true, 2, &big),
@@ -952,6 +994,7 @@ mod tests {
             // Not UTF-8: tungstenite reports it.
             frame(true, 1, b"\xff\xfe"),
             frame(true, 2, &big[..TAKE_FROM]),
+            frame(true, 1, large_text.as_bytes()),
             frame(true, 1, "é".as_bytes()),
             frame(true, 8, &[0x03, 0xe8]),
             // After the Close: passed, as tungstenite ignores it.
@@ -972,12 +1015,13 @@ mod tests {
         let (got, taken) = read_all(&mut reader, &beside).await;
         writer.await.unwrap();
         assert!(rebuilt(&got, &taken) == wire, "bytes lost or out of order");
-        let taken: Vec<Frame> = taken.into_iter().map(|(_, f)| f).collect();
+        let taken: Vec<Frame> = taken.into_iter().map(|(_, f)| f.unwrap()).collect();
         let expected = [
             Frame::binary(big.clone()),
             Frame::text("hello"),
             Frame::binary(below),
             Frame::binary(big[..TAKE_FROM].to_vec()),
+            Frame::text(large_text),
             Frame::text("é"),
         ];
         assert!(taken == expected, "{} frames taken", taken.len());
@@ -1012,7 +1056,7 @@ mod tests {
                         break;
                     }
                     batches.push(frames.len());
-                    taken.extend(frames);
+                    taken.extend(frames.into_iter().map(Result::unwrap));
                 }
             }
         }
@@ -1041,6 +1085,41 @@ mod tests {
         let (got, taken) = read_all(&mut reader, &beside).await;
         assert_eq!(got, b"HTTP/1.1 101 OK\r\n\r\n");
         assert!(taken.is_empty());
+    }
+
+    /// A large text frame is read whole beside tungstenite too; one that
+    /// is not UTF-8 comes out as a typed error in its place, and nothing
+    /// after it is taken (the connection is failing).
+    #[tokio::test]
+    async fn a_large_text_that_is_not_utf8_is_an_error_in_order() {
+        let head = b"HTTP/1.1 101 OK\r\n\r\n".to_vec();
+        let mut bad = "a".repeat(TAKE_FROM + 10).into_bytes();
+        bad[TAKE_FROM] = 0xff;
+        let after = frame(true, 1, b"after");
+        let wire = [
+            head.clone(),
+            frame(true, 1, b"before"),
+            frame(true, 1, &bad),
+            after.clone(),
+        ]
+        .concat();
+        let (mut tx, rx) = tokio::io::duplex(1 << 16);
+        let writer = tokio::spawn(async move {
+            for piece in wire.chunks(4093) {
+                tx.write_all(piece).await.unwrap();
+            }
+        });
+        let beside = Arc::new(Beside::default());
+        let mut reader = Coalesce::new(rx, Arc::default()).taking_large(1 << 20, beside.clone());
+        let (got, taken) = read_all(&mut reader, &beside).await;
+        writer.await.unwrap();
+        assert_eq!(got, [head, after].concat(), "what follows passes");
+        assert!(matches!(&taken[0].1, Ok(f) if *f == Frame::text("before")));
+        let Err(error) = &taken[1].1 else {
+            panic!("an error expected")
+        };
+        assert_eq!(error.kind(), ErrorKind::InvalidUtf8);
+        assert_eq!(taken.len(), 2);
     }
 
     // ---- the outbox: the socket's frames and tungstenite's writes ----

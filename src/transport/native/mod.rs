@@ -60,8 +60,8 @@ enum Wire {
     /// HTTP/1.1: the stream itself.
     Http1 {
         io: Box<dyn Io>,
-        /// What passes beside tungstenite: large binary messages read,
-        /// data frames written (`None` with compression: see [`Coalesce`]).
+        /// What passes beside tungstenite: data frames read and written
+        /// (`None` with compression: see [`Coalesce`]).
         beside: Option<Arc<Beside>>,
     },
     /// HTTP/2 whose server enabled the CONNECT protocol.
@@ -74,12 +74,17 @@ pub(super) const WRITE_BUFFER: usize = 128 << 10;
 /// tungstenite allocates (and zero-fills) its read buffer per connection,
 /// 128 KiB by default. The socket is read 64 KiB at a time by [`Coalesce`]
 /// anyway, so tungstenite's buffer only sets how much is copied (and
-/// zero-filled first) per call, and large binary messages do not go through
-/// it at all. 2 KiB per read costs fewer instructions per 1 KiB message
-/// than 4 KiB did (less zero-filling). It is also what an idle connection
-/// keeps: tungstenite never shrinks its buffer, so the one its handshake
-/// left (4 KiB) is replaced after the upgrade (see [`fresh_buffers`]).
+/// zero-filled first) per call. With compression every frame goes
+/// through it: 2 KiB per read costs fewer instructions per 1 KiB message
+/// than 4 KiB did (less zero-filling).
 const DEFAULT_READ_BUFFER: usize = 2 << 10;
+
+/// Without compression whole data frames do not go through tungstenite's
+/// buffer at all (see [`Coalesce`]): it reads control frames (139 bytes
+/// at most), fragments and frames that break a rule, and its buffer is
+/// what an idle connection keeps (it never shrinks; see
+/// [`fresh_buffers`]).
+const FOLLOWED_READ_BUFFER: usize = 512;
 
 impl Transport for NativeTransport {
     type Dialed = Dialed;
@@ -174,21 +179,28 @@ impl Transport for NativeTransport {
     ) -> BoxFuture<Result<Upgraded<Self::Socket>, UpgradeFailure>> {
         let url = target.url_for(&upgrade);
         let basic_auth = target.basic_auth();
-        let config = WebSocketConfig::default()
-            .read_buffer_size(options.read_buffer_size.unwrap_or(DEFAULT_READ_BUFFER))
-            .max_frame_size(Some(options.frame_limit()))
-            .max_message_size(Some(options.message_limit()))
-            // Bounded: a frame of ours (at most `send_queue_bytes`, checked
-            // at `ws_send`) always fits after a flush, and the pongs of a
-            // peer that floods pings and never reads stop at the bound
-            // (tungstenite then keeps only the latest pong, as RFC 6455
-            // allows); the core declares that peer dead.
-            .write_buffer_size(WRITE_BUFFER)
-            .max_write_buffer_size(
-                WRITE_BUFFER
-                    .saturating_add(options.send_queue_bytes)
-                    .saturating_add(64 << 10),
-            );
+        let config =
+            WebSocketConfig::default()
+                .read_buffer_size(options.read_buffer_size.unwrap_or(
+                    if options.compression.enabled {
+                        DEFAULT_READ_BUFFER
+                    } else {
+                        FOLLOWED_READ_BUFFER
+                    },
+                ))
+                .max_frame_size(Some(options.frame_limit()))
+                .max_message_size(Some(options.message_limit()))
+                // Bounded: a frame of ours (at most `send_queue_bytes`, checked
+                // at `ws_send`) always fits after a flush, and the pongs of a
+                // peer that floods pings and never reads stop at the bound
+                // (tungstenite then keeps only the latest pong, as RFC 6455
+                // allows); the core declares that peer dead.
+                .write_buffer_size(WRITE_BUFFER)
+                .max_write_buffer_size(
+                    WRITE_BUFFER
+                        .saturating_add(options.send_queue_bytes)
+                        .saturating_add(64 << 10),
+                );
         let compression = options.compression.clone();
         let options_limit = options.frame_limit().min(options.message_limit());
         let target = target.clone();
@@ -337,7 +349,8 @@ impl Transport for NativeTransport {
 /// response head and not one byte past it, so tungstenite holds nothing
 /// unread after the handshake (tests/fuzz_wire.rs sends frames in the same
 /// write as the 101): the Websocket is made again over the same stream,
-/// with a read buffer of `read_buffer_size` (2 KiB by default) instead.
+/// with a read buffer of `read_buffer_size` (512 bytes by default)
+/// instead.
 /// With compression, the deflate layer may hand over frames with the head,
 /// so the Websocket is kept as it is.
 async fn fresh_buffers(
@@ -357,9 +370,8 @@ async fn fresh_buffers(
     .await
 }
 
-/// The stream under tungstenite: large reads, and large binary messages
-/// read and data frames written beside it unless compression follows the
-/// frames; `head`: the stream starts with the upgrade's response head
+/// The stream under tungstenite: large reads, and data frames read and
+/// written beside it unless compression follows the frames; `head`: the stream starts with the upgrade's response head
 /// (HTTP/1.1).
 fn coalesce<S>(
     io: S,

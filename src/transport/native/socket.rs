@@ -51,8 +51,9 @@ pub(crate) struct NativeSocket {
     /// tungstenite (see [`Coalesce`](super::coalesce::Coalesce)); `None`
     /// with compression, whose layer follows the frames.
     beside: Option<Arc<Beside>>,
-    /// Data frames read beside tungstenite, not yet handed on.
-    received: VecDeque<Frame>,
+    /// Data frames read beside tungstenite (or the error of one), not yet
+    /// handed on.
+    received: VecDeque<Result<Frame, Error>>,
     /// Data frames encoded since they last went to the outbox.
     encoded: Vec<u8>,
     /// Bytes put in the outbox since the last completed flush.
@@ -142,8 +143,8 @@ fn take_payload(arena: &mut PayloadArena, message: Message) -> Message {
 impl Socket for NativeSocket {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
         // Read beside tungstenite, before anything it reads next.
-        if let Some(frame) = self.received.pop_front() {
-            return Poll::Ready(Some(Ok(frame)));
+        if let Some(taken) = self.received.pop_front() {
+            return Poll::Ready(Some(taken));
         }
         if let Some(ping) = &mut self.connection_ping {
             if let Poll::Ready(payload) = ping.poll_pong(cx) {
@@ -164,8 +165,8 @@ impl Socket for NativeSocket {
                         return Poll::Pending;
                     };
                     if beside.take_into(&mut self.received) {
-                        if let Some(frame) = self.received.pop_front() {
-                            return Poll::Ready(Some(Ok(frame)));
+                        if let Some(taken) = self.received.pop_front() {
+                            return Poll::Ready(Some(taken));
                         }
                     }
                     if self.received.capacity() > 0 {
