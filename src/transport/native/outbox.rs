@@ -16,7 +16,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use super::frames::{apply_mask, Header};
+use super::frames::{extend_masked, Header};
 
 /// A buffer this size or smaller is kept when it has been written out:
 /// the socket's batch and the outbox's trade places at every flush, so a
@@ -144,14 +144,12 @@ pub(crate) fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     };
     out.reserve(header.len() + payload.len());
     header.write(out);
-    let at = out.len();
-    out.extend_from_slice(payload);
-    apply_mask(&mut out[at..], mask);
+    extend_masked(out, payload, mask);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::frames::opcode;
+    use super::super::frames::{apply_mask, opcode};
     use super::*;
 
     /// What a server reads: the header, then the unmasked payload.
