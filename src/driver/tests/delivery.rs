@@ -313,12 +313,7 @@ fn a_runtime_shut_down_under_the_driver_returns_every_frame_in_a_last_down() {
 /// then, not at every flush.
 #[tokio::test(start_paused = true)]
 async fn a_quiet_keepalive_interval_trims_the_socket_and_a_busy_one_does_not() {
-    let mut socket = SocketScript::default();
-    for i in 0..20 {
-        socket = socket
-            .recv(Recv::Wait(50 * MS))
-            .recv(Recv::Frame(Frame::text(format!("peer {i}"))));
-    }
+    let socket = talking(SocketScript::default(), 50 * MS, 20);
     let (mock, url) = Mock::install([Attempt::open(socket)]);
     let options = quiet().keepalive(Keepalive::every(200 * MS).timeout(300 * MS));
     let (conn, mut events) = open(&url, options);

@@ -95,12 +95,8 @@ async fn a_protocol_error_goes_down_as_soon_as_the_fail_close_flush_completes() 
 /// A peer that talks every 100 ms (so the keepalive hears it) while our
 /// writes are blocked; `bytes` per flush attempt get out.
 async fn write_blocked(bytes: u64) -> (Arc<Mock>, Connection, Events, Instant) {
-    let mut socket = SocketScript::default().flush_default(Flush::Stall { bytes });
-    for i in 0..100 {
-        socket = socket
-            .recv(Recv::Wait(100 * MS))
-            .recv(Recv::Frame(Frame::text(format!("peer {i}"))));
-    }
+    let stalled = SocketScript::default().flush_default(Flush::Stall { bytes });
+    let socket = talking(stalled, 100 * MS, 100);
     let (mock, url) = Mock::install([Attempt::open(socket)]);
     let options = quiet().keepalive(Keepalive::every(200 * MS).timeout(300 * MS));
     let (conn, mut events) = open(&url, options);

@@ -590,6 +590,17 @@ impl Drop for MockSocket {
 
 // ---- accounting -------------------------------------------------------------
 
+/// `socket` with a peer that says "peer 0", "peer 1", … every `every`,
+/// `times` times (so the keepalive hears it).
+fn talking(mut socket: SocketScript, every: Duration, times: usize) -> SocketScript {
+    for i in 0..times {
+        socket = socket
+            .recv(Recv::Wait(every))
+            .recv(Recv::Frame(Frame::text(format!("peer {i}"))));
+    }
+    socket
+}
+
 fn text(id: u64) -> Frame {
     Frame::text(id.to_string())
 }
