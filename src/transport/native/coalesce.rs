@@ -20,17 +20,19 @@
 //! 32-byte message, measured). A frame that breaks a rule, or text that is
 //! not UTF-8, goes to tungstenite, which reports it as before.
 //!
-//! **Large binary messages** ([`Beside`]): tungstenite reads a frame through
-//! its read buffer, at most `read_buffer_size` bytes per call, zero-filling
+//! **Large messages** ([`Beside`]): tungstenite reads a frame through its
+//! read buffer, at most `read_buffer_size` bytes per call, zero-filling
 //! each piece first, and keeps a buffer as large as the largest frame it
 //! has read for the rest of the connection (the frame's allocation is
-//! reused). So [`Coalesce`] follows the frames on the wire; an unfragmented,
-//! unmasked binary frame of at least [`TAKE_FROM`] bytes (and within the
-//! limits) is not handed to tungstenite: its payload is read straight into
-//! a `Vec` of its exact size, without zero-filling or an extra copy, and
-//! handed to the socket beside tungstenite, in order (tungstenite has read
-//! every byte before it). Everything else, the 101 response included,
-//! passes through untouched, and tungstenite checks it as before. Off with
+//! reused). So an unfragmented, unmasked text or binary frame of at least
+//! [`TAKE_FROM`] bytes (and within the limits) is not handed to
+//! tungstenite either: its payload is read straight into a `Vec` of its
+//! exact size, without zero-filling or an extra copy, and handed to the
+//! socket beside tungstenite, in order (tungstenite has read every byte
+//! before it); text is checked as UTF-8 once whole, and one that is not is
+//! handed over as an `InvalidUtf8` error in its place, after which no
+//! frame is taken. Everything else, the 101 response included, passes
+//! through untouched, and tungstenite checks it as before. Off with
 //! permessage-deflate, whose layer sits above this one and follows the
 //! frames itself.
 //!

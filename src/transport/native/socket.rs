@@ -47,8 +47,7 @@ pub(crate) struct NativeSocket {
     /// The last frame a completed flush wrote.
     flushed_through: Option<Seq>,
     written: Arc<AtomicU64>,
-    /// Large binary messages read, and data frames written, beside
-    /// tungstenite (see [`Coalesce`](super::coalesce::Coalesce)); `None`
+    /// Data frames read and written beside tungstenite (see [`Coalesce`](super::coalesce::Coalesce)); `None`
     /// with compression, whose layer follows the frames.
     beside: Option<Arc<Beside>>,
     /// Data frames read beside tungstenite (or the error of one), not yet
