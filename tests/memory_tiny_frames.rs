@@ -13,7 +13,7 @@ mod hostile_support;
 
 use std::time::{Duration, Instant};
 
-use hostile_support::{serial, ChildServer, Watchdog, MIB_IN_KIB, PATIENCE};
+use hostile_support::{rss_kib, serial, ChildServer, Watchdog, MIB_IN_KIB, PATIENCE};
 use wstether::{Connection, ErrorKind, Event, Frame, Options, Retry};
 
 /// The bound of both tests: 32 MiB (33_554_432 bytes) of growth.
@@ -193,8 +193,10 @@ async fn memory_a_queued_1_byte_frame_is_charged_129_bytes() {
 /// 16 KiB (`PayloadArena`, issue 23). A hostile pattern for that: the
 /// server never reads, a large message fills the TCP buffers, then small
 /// frames trickle in one per driver turn and stay queued. They must share
-/// chunks, never keep one each: at most 1 KiB a frame (counted from the
-/// first frames on, once the large message is in the transport's hands).
+/// chunks, never keep one each: at most 1 KiB a frame, counted once the
+/// large message is in the transport's hands (its encoded copy is in this
+/// process's RSS: waited for, not guessed, since making it takes from
+/// 2 ms in a release build to 75 ms in a debug one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_small_frames_trickling_to_a_stuck_peer_never_pin_a_chunk_each() {
     const LARGE: usize = 4 << 20;
@@ -206,23 +208,37 @@ async fn memory_small_frames_trickling_to_a_stuck_peer_never_pin_a_chunk_each() 
     let (conn, mut events) = Connection::open(&server.url("/"), options).unwrap();
     let stream = conn.ws_upgrade("/?never_read=1").unwrap();
     until_upgraded(&mut events).await;
-    conn.ws_send(stream, Frame::binary(vec![7u8; LARGE]))
-        .unwrap();
-    let mut watchdog = None;
-    for i in 0..FIRST + TRICKLE {
-        if i == FIRST {
-            watchdog = Some(Watchdog::start(ABORT_GROWTH_KIB));
-        }
+    let large = Frame::binary(vec![7u8; LARGE]);
+    let before_kib = rss_kib();
+    conn.ws_send(stream, large).unwrap();
+    let send = |i: u64| {
         conn.ws_send(stream, Frame::text(format!("{i:032}")))
-            .unwrap();
-        // One frame per driver turn, as a slow producer sends them.
-        tokio::time::sleep(Duration::from_millis(1)).await;
+            .unwrap()
+    };
+    // One frame per driver turn, as a slow producer sends them.
+    let turn = || tokio::time::sleep(Duration::from_millis(1));
+    let mut sent = 0;
+    let started = Instant::now();
+    while sent < FIRST || rss_kib() < before_kib + (LARGE as u64 / 1024) * 7 / 8 {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the large message was never copied for the transport"
+        );
+        send(sent);
+        sent += 1;
+        turn().await;
+    }
+    let watchdog = Some(Watchdog::start(ABORT_GROWTH_KIB));
+    for _ in 0..TRICKLE {
+        send(sent);
+        sent += 1;
+        turn().await;
     }
     let growth = watchdog.expect("started").peak_growth_kib();
     let written = conn.stats().messages_written;
     eprintln!("trickle: {TRICKLE} 32-byte frames queued behind {LARGE} bytes ({written} messages written), RSS grew {growth} KiB");
     assert!(
-        written < 1 + FIRST + TRICKLE,
+        written < 1 + sent,
         "{written} messages written: the trickle must still be queued (the server reads nothing)"
     );
     assert!(
