@@ -228,13 +228,13 @@ async fn memory_small_frames_trickling_to_a_stuck_peer_never_pin_a_chunk_each() 
         sent += 1;
         turn().await;
     }
-    let watchdog = Some(Watchdog::start(ABORT_GROWTH_KIB));
+    let watchdog = Watchdog::start(ABORT_GROWTH_KIB);
     for _ in 0..TRICKLE {
         send(sent);
         sent += 1;
         turn().await;
     }
-    let growth = watchdog.expect("started").peak_growth_kib();
+    let growth = watchdog.peak_growth_kib();
     let written = conn.stats().messages_written;
     eprintln!("trickle: {TRICKLE} 32-byte frames queued behind {LARGE} bytes ({written} messages written), RSS grew {growth} KiB");
     assert!(
