@@ -101,33 +101,36 @@ impl Beside {
         if !self.ready.load(Ordering::Acquire) {
             return false;
         }
-        let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
-        if into.is_empty() {
-            // The deques trade places: neither allocates again.
-            std::mem::swap(&mut *received, into);
-        } else {
-            into.append(&mut received);
-        }
+        move_all(&mut self.received(), into);
         self.ready.store(false, Ordering::Release);
         true
     }
 
     /// A quiet moment: the queue's memory goes, but for [`KEPT`] entries.
     pub(crate) fn trim(&self) {
-        let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        let mut received = self.received();
         if received.is_empty() && received.capacity() > KEPT {
             *received = VecDeque::new();
         }
     }
 
     fn hand_over(&self, batch: &mut VecDeque<Result<Frame, Error>>) {
-        let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
-        if received.is_empty() {
-            std::mem::swap(&mut *received, batch);
-        } else {
-            received.append(batch);
-        }
+        move_all(batch, &mut self.received());
         self.ready.store(true, Ordering::Release);
+    }
+
+    fn received(&self) -> std::sync::MutexGuard<'_, VecDeque<Result<Frame, Error>>> {
+        self.received.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Moves every frame of `from` after those of `to`. When `to` is empty the
+/// deques trade places: neither allocates again.
+fn move_all<T>(from: &mut VecDeque<T>, to: &mut VecDeque<T>) {
+    if to.is_empty() {
+        std::mem::swap(from, to);
+    } else {
+        to.append(from);
     }
 }
 
