@@ -67,7 +67,7 @@ pub(crate) const READ_SIZE: usize = 64 << 10;
 /// wait: the large buffer is allocated for the reads that follow.
 const FIRST_READ: usize = 4 << 10;
 
-/// Binary frames from this size on are read beside tungstenite, straight
+/// Data frames from this size on are read beside tungstenite, straight
 /// into their own allocation; smaller ones only when whole in the buffer.
 pub(crate) const TAKE_FROM: usize = 64 << 10;
 
@@ -223,23 +223,32 @@ enum Scan {
 }
 
 impl Frames {
+    /// Whether `header` starts a data frame that may be read beside
+    /// tungstenite: final, no extension bits, within the limits;
+    /// `Some(text)`.
+    fn data_frame(&self, header: &Header) -> Option<bool> {
+        let text = match header.opcode {
+            opcode::TEXT => true,
+            opcode::BINARY => false,
+            _ => return None,
+        };
+        let whole = header.fin && header.rsv == 0 && header.payload <= self.limit as u64;
+        whole.then_some(text)
+    }
+
     /// Whether the frame `header` starts, at the start of `data`, is a
     /// small one to take (see the module's doc). Checked before `follow`
     /// moves past it: a frame left to tungstenite may be scanned again.
     #[inline]
     fn small(&self, header: &Header, header_len: usize, data: &[u8]) -> Small {
-        let text = match header.opcode {
-            opcode::TEXT => true,
-            opcode::BINARY => false,
-            _ => return Small::No,
+        let Some(text) = self.data_frame(header) else {
+            return Small::No;
         };
-        let fits = header.fin
-            && header.rsv == 0
-            && header.mask.is_none()
+        // What `follow` would refuse, checked without moving it.
+        let fits = header.mask.is_none()
             && !self.follow.fragmented
             && !self.follow.closed
-            && header.payload < TAKE_FROM as u64
-            && header.payload <= self.limit as u64;
+            && header.payload < TAKE_FROM as u64;
         if !fits {
             return Small::No;
         }
@@ -300,7 +309,11 @@ impl Frames {
                 }
                 Track::Header => {
                     let Some((header, header_len)) = Header::read(&data[at..]) else {
-                        return if at > 0 { Scan::Pass(at) } else { Scan::More };
+                        return match at {
+                            0 if !self.batch.is_empty() => Scan::Stop,
+                            0 => Scan::More,
+                            _ => Scan::Pass(at),
+                        };
                     };
                     match self.small(&header, header_len, &data[at..]) {
                         Small::No => {}
@@ -323,23 +336,19 @@ impl Frames {
                         return Scan::Stop;
                     }
                     let take = match self.follow.next(&header) {
-                        Ok(()) => {
-                            matches!(header.opcode, opcode::BINARY | opcode::TEXT)
-                                && header.fin
-                                && header.rsv == 0
-                                && header.payload >= TAKE_FROM as u64
-                                && header.payload <= self.limit as u64
-                        }
+                        Ok(()) => self
+                            .data_frame(&header)
+                            .filter(|_| header.payload >= TAKE_FROM as u64),
                         // tungstenite ignores what follows a Close, and so
-                        // does this: passed, never taken.
-                        Err(Violation::AfterClose) => false,
+                        // does this: passed, not taken.
+                        Err(Violation::AfterClose) => None,
                         // tungstenite refuses the frame and ends there.
                         Err(_) => {
                             self.track = Track::Off;
                             return Scan::Pass(max);
                         }
                     };
-                    if take {
+                    if let Some(text) = take {
                         if at > 0 {
                             // Read again at the next call: `follow` moved
                             // past it already, which is the same for a
@@ -350,7 +359,7 @@ impl Frames {
                         self.track = Track::Take {
                             payload: Vec::with_capacity(len),
                             len,
-                            text: header.opcode == opcode::TEXT,
+                            text,
                         };
                         return Scan::Take(header_len);
                     }
@@ -652,10 +661,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
                         continue;
                     }
                     Scan::Stop => {
-                        frames.hand_over();
-                        return Poll::Pending;
-                    }
-                    Scan::More if !frames.batch.is_empty() => {
                         frames.hand_over();
                         return Poll::Pending;
                     }

@@ -82,8 +82,8 @@ const DEFAULT_READ_BUFFER: usize = 2 << 10;
 /// Without compression whole data frames do not go through tungstenite's
 /// buffer at all (see [`Coalesce`]): it reads control frames (139 bytes
 /// at most), fragments and frames that break a rule, and its buffer is
-/// what an idle connection keeps (it never shrinks; see
-/// [`fresh_buffers`]).
+/// what an idle connection keeps (tungstenite keeps it for the
+/// connection's life; see [`fresh_buffers`]).
 const FOLLOWED_READ_BUFFER: usize = 512;
 
 impl Transport for NativeTransport {
@@ -179,28 +179,25 @@ impl Transport for NativeTransport {
     ) -> BoxFuture<Result<Upgraded<Self::Socket>, UpgradeFailure>> {
         let url = target.url_for(&upgrade);
         let basic_auth = target.basic_auth();
-        let config =
-            WebSocketConfig::default()
-                .read_buffer_size(options.read_buffer_size.unwrap_or(
-                    if options.compression.enabled {
-                        DEFAULT_READ_BUFFER
-                    } else {
-                        FOLLOWED_READ_BUFFER
-                    },
-                ))
-                .max_frame_size(Some(options.frame_limit()))
-                .max_message_size(Some(options.message_limit()))
-                // Bounded: a frame of ours (at most `send_queue_bytes`, checked
-                // at `ws_send`) always fits after a flush, and the pongs of a
-                // peer that floods pings and never reads stop at the bound
-                // (tungstenite then keeps only the latest pong, as RFC 6455
-                // allows); the core declares that peer dead.
-                .write_buffer_size(WRITE_BUFFER)
-                .max_write_buffer_size(
-                    WRITE_BUFFER
-                        .saturating_add(options.send_queue_bytes)
-                        .saturating_add(64 << 10),
-                );
+        let read_buffer = match options.compression.enabled {
+            true => DEFAULT_READ_BUFFER,
+            false => FOLLOWED_READ_BUFFER,
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(options.read_buffer_size.unwrap_or(read_buffer))
+            .max_frame_size(Some(options.frame_limit()))
+            .max_message_size(Some(options.message_limit()))
+            // Bounded: a frame of ours (at most `send_queue_bytes`, checked
+            // at `ws_send`) always fits after a flush, and the pongs of a
+            // peer that floods pings and never reads stop at the bound
+            // (tungstenite then keeps only the latest pong, as RFC 6455
+            // allows); the core declares that peer dead.
+            .write_buffer_size(WRITE_BUFFER)
+            .max_write_buffer_size(
+                WRITE_BUFFER
+                    .saturating_add(options.send_queue_bytes)
+                    .saturating_add(64 << 10),
+            );
         let compression = options.compression.clone();
         let options_limit = options.frame_limit().min(options.message_limit());
         let target = target.clone();
@@ -371,8 +368,8 @@ async fn fresh_buffers(
 }
 
 /// The stream under tungstenite: large reads, and data frames read and
-/// written beside it unless compression follows the frames; `head`: the stream starts with the upgrade's response head
-/// (HTTP/1.1).
+/// written beside it unless compression follows the frames; `head`: the
+/// stream starts with the upgrade's response head (HTTP/1.1).
 fn coalesce<S>(
     io: S,
     written: Arc<AtomicU64>,

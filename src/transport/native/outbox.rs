@@ -79,11 +79,16 @@ impl Outbox {
             std::mem::swap(&mut pending.bytes, frames);
         } else {
             pending.accept(frames);
-            frames.clear();
-            if frames.capacity() > KEEP {
-                *frames = Vec::new();
-            }
+            emptied(frames);
         }
+    }
+}
+
+/// Empties a written buffer, keeping its memory up to [`KEEP`].
+fn emptied(buffer: &mut Vec<u8>) {
+    buffer.clear();
+    if buffer.capacity() > KEEP {
+        *buffer = Vec::new();
     }
 }
 
@@ -103,15 +108,12 @@ impl Pending {
         &self.bytes[self.at..]
     }
 
-    /// `n` more bytes were written; all of them: the buffer goes unless small.
+    /// `n` more bytes were written; all of them: the buffer is emptied.
     pub(crate) fn advance(&mut self, n: usize) {
         self.at += n;
         if self.at == self.bytes.len() {
             self.at = 0;
-            self.bytes.clear();
-            if self.bytes.capacity() > KEEP {
-                self.bytes = Vec::new();
-            }
+            emptied(&mut self.bytes);
         }
     }
 
