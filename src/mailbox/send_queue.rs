@@ -23,6 +23,13 @@ pub(super) struct SendQueue {
     pub(super) driver: Option<Waker>,
     /// Senders waiting for room in the queue.
     pub(super) waiting_senders: Vec<Waker>,
+    /// Payload bytes of the frames under
+    /// [`SENDER_YIELD_BYTES`](super::SENDER_YIELD_BYTES) queued since the
+    /// driver last took the commands.
+    pub(super) untaken: usize,
+    /// Senders letting the driver take those first
+    /// ([`SENDER_YIELD_BYTES`](super::SENDER_YIELD_BYTES)).
+    pub(super) yielded_senders: Vec<Waker>,
     /// Where small payloads are copied as they are queued ([`SendQueue::adopt`]);
     /// `None`: they are not.
     #[cfg(native)]
@@ -39,6 +46,8 @@ impl SendQueue {
             capacity,
             driver: None,
             waiting_senders: Vec::new(),
+            untaken: 0,
+            yielded_senders: Vec::new(),
             #[cfg(native)]
             arena: compressed.then(PayloadArena::default),
         }

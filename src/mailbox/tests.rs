@@ -52,3 +52,80 @@ fn a_bursts_capacity_is_kept_between_batches_and_freed_when_trimmed() {
     assert!(queue.poll_take(&mut batch, &mut cx).is_pending());
     assert!(batch.capacity() >= 1_000);
 }
+
+/// Counts its wakes.
+#[derive(Default)]
+struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A waiting sender lets the driver take each [`SENDER_YIELD_BYTES`] it
+/// queued (woken when the driver does); one that does not wait, or a
+/// frame that large, is not held back; the queue's bound is unchanged.
+#[test]
+fn a_waiting_sender_yields_to_the_driver_every_batch_and_only_then() {
+    use super::{Shared, SENDER_YIELD_BYTES};
+    use crate::frame::{Frame, Frames};
+    let shared = Shared::new(1 << 20, false);
+    let wakes = std::sync::Arc::new(Wakes::default());
+    let waker = std::task::Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let kib = || Frames::from(Frame::binary(vec![0u8; 1024]));
+    let per_batch = SENDER_YIELD_BYTES / 1024;
+    for _ in 0..per_batch {
+        assert!(matches!(
+            shared.try_push_current(kib(), true, Some(&mut cx)),
+            Ok(Ok(()))
+        ));
+    }
+    let held = shared.try_push_current(kib(), true, Some(&mut cx));
+    assert!(
+        matches!(held, Ok(Err(_))),
+        "a batch waits untaken: the sender yields"
+    );
+    // Not waiting (`try_send`, `ws_send`): queued up to the bound as before.
+    assert!(matches!(
+        shared.try_push_current(kib(), true, None),
+        Ok(Ok(()))
+    ));
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let mut taken = VecDeque::new();
+    let driver = noop_waker();
+    shared.take_commands(&mut taken, &mut Context::from_waker(&driver));
+    assert_eq!(taken.len(), per_batch + 1);
+    assert_eq!(
+        wakes.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the driver's take wakes the sender"
+    );
+    assert!(matches!(
+        shared.try_push_current(kib(), true, Some(&mut cx)),
+        Ok(Ok(()))
+    ));
+    // Large frames are writes by themselves: they never make it yield.
+    let large = || Frames::from(Frame::binary(vec![0u8; SENDER_YIELD_BYTES]));
+    for _ in 0..8 {
+        assert!(matches!(
+            shared.try_push_current(large(), true, Some(&mut cx)),
+            Ok(Ok(()))
+        ));
+    }
+    // The queue's bound still holds a waiting sender back.
+    let mut full = 0;
+    while let Ok(Ok(())) = shared.try_push_current(large(), true, None) {
+        full += 1;
+    }
+    assert!(full < (1 << 20) / SENDER_YIELD_BYTES);
+    assert!(matches!(
+        shared.try_push_current(large(), true, Some(&mut cx)),
+        Ok(Err(_))
+    ));
+    assert!(shared.queued_bytes() <= 1 << 20);
+}
