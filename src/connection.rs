@@ -367,12 +367,12 @@ impl Connection {
     /// ([`ErrorKind::Closed`]) or an invalid frame fail at once, with the
     /// frames in the error. It never fails with [`ErrorKind::QueueFull`].
     ///
-    /// It also waits, with room to spare, while 32 KiB of frames queued by
-    /// waiting senders have not been taken by the connection's task yet:
-    /// on an executor with one thread (tokio's `current_thread`, a
-    /// browser's) a loop of sends would otherwise queue the whole
-    /// `send_queue_bytes` before the first write. Frames of 32 KiB or more
-    /// do not count; `ws_send` does not wait.
+    /// Natively it also waits, with room to spare, while 32 KiB of frames
+    /// queued by waiting senders have not been taken by the connection's
+    /// task yet: on an executor with one thread (tokio's `current_thread`)
+    /// a loop of sends would otherwise queue the whole `send_queue_bytes`
+    /// before the first write. Frames of 32 KiB or more do not count;
+    /// `ws_send` does not wait.
     ///
     /// One call's frames may hold at most
     /// [`Options::send_queue_bytes`](crate::Options::send_queue_bytes)

@@ -192,7 +192,7 @@ impl Shared {
             }
             return Ok(Err(frames));
         }
-        if let Some(cx) = cx {
+        if let (true, Some(cx)) = (cfg!(native), cx) {
             if inbox.send.untaken >= SENDER_YIELD_BYTES {
                 // Room, but the driver has not taken the last batch yet:
                 // let it run first (see the constant).
@@ -498,7 +498,7 @@ impl Room {
 /// A sender that waits ([`Connection::send`](crate::Connection::send),
 /// [`SocketSender::send`](crate::SocketSender::send)) lets the driver take
 /// what it queued once this many payload bytes wait untaken. On an
-/// executor with one thread (tokio's `current_thread`, the browser's) a
+/// executor with one thread (tokio's `current_thread`) a
 /// sender that never waited queued up to the whole
 /// [`Options::send_queue_bytes`](crate::Options::send_queue_bytes) before
 /// the driver wrote any of it, and the writes and reads then came in
@@ -507,7 +507,10 @@ impl Room {
 /// changes: the queue's bound is the same, and the driver takes commands
 /// even while the socket cannot be written. A frame this large or larger
 /// is a write by itself and does not count (64 KiB messages were 20 %
-/// slower when each made its sender wait).
+/// slower when each made its sender wait). Natively only: in a browser,
+/// whose `WebSocket.send` buffers by itself, it gained nothing and cost
+/// 0.19 more JS ↔ wasm crossings per 1 KiB message (`.ci/bench-browser
+/// --count`).
 pub(crate) const SENDER_YIELD_BYTES: usize = 32 << 10;
 
 /// What one queue entry costs besides its payload: the entry itself and

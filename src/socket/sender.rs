@@ -54,12 +54,12 @@ impl SocketSender {
     /// queue ([`ErrorKind::InvalidFrame`]) or a closing or closed socket
     /// ([`ErrorKind::Closed`]). A close frame closes the socket.
     ///
-    /// It also waits, with room to spare, while 32 KiB of frames it (or
-    /// another waiting sender) queued have not been taken by the
+    /// Natively it also waits, with room to spare, while 32 KiB of frames
+    /// it (or another waiting sender) queued have not been taken by the
     /// connection's task yet: on an executor with one thread (tokio's
-    /// `current_thread`, a browser's) a loop of sends would otherwise
-    /// queue the whole `send_queue_bytes` before the first write. Frames of
-    /// 32 KiB or more do not count; `try_send` does not wait.
+    /// `current_thread`) a loop of sends would otherwise queue the whole
+    /// `send_queue_bytes` before the first write. Frames of 32 KiB or more
+    /// do not count; `try_send` does not wait.
     ///
     /// Cancel safety: dropping the future before it completes queues none
     /// of the frames.
