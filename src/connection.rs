@@ -367,7 +367,7 @@ impl Connection {
     /// ([`ErrorKind::Closed`]) or an invalid frame fail at once, with the
     /// frames in the error. It never fails with [`ErrorKind::QueueFull`].
     ///
-    /// Natively it also waits, with room to spare, while 32 KiB of frames
+    /// Natively it also waits once, with room to spare, while 32 KiB of frames
     /// queued by waiting senders have not been taken by the connection's
     /// task yet: on an executor with one thread (tokio's `current_thread`)
     /// a loop of sends would otherwise queue the whole `send_queue_bytes`
@@ -386,11 +386,16 @@ impl Connection {
     pub async fn send(&self, stream: StreamRef, frames: impl Into<Frames>) -> Result<(), Error> {
         let mut frames = Some(check_frames(frames.into())?);
         let mailbox = self.mailbox(stream);
+        let mut yielded = false;
         futures::future::poll_fn(|cx| {
             let Some(pending) = frames.take() else {
                 return Poll::Ready(Ok(()));
             };
-            match mailbox.try_push_frames(stream, pending, Some(cx)) {
+            let wait = crate::mailbox::Waiter {
+                cx,
+                yielded: &mut yielded,
+            };
+            match mailbox.try_push_frames(stream, pending, Some(wait)) {
                 Ok(Ok(())) => Poll::Ready(Ok(())),
                 Ok(Err(back)) => {
                     frames = Some(back);

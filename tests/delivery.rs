@@ -215,3 +215,89 @@ async fn an_oversize_frame_from_the_server_is_refused() {
     };
     assert_eq!(error.kind(), ErrorKind::MessageTooBig, "{error}");
 }
+
+/// Waiting senders let the driver take each 32 KiB they queue (natively):
+/// eight of them sending 1 KiB frames on a one-thread runtime race a
+/// shutdown. Every one ends (none waits forever for a driver that is
+/// gone), the first refusal is `Closed` with its frame in the error, and
+/// every frame a sender was told was queued is echoed or comes back in
+/// `Down`'s `unsent`: none is lost, none arrives twice.
+#[tokio::test(flavor = "current_thread")]
+async fn waiting_senders_racing_a_shutdown_all_end_and_lose_nothing() {
+    use std::collections::HashSet;
+    let server = TestServer::start().await.unwrap();
+    let (conn, mut events) = Connection::open(&server.url(""), options()).unwrap();
+    let stream = conn.ws_upgrade("/").unwrap();
+    until(&mut events, common::is_upgraded).await;
+    let tagged = |sender: u32, i: u32| {
+        let mut data = vec![0u8; 1024];
+        data[..4].copy_from_slice(&sender.to_be_bytes());
+        data[4..8].copy_from_slice(&i.to_be_bytes());
+        Frame::binary(data)
+    };
+    let senders: Vec<_> = (0..8u32)
+        .map(|sender| {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let mut accepted = Vec::new();
+                for i in 0.. {
+                    match conn.send(stream, tagged(sender, i)).await {
+                        Ok(()) => accepted.push(tagged(sender, i)),
+                        Err(error) => {
+                            assert_eq!(error.kind(), ErrorKind::Closed, "{error}");
+                            assert_eq!(error.unsent(), &[tagged(sender, i)][..]);
+                            return accepted;
+                        }
+                    }
+                }
+                unreachable!()
+            })
+        })
+        .collect();
+    // Let every sender queue past a few yields (the echoes say the driver
+    // wrote), then shut down under them.
+    let mut echoed = Vec::new();
+    while echoed.len() < 2_000 {
+        if let Event::Frame { frame, .. } = next(&mut events).await {
+            echoed.push(frame);
+        }
+    }
+    conn.shutdown();
+    let mut unsent = Vec::new();
+    for event in common::rest(&mut events).await {
+        match event {
+            // The server's answer to the shutdown's close.
+            Event::Frame {
+                frame: Frame::Close(_),
+                ..
+            } => {}
+            Event::Frame { frame, .. } => echoed.push(frame),
+            Event::Down { unsent: back, .. } => unsent.extend(back),
+            _ => {}
+        }
+    }
+    let mut accepted = Vec::new();
+    for sender in senders {
+        let sent = tokio::time::timeout(common::PATIENCE, sender)
+            .await
+            .expect("a waiting sender never ended")
+            .unwrap();
+        assert!(sent.len() > 32, "each sender queued past a yield");
+        accepted.extend(sent);
+    }
+    let tag = |frame: &Frame| -> (u32, u32) {
+        let Frame::Binary(data) = frame else {
+            panic!("{frame:?} came back")
+        };
+        assert_eq!(data.len(), 1024, "a frame came back whole");
+        let word = |at: usize| u32::from_be_bytes(data[at..at + 4].try_into().unwrap());
+        (word(0), word(4))
+    };
+    let seen: Vec<(u32, u32)> = echoed.iter().chain(&unsent).map(tag).collect();
+    let unique: HashSet<(u32, u32)> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "a frame arrived twice");
+    for frame in &accepted {
+        assert!(unique.contains(&tag(frame)), "a queued frame was lost");
+    }
+    assert_eq!(seen.len(), accepted.len(), "only queued frames come back");
+}

@@ -95,9 +95,9 @@ impl Shared {
         &self,
         stream: StreamRef,
         frames: Frames,
-        cx: Option<&mut Context<'_>>,
+        wait: Option<Waiter<'_, '_>>,
     ) -> Result<Result<(), Frames>, Error> {
-        self.try_push(To::Stream(stream), frames, cx)
+        self.try_push(To::Stream(stream), frames, wait)
     }
 
     /// Queues frames for whatever Websocket is current (a `Socket`'s), as
@@ -107,16 +107,16 @@ impl Shared {
         &self,
         frames: Frames,
         hold: bool,
-        cx: Option<&mut Context<'_>>,
+        wait: Option<Waiter<'_, '_>>,
     ) -> Result<Result<(), Frames>, Error> {
-        self.try_push(To::Current { hold }, frames, cx)
+        self.try_push(To::Current { hold }, frames, wait)
     }
 
     fn try_push(
         &self,
         to: To,
         frames: Frames,
-        cx: Option<&mut Context<'_>>,
+        wait: Option<Waiter<'_, '_>>,
     ) -> Result<Result<(), Frames>, Error> {
         let mut inbox = lock(&self.inner);
         let refuse = |kind, message: String, frames: Frames| {
@@ -187,18 +187,21 @@ impl Shared {
         let queued = inbox.send.charged();
         let charged = bytes + frames.len() * ENTRY_OVERHEAD;
         if queued > 0 && queued + charged > inbox.send.capacity {
-            if let Some(cx) = cx {
-                inbox.send.waiting_senders.push(cx.waker().clone());
+            if let Some(wait) = wait {
+                inbox.send.waiting_senders.push(wait.cx.waker().clone());
             }
             return Ok(Err(frames));
         }
-        if let (true, Some(cx)) = (cfg!(native), cx) {
-            if inbox.send.untaken >= SENDER_YIELD_BYTES {
+        if let (true, Some(wait)) = (cfg!(native), wait) {
+            if !*wait.yielded && inbox.send.untaken >= SENDER_YIELD_BYTES {
                 // Room, but the driver has not taken the last batch yet:
-                // let it run first (see the constant).
-                inbox.send.yielded_senders.push(cx.waker().clone());
+                // let it run first (see the constant). Once per call, so
+                // that no sender is kept out by others filling the batch.
+                *wait.yielded = true;
+                inbox.send.yielded_senders.push(wait.cx.waker().clone());
                 return Ok(Err(frames));
             }
+            *wait.yielded = false;
         }
         inbox.send.untaken += paced;
         if frames.iter().any(|f| matches!(f, crate::Frame::Close(_))) {
@@ -495,6 +498,15 @@ impl Room {
     }
 }
 
+/// How a send that finds no room waits (`None`: it does not, it is
+/// refused).
+pub(crate) struct Waiter<'a, 'b> {
+    pub(crate) cx: &'a mut Context<'b>,
+    /// The call has let the driver take a batch once already
+    /// ([`SENDER_YIELD_BYTES`]): it does not again.
+    pub(crate) yielded: &'a mut bool,
+}
+
 /// A sender that waits ([`Connection::send`](crate::Connection::send),
 /// [`SocketSender::send`](crate::SocketSender::send)) lets the driver take
 /// what it queued once this many payload bytes wait untaken. On an
@@ -507,7 +519,9 @@ impl Room {
 /// changes: the queue's bound is the same, and the driver takes commands
 /// even while the socket cannot be written. A frame this large or larger
 /// is a write by itself and does not count (64 KiB messages were 20 %
-/// slower when each made its sender wait). Natively only: in a browser,
+/// slower when each made its sender wait). A call yields once at most: a
+/// sender woken by the driver's take queues then, even if others filled
+/// the next batch first. Natively only: in a browser,
 /// whose `WebSocket.send` buffers by itself, it gained nothing and cost
 /// 0.19 more JS ↔ wasm crossings per 1 KiB message (`.ci/bench-browser
 /// --count`).

@@ -72,6 +72,8 @@ pub struct Socket {
     seen_changes: std::sync::atomic::AtomicU64,
     /// A frame accepted by `Sink::start_send`, not yet queued.
     sink_slot: Option<Frames>,
+    /// The frame in `sink_slot` has let the driver take a batch once.
+    sink_yielded: bool,
     /// `Sink::poll_close` sent its close frame.
     sink_close_sent: bool,
 }
@@ -185,6 +187,7 @@ impl Socket {
             translator: Translator::new(protocol, version),
             seen_changes: seen.into(),
             sink_slot: None,
+            sink_yielded: false,
             sink_close_sent: false,
         }
     }

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use crate::connection::{check_frames, Connection};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{CloseCode, Frame, Frames};
+use crate::mailbox::Waiter;
 
 use super::SocketState;
 
@@ -54,7 +55,7 @@ impl SocketSender {
     /// queue ([`ErrorKind::InvalidFrame`]) or a closing or closed socket
     /// ([`ErrorKind::Closed`]). A close frame closes the socket.
     ///
-    /// Natively it also waits, with room to spare, while 32 KiB of frames
+    /// Natively it also waits once, with room to spare, while 32 KiB of frames
     /// it (or another waiting sender) queued have not been taken by the
     /// connection's task yet: on an executor with one thread (tokio's
     /// `current_thread`) a loop of sends would otherwise queue the whole
@@ -65,21 +66,25 @@ impl SocketSender {
     /// of the frames.
     pub async fn send(&self, frames: impl Into<Frames>) -> Result<(), Error> {
         let mut frames = Some(check_frames(frames.into())?);
-        futures::future::poll_fn(|cx| self.poll_push(&mut frames, cx)).await
+        let mut yielded = false;
+        futures::future::poll_fn(|cx| self.poll_push(&mut frames, &mut yielded, cx)).await
     }
 
     /// Queues `frames` from `slot` if there is room; `Pending` (with `cx`
-    /// registered) while the queue is full.
+    /// registered) while the queue is full, or once (`yielded`) while the
+    /// driver has a batch to take.
     pub(super) fn poll_push(
         &self,
         slot: &mut Option<Frames>,
+        yielded: &mut bool,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Error>> {
         let Some(frames) = slot.take() else {
             return Poll::Ready(Ok(()));
         };
         let shared = self.connection.shared();
-        match shared.try_push_current(frames, self.hold, Some(cx)) {
+        let wait = Waiter { cx, yielded };
+        match shared.try_push_current(frames, self.hold, Some(wait)) {
             Ok(Ok(())) => Poll::Ready(Ok(())),
             Ok(Err(back)) => {
                 *slot = Some(back);

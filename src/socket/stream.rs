@@ -87,7 +87,7 @@ impl Sink<Frame> for Socket {
 impl Socket {
     fn poll_push_slot(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut slot = self.sink_slot.take();
-        let poll = self.sender.poll_push(&mut slot, cx);
+        let poll = self.sender.poll_push(&mut slot, &mut self.sink_yielded, cx);
         self.sink_slot = slot;
         poll
     }
