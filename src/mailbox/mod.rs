@@ -514,7 +514,7 @@ pub(crate) struct Waiter<'a, 'b> {
 /// sender that never waited queued up to the whole
 /// [`Options::send_queue_bytes`](crate::Options::send_queue_bytes) before
 /// the driver wrote any of it, and the writes and reads then came in
-/// bursts that large: 1 KiB messages pipelined went 0.96 → 1.40 million
+/// bursts that large: 1 KiB messages pipelined went 0.91 → 1.34 million
 /// a second with this (BENCHMARKS.md, "This round"). Only the scheduling
 /// changes: the queue's bound is the same, and the driver takes commands
 /// even while the socket cannot be written. A frame this large or larger

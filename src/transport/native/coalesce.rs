@@ -32,7 +32,8 @@
 //! before it). The read after a large frame is short, so that the next
 //! one is not read into the buffer and copied from there. Text is checked
 //! as UTF-8 once whole, and one that is not is handed over as an
-//! `InvalidUtf8` error in its place, after which no frame is taken. Everything else, the 101 response included, passes
+//! `InvalidUtf8` error in its place, after which no frame is taken.
+//! Everything else, the 101 response included, passes
 //! through untouched, and tungstenite checks it as before. Off with
 //! permessage-deflate, whose layer sits above this one and follows the
 //! frames itself.
@@ -473,6 +474,7 @@ impl<S: AsyncRead + Unpin> Coalesce<S> {
     /// Reads more into the buffer, after the bytes waiting there. `Ok(0)`:
     /// the end of the stream.
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let short = std::mem::take(&mut self.after_large);
         if self.start > 0 {
             self.buf.drain(..self.start);
             self.end -= self.start;
@@ -504,11 +506,7 @@ impl<S: AsyncRead + Unpin> Coalesce<S> {
             };
         }
         self.buf.reserve(READ_SIZE);
-        let size = if std::mem::take(&mut self.after_large) {
-            AFTER_LARGE_READ
-        } else {
-            READ_SIZE
-        };
+        let size = if short { AFTER_LARGE_READ } else { READ_SIZE };
         let mut room = ReadBuf::uninit(&mut self.buf.spare_capacity_mut()[..size]);
         match Pin::new(&mut self.inner).poll_read(cx, &mut room) {
             Poll::Ready(Ok(())) => {
